@@ -1,0 +1,35 @@
+# Two commands take a fresh clone to a running demo and to green tests: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench schema clean
+
+$(PY):
+	$(PYTHON) -c 'import sys; sys.exit("vmimage needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the requirements change.
+$(STAMP): $(PY) requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m offline up --stack dev
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+schema: $(STAMP)
+	$(PY) -m components.schema
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,113 @@
+"""The build VM: a NIC and a VM with its managed data disks, booted from a marketplace
+image or from an earlier version of this pipeline's gallery image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import compute
+
+from components import naming, vm_profile
+from components.network import network_interface
+from components.spec import BuildSpec, PipelineSpec
+
+
+@dataclass(frozen=True)
+class BuildVmArgs:
+    spec: PipelineSpec
+    """The whole validated pipeline spec (OS, security defaults, location)."""
+    build: BuildSpec
+    """The image version this VM builds."""
+    resource_group_name: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    admin: vm_profile.AdminCredentials
+    parent_image_id: pulumi.Input[str] | None = None
+    """Gallery image version id to boot from when `from.version` names a parent."""
+
+
+def image_reference(
+    build: BuildSpec, parent_image_id: pulumi.Input[str] | None
+) -> compute.ImageReferenceArgs:
+    if build.from_.version is not None:
+        if parent_image_id is None:
+            raise ValueError(f"build {build.version}: parent image id missing")
+        return compute.ImageReferenceArgs(id=parent_image_id)
+    market = build.from_.marketplace
+    assert market is not None  # the spec guarantees exactly one source
+    return compute.ImageReferenceArgs(
+        publisher=market.publisher, offer=market.offer, sku=market.sku, version=market.version
+    )
+
+
+def data_disks(build: BuildSpec, inherited_luns: frozenset[int]) -> list[compute.DataDiskArgs]:
+    """Empty managed disks for the configured LUNs; LUNs the parent image already carries
+    come from the image (FromImage), so a child version keeps its parent's data."""
+    return [
+        compute.DataDiskArgs(
+            lun=disk.lun,
+            create_option=compute.DiskCreateOptionTypes.FROM_IMAGE
+            if disk.lun in inherited_luns
+            else compute.DiskCreateOptionTypes.EMPTY,
+            disk_size_gb=disk.size_gb,
+            caching=disk.caching,
+            managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=disk.sku),
+            delete_option=compute.DiskDeleteOptionTypes.DELETE,
+        )
+        for disk in build.data_disks
+    ]
+
+
+def inherited_luns(spec: PipelineSpec, build: BuildSpec) -> frozenset[int]:
+    """Every LUN of every ancestor version: those disks arrive with the parent image."""
+    luns: set[int] = set()
+    parent = build.from_.version
+    while parent is not None:
+        ancestor = spec.build(parent)
+        luns.update(d.lun for d in ancestor.data_disks)
+        parent = ancestor.from_.version
+    return frozenset(luns)
+
+
+class BuildVm(pulumi.ComponentResource):
+    vm_id: pulumi.Output[str]
+    """ARM id of the build VM."""
+    vm_name: pulumi.Output[str]
+    """Azure name of the build VM."""
+
+    def __init__(
+        self, name: str, args: BuildVmArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vmimage:index:BuildVm", name, None, opts)
+        spec, build = args.spec, args.build
+        azure_name = naming.build_vm_name(spec.image_name, build.version)
+        nic = network_interface(
+            naming.child_name(name, "nic"),
+            nic_name=f"nic-{azure_name}",
+            resource_group_name=args.resource_group_name,
+            location=spec.location,
+            subnet_id=args.subnet_id,
+            public_ip=False,  # the build VM is reached through run commands only
+            parent=self,
+        )
+        vm = compute.VirtualMachine(
+            naming.child_name(name, "vm"),
+            vm_name=azure_name,
+            resource_group_name=args.resource_group_name,
+            location=spec.location,
+            hardware_profile=compute.HardwareProfileArgs(vm_size=build.size),
+            storage_profile=compute.StorageProfileArgs(
+                image_reference=image_reference(build, args.parent_image_id),
+                os_disk=vm_profile.os_disk(spec),
+                data_disks=data_disks(build, inherited_luns(spec, build)),
+            ),
+            os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
+            network_profile=vm_profile.network_profile(nic.id),
+            security_profile=vm_profile.security_profile(spec),
+            diagnostics_profile=vm_profile.diagnostics_profile(spec),
+            tags=vm_profile.tags("build", build.version),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.vm_id = vm.id
+        self.vm_name = vm.name
+        self.register_outputs({"vmId": self.vm_id, "vmName": self.vm_name})

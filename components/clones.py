@@ -1,0 +1,134 @@
+"""Clones: N VMs stamped from a captured image, each with its own NIC and disks.
+
+Rollouts: a clone's Azure name carries its image version, so moving a group to a new
+version creates new VMs beside the old ones (no PropertyChangeNotAllowed, no name
+collision); Pulumi deletes the old ones only after their successors exist. With
+`rollout.batchSize`, each batch waits for the batch before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import compute
+
+from components import naming, vm_profile
+from components.network import network_interface
+from components.spec import CloneSpec, PipelineSpec
+
+
+@dataclass(frozen=True)
+class CloneSetArgs:
+    spec: PipelineSpec
+    clone: CloneSpec
+    version: str
+    """The resolved image version ('latest' already turned into a number)."""
+    image_id: pulumi.Input[str]
+    """Gallery image version id or managed image id: an output of the capture."""
+    resource_group_name: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    admin: vm_profile.AdminCredentials
+
+
+def batches(count: int, batch_size: int | None) -> list[range]:
+    """Clone indexes grouped into rollout batches; one batch when no size is given."""
+    size = batch_size or max(count, 1)
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+def image_data_disks(spec: PipelineSpec, version: str) -> list[compute.DataDiskArgs]:
+    """A clone's data disks come from the image (every LUN of the version and its
+    ancestors), with the caching the build declared. Each disk is deleted with its VM,
+    so a removed clone leaves no disk billing behind."""
+    disks: dict[int, compute.DataDiskArgs] = {}
+    current: str | None = version
+    while current is not None:
+        build = spec.build(current)
+        for disk in build.data_disks:
+            disks.setdefault(
+                disk.lun,
+                compute.DataDiskArgs(
+                    lun=disk.lun,
+                    create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
+                    caching=disk.caching,
+                    managed_disk=compute.ManagedDiskParametersArgs(
+                        storage_account_type=disk.sku
+                    ),
+                    delete_option=compute.DiskDeleteOptionTypes.DELETE,
+                ),
+            )
+        current = build.from_.version
+    return [disks[lun] for lun in sorted(disks)]
+
+
+class CloneSet(pulumi.ComponentResource):
+    vm_names: list[str]
+    """Azure names of the clone VMs, in index order."""
+    private_ips: list[pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: CloneSetArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vmimage:index:CloneSet", name, None, opts)
+        spec, clone = args.spec, args.clone
+        region = spec.clone_region(clone)
+        self.vm_names = []
+        self.private_ips = []
+        previous_batch: list[pulumi.Resource] = []
+        for batch in batches(clone.count, clone.rollout.batch_size):
+            current_batch: list[pulumi.Resource] = []
+            for index in batch:
+                vm = self._clone(name, args, region, index, previous_batch)
+                current_batch.append(vm)
+            previous_batch = current_batch
+        self.register_outputs({"vmNames": self.vm_names, "privateIps": self.private_ips})
+
+    def _clone(
+        self,
+        name: str,
+        args: CloneSetArgs,
+        region: str,
+        index: int,
+        after: list[pulumi.Resource],
+    ) -> compute.VirtualMachine:
+        spec, clone = args.spec, args.clone
+        azure_name = naming.clone_vm_name(clone.name, args.version, index)
+        zone = clone.zones[index % len(clone.zones)] if clone.zones else None
+        nic = network_interface(
+            naming.child_name(name, f"{index}-nic"),
+            nic_name=f"nic-{azure_name}",
+            resource_group_name=args.resource_group_name,
+            location=region,
+            subnet_id=args.subnet_id,
+            public_ip=spec.network.public_ip,
+            parent=self,
+        )
+        vm = compute.VirtualMachine(
+            naming.child_name(name, str(index)),
+            vm_name=azure_name,
+            resource_group_name=args.resource_group_name,
+            location=region,
+            zones=[zone] if zone else None,
+            hardware_profile=compute.HardwareProfileArgs(vm_size=clone.size),
+            storage_profile=compute.StorageProfileArgs(
+                image_reference=compute.ImageReferenceArgs(id=args.image_id),
+                os_disk=vm_profile.os_disk(spec),
+                data_disks=image_data_disks(spec, args.version),
+            ),
+            os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
+            network_profile=vm_profile.network_profile(nic.id),
+            security_profile=vm_profile.security_profile(spec),
+            diagnostics_profile=vm_profile.diagnostics_profile(spec),
+            tags=vm_profile.tags(
+                "clone", args.version, **{vm_profile.GROUP_TAG: clone.name}
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
+        self.vm_names.append(azure_name)
+        self.private_ips.append(
+            nic.ip_configurations.apply(
+                lambda configs: (configs or [None])[0] and configs[0].private_ip_address
+            )
+        )
+        return vm

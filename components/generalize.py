@@ -1,0 +1,450 @@
+"""Generalize a build VM on Azure: wait for the guest, deallocate, flag it generalized.
+
+Neither Terraform azurerm nor pulumi-azure-native can generalize a VM (users shell out to
+`az vm generalize`), so this file owns the ARM side of issue 3:
+
+- `generalize_vm`: the convergent procedure against a real `ComputeManagementClient`;
+- `make_compute_client`: the client for a given cloud (public, usgovernment, china);
+- `Generalize`: a Pulumi dynamic resource recording that it ran, once, for one VM id.
+
+Every step reads the VM's state before acting, so a run that dies anywhere (say between
+deallocate and generalize) converges when run again, and an already generalized VM costs
+one GET and zero POSTs. See docs/generalize.md for RBAC actions, timings and pitfalls.
+
+Dynamic provider serialization (pulumi/pulumi#7453, #7795, #7960): Pulumi pickles the
+provider with dill, and dill pickles a class from an importable module *by reference*.
+The provider host (`python -m pulumi.dynamic`) would then have to import
+`components.generalize`, and with it `components/__init__.py`, from whatever cwd and
+sys.path the engine gives it; that fails with "No module named ..." or re-runs
+program code. So the provider pickles *by value*: `GeneralizeProvider.__reduce__` ships
+this file's source and rebuilds it in the host as a stand-alone module. Hence the rules
+for this file: import nothing from this project, register no resources at import time,
+and import the Azure SDK lazily (which also keeps imports cheap under Pulumi mocks).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+__all__ = [
+    "ENVIRONMENTS",
+    "Generalize",
+    "GeneralizeArgs",
+    "GeneralizeError",
+    "GeneralizeProvider",
+    "generalize_vm",
+    "make_compute_client",
+]
+
+#: `azure-native:environment` values → azure-core cloud names.
+ENVIRONMENTS = {
+    "public": "AZURE_PUBLIC_CLOUD",
+    "usgovernment": "AZURE_US_GOVERNMENT",
+    "china": "AZURE_CHINA_CLOUD",
+}
+
+_STOPPED = ("stopped", "deallocated")
+#: ARM error codes of a 409 that only means "another operation holds the VM right now".
+#: OperationNotAllowed (e.g. generalize on a running VM) is *not* here: waiting won't fix it.
+_TRANSIENT_CONFLICTS = frozenset({
+    "conflict", "retryableerror", "operationpreempted", "anotheroperationinprogress",
+})
+_CONFLICT_ATTEMPTS = 6
+_CONFLICT_BACKOFF_MAX_S = 120.0
+#: Deallocate and generalize are idempotent, so any retryable status may be retried on
+#: these POSTs. azure-core retries a POST only on 500/503/504 or with Retry-After; this
+#: per-request method list extends that to 408, 502 and a bare 429.
+_RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
+_PANTHER = r"C:\Windows\System32\Sysprep\Panther"
+
+
+class GeneralizeError(Exception):
+    """The VM could not be generalized; the message names the VM, phase and next step."""
+
+
+# ----- ARM client ------------------------------------------------------------------------
+
+def make_compute_client(subscription_id: str, *, credential: Any = None,
+                        environment: str | None = None, **client_kwargs: Any) -> Any:
+    """A `ComputeManagementClient` for `environment` ("public" default, "usgovernment",
+    "china"), with the ARM endpoint *and* token audience of that cloud (they differ: US Gov
+    ARM is management.usgovcloudapi.net but its scope is management.core.usgovcloudapi.net)
+    and `DefaultAzureCredential` pointed at that cloud's Entra authority.
+
+    Retries: azure-core's RetryPolicy handles 429 (honouring Retry-After) and 5xx; the
+    defaults below bound it. 409 is handled in `generalize_vm` (see `_post_with_conflicts`).
+    """
+    from azure.core import AzureClouds
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.core.tools import get_arm_endpoints
+
+    env = (environment or "public").lower()
+    if env not in ENVIRONMENTS:
+        raise GeneralizeError(
+            f"unknown azure-native:environment {environment!r}; expected one of "
+            f"{', '.join(ENVIRONMENTS)}")
+    cloud = AzureClouds[ENVIRONMENTS[env]]
+    endpoints = get_arm_endpoints(cloud)
+    if credential is None:
+        from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
+
+        authority = {"public": AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
+                     "usgovernment": AzureAuthorityHosts.AZURE_GOVERNMENT,
+                     "china": AzureAuthorityHosts.AZURE_CHINA}[env]
+        credential = DefaultAzureCredential(authority=authority)
+    client_kwargs.setdefault("base_url", endpoints["resource_manager"])
+    client_kwargs.setdefault("credential_scopes", endpoints["credential_scopes"])
+    client_kwargs.setdefault("retry_total", 6)
+    client_kwargs.setdefault("retry_backoff_factor", 2.0)
+    client_kwargs.setdefault("retry_backoff_max", 60)
+    return ComputeManagementClient(credential, subscription_id, cloud_setting=cloud,
+                                   **client_kwargs)
+
+
+# ----- the procedure ---------------------------------------------------------------------
+
+def _states(client: Any, resource_group: str, vm_name: str) -> tuple[str, str]:
+    """(power, os) from the instance view, lower-case words. No OSState status means ARM
+    never flagged the VM: Azure calls that OS state "specialized"."""
+    view = client.virtual_machines.instance_view(resource_group, vm_name)
+    power, os_state = "unknown", "specialized"
+    for status in view.statuses or []:
+        code = (status.code or "").lower()
+        if code.startswith("powerstate/"):
+            power = code.split("/", 1)[1]
+        elif code.startswith("osstate/"):
+            os_state = code.split("/", 1)[1]
+    return power, os_state
+
+
+def _arm_code(err: Exception) -> str:
+    error = getattr(err, "error", None)
+    return str(getattr(error, "code", "") or "")
+
+
+def _describe(err: Exception) -> str:
+    error = getattr(err, "error", None)
+    if error is not None and getattr(error, "code", None):
+        return f"{error.code}: {getattr(error, 'message', '')}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _retry_after(err: Exception) -> float | None:
+    response = getattr(err, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
+                  wait_for_guest_shutdown: bool, timeout_s: float = 3600.0,
+                  poll_s: float = 15.0, sleep: Callable[[float], None] = time.sleep,
+                  clock: Callable[[], float] = time.monotonic,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Bring `vm_name` to PowerState/deallocated + OSState/generalized, idempotently.
+
+    1. already generalized → return at once (zero POSTs);
+    2. `wait_for_guest_shutdown` (Windows, sysprep /shutdown launched asynchronously):
+       poll until the guest powered off; on timeout raise without touching the VM —
+       deallocating a VM whose sysprep never finished would capture a broken image;
+    3. deallocate unless already deallocated (LRO polled to the end; failure stops here);
+    4. generalize, then confirm OSState/generalized from a fresh instance view.
+
+    Returns {"vmName", "powerState", "osState", "posts", "elapsedSeconds"}.
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    started = clock()
+    posts = 0
+
+    def elapsed() -> float:
+        return clock() - started
+
+    def report(phase: str) -> None:
+        if progress is not None:
+            progress(f"{vm_name}: {phase} ({elapsed():.0f}s)")
+
+    def read() -> tuple[str, str]:
+        try:
+            return _states(client, resource_group, vm_name)
+        except HttpResponseError as err:
+            raise GeneralizeError(
+                f"cannot read the instance view of VM {vm_name!r} in {resource_group!r}: "
+                f"{_describe(err)}") from err
+
+    def result(power: str, os_state: str) -> dict[str, Any]:
+        return {"vmName": vm_name, "powerState": power, "osState": os_state,
+                "posts": posts, "elapsedSeconds": round(elapsed(), 3)}
+
+    def safe_read() -> tuple[str, str]:
+        try:
+            return _states(client, resource_group, vm_name)
+        except HttpResponseError:
+            return "unknown", "unknown"
+
+    def post_with_conflicts(action: str, call: Callable[[], None],
+                            done: Callable[[str, str], bool]) -> None:
+        """Send one mutating POST; on a transient 409 wait, re-read and retry (bounded).
+
+        Why here and not in azure-core's RetryPolicy: a 409 is only transient for some
+        ARM codes (Conflict, RetryableError, OperationPreempted) and never for others
+        (OperationNotAllowed, PropertyChangeNotAllowed); RetryPolicy sees status codes,
+        not bodies, and retrying every 409 on every request of the client would hide real
+        errors. And after a conflict the right move is to re-read the VM first: the
+        operation we collided with may have done our work (someone else deallocated).
+        """
+        nonlocal posts
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            posts += 1
+            try:
+                call()
+                return
+            except HttpResponseError as err:
+                transient = (getattr(err, "status_code", None) == 409
+                             and _arm_code(err).lower() in _TRANSIENT_CONFLICTS)
+                if not transient or attempt == _CONFLICT_ATTEMPTS:
+                    power, os_state = safe_read()
+                    raise GeneralizeError(
+                        f"{action} of VM {vm_name!r} in {resource_group!r} failed "
+                        f"(HTTP {getattr(err, 'status_code', '?')}, {_describe(err)}); "
+                        f"power state {power}, OS state {os_state}"
+                        + ("; not generalizing" if action == "deallocate" else "")
+                    ) from err
+                delay = _retry_after(err) or min(poll_s * 2 ** (attempt - 1),
+                                                 _CONFLICT_BACKOFF_MAX_S)
+                report(f"{action}: conflict ({_arm_code(err)}), retrying in {delay:.0f}s")
+                sleep(delay)
+                if done(*read()):
+                    return
+
+    power, os_state = read()
+    report(f"power state {power}, OS state {os_state}")
+    if os_state == "generalized":
+        report("already generalized, nothing to do")
+        return result(power, os_state)
+
+    if wait_for_guest_shutdown and power not in _STOPPED:
+        deadline = started + timeout_s
+        while power not in _STOPPED:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise GeneralizeError(
+                    f"VM {vm_name!r} in {resource_group!r} did not shut down within "
+                    f"{timeout_s:.0f}s after sysprep (last power state {power}, OS state "
+                    f"{os_state}). Sysprep probably failed or hangs in the guest: read "
+                    f"{_PANTHER}\\setupact.log and setuperr.log (via Run Command or the "
+                    "serial console). Nothing was deallocated or generalized; fix the guest "
+                    "and run again.")
+            report(f"waiting for the guest to shut down (power state {power})")
+            sleep(min(poll_s, remaining))
+            power, os_state = read()
+        report(f"guest is {power}")
+
+    if power != "deallocated":
+        report("deallocating")
+        post_with_conflicts(
+            "deallocate",
+            lambda: client.virtual_machines.begin_deallocate(
+                resource_group, vm_name, retry_on_methods=_RETRY_METHODS).result(),
+            lambda p, _o: p == "deallocated")
+        report("deallocated")
+
+    report("generalizing")
+    post_with_conflicts(
+        "generalize",
+        lambda: client.virtual_machines.generalize(
+            resource_group, vm_name, retry_on_methods=_RETRY_METHODS),
+        lambda _p, o: o == "generalized")
+    power, os_state = read()
+    if os_state != "generalized":
+        raise GeneralizeError(
+            f"ARM accepted generalize for VM {vm_name!r} but its instance view shows OS "
+            f"state {os_state} (power state {power}); run again to retry")
+    report(f"generalized ({power})")
+    return result(power, os_state)
+
+
+# ----- Pulumi dynamic resource -------------------------------------------------------------
+
+_MODULE_NAME = "vmimage_generalize_provider"
+_SOURCE_KEY = "__vmimage_source__"
+#: Inputs whose change is not a new generalization (the VM id is what matters).
+_INPUT_KEYS = ("resourceGroupName", "vmName", "vmId", "waitForGuestShutdown",
+               "timeoutSeconds", "subscriptionId", "environment")
+_OUTPUT_KEYS = ("powerState", "osState", "generalizedAt")
+_PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
+             "vmId": "vm_id", "waitForGuestShutdown": "wait_for_guest_shutdown",
+             "timeoutSeconds": "timeout_seconds", "subscriptionId": "subscription_id",
+             "powerState": "power_state", "osState": "os_state",
+             "generalizedAt": "generalized_at"}
+_WIRE_NAMES = {py: wire for wire, py in _PY_NAMES.items()}
+
+
+def _module_source() -> str:
+    """This file's text: from disk in the program, from the embedded copy in the host."""
+    embedded = globals().get(_SOURCE_KEY)
+    if embedded:
+        return str(embedded)
+    with open(__file__, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _rebuild_expression(source: str) -> str:
+    # Evaluated by `builtins.eval` at unpickle time: a fresh module from `source`, kept in
+    # sys.modules (dataclasses and pickling look classes up there), then a provider.
+    return (
+        "(lambda types, sys, src: (lambda m: ("
+        f"m.__dict__.__setitem__({_SOURCE_KEY!r}, src), "
+        "sys.modules.__setitem__(m.__name__, m), "
+        "exec(compile(src, m.__name__ + '.py', 'exec'), m.__dict__), "
+        "m.GeneralizeProvider())[-1])(types.ModuleType("
+        f"{_MODULE_NAME!r})))(__import__('types'), __import__('sys'), {source!r})"
+    )
+
+
+def _subscription(props: dict[str, Any]) -> str:
+    sub = props.get("subscriptionId") or os.environ.get("ARM_SUBSCRIPTION_ID") \
+        or os.environ.get("AZURE_SUBSCRIPTION_ID")
+    if not sub:
+        raise GeneralizeError(
+            "no subscription id: set the subscriptionId input, or ARM_SUBSCRIPTION_ID / "
+            "AZURE_SUBSCRIPTION_ID in the environment")
+    return str(sub)
+
+
+class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
+    """CRUD for `Generalize`. Stateless: everything comes from the resource's props."""
+
+    # The pickle holds this file's source and nothing else; no secret to protect.
+    serialize_as_secret_always = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (eval, (_rebuild_expression(_module_source()),))
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
+        failures = []
+        for key in ("resourceGroupName", "vmName", "vmId"):
+            if not isinstance(news.get(key), str) or not news.get(key):
+                failures.append(pulumi.dynamic.CheckFailure(key, f"{key} must be a non-empty "
+                                                            "string"))
+        timeout = news.get("timeoutSeconds")
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            failures.append(pulumi.dynamic.CheckFailure(
+                "timeoutSeconds", "timeoutSeconds must be a positive number"))
+        env = news.get("environment")
+        if env is not None and str(env).lower() not in ENVIRONMENTS:
+            failures.append(pulumi.dynamic.CheckFailure(
+                "environment", f"environment must be one of {', '.join(ENVIRONMENTS)}"))
+        return pulumi.dynamic.CheckResult(news, failures)
+
+    def diff(self, _id: str, olds: dict[str, Any],
+             news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        # Generalizing is irreversible and tied to one VM: only a different VM (its ARM
+        # id covers subscription, group and name) is a new generalization. Other inputs
+        # (timeout, wait flag) change in place without calling Azure.
+        changed = [k for k in _INPUT_KEYS if olds.get(k) != news.get(k)]
+        replaces = ["vmId"] if "vmId" in changed else []
+        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=replaces,
+                                         stables=list(_OUTPUT_KEYS),
+                                         delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        client = make_compute_client(_subscription(props), environment=props.get("environment"))
+        # pulumi.log reaches the CLI from a program; inside the provider host there is no
+        # engine connection (pulumi/pulumi#6065) and it falls back to stderr, which the
+        # engine shows as the plugin's diagnostic output. Good enough for progress lines.
+        outcome = generalize_vm(
+            client, props["resourceGroupName"], props["vmName"],
+            wait_for_guest_shutdown=bool(props.get("waitForGuestShutdown")),
+            timeout_s=float(props.get("timeoutSeconds") or 3600.0),
+            progress=pulumi.log.info)
+        outs = {k: props.get(k) for k in _INPUT_KEYS}
+        outs.update(powerState=outcome["powerState"], osState=outcome["osState"],
+                    generalizedAt=datetime.now(UTC).isoformat(timespec="seconds"))
+        return pulumi.dynamic.CreateResult(id_=str(props["vmId"]), outs=outs)
+
+    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
+        # The record of a one-off event: refresh keeps it. (Re-reading Azure would drop
+        # the record once the build VM is deleted after capture, and the next `up` would
+        # try to generalize a VM that no longer exists.)
+        return pulumi.dynamic.ReadResult(id_=id_, outs=dict(props))
+
+    def update(self, _id: str, olds: dict[str, Any],
+               news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        outs = {k: news.get(k) for k in _INPUT_KEYS}
+        outs.update({k: olds.get(k) for k in _OUTPUT_KEYS})
+        return pulumi.dynamic.UpdateResult(outs=outs)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        # Nothing to undo: a generalized VM stays generalized. Deleting the VM is the
+        # BuildVm component's business.
+        return None
+
+
+@dataclass
+class GeneralizeArgs:
+    """Inputs of `Generalize`."""
+
+    resource_group_name: pulumi.Input[str]
+    """Resource group of the build VM."""
+    vm_name: pulumi.Input[str]
+    """Name of the build VM."""
+    vm_id: pulumi.Input[str]
+    """ARM id of the build VM: the data dependency on it, and the replace trigger."""
+    wait_for_guest_shutdown: bool
+    """True for Windows: sysprep /shutdown was launched asynchronously; wait for the guest
+    to power itself off before deallocating."""
+    timeout_seconds: float = 3600.0
+    """How long to wait for the guest to shut down before failing (without deallocating)."""
+    subscription_id: pulumi.Input[str] | None = None
+    """Subscription of the VM; defaults to ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
+    environment: pulumi.Input[str] | None = None
+    """azure-native:environment: public (default), usgovernment or china."""
+
+
+class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
+    """The build VM, deallocated and flagged generalized. Runs once per VM id."""
+
+    power_state: pulumi.Output[str]
+    """PowerState word after the step: "deallocated"."""
+    os_state: pulumi.Output[str]
+    """OSState word after the step: "generalized"."""
+    generalized_at: pulumi.Output[str]
+    """ISO 8601 UTC time at which the step completed."""
+    vm_id: pulumi.Output[str]
+    """ARM id of the generalized VM (feed this to the image version's source)."""
+
+    def __init__(self, name: str, args: GeneralizeArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        # Python names here; translate_input_property puts them on the wire (and so in
+        # state and in the provider's props) as camelCase, translate_output_property maps
+        # them back onto these attributes.
+        props: dict[str, Any] = {
+            "resource_group_name": args.resource_group_name,
+            "vm_name": args.vm_name,
+            "vm_id": args.vm_id,
+            "wait_for_guest_shutdown": args.wait_for_guest_shutdown,
+            "timeout_seconds": args.timeout_seconds,
+            "subscription_id": args.subscription_id,
+            "environment": args.environment,
+            "power_state": None,
+            "os_state": None,
+            "generalized_at": None,
+        }
+        super().__init__(GeneralizeProvider(), name, props, opts)
+
+    def translate_input_property(self, prop: str) -> str:
+        return _WIRE_NAMES.get(prop, prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        return _PY_NAMES.get(prop, prop)

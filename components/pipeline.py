@@ -1,0 +1,191 @@
+"""The whole pipeline: network and gallery beside the build VMs; per build the guest
+scripts, generalize and capture; then the clone groups.
+
+Every edge that can be a data dependency is one: capture reads the Generalize step's
+`vm_id`, clones read the capture's id, a child build boots from its parent's version id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+from pulumi_azure_native import authorization, resources
+
+from components import naming
+from components.build_vm import BuildVm, BuildVmArgs
+from components.clones import CloneSet, CloneSetArgs
+from components.generalize import Generalize, GeneralizeArgs
+from components.guest_scripts import GuestScripts, GuestScriptsArgs
+from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
+from components.network import Network, NetworkArgs
+from components.spec import BuildSpec, PipelineSpec
+from components.vm_profile import AdminCredentials
+
+# A Windows build VM may take a while to run sysprep and power off.
+SYSPREP_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ImagePipelineArgs:
+    spec: PipelineSpec
+    """The validated pipeline spec."""
+    admin_password: pulumi.Input[str] | None = None
+    """Windows admin password (a secret); generated when not given."""
+    environment: str | None = None
+    """azure-native:environment, for the Generalize step's SDK client."""
+
+
+class ImagePipeline(pulumi.ComponentResource):
+    image_version_ids: dict[str, pulumi.Output[str]]
+    managed_image_ids: dict[str, pulumi.Output[str]]
+    build_vm_states: dict[str, pulumi.Output[dict[str, str]]]
+    clones: dict[str, pulumi.Output[list[dict[str, str]]]]
+    generated_password: pulumi.Output[str] | None
+    gallery_image_id: pulumi.Output[str] | None
+
+    def __init__(
+        self, name: str, args: ImagePipelineArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vmimage:index:ImagePipeline", name, None, opts)
+        spec = args.spec
+        child = pulumi.ResourceOptions(parent=self)
+        group = resources.ResourceGroup(
+            naming.child_name(name, "rg"),
+            resource_group_name=spec.resource_group,
+            location=spec.location,
+            opts=child,
+        )
+        rg_name = group.name
+        net = Network(
+            naming.child_name(name, "network"),
+            NetworkArgs(resource_group_name=rg_name, location=spec.location, spec=spec.network),
+            opts=child,
+        )
+        gallery = (
+            ImageGallery(
+                naming.child_name(name, "gallery"),
+                ImageGalleryArgs(spec=spec, resource_group_name=rg_name),
+                opts=child,
+            )
+            if spec.uses_gallery
+            else None
+        )
+        self.generated_password = None
+        admin = AdminCredentials(
+            username=spec.admin.username,
+            ssh_public_key=spec.admin.ssh_public_key,
+            password=self._password(name, spec, args.admin_password),
+        )
+        subscription = authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        ).subscription_id
+
+        captures: dict[str, ImageCapture] = {}
+        self.build_vm_states = {}
+        # Oldest first: a child build boots from its parent's captured version.
+        for build in build_order(spec):
+            parent_id = captures[build.from_.version].version_id if build.from_.version else None
+            prefix = naming.child_name(name, f"v{naming.version_slug(build.version)}")
+            vm = BuildVm(
+                naming.child_name(prefix, "build"),
+                BuildVmArgs(
+                    spec=spec, build=build, resource_group_name=rg_name,
+                    subnet_id=net.subnet_id, admin=admin, parent_image_id=parent_id,
+                ),
+                opts=child,
+            )
+            scripts = GuestScripts(
+                naming.child_name(prefix, "scripts"),
+                GuestScriptsArgs(
+                    spec=spec, build=build, resource_group_name=rg_name, vm_name=vm.vm_name
+                ),
+                opts=child,
+            )
+            generalized = Generalize(
+                naming.child_name(prefix, "generalize"),
+                GeneralizeArgs(
+                    resource_group_name=rg_name,
+                    vm_name=vm.vm_name,
+                    vm_id=vm.vm_id,
+                    wait_for_guest_shutdown=spec.windows,
+                    timeout_seconds=SYSPREP_TIMEOUT_S,
+                    subscription_id=subscription,
+                    environment=args.environment,
+                ),
+                # The deprovision script must have finished (Linux) or started sysprep
+                # (Windows) first; no output of it feeds generalize, hence depends_on.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts.deprovision]),
+            )
+            self.build_vm_states[build.version] = pulumi.Output.all(
+                generalized.power_state, generalized.os_state
+            ).apply(lambda states: {"powerState": states[0], "osState": states[1]})
+            captures[build.version] = ImageCapture(
+                naming.child_name(prefix, "capture"),
+                ImageCaptureArgs(
+                    spec=spec, build=build, resource_group_name=rg_name,
+                    source_vm_id=generalized.vm_id, gallery=gallery,
+                ),
+                opts=child,
+            )
+
+        self.image_version_ids = {
+            v: c.version_id for v, c in captures.items() if c.version_id is not None
+        }
+        self.managed_image_ids = {
+            v: c.managed_image_id for v, c in captures.items() if c.managed_image_id is not None
+        }
+        self.gallery_image_id = gallery.image_id if gallery else None
+        self.clones = {}
+        for clone in spec.clones:
+            version = spec.resolve_version(clone.version)
+            assert version is not None  # the spec guarantees it
+            clone_set = CloneSet(
+                naming.child_name(name, f"clones-{clone.name}"),
+                CloneSetArgs(
+                    spec=spec, clone=clone, version=version,
+                    image_id=captures[version].clone_source_id,
+                    resource_group_name=rg_name, subnet_id=net.subnet_id, admin=admin,
+                ),
+                opts=child,
+            )
+            self.clones[clone.name] = pulumi.Output.all(*clone_set.private_ips).apply(
+                lambda ips, names=tuple(clone_set.vm_names): [
+                    {"name": n, "privateIp": ip} for n, ip in zip(names, ips, strict=True)
+                ]
+            )
+        self.register_outputs(
+            {
+                "imageVersionIds": self.image_version_ids,
+                "managedImageIds": self.managed_image_ids,
+                "buildVmStates": self.build_vm_states,
+                "clones": self.clones,
+            }
+        )
+
+    def _password(
+        self, name: str, spec: PipelineSpec, configured: pulumi.Input[str] | None
+    ) -> pulumi.Input[str] | None:
+        if not spec.windows:
+            return None  # Linux: SSH keys only, password authentication off
+        if configured is not None:
+            return pulumi.Output.secret(configured)
+        generated = random.RandomPassword(
+            naming.child_name(name, "admin-password"),
+            length=24,
+            special=True,
+            min_lower=1,
+            min_upper=1,
+            min_numeric=1,
+            min_special=1,
+            # Characters Windows and the Azure API both accept in a password.
+            override_special="!#%*()-_=+[]{}:?",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.generated_password = generated.result
+        return generated.result
+
+
+def build_order(spec: PipelineSpec) -> list[BuildSpec]:
+    return sorted(spec.builds, key=lambda b: naming.parse_version(b.version))

@@ -1,0 +1,61 @@
+"""Jinja2 rendering of customize, deprovision and sysprep scripts.
+
+StrictUndefined: a variable missing from config must fail the preview, not ship an
+empty string into a script that runs as root on the build VM.
+"""
+
+from __future__ import annotations
+
+import shlex
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+DEPROVISION_TEMPLATE = {
+    "linux": "linux/deprovision.sh.j2",
+    "windows": "windows/sysprep.ps1.j2",
+}
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be found or rendered; the message says which and why."""
+
+
+@lru_cache(maxsize=4)
+def _environment(root: str) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(root),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # shell and PowerShell, not HTML
+    )
+    # Values from config land in root shells: quote them instead of trusting them.
+    env.filters["shquote"] = lambda value: shlex.quote(str(value))
+    env.filters["psquote"] = lambda value: "'" + str(value).replace("'", "''") + "'"
+    return env
+
+
+def render(template: str, variables: dict[str, Any], *, os: str, vm_name: str,
+           root: Path = TEMPLATES_DIR) -> str:
+    """Render one script. `os` and `vm_name` are always available to templates; config
+    `vars` come on top (and may not shadow them)."""
+    context = {**variables, "os": os, "vm_name": vm_name}
+    try:
+        return _environment(str(root)).get_template(template).render(context)
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateProblem(f"template {exc.name!r} not found under templates/") from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(f"template {template!r}: {exc.message}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(
+            f"template {template!r} line {exc.lineno}: {exc.message}"
+        ) from None
+
+
+def script_lines(script: str) -> list[str]:
+    """Run commands take a script as text; Azure's API also accepts it as lines."""
+    return script.splitlines()

@@ -1,0 +1,105 @@
+"""The parts of a VM definition that build VMs and clones share: OS profile, security,
+diagnostics, tags. One place, so a secure default cannot differ between the two."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import compute
+
+from components import naming
+from components.spec import PipelineSpec
+
+ROLE_TAG = "vmimage-role"
+VERSION_TAG = "vmimage-version"
+GROUP_TAG = "vmimage-clone-group"
+SSH_KEY_PATH = "/home/{user}/.ssh/authorized_keys"
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    """Who logs in: the SSH key (Linux) or the password (Windows, always a secret)."""
+
+    username: str
+    ssh_public_key: str | None
+    password: pulumi.Input[str] | None
+
+
+def os_profile(
+    spec: PipelineSpec, vm_name: str, admin: AdminCredentials
+) -> compute.OSProfileArgs:
+    computer = naming.computer_name(vm_name, windows=spec.windows)
+    if spec.windows:
+        return compute.OSProfileArgs(
+            computer_name=computer,
+            admin_username=admin.username,
+            admin_password=admin.password,
+            windows_configuration=compute.WindowsConfigurationArgs(
+                provision_vm_agent=True,  # run commands need the guest agent
+                enable_automatic_updates=True,
+            ),
+        )
+    return compute.OSProfileArgs(
+        computer_name=computer,
+        admin_username=admin.username,
+        linux_configuration=compute.LinuxConfigurationArgs(
+            disable_password_authentication=True,
+            provision_vm_agent=True,
+            ssh=compute.SshConfigurationArgs(
+                public_keys=[
+                    compute.SshPublicKeyArgs(
+                        path=SSH_KEY_PATH.format(user=admin.username),
+                        key_data=admin.ssh_public_key,
+                    )
+                ]
+            ),
+        ),
+    )
+
+
+def security_profile(spec: PipelineSpec) -> compute.SecurityProfileArgs | None:
+    if not spec.trusted_launch and not spec.security.encryption_at_host:
+        return None
+    return compute.SecurityProfileArgs(
+        encryption_at_host=spec.security.encryption_at_host or None,
+        security_type=compute.SecurityTypes.TRUSTED_LAUNCH if spec.trusted_launch else None,
+        uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True)
+        if spec.trusted_launch
+        else None,
+    )
+
+
+def diagnostics_profile(spec: PipelineSpec) -> compute.DiagnosticsProfileArgs | None:
+    # Managed boot diagnostics (no storage URI): the serial log is the first place to look
+    # when sysprep or cloud-init hangs, and costs no storage account.
+    if not spec.security.boot_diagnostics:
+        return None
+    return compute.DiagnosticsProfileArgs(
+        boot_diagnostics=compute.BootDiagnosticsArgs(enabled=True)
+    )
+
+
+def os_disk(spec: PipelineSpec, sku: str = "Premium_LRS") -> compute.OSDiskArgs:
+    return compute.OSDiskArgs(
+        create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
+        caching=compute.CachingTypes.READ_WRITE,
+        # The disk goes with its VM: a deleted build VM or clone leaves nothing billed.
+        delete_option=compute.DiskDeleteOptionTypes.DELETE,
+        managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=sku),
+    )
+
+
+def tags(role: str, version: str, **extra: str) -> dict[str, str]:
+    return {ROLE_TAG: role, VERSION_TAG: version, **extra}
+
+
+def network_profile(nic_id: pulumi.Input[str]) -> compute.NetworkProfileArgs:
+    # The NIC goes with its VM, like the disks: no orphan left behind on delete.
+    return compute.NetworkProfileArgs(
+        network_interfaces=[
+            compute.NetworkInterfaceReferenceArgs(
+                id=nic_id, primary=True, delete_option=compute.DeleteOptions.DELETE
+            )
+        ]
+    )

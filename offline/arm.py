@@ -1,0 +1,555 @@
+"""A simulated Azure Resource Manager: the rules the program must respect, enforced.
+
+Resources are stored by ARM id. Every operation happens at a simulated time (seconds
+from the start of the run), so a rule such as "capture needs a generalized VM" is checked
+against the VM's state *when the capture starts*; a program whose capture does not wait
+for generalize is refused exactly as ARM would refuse it.
+
+What is enforced (each raises `ArmError` with ARM's error code):
+- parents exist before children (ResourceGroupNotFound, ParentResourceNotFound,
+  NotFound for referenced ids);
+- names: lengths and characters per type, Windows computer names <= 15 (InvalidParameter);
+- a PUT to a live name updates it; changing an immutable property is refused
+  (PropertyChangeNotAllowed), per `IMMUTABLE_PROPERTIES`;
+- VM power and OS states: run commands need a running VM; generalize needs a stopped or
+  deallocated VM (OperationNotAllowed); capture needs OSState/generalized;
+- data disks: LUNs 0-63 and unique per VM (InvalidParameter); disks and NICs attached to
+  a VM are leased (cannot be deleted or attached elsewhere);
+- gallery image versions: Major.Minor.Patch of 32-bit integers, immutable, target regions
+  include the source region; a VM can only use a version in a region it replicates to;
+- managed images support no Trusted Launch VM.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from components import naming
+from offline.latency import LatencyModel
+from offline.secrets import unwrap
+
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
+TENANT_ID = "00000000-0000-0000-0000-0000000071e7"
+
+# Properties ARM refuses to change on an existing resource: a changed value means the
+# resource must be replaced (and, since ARM keys resources by name, under a new name).
+# The change summary and the simulator share this table.
+IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "azure-native:compute:VirtualMachine": (
+        "location", "storageProfile.imageReference", "storageProfile.osDisk.createOption",
+        "osProfile.computerName", "osProfile.adminUsername", "zones",
+        "securityProfile.securityType",
+    ),
+    "azure-native:compute:GalleryImageVersion": (
+        "location", "storageProfile", "publishingProfile.storageAccountType",
+    ),
+    "azure-native:compute:GalleryImage": (
+        "location", "osType", "osState", "hyperVGeneration", "identifier",
+    ),
+    "azure-native:compute:Gallery": ("location",),
+    "azure-native:compute:Image": ("location", "sourceVirtualMachine", "hyperVGeneration"),
+    "azure-native:compute:VirtualMachineScaleSet": ("location", "orchestrationMode", "zones"),
+    "azure-native:compute:VirtualMachineRunCommandByVirtualMachine": ("location",),
+    "azure-native:network:NetworkInterface": ("location",),
+    "azure-native:network:VirtualNetwork": ("location",),
+    "azure-native:network:NetworkSecurityGroup": ("location",),
+    "azure-native:network:PublicIPAddress": ("location", "sku"),
+    "azure-native:resources:ResourceGroup": ("location",),
+    "pulumi-python:dynamic/vmimage:Generalize": ("vmId",),
+}
+
+
+class ArmError(Exception):
+    """What ARM answers when it refuses: HTTP status, error code, message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class ArmResource:
+    id: str
+    token: str  # Pulumi type token, e.g. azure-native:compute:VirtualMachine
+    name: str
+    props: dict[str, Any]
+    ready_at: float  # simulated time its create finished
+    outputs: dict[str, Any] = field(default_factory=dict)
+    deleted_at: float | None = None
+
+    def alive(self, at: float) -> bool:
+        return self.ready_at <= at and (self.deleted_at is None or at < self.deleted_at)
+
+
+@dataclass
+class VmTimeline:
+    """Power and OS state over simulated time; events may be scheduled ahead (sysprep)."""
+
+    times: list[float] = field(default_factory=list)
+    states: list[tuple[str, str]] = field(default_factory=list)
+
+    def set(self, at: float, power: str | None = None, os_state: str | None = None) -> None:
+        current = self.at(at)
+        state = (power or current[0], os_state or current[1])
+        index = bisect.bisect_right(self.times, at)
+        self.times.insert(index, at)
+        self.states.insert(index, state)
+
+    def at(self, t: float) -> tuple[str, str]:
+        index = bisect.bisect_right(self.times, t) - 1
+        return self.states[index] if index >= 0 else ("creating", "specialized")
+
+    def final(self) -> tuple[str, str]:
+        return self.states[-1] if self.states else ("creating", "specialized")
+
+
+def get_path(props: dict[str, Any], path: str) -> Any:
+    value: Any = props
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def changed_immutable(token: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [
+        path for path in IMMUTABLE_PROPERTIES.get(token, ())
+        if get_path(old, path) != get_path(new, path)
+    ]
+
+
+Handler = Callable[["SimulatedArm", dict[str, Any], float], "Outcome"]
+
+
+@dataclass
+class Outcome:
+    """Result of one create: its ARM id, extra outputs, and how long it took."""
+
+    id: str
+    duration: float
+    outputs: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+
+class SimulatedArm:
+    """The simulated control plane. Pure Python; the Pulumi bridge is offline.engine."""
+
+    def __init__(self, latency: LatencyModel | None = None,
+                 faults: Any | None = None) -> None:
+        self.latency = latency or LatencyModel()
+        self.faults = faults
+        self.resources: dict[str, ArmResource] = {}
+        self.vms: dict[str, VmTimeline] = {}
+        self.leases: dict[str, str] = {}  # disk or NIC id -> VM id holding it
+        self.generalize_posts: dict[str, int] = {}  # VM id -> generalize POSTs that applied
+        self._ip_cursor: dict[str, int] = {}
+
+    # -- ids --------------------------------------------------------------------------
+    @staticmethod
+    def rg_id(rg: str) -> str:
+        return f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{rg}"
+
+    def provider_id(self, rg: str, *segments: str) -> str:
+        return f"{self.rg_id(rg)}/providers/" + "/".join(segments)
+
+    def find(self, resource_id: str | None, at: float, what: str) -> ArmResource:
+        resource = self.resources.get((resource_id or "").lower())
+        if resource is None or not resource.alive(at):
+            raise ArmError(404, "NotFound", f"{what} {resource_id!r} does not exist (yet)")
+        return resource
+
+    def require_group(self, rg: str, at: float) -> None:
+        group = self.resources.get(self.rg_id(rg).lower())
+        if group is None or not group.alive(at):
+            raise ArmError(
+                404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found."
+            )
+
+    def require_parent(self, parent_id: str, at: float, what: str) -> ArmResource:
+        parent = self.resources.get(parent_id.lower())
+        if parent is None or not parent.alive(at):
+            raise ArmError(
+                404, "ParentResourceNotFound",
+                f"Can not perform requested operation on nested resource. Parent {what} "
+                f"'{parent_id.rsplit('/', 1)[-1]}' not found.",
+            )
+        return parent
+
+    # -- create or update -------------------------------------------------------------
+    def put(self, token: str, inputs: dict[str, Any], at: float) -> Outcome:
+        """Create (or update in place) one resource starting at simulated time `at`."""
+        if self.faults is not None:
+            self.faults.before_call(token, inputs)
+        props = unwrap(inputs)
+        handler = HANDLERS.get(token)
+        if handler is None:
+            raise ArmError(400, "NoRegisteredProviderFound", f"no simulated handler for {token}")
+        outcome = handler(self, props, at)
+        existing = self.resources.get(outcome.id.lower())
+        if existing is not None and existing.deleted_at is None:
+            changed = changed_immutable(token, existing.props, props)
+            if changed:
+                raise ArmError(
+                    409, "PropertyChangeNotAllowed",
+                    f"Changing property '{changed[0]}' is not allowed on "
+                    f"'{outcome.id.rsplit('/', 1)[-1]}'.",
+                )
+            outcome.duration = self.latency("update")
+        self.resources[outcome.id.lower()] = ArmResource(
+            outcome.id, token, outcome.name or outcome.id.rsplit("/", 1)[-1], props,
+            at + outcome.duration, outcome.outputs,
+        )
+        return outcome
+
+    def delete(self, resource_id: str, at: float) -> float:
+        resource = self.find(resource_id, at, "resource")
+        holder = self.leases.get(resource.id.lower())
+        if holder is not None and self.resources[holder].deleted_at is None:
+            raise ArmError(
+                409, "OperationNotAllowed",
+                f"'{resource.name}' is attached to VM '{holder.rsplit('/', 1)[-1]}' and "
+                "cannot be deleted while leased.",
+            )
+        if resource.token == "azure-native:compute:VirtualMachine":
+            for leased, vm in list(self.leases.items()):
+                if vm == resource.id.lower():
+                    del self.leases[leased]
+        duration = self.latency("delete")
+        resource.deleted_at = at + duration
+        return duration
+
+    # -- VM state -----------------------------------------------------------------------
+    def vm_state(self, vm_id: str, at: float) -> tuple[str, str]:
+        return self.vms[vm_id.lower()].at(at)
+
+    def next_private_ip(self, subnet_id: str) -> str:
+        subnet = self.resources[subnet_id.lower()]
+        network = ipaddress.ip_network(subnet.props["addressPrefix"])
+        # Azure reserves the first four addresses of every subnet.
+        offset = self._ip_cursor.get(subnet.id.lower(), 4)
+        self._ip_cursor[subnet.id.lower()] = offset + 1
+        return str(network[offset])
+
+
+# ---------------------------------------------------------------------------------------
+# Handlers, one per resource type. Each validates as ARM would and returns an Outcome.
+
+
+def _name_check(rule: naming.NameRule, name: str) -> None:
+    problems = rule.problems(name)
+    if problems:
+        raise ArmError(400, "InvalidResourceName", problems[0])
+
+
+def _resource_group(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    name = p["resourceGroupName"]
+    _name_check(naming.RESOURCE_GROUP, name)
+    return Outcome(arm.rg_id(name), arm.latency("resourceGroup.create"), {"name": name})
+
+
+def _nsg(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    priorities = [r.get("priority") for r in p.get("securityRules") or []]
+    if len(priorities) != len(set(priorities)):
+        raise ArmError(400, "SecurityRuleConflict", "Two security rules share a priority.")
+    rid = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Network/networkSecurityGroups",
+        p["networkSecurityGroupName"],
+    )
+    return Outcome(rid, arm.latency("network.create"), {"name": p["networkSecurityGroupName"]})
+
+
+def _vnet(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    _name_check(naming.VIRTUAL_NETWORK, p["virtualNetworkName"])
+    for prefix in get_path(p, "addressSpace")["addressPrefixes"]:
+        ipaddress.ip_network(prefix)
+    rid = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Network/virtualNetworks", p["virtualNetworkName"]
+    )
+    return Outcome(rid, arm.latency("network.create"), {"name": p["virtualNetworkName"]})
+
+
+def _subnet(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    vnet_id = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Network/virtualNetworks", p["virtualNetworkName"]
+    )
+    vnet = arm.require_parent(vnet_id, at, "virtual network")
+    prefix = ipaddress.ip_network(p["addressPrefix"])
+    spaces = [ipaddress.ip_network(s) for s in vnet.props["addressSpace"]["addressPrefixes"]]
+    if not any(prefix.subnet_of(space) for space in spaces):  # type: ignore[arg-type]
+        raise ArmError(
+            400, "NetcfgInvalidSubnet",
+            f"Subnet {prefix} is not valid in virtual network address space.",
+        )
+    nsg_id = get_path(p, "networkSecurityGroup.id")
+    if nsg_id:
+        arm.find(nsg_id, at, "network security group")
+    rid = f"{vnet_id}/subnets/{p['subnetName']}"
+    return Outcome(rid, arm.latency("network.create"), {"name": p["subnetName"]})
+
+
+def _public_ip(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    rid = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Network/publicIPAddresses", p["publicIpAddressName"]
+    )
+    return Outcome(rid, arm.latency("publicIp.create"), {"ipAddress": "20.0.0.1"})
+
+
+def _nic(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    configs = []
+    for config in p.get("ipConfigurations") or []:
+        subnet_id = get_path(config, "subnet.id")
+        arm.find(subnet_id, at, "subnet")
+        public = get_path(config, "publicIPAddress.id")
+        if public:
+            arm.find(public, at, "public IP address")
+        configs.append({**config, "privateIPAddress": arm.next_private_ip(subnet_id)})
+    rid = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Network/networkInterfaces", p["networkInterfaceName"]
+    )
+    return Outcome(rid, arm.latency("nic.create"), {"ipConfigurations": configs})
+
+
+def _vm(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    rg, name = p["resourceGroupName"], p["vmName"]
+    arm.require_group(rg, at)
+    _name_check(naming.VIRTUAL_MACHINE, name)
+    rid = arm.provider_id(rg, "Microsoft.Compute/virtualMachines", name)
+    os_profile = p.get("osProfile") or {}
+    windows = "windowsConfiguration" in os_profile
+    problems = naming.computer_name_problems(os_profile.get("computerName", ""), windows=windows)
+    if problems:
+        raise ArmError(400, "InvalidParameter", problems[0])
+    if not windows and not get_path(os_profile, "linuxConfiguration.disablePasswordAuthentication"):
+        if not os_profile.get("adminPassword"):
+            raise ArmError(400, "InvalidParameter", "A Linux VM needs a password or SSH key.")
+    if windows and not os_profile.get("adminPassword"):
+        raise ArmError(400, "InvalidParameter", "Required parameter 'adminPassword' is missing.")
+    storage = p.get("storageProfile") or {}
+    image_ref = storage.get("imageReference") or {}
+    disks = storage.get("dataDisks") or []
+    luns = [d["lun"] for d in disks]
+    if any(not 0 <= lun <= 63 for lun in luns) or len(set(luns)) != len(luns):
+        raise ArmError(400, "InvalidParameter", f"Data disk LUNs must be unique and 0-63: {luns}")
+    if image_ref.get("id"):
+        _check_vm_image(arm, image_ref["id"], p, disks, at)
+    nic_ids = [n["id"] for n in get_path(p, "networkProfile.networkInterfaces") or []]
+    for nic_id in nic_ids:
+        arm.find(nic_id, at, "network interface")
+        holder = arm.leases.get(nic_id.lower())
+        if holder and holder != rid.lower() and arm.resources[holder].deleted_at is None:
+            raise ArmError(
+                400, "NicInUse",
+                f"Network interface {nic_id.rsplit('/', 1)[-1]} is used by VM "
+                f"{holder.rsplit('/', 1)[-1]}.",
+            )
+    existing = arm.resources.get(rid.lower())
+    if existing is not None and existing.deleted_at is None:
+        # An update of a live VM: leases and states carry on.
+        return Outcome(rid, 0, {"vmId": existing.outputs["vmId"]}, name)
+    for nic_id in nic_ids:
+        arm.leases[nic_id.lower()] = rid.lower()
+    for disk in disks:
+        arm.leases[f"{rid}/disks/lun{disk['lun']}".lower()] = rid.lower()
+    duration = arm.latency("vm.create")
+    timeline = VmTimeline()
+    timeline.set(at + duration, "running", "specialized")
+    arm.vms[rid.lower()] = timeline
+    return Outcome(rid, duration, {"vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, rid))}, name)
+
+
+def _check_vm_image(
+    arm: SimulatedArm, image_id: str, p: dict[str, Any], disks: list[dict[str, Any]], at: float
+) -> None:
+    image = arm.find(image_id, at, "image")
+    location = p.get("location")
+    if image.token == "azure-native:compute:GalleryImageVersion":
+        regions = [r["name"] for r in get_path(image.props, "publishingProfile.targetRegions")]
+        if location not in regions:
+            raise ArmError(
+                400, "GalleryImageNotReplicatedToRegion",
+                f"Gallery image version '{image.name}' is not replicated to region "
+                f"'{location}'; it is in {regions}.",
+            )
+    elif location != image.props.get("location"):
+        raise ArmError(400, "InvalidParameter", "A managed image can only be used in its region.")
+    captured = image.outputs.get("dataDiskLuns", [])
+    wanted = sorted(d["lun"] for d in disks if d.get("createOption") == "FromImage")
+    if wanted != sorted(captured):
+        raise ArmError(
+            400, "InvalidParameter",
+            f"Data disks from image must match the image's LUNs {sorted(captured)}; got {wanted}.",
+        )
+
+
+def _run_command(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    rg, vm_name = p["resourceGroupName"], p["vmName"]
+    arm.require_group(rg, at)
+    vm_id = arm.provider_id(rg, "Microsoft.Compute/virtualMachines", vm_name)
+    arm.require_parent(vm_id, at, "virtual machine")
+    power, os_state = arm.vm_state(vm_id, at)
+    if power != "running":
+        raise ArmError(
+            409, "OperationNotAllowed",
+            f"Run command '{p['runCommandName']}' needs a running VM with its guest agent; "
+            f"VM '{vm_name}' is {power}.",
+        )
+    name = p["runCommandName"]
+    script = get_path(p, "source.script") or ""
+    if arm.faults is not None:
+        arm.faults.before_script(name, vm_name)
+    if p.get("asyncExecution"):
+        duration = arm.latency("runCommand.async")
+        if "sysprep" in script.lower():
+            # Sysprep /shutdown powers the VM off from inside once it has finished.
+            if arm.faults is None or not arm.faults.sysprep_hangs():
+                arm.vms[vm_id.lower()].set(at + duration + arm.latency("guest.sysprep"), "stopped")
+    elif name == "deprovision":
+        duration = arm.latency("runCommand.deprovision")
+    else:
+        duration = arm.latency("runCommand.customize")
+    rid = f"{vm_id}/runCommands/{name}"
+    return Outcome(rid, duration, {"instanceView": {"executionState": "Succeeded", "exitCode": 0}})
+
+
+def _gallery(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    _name_check(naming.GALLERY, p["galleryName"])
+    rid = arm.provider_id(p["resourceGroupName"], "Microsoft.Compute/galleries", p["galleryName"])
+    return Outcome(rid, arm.latency("gallery.create"))
+
+
+def _gallery_image(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    gallery_id = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Compute/galleries", p["galleryName"]
+    )
+    arm.require_parent(gallery_id, at, "gallery")
+    _name_check(naming.GALLERY_IMAGE, p["galleryImageName"])
+    rid = f"{gallery_id}/images/{p['galleryImageName']}"
+    return Outcome(rid, arm.latency("galleryImage.create"))
+
+
+def _captured_vm(arm: SimulatedArm, vm_id: str | None, at: float, what: str) -> ArmResource:
+    vm = arm.find(vm_id, at, "source virtual machine")
+    power, os_state = arm.vm_state(vm.id, at)
+    if os_state != "generalized":
+        raise ArmError(
+            409, "OperationNotAllowed",
+            f"{what} from VM '{vm.name}' needs OSState/generalized, but at t={at:.0f}s the "
+            f"VM is {power} and {os_state}: deprovision and generalize it first.",
+        )
+    return vm
+
+
+def _disk_luns(vm: ArmResource) -> list[int]:
+    return sorted(d["lun"] for d in get_path(vm.props, "storageProfile.dataDisks") or [])
+
+
+def _gallery_image_version(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    image_id = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Compute/galleries", p["galleryName"],
+        "images", p["galleryImageName"],
+    )
+    arm.require_parent(image_id, at, "gallery image")
+    version = p["galleryImageVersionName"]
+    if naming.parse_version(version) is None:
+        raise ArmError(
+            400, "InvalidParameter",
+            f"Gallery image version name '{version}' must be Major.Minor.Patch (32-bit integers).",
+        )
+    rid = f"{image_id}/versions/{version}"
+    regions = [r["name"] for r in get_path(p, "publishingProfile.targetRegions") or []]
+    if regions and p.get("location") not in regions:
+        raise ArmError(
+            400, "InvalidParameter",
+            f"Target regions must include the source region '{p.get('location')}'.",
+        )
+    for region in get_path(p, "publishingProfile.targetRegions") or []:
+        count = region.get("regionalReplicaCount", 1)
+        if not 1 <= count <= 100:
+            raise ArmError(400, "InvalidParameter", f"Replica count {count} is out of 1-100.")
+    existing = arm.resources.get(rid.lower())
+    if existing is not None and existing.deleted_at is None:
+        # Versions are immutable but for updatable publishing settings; no recapture.
+        return Outcome(rid, 0, existing.outputs)
+    vm = _captured_vm(
+        arm, get_path(p, "storageProfile.source.virtualMachineId"), at, "Capturing an image version"
+    )
+    duration = arm.latency("galleryImageVersion.capture")
+    if len(set(regions) - {p.get("location")}) > 0:
+        duration += arm.latency("galleryImageVersion.replicate")
+    return Outcome(rid, duration, {"dataDiskLuns": _disk_luns(vm), "sourceVmId": vm.id})
+
+
+def _managed_image(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    _name_check(naming.MANAGED_IMAGE, p["imageName"])
+    rid = arm.provider_id(p["resourceGroupName"], "Microsoft.Compute/images", p["imageName"])
+    existing = arm.resources.get(rid.lower())
+    if existing is not None and existing.deleted_at is None:
+        return Outcome(rid, 0, existing.outputs)
+    vm = _captured_vm(arm, get_path(p, "sourceVirtualMachine.id"), at, "Capturing a managed image")
+    if get_path(vm.props, "securityProfile.securityType") == "TrustedLaunch":
+        raise ArmError(
+            400, "InvalidParameter",
+            "Managed images do not support Trusted Launch VMs; capture to a gallery instead.",
+        )
+    duration = arm.latency("managedImage.create")
+    return Outcome(rid, duration, {"dataDiskLuns": _disk_luns(vm), "sourceVmId": vm.id})
+
+
+def _scale_set(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    rg, name = p["resourceGroupName"], p["vmScaleSetName"]
+    arm.require_group(rg, at)
+    _name_check(naming.VIRTUAL_MACHINE, name)
+    profile = p.get("virtualMachineProfile") or {}
+    image_id = get_path(profile, "storageProfile.imageReference.id")
+    if image_id:
+        disks = get_path(profile, "storageProfile.dataDisks") or []
+        _check_vm_image(arm, image_id, p, disks, at)
+    capacity = get_path(p, "sku.capacity") or 0
+    rid = arm.provider_id(rg, "Microsoft.Compute/virtualMachineScaleSets", name)
+    duration = arm.latency("vmss.create") + arm.latency("vmss.instance") * max(capacity - 1, 0)
+    return Outcome(rid, duration, {"uniqueId": str(uuid.uuid5(uuid.NAMESPACE_URL, rid))}, name)
+
+
+def _random_password(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    # Deterministic per name, so repeated offline runs are comparable; never printed.
+    seed = uuid.uuid5(uuid.NAMESPACE_OID, repr(sorted(p.items()))).hex
+    result = (seed * 2)[: int(p.get("length", 16)) - 4] + "Aa1!"
+    return Outcome(f"random-{seed[:8]}", arm.latency("random.create"), {"result": result})
+
+
+HANDLERS: dict[str, Handler] = {
+    "azure-native:resources:ResourceGroup": _resource_group,
+    "azure-native:network:NetworkSecurityGroup": _nsg,
+    "azure-native:network:VirtualNetwork": _vnet,
+    "azure-native:network:Subnet": _subnet,
+    "azure-native:network:PublicIPAddress": _public_ip,
+    "azure-native:network:NetworkInterface": _nic,
+    "azure-native:compute:VirtualMachine": _vm,
+    "azure-native:compute:VirtualMachineRunCommandByVirtualMachine": _run_command,
+    "azure-native:compute:Gallery": _gallery,
+    "azure-native:compute:GalleryImage": _gallery_image,
+    "azure-native:compute:GalleryImageVersion": _gallery_image_version,
+    "azure-native:compute:Image": _managed_image,
+    "azure-native:compute:VirtualMachineScaleSet": _scale_set,
+    "random:index/randomPassword:RandomPassword": _random_password,
+}
+
+VM_ID_RE = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
+    r"virtualMachines/(?P<name>[^/]+)",
+    re.IGNORECASE,
+)

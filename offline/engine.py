@@ -1,0 +1,239 @@
+"""The bridge between Pulumi's mocks and the simulated ARM.
+
+`SimulatorMonitor` stands where the Pulumi engine's resource monitor would: it sees each
+registration exactly as the engine would (type, name, parent, dependencies, options,
+inputs with secrets still marked) and hands custom resources to `SimulatedArm`, at the
+simulated time their dependencies allow. Nothing in `components/` knows it exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.arm import SUBSCRIPTION_ID, TENANT_ID, ArmError, SimulatedArm
+from offline.secrets import redact, secret_paths, unwrap
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+GENERALIZE_TYPE = "pulumi-python:dynamic/vmimage:Generalize"
+DYNAMIC_PROVIDER_KEY = "__provider"
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t=0, for timestamps in outputs
+
+
+@dataclass
+class Operation:
+    resource: str  # urn
+    op: str
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    dependencies: list[str]
+    protect: bool
+    inputs: dict[str, Any]  # as registered: secrets still wrapped
+    outputs: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    azure_name: str | None = None
+    start_s: float = 0.0
+    end_s: float = 0.0
+    state: str = "created"
+    action: str = "create"
+    delete_before_replace: bool = False
+
+    @property
+    def secret_paths(self) -> list[str]:
+        return secret_paths(self.inputs)
+
+
+@dataclass
+class Failure:
+    urn: str
+    type: str
+    name: str
+    code: str
+    message: str
+
+
+@dataclass
+class PriorResource:
+    """A resource from the last run's state: what the engine would diff against."""
+
+    urn: str
+    type: str
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    protect: bool
+
+
+# Decides what to do with a registration when a prior state exists:
+# returns ("same" | "update" | "replace" | "create", changed property names).
+DiffFn = Callable[[Registration, PriorResource | None], tuple[str, list[str]]]
+
+
+class SimulatorMonitor(MockMonitor):
+    """Pulumi's MockMonitor, recording what the engine sees and driving SimulatedArm."""
+
+    def __init__(self, arm: SimulatedArm, *, prior: dict[str, PriorResource] | None = None,
+                 diff: DiffFn | None = None) -> None:
+        super().__init__(_ArmMocks(self))
+        self.arm = arm
+        self.prior = prior or {}
+        self.diff = diff
+        self.registrations: dict[str, Registration] = {}
+        self.operations: list[Operation] = []
+        self.failures: list[Failure] = []
+        self.stack_urn: str | None = None
+        self._lock = threading.Lock()  # the SDK calls the monitor from a thread pool
+        self._pending: dict[tuple[str, str], Registration] = {}
+        self._completed_ops = 0
+
+    # -- timing ---------------------------------------------------------------------------
+    def ready_time(self, urns: list[str]) -> float:
+        """When every dependency has finished; a component is done when its children are."""
+        latest = 0.0
+        for urn in urns:
+            reg = self.registrations.get(urn)
+            if reg is None:
+                continue
+            if reg.custom:
+                latest = max(latest, reg.end_s)
+            else:
+                children = [r.urn for r in self.registrations.values() if r.parent == urn]
+                latest = max(latest, self.ready_time(children))
+        return latest
+
+    def record(self, urn: str, op: str, start: float, end: float) -> None:
+        self.operations.append(Operation(urn, op, start, end))
+        self._completed_ops += 1
+        if self.arm.faults is not None:
+            self.arm.faults.after_operation(self._completed_ops)
+
+    # -- the engine's side of RegisterResource ----------------------------------------------
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == STACK_TYPE:
+            self.stack_urn = urn
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = rpc.deserialize_properties(request.object)
+        dependencies = list(dict.fromkeys(
+            [*request.dependencies,
+             *(u for deps in request.propertyDependencies.values() for u in deps.urns)]
+        ))
+        reg = Registration(
+            urn=urn, type=request.type, name=request.name, parent=request.parent or None,
+            custom=bool(request.custom), dependencies=dependencies, protect=request.protect,
+            inputs={k: v for k, v in inputs.items() if k != DYNAMIC_PROVIDER_KEY},
+            delete_before_replace=request.deleteBeforeReplace,
+        )
+        with self._lock:
+            self.registrations[urn] = reg
+            if not reg.custom:
+                return resource_pb2.RegisterResourceResponse(urn=urn)
+            self._pending[(request.type, request.name)] = reg
+            try:
+                id_, state = self.mocks.new_resource(
+                    MockResourceArgs(typ=request.type, name=request.name, inputs=inputs,
+                                     provider=request.provider, custom=True)
+                )
+            except ArmError as err:
+                reg.state = f"failed: {err.code}"
+                self.failures.append(Failure(urn, reg.type, reg.name, err.code, err.message))
+                raise
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
+
+    def create(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        """Called (under the lock) for each custom resource: diff against the prior state,
+        then run the ARM operation at the time its dependencies allow."""
+        reg = self._pending.pop((args.typ, args.name))
+        prior = self.prior.get(reg.urn)
+        if self.diff is not None:
+            reg.action, _ = self.diff(reg, prior)
+        start = self.ready_time(reg.dependencies)
+        reg.start_s = reg.end_s = start
+        if reg.action == "same" and prior is not None:
+            # Unchanged: the engine makes no provider call; outputs come from state.
+            reg.id, reg.outputs = prior.id, prior.outputs
+            reg.azure_name = prior.outputs.get("name")
+            reg.state = _final_state(self.arm, reg)
+            return reg.id, reg.outputs
+        if reg.type == GENERALIZE_TYPE:
+            outputs, end = self._generalize(reg, start)
+            reg.id = f"generalize-{unwrap(reg.inputs)['vmId']}"
+        else:
+            outcome = self.arm.put(reg.type, args.inputs, start)
+            end = start + outcome.duration
+            reg.id = outcome.id
+            outputs = {**args.inputs, **outcome.outputs, "id": outcome.id}
+            outputs.setdefault("name", outcome.name or outcome.id.rsplit("/", 1)[-1])
+            self.record(reg.urn, reg.action, start, end)
+        reg.end_s = end
+        reg.outputs = outputs
+        reg.azure_name = outputs.get("name") if reg.type != GENERALIZE_TYPE else None
+        reg.state = _final_state(self.arm, reg)
+        return reg.id, outputs
+
+    def _generalize(self, reg: Registration, start: float) -> tuple[dict[str, Any], float]:
+        from offline.vm_rest import run_generalize
+
+        props = unwrap(reg.inputs)
+        result, calls, end = run_generalize(self.arm, props, start)
+        wait_end = next((s for op, s, _ in calls if op != "instanceView"), end)
+        if props.get("waitForGuestShutdown") and wait_end > start:
+            self.record(reg.urn, "wait-for-guest-shutdown", start, wait_end)
+        for op, op_start, op_end in calls:
+            if op != "instanceView":
+                self.record(reg.urn, op, op_start, op_end)
+        finished = (EPOCH + timedelta(seconds=end)).isoformat()
+        return {
+            **reg.inputs,
+            "powerState": result["powerState"],
+            "osState": result["osState"],
+            "generalizedAt": finished,
+        }, end
+
+
+class _ArmMocks(Mocks):
+    def __init__(self, monitor: SimulatorMonitor) -> None:
+        self.monitor = monitor
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return self.monitor.create(args)
+
+    def call(self, args: MockCallArgs) -> dict[str, Any]:
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "subscriptionId": SUBSCRIPTION_ID,
+                "tenantId": TENANT_ID,
+                "clientId": "00000000-0000-0000-0000-0000000c11e7",
+                "objectId": "00000000-0000-0000-0000-0000000000b1",
+            }
+        raise ArmError(400, "InvokeNotSimulated", f"no simulated invoke {args.token}")
+
+
+def _final_state(arm: SimulatedArm, reg: Registration) -> str:
+    if reg.type == "azure-native:compute:VirtualMachine" and reg.id.lower() in arm.vms:
+        power, os_state = arm.vms[reg.id.lower()].final()
+        return f"PowerState/{power}, OSState/{os_state}"
+    return "succeeded"
+
+
+def public_inputs(reg: Registration) -> dict[str, Any]:
+    return redact(reg.inputs)

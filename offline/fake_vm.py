@@ -1,0 +1,240 @@
+"""A scripted ARM backend for virtual machines' power and OS state.
+
+Follows the Azure rules the generalize step depends on (see docs/generalize.md):
+
+- instanceView lists `ProvisioningState/succeeded`, `PowerState/<state>` and, once
+  flagged, `OSState/generalized`;
+- POST deallocate answers 202 with `Azure-AsyncOperation` and `Location`; the operation
+  reports InProgress a few times, then Succeeded (VM deallocated) or Failed (VM unchanged);
+- POST generalize answers 200 only for a stopped or deallocated VM (idempotent once
+  generalized), 409 OperationNotAllowed for a running one, and 409 Conflict while a
+  deallocation is still in flight;
+- errors use ARM's body shape `{"error": {"code": ..., "message": ...}}`.
+
+Fault scripting (`inject`) queues canned replies per (method, path suffix) ahead of the
+real behaviour; `crash_after` raises `SimulatedCrash` once a POST of some kind has taken
+effect, which is how a process dying between deallocate and generalize is modelled.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from offline.arm_transport import Reply
+
+__all__ = ["FakeVm", "FakeVmArm", "SimulatedCrash", "arm_error"]
+
+_VM_PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
+    r"Microsoft\.Compute/virtualMachines/(?P<vm>[^/]+)(?:/(?P<action>[^/]+))?$",
+    re.IGNORECASE,
+)
+_OP_PATH = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/"
+    r"(?P<kind>operations|operationResults)/(?P<op>[^/]+)$",
+    re.IGNORECASE,
+)
+
+
+class SimulatedCrash(Exception):
+    """The client process 'dies' here. An Exception, not a BaseException: azure-core runs
+    LRO polling in a worker thread that only hands `Exception`s back to `.result()`
+    (a BaseException would silently end the thread). Neither azure-core's RetryPolicy
+    (AzureError only) nor generalize_vm (HttpResponseError only) catches it."""
+
+
+def arm_error(status: int, code: str, message: str,
+              headers: dict[str, str] | None = None) -> Reply:
+    return status, dict(headers or {}), {"error": {"code": code, "message": message}}
+
+
+@dataclass
+class FakeVm:
+    resource_group: str
+    name: str
+    os_type: str = "Linux"
+    location: str = "westeurope"
+    power_state: str = "running"
+    generalized: bool = False
+    #: Windows after `sysprep /shutdown`: the guest powers off after this many
+    #: instanceView reads (0 = already off at the next read). None = never.
+    stops_after_polls: int | None = None
+    #: InProgress answers before a deallocate operation finishes.
+    deallocate_polls: int = 2
+    #: The next deallocate operation ends Failed (and is then cleared).
+    fail_next_deallocate: bool = False
+    instance_view_reads: int = 0
+
+
+@dataclass
+class _Operation:
+    vm: FakeVm
+    kind: str
+    polls_left: int
+    fail: bool
+    status: str = "InProgress"
+
+
+@dataclass
+class FakeVmArm:
+    """In-process ARM for Microsoft.Compute/virtualMachines power/OS state."""
+
+    subscription_id: str = "00000000-0000-0000-0000-000000000000"
+    vms: dict[tuple[str, str], FakeVm] = field(default_factory=dict)
+    #: Every POST received, by action ("deallocate", "generalize"), faults included.
+    posts: Counter[str] = field(default_factory=Counter)
+    #: POSTs that took effect (accepted and applied), by action.
+    applied: Counter[str] = field(default_factory=Counter)
+    log: list[tuple[str, str, int]] = field(default_factory=list)
+    _faults: dict[tuple[str, str], deque[Reply]] = field(default_factory=dict)
+    _operations: dict[str, _Operation] = field(default_factory=dict)
+    _op_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _crash: dict[str, int] = field(default_factory=dict)
+
+    # ----- set-up -------------------------------------------------------------------
+    def add_vm(self, resource_group: str, name: str, **attrs: Any) -> FakeVm:
+        vm = FakeVm(resource_group=resource_group, name=name, **attrs)
+        self.vms[(resource_group.lower(), name.lower())] = vm
+        return vm
+
+    def inject(self, method: str, path_suffix: str, status: int, *, code: str = "",
+               message: str = "", headers: dict[str, str] | None = None,
+               times: int = 1) -> None:
+        """Queue `times` canned error replies for requests whose path ends with
+        `path_suffix` (e.g. "/generalize", "/instanceView"); served before real logic."""
+        reply = arm_error(status, code or _default_code(status),
+                          message or f"injected {status}", headers)
+        queue = self._faults.setdefault((method.upper(), path_suffix.lower()), deque())
+        queue.extend([reply] * times)
+
+    def crash_after(self, action: str, count: int = 1) -> None:
+        """Raise SimulatedCrash right after the `count`-th `action` took effect (for
+        deallocate: when its operation finished), before the client sees the answer."""
+        self._crash[action] = self.applied[action] + count
+
+    def vm_id(self, resource_group: str, name: str) -> str:
+        return (f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}"
+                f"/providers/Microsoft.Compute/virtualMachines/{name}")
+
+    # ----- ArmBackend ---------------------------------------------------------------
+    def handle(self, method: str, path: str, query: dict[str, str],
+               body: dict[str, Any] | None) -> Reply:
+        method = method.upper()
+        reply = self._route(method, path)
+        self.log.append((method, path, reply[0]))
+        return reply
+
+    def _route(self, method: str, path: str) -> Reply:
+        vm_match = _VM_PATH.match(path)
+        if method == "POST" and vm_match and vm_match["action"]:
+            self.posts[vm_match["action"].lower()] += 1
+        for (fault_method, suffix), queue in self._faults.items():
+            if queue and fault_method == method and path.lower().endswith(suffix):
+                return queue.popleft()
+        op_match = _OP_PATH.match(path)
+        if op_match and method == "GET":
+            return self._poll(op_match["op"], op_match["kind"].lower())
+        if not vm_match:
+            return arm_error(404, "NotFound", f"no such ARM path: {path}")
+        vm = self.vms.get((vm_match["rg"].lower(), vm_match["vm"].lower()))
+        if vm is None:
+            return arm_error(404, "ResourceNotFound",
+                             f"The Resource 'Microsoft.Compute/virtualMachines/{vm_match['vm']}'"
+                             f" under resource group '{vm_match['rg']}' was not found.")
+        action = (vm_match["action"] or "").lower()
+        if method == "GET" and action == "instanceview":
+            return self._instance_view(vm)
+        if method == "POST" and action == "deallocate":
+            return self._deallocate(vm)
+        if method == "POST" and action == "generalize":
+            return self._generalize(vm)
+        return arm_error(405, "MethodNotAllowed", f"{method} {action or 'vm'} not simulated")
+
+    # ----- behaviour ----------------------------------------------------------------
+    def _instance_view(self, vm: FakeVm) -> Reply:
+        vm.instance_view_reads += 1
+        if (vm.power_state == "running" and vm.stops_after_polls is not None
+                and vm.instance_view_reads > vm.stops_after_polls):
+            vm.power_state = "stopped"  # the guest shut itself down (sysprep /shutdown)
+        statuses = [
+            {"code": "ProvisioningState/succeeded", "level": "Info",
+             "displayStatus": "Provisioning succeeded"},
+            {"code": f"PowerState/{vm.power_state}", "level": "Info",
+             "displayStatus": f"VM {vm.power_state}"},
+        ]
+        if vm.generalized:
+            statuses.append({"code": "OSState/generalized", "level": "Info",
+                             "displayStatus": "VM generalized"})
+        return 200, {}, {"computerName": vm.name[:15], "osName": vm.os_type,
+                         "statuses": statuses}
+
+    def _deallocate(self, vm: FakeVm) -> Reply:
+        if any(op.vm is vm and op.status == "InProgress" for op in self._operations.values()):
+            return arm_error(409, "Conflict", f"Operation 'deallocate' on VM '{vm.name}' "
+                             "is not allowed: another operation is in progress.")
+        op_id = f"op-{next(self._op_ids)}"
+        self._operations[op_id] = _Operation(vm, "deallocate", vm.deallocate_polls,
+                                             fail=vm.fail_next_deallocate)
+        vm.fail_next_deallocate = False
+        if vm.power_state != "deallocated":
+            vm.power_state = "deallocating"
+        base = f"/subscriptions/{self.subscription_id}/providers/Microsoft.Compute/locations/" \
+               f"{vm.location}"
+        api = "?api-version=2026-04-01"
+        return 202, {
+            "Azure-AsyncOperation": f"{base}/operations/{op_id}{api}",
+            "Location": f"{base}/operationResults/{op_id}{api}",
+        }, None
+
+    def _poll(self, op_id: str, kind: str) -> Reply:
+        op = self._operations.get(op_id)
+        if op is None:
+            return arm_error(404, "NotFound", f"operation {op_id} not found")
+        if op.status == "InProgress":
+            if op.polls_left > 0:
+                op.polls_left -= 1
+            else:
+                self._finish(op)
+        if kind == "operationresults":  # the Location URL: 202 until done, then 200
+            return (202, {}, None) if op.status == "InProgress" else (200, {}, None)
+        reply: dict[str, Any] = {"name": op_id, "status": op.status}
+        if op.status == "Failed":
+            reply["error"] = {"code": "InternalExecutionError",
+                              "message": f"Deallocation of VM '{op.vm.name}' failed."}
+        return 200, {}, reply
+
+    def _finish(self, op: _Operation) -> None:
+        if op.fail:
+            op.status = "Failed"
+            op.vm.power_state = "running"  # the platform rolled back; the VM keeps running
+            return
+        op.status = "Succeeded"
+        op.vm.power_state = "deallocated"
+        self._applied(op.kind)
+
+    def _generalize(self, vm: FakeVm) -> Reply:
+        if vm.power_state == "deallocating":
+            return arm_error(409, "Conflict", f"Operation 'generalize' on VM '{vm.name}' "
+                             "cannot run: another operation is in progress.")
+        if vm.power_state not in ("stopped", "deallocated"):
+            return arm_error(409, "OperationNotAllowed",
+                             f"Operation 'generalize' is not allowed on VM '{vm.name}' since "
+                             f"the VM is {vm.power_state}. Stop or deallocate it first.")
+        vm.generalized = True
+        self._applied("generalize")
+        return 200, {}, None
+
+    def _applied(self, action: str) -> None:
+        self.applied[action] += 1
+        if self._crash.get(action) == self.applied[action]:
+            del self._crash[action]
+            raise SimulatedCrash(f"simulated crash after {action}")
+
+
+def _default_code(status: int) -> str:
+    return {409: "Conflict", 429: "TooManyRequests", 500: "InternalServerError",
+            503: "ServiceUnavailable"}.get(status, "Error")

@@ -1,0 +1,67 @@
+"""How long each ARM operation takes in the simulated Azure, in seconds.
+
+The defaults are typical durations, not guarantees: Microsoft documents none of them.
+They come from Azure's own guidance where it exists (sysprep and replication ranges in
+the Compute Gallery and Windows generalize docs) and from commonly reported timings in
+Packer azure-arm build logs (VM create 1-3 min, deallocate 1-2 min, capture 5-15 min).
+Override any of them with `--latency KEY=SECONDS` to model your own subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_LATENCY_S: dict[str, float] = {
+    "resourceGroup.create": 2,
+    "network.create": 10,  # VNet, subnet, NSG
+    "nic.create": 5,
+    "publicIp.create": 5,
+    "vm.create": 120,  # marketplace or gallery image, disks included
+    "vmss.create": 180,  # Flexible scale set: instances start in parallel
+    "vmss.instance": 0.05,  # per extra instance, for platform batching
+    "runCommand.customize": 180,  # package installs dominate
+    "runCommand.deprovision": 30,  # waagent -deprovision+user
+    "runCommand.async": 10,  # returns once the script has started (sysprep)
+    "guest.sysprep": 600,  # sysprep /generalize /oobe /shutdown until PowerState/stopped
+    "vm.instanceView": 1,
+    "vm.deallocate": 90,
+    "vm.generalize": 5,
+    "gallery.create": 10,
+    "galleryImage.create": 10,
+    "galleryImageVersion.capture": 600,  # snapshot of OS + data disks, first replica
+    "galleryImageVersion.replicate": 300,  # other target regions, in parallel
+    "managedImage.create": 300,
+    "random.create": 0,
+    "update": 30,  # in-place PATCH of any resource
+    "delete": 60,
+}
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    overrides: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.overrides) - set(DEFAULT_LATENCY_S))
+        if unknown:
+            raise ValueError(
+                f"unknown latency key(s) {unknown}; known: {sorted(DEFAULT_LATENCY_S)}"
+            )
+
+    def __call__(self, key: str) -> float:
+        return float(self.overrides.get(key, DEFAULT_LATENCY_S[key]))
+
+
+def parse_overrides(items: list[str]) -> dict[str, float]:
+    """`['vm.create=90', ...]` -> {'vm.create': 90.0}; raises ValueError with the item."""
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            parsed[key.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"--latency {item!r}: expected KEY=SECONDS") from None
+    return parsed

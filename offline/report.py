@@ -1,0 +1,124 @@
+"""What a run produced, as data: stages, critical path, and the report JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from offline.engine import GENERALIZE_TYPE, Registration
+from offline.runner import ProgramRun
+
+STAGES = ("foundation", "build", "customize", "deprovision", "generalize", "capture", "clone")
+RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
+CAPTURE_TYPES = ("azure-native:compute:GalleryImageVersion", "azure-native:compute:Image")
+
+
+def parent_type(urn: str | None) -> str:
+    """The type of a resource's direct parent, read from its URN's type chain."""
+    if not urn:
+        return ""
+    return urn.split("::")[2].split("$")[-1]
+
+
+def stage_of(reg: Registration) -> str:
+    if reg.type == GENERALIZE_TYPE:
+        return "generalize"
+    if reg.type == RUN_COMMAND:
+        return "deprovision" if reg.name.endswith("-deprovision") else "customize"
+    if reg.type in CAPTURE_TYPES:
+        return "capture"
+    owner = parent_type(reg.parent)
+    if owner.endswith(":BuildVm"):
+        return "build"
+    if owner.endswith(":CloneSet"):
+        return "clone"
+    return "foundation"
+
+
+@dataclass(frozen=True)
+class StageSpan:
+    stage: str
+    start_s: float
+    end_s: float
+    resources: int
+
+
+def stage_spans(run: ProgramRun) -> list[StageSpan]:
+    spans = []
+    for stage in STAGES:
+        regs = [r for r in run.registrations if r.custom and stage_of(r) == stage]
+        if regs:
+            spans.append(StageSpan(
+                stage, min(r.start_s for r in regs), max(r.end_s for r in regs), len(regs)
+            ))
+    return spans
+
+
+def makespan(run: ProgramRun) -> float:
+    return max((r.end_s for r in run.registrations if r.custom), default=0.0)
+
+
+def critical_path(run: ProgramRun) -> list[str]:
+    """The chain of custom resources, each waiting on the one before, that ends last."""
+    by_urn = {r.urn: r for r in run.registrations}
+    customs = [r for r in run.registrations if r.custom]
+    if not customs:
+        return []
+    current = max(customs, key=lambda r: r.end_s)
+    path = [current.urn]
+    while True:
+        feeders = [d for u in current.dependencies for d in _custom_leaves(u, by_urn)]
+        waited = [d for d in feeders if abs(d.end_s - current.start_s) < 1e-6 and d.end_s > 0]
+        if not waited:
+            break
+        current = max(waited, key=lambda r: (r.end_s - r.start_s, r.urn))
+        path.append(current.urn)
+    return list(reversed(path))
+
+
+def _custom_leaves(urn: str, by_urn: dict[str, Registration]) -> list[Registration]:
+    reg = by_urn.get(urn)
+    if reg is None:
+        return []
+    if reg.custom:
+        return [reg]
+    return [leaf for child in by_urn.values() if child.parent == urn
+            for leaf in _custom_leaves(child.urn, by_urn)]
+
+
+def report_json(run: ProgramRun, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "resources": [
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "azureName": r.azure_name,
+                "parent": r.parent,
+                "dependsOn": r.dependencies,
+                "state": r.state if r.custom else "component",
+                "stage": stage_of(r) if r.custom else None,
+                "protect": r.protect,
+            }
+            for r in run.registrations
+        ],
+        "operations": [
+            {"resource": o.resource, "op": o.op, "start_s": o.start_s, "end_s": o.end_s}
+            for o in sorted(run.operations, key=lambda o: (o.start_s, o.end_s, o.resource, o.op))
+        ],
+        "makespan_s": makespan(run),
+        "criticalPath": critical_path(run),
+        "outputs": run.outputs,
+        **(extra or {}),
+    }
+
+
+def vm_states(run: ProgramRun) -> list[tuple[str, str, str]]:
+    """(Azure name, PowerState, OSState) of every VM, build VMs first."""
+    rows = []
+    for reg in run.registrations:
+        if reg.type == "azure-native:compute:VirtualMachine" and reg.id.lower() in run.arm.vms:
+            power, os_state = run.arm.vms[reg.id.lower()].final()
+            rows.append((stage_of(reg), reg.azure_name or reg.name, power, os_state))
+    rows.sort(key=lambda row: (row[0] != "build", row[1]))
+    return [(name, power, os_state) for _, name, power, os_state in rows]

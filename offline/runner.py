@@ -1,0 +1,226 @@
+"""Run the unchanged `__main__.py` under Pulumi's mocks against the simulated ARM.
+
+`load_stack` reads a stack file (with `--set` overrides), `run` executes the program and
+returns everything a report needs. The runner never imports `components` for the
+program's sake: the program does, exactly as under `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import set_mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.arm import SimulatedArm
+from offline.engine import DiffFn, Failure, Operation, PriorResource, Registration, SimulatorMonitor
+from offline.secrets import REDACTED
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROGRAM = PROJECT_DIR / "__main__.py"
+PIPELINE_KEY = "vmimage:pipeline"
+
+
+class StackFileError(Exception):
+    """The stack file or an override cannot be read; the message says where."""
+
+
+@dataclass
+class StackConfig:
+    name: str
+    config: dict[str, Any]  # full Pulumi config: "ns:key" -> value
+    secret_keys: list[str] = field(default_factory=list)
+
+    @property
+    def pipeline(self) -> Any:
+        return self.config.get(PIPELINE_KEY)
+
+
+def stack_file(stack: str) -> Path:
+    return PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def load_stack(path: Path, name: str, overrides: list[str] = ()) -> StackConfig:  # type: ignore[assignment]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StackFileError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise StackFileError(f"{path.name}:{where}: invalid YAML: {problem}") from None
+    if document is None:
+        raise StackFileError(f"{path.name}: empty stack file; expected a 'config:' mapping")
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise StackFileError(f"{path.name}: expected a top-level 'config:' mapping")
+    config = dict(document["config"])
+    secret_keys = []
+    for key, value in list(config.items()):
+        # `pulumi config set --secret` writes {secure: <ciphertext>}; offline there is no
+        # key to decrypt it, so the value is treated as absent (a password is generated).
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            del config[key]
+    pipeline = config.get(PIPELINE_KEY)
+    for item in overrides:
+        pipeline = apply_override(pipeline, item)
+    if pipeline is not None:
+        config[PIPELINE_KEY] = pipeline
+    return StackConfig(name, config, secret_keys)
+
+
+_PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+
+
+def parse_key_path(path: str) -> list[str | int]:
+    """'clones[0].count' -> ['clones', 0, 'count']."""
+    parts: list[str | int] = []
+    position = 0
+    for segment in path.split("."):
+        for match in _PATH_PART.finditer(segment):
+            parts.append(match[1] if match[1] else int(match[2]))
+        consumed = "".join(m[0] for m in _PATH_PART.finditer(segment))
+        if consumed != segment:
+            raise StackFileError(f"--set {path}: cannot read key path at {segment!r}")
+        position += len(segment) + 1
+    if not parts:
+        raise StackFileError(f"--set {path}: empty key path")
+    return parts
+
+
+def apply_override(pipeline: Any, item: str) -> Any:
+    """Apply `PATH=VALUE` inside vmimage:pipeline; VALUE is read as YAML (so numbers,
+    booleans, lists and mappings work). Returns a new object; the input is untouched."""
+    path, sep, raw = item.partition("=")
+    if not sep:
+        raise StackFileError(f"--set {item!r}: expected PATH=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    parts = parse_key_path(path.strip())
+    root = json.loads(json.dumps(pipeline if pipeline is not None else {}, default=str))
+    node: Any = root
+    for i, part in enumerate(parts[:-1]):
+        node = _step(node, part, parts[i + 1], path)
+    last = parts[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last > len(node):
+            raise StackFileError(f"--set {path}: index {last} is past the end of the list")
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise StackFileError(f"--set {path}: {last!r} is inside a {type(node).__name__}")
+    return root
+
+
+def _step(node: Any, part: str | int, following: str | int, path: str) -> Any:
+    if isinstance(part, int):
+        if not isinstance(node, list) or part >= len(node):
+            raise StackFileError(f"--set {path}: no item [{part}] there")
+        return node[part]
+    if not isinstance(node, dict):
+        raise StackFileError(f"--set {path}: {part!r} is inside a {type(node).__name__}")
+    if part not in node:
+        node[part] = [] if isinstance(following, int) else {}
+    return node[part]
+
+
+@dataclass
+class ProgramRun:
+    registrations: list[Registration]
+    operations: list[Operation]
+    failures: list[Failure]
+    outputs: dict[str, Any]  # stack outputs, secrets shown as "[secret]"
+    error: str | None  # program error that was not an ARM refusal
+    arm: SimulatedArm
+
+
+def pulumi_config(stack: StackConfig) -> dict[str, str]:
+    """Pulumi passes config to programs as strings; structured values as JSON."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value, default=str)
+        for key, value in stack.config.items()
+    }
+
+
+def run(
+    stack: StackConfig,
+    arm: SimulatedArm,
+    *,
+    prior: dict[str, PriorResource] | None = None,
+    diff: DiffFn | None = None,
+    program: Path = PROGRAM,
+) -> ProgramRun:
+    """Execute the program once. Pulumi's runtime is process-global, so it is reset
+    before each run; runs in one process do not see each other."""
+    if str(program.parent) not in sys.path:
+        sys.path.insert(0, str(program.parent))
+    monitor = SimulatorMonitor(arm, prior=prior, diff=diff)
+    pulumi_settings.reset_options(project="vmimage", stack=stack.name)
+    pulumi.runtime.set_all_config(pulumi_config(stack), stack.secret_keys)
+    set_mocks(_NullMocks(), project="vmimage", stack=stack.name, preview=False, monitor=monitor)
+    error: str | None = None
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+    except pulumi.RunError as exc:
+        error = str(exc)
+    except Exception as exc:  # reported below; ARM refusals are in failures
+        error = f"{type(exc).__name__}: {exc}"
+    outputs = {} if error or monitor.failures else _stack_outputs()
+    return ProgramRun(
+        registrations=list(monitor.registrations.values()),
+        operations=monitor.operations,
+        failures=monitor.failures,
+        outputs=outputs,
+        error=None if monitor.failures else error,
+        arm=arm,
+    )
+
+
+class _NullMocks(pulumi.runtime.Mocks):
+    """set_mocks wants a Mocks; SimulatorMonitor brings its own."""
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        raise AssertionError("unreachable: SimulatorMonitor handles registrations")
+
+    def call(self, args: Any) -> dict[str, Any]:
+        raise AssertionError("unreachable: SimulatorMonitor handles invokes")
+
+
+def _stack_outputs() -> dict[str, Any]:
+    root = pulumi_settings.get_root_resource()
+    outputs = getattr(root, "outputs", {}) or {}
+    resolved: dict[str, Any] = {}
+    for name, value in outputs.items():
+        output = pulumi.Output.from_input(value)
+        is_secret = _sync_await(output.is_secret())
+        plain = _sync_await(output.future())
+        resolved[name] = REDACTED if is_secret else _redact_nested(plain)
+    return resolved
+
+
+def _redact_nested(value: Any) -> Any:
+    if isinstance(value, pulumi.Output):
+        return REDACTED if _sync_await(value.is_secret()) else _sync_await(value.future())
+    if isinstance(value, dict):
+        return {k: _redact_nested(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_nested(v) for v in value]
+    return value

@@ -1,0 +1,127 @@
+"""The simulator's VM REST surface, so the Generalize step offline runs the very same
+`generalize_vm` as on Azure, through a real ComputeManagementClient. Time is simulated:
+every call advances a clock by its modeled latency, and sleeping advances it too."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from offline.arm import ArmError, SimulatedArm
+
+VM_PATH = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
+    r"virtualMachines/(?P<name>[^/?]+)(?P<action>/[A-Za-z]+)?$",
+    re.IGNORECASE,
+)
+
+Reply = tuple[int, dict[str, str], dict[str, Any] | None]
+
+
+@dataclass
+class SimulatedClock:
+    now: float
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class VmRestFacade:
+    """An `ArmBackend` (offline.arm_transport) over the simulated VM states."""
+
+    arm: SimulatedArm
+    clock: SimulatedClock
+    calls: list[tuple[str, float, float]] = field(default_factory=list)  # (op, start, end)
+
+    def handle(self, method: str, path: str, query: dict[str, str],
+               body: dict[str, Any] | None) -> Reply:
+        match = VM_PATH.match(path)
+        if match is None:
+            return _error(404, "NotFound", f"no simulated route for {method} {path}")
+        if self.arm.faults is not None:
+            canned = self.arm.faults.rest_fault(method, path)
+            if canned is not None:
+                return canned
+        rg, name, action = match["rg"], match["name"], (match["action"] or "").lower()
+        vm_id = self.arm.provider_id(rg, "Microsoft.Compute/virtualMachines", name).lower()
+        if vm_id not in self.arm.vms:
+            return _error(404, "ResourceNotFound", f"The Resource '{name}' was not found.")
+        try:
+            if method == "GET" and action == "/instanceview":
+                return self._timed("instanceView", "vm.instanceView", lambda: self._view(vm_id))
+            if method == "POST" and action == "/deallocate":
+                return self._timed("deallocate", "vm.deallocate", lambda: self._deallocate(vm_id))
+            if method == "POST" and action == "/generalize":
+                return self._timed("generalize", "vm.generalize", lambda: self._generalize(vm_id))
+        except ArmError as err:
+            return _error(err.status, err.code, err.message)
+        return _error(405, "MethodNotAllowed", f"{method} {action or '/'} is not simulated")
+
+    def _timed(self, op: str, latency_key: str, action: Any) -> Reply:
+        start = self.clock.now
+        self.clock.sleep(self.arm.latency(latency_key))
+        reply = action()
+        self.calls.append((op, start, self.clock.now))
+        return reply
+
+    def _view(self, vm_id: str) -> Reply:
+        power, os_state = self.arm.vm_state(vm_id, self.clock.now)
+        statuses = [{"code": "ProvisioningState/succeeded"}, {"code": f"PowerState/{power}"}]
+        if os_state == "generalized":
+            statuses.append({"code": "OSState/generalized"})
+        return 200, {}, {"statuses": statuses}
+
+    def _deallocate(self, vm_id: str) -> Reply:
+        self.arm.vms[vm_id].set(self.clock.now, "deallocated")
+        return 200, {}, None
+
+    def _generalize(self, vm_id: str) -> Reply:
+        power, _ = self.arm.vm_state(vm_id, self.clock.now)
+        if power not in ("stopped", "deallocated"):
+            raise ArmError(
+                409, "OperationNotAllowed",
+                f"Operation 'generalize' is not allowed on VM since the VM is {power}. "
+                "Stop or deallocate it first.",
+            )
+        self.arm.vms[vm_id].set(self.clock.now, os_state="generalized")
+        self.arm.generalize_posts[vm_id] = self.arm.generalize_posts.get(vm_id, 0) + 1
+        return 200, {}, None
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    return status, {}, {"error": {"code": code, "message": message}}
+
+
+def run_generalize(
+    arm: SimulatedArm, props: dict[str, Any], start: float
+) -> tuple[dict[str, Any], list[tuple[str, float, float]], float]:
+    """Run the real `generalize_vm` against the simulated VM, in simulated time.
+    Returns its result, the REST calls made (op, start, end) and the end time."""
+    from azure.core.exceptions import HttpResponseError
+
+    from components.generalize import GeneralizeError, generalize_vm
+    from offline.arm_transport import SimulatedArmTransport, offline_compute_client
+
+    clock = SimulatedClock(start)
+    facade = VmRestFacade(arm, clock)
+    # Retry-After sleeps of the SDK's own retry policy pass in simulated time too.
+    transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
+    client = offline_compute_client(facade, transport=transport, retry_total=10)
+    try:
+        result = generalize_vm(
+            client, props["resourceGroupName"], props["vmName"],
+            wait_for_guest_shutdown=bool(props.get("waitForGuestShutdown")),
+            timeout_s=float(props.get("timeoutSeconds") or 3600.0),
+            sleep=clock.sleep, clock=clock,
+        )
+    except GeneralizeError as err:
+        raise ArmError(409, "GeneralizeFailed", str(err)) from None
+    except HttpResponseError as err:
+        code = getattr(err.error, "code", None) or str(err.status_code)
+        raise ArmError(err.status_code or 500, code, err.message) from None
+    return result, facade.calls, clock.now

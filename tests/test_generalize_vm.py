@@ -1,0 +1,422 @@
+"""generalize_vm against the real ComputeManagementClient over an in-process ARM.
+
+Nothing sleeps for real: generalize_vm gets a fake clock/sleep, and azure-core's own
+retry/LRO waits go to SimulatedArmTransport.sleep, which only records them.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import generalize as gen
+from components.generalize import GeneralizeError, generalize_vm, make_compute_client
+from offline.arm_transport import SimulatedArmTransport, StaticTokenCredential
+from offline.arm_transport import offline_compute_client as _offline_client
+from offline.fake_vm import FakeVmArm, SimulatedCrash
+
+ROOT = Path(__file__).resolve().parent.parent
+RG = "rg-build"
+
+
+class FakeTime:
+    """Injected clock/sleep: sleeping advances the clock, and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def arm() -> FakeVmArm:
+    return FakeVmArm()
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+def client_for(arm: FakeVmArm) -> tuple[Any, SimulatedArmTransport]:
+    transport = SimulatedArmTransport(arm)
+    return _offline_client(arm, transport=transport), transport
+
+
+def run(arm: FakeVmArm, fake_time: FakeTime, vm: str, *, wait: bool = False,
+        client: Any = None, **kwargs: Any) -> dict[str, Any]:
+    if client is None:
+        client, _ = client_for(arm)
+    return generalize_vm(client, RG, vm, wait_for_guest_shutdown=wait, sleep=fake_time.sleep,
+                         clock=fake_time.clock, **kwargs)
+
+
+def post_order(arm: FakeVmArm) -> list[str]:
+    return [path.rsplit("/", 1)[1] for method, path, status in arm.log
+            if method == "POST" and status < 300]
+
+
+# ----- the procedure -------------------------------------------------------------------
+
+def test_running_linux_vm_is_deallocated_then_generalized(arm, fake_time):
+    arm.add_vm(RG, "vm-linux")
+    messages: list[str] = []
+    out = run(arm, fake_time, "vm-linux", progress=messages.append)
+    assert out["powerState"] == "deallocated"
+    assert out["osState"] == "generalized"
+    assert out["posts"] == 2
+    assert post_order(arm) == ["deallocate", "generalize"]
+    assert arm.applied == {"deallocate": 1, "generalize": 1}
+    assert arm.vms[(RG, "vm-linux")].generalized
+    assert messages and all(m.startswith("vm-linux: ") and m.endswith("s)") for m in messages)
+    assert any("deallocating" in m for m in messages)
+
+
+def test_already_deallocated_vm_skips_deallocate(arm, fake_time):
+    arm.add_vm(RG, "vm1", power_state="deallocated")
+    out = run(arm, fake_time, "vm1")
+    assert out["osState"] == "generalized"
+    assert arm.posts == {"generalize": 1}
+
+
+def test_already_generalized_vm_costs_zero_posts(arm, fake_time):
+    arm.add_vm(RG, "vm1", power_state="deallocated", generalized=True)
+    out = run(arm, fake_time, "vm1")
+    assert out == {"vmName": "vm1", "powerState": "deallocated", "osState": "generalized",
+                   "posts": 0, "elapsedSeconds": 0.0}
+    assert sum(arm.posts.values()) == 0
+    assert [m for m, _, _ in arm.log] == ["GET"]
+
+
+def test_throttling_honours_retry_after(arm, fake_time):
+    arm.add_vm(RG, "vm1", power_state="stopped")
+    arm.inject("GET", "/instanceView", 429, headers={"Retry-After": "7"})
+    arm.inject("POST", "/generalize", 429, headers={"Retry-After": "11"})
+    client, transport = client_for(arm)
+    out = run(arm, fake_time, "vm1", client=client)
+    assert out["osState"] == "generalized"
+    # azure-core asked the transport to wait exactly what ARM said, for GET and POST alike.
+    assert 7.0 in transport.sleeps
+    assert 11.0 in transport.sleeps
+    assert arm.posts["generalize"] == 2 and arm.applied["generalize"] == 1
+    assert fake_time.sleeps == []  # no step-level waiting was needed
+
+
+def test_conflict_409_is_retried_after_rereading_state(arm, fake_time):
+    arm.add_vm(RG, "vm1", power_state="deallocated")
+    arm.inject("POST", "/generalize", 409, code="Conflict",
+               message="another operation is in progress")
+    out = run(arm, fake_time, "vm1", poll_s=15)
+    assert out["osState"] == "generalized"
+    assert fake_time.sleeps == [15]
+    assert arm.posts["generalize"] == 2 and arm.applied["generalize"] == 1
+    assert out["posts"] == 2
+    # the state was re-read between the conflict and the retry
+    methods = [(m, p.rsplit("/", 1)[1]) for m, p, _ in arm.log]
+    i = methods.index(("POST", "generalize"))
+    assert methods[i + 1] == ("GET", "instanceView")
+
+
+def test_conflict_409_retries_are_bounded(arm, fake_time):
+    arm.add_vm(RG, "vm1", power_state="deallocated")
+    arm.inject("POST", "/generalize", 409, code="Conflict", times=50)
+    with pytest.raises(GeneralizeError, match="generalize of VM 'vm1'.*409"):
+        run(arm, fake_time, "vm1", poll_s=1)
+    assert arm.posts["generalize"] == gen._CONFLICT_ATTEMPTS
+    assert arm.applied["generalize"] == 0
+
+
+def test_non_transient_409_fails_at_once(arm, fake_time):
+    arm.add_vm(RG, "vm1", power_state="deallocated")
+    arm.inject("POST", "/generalize", 409, code="OperationNotAllowed",
+               message="not allowed since the VM is running")
+    with pytest.raises(GeneralizeError, match="OperationNotAllowed"):
+        run(arm, fake_time, "vm1")
+    assert fake_time.sleeps == []
+    assert arm.posts["generalize"] == 1
+
+
+def test_server_errors_then_success(arm, fake_time):
+    arm.add_vm(RG, "vm1")
+    arm.inject("GET", "/instanceView", 500)
+    arm.inject("POST", "/deallocate", 503, times=2)
+    arm.inject("POST", "/generalize", 502)  # azure-core alone would not retry a POST 502
+    arm.inject("POST", "/generalize", 429)  # nor a 429 without Retry-After
+    out = run(arm, fake_time, "vm1")
+    assert out["osState"] == "generalized"
+    # POSTs are retried by azure-core because generalize_vm marks them idempotent
+    assert arm.posts == {"deallocate": 3, "generalize": 3}
+    assert arm.applied == {"deallocate": 1, "generalize": 1}
+    assert out["posts"] == 2  # one logical POST per step
+
+
+def test_windows_vm_waits_for_sysprep_shutdown(arm, fake_time):
+    arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=3)
+    messages: list[str] = []
+    out = run(arm, fake_time, "vm-win", wait=True, poll_s=15, progress=messages.append)
+    assert out["powerState"] == "deallocated" and out["osState"] == "generalized"
+    assert fake_time.sleeps == [15, 15, 15]
+    assert arm.applied == {"deallocate": 1, "generalize": 1}
+    waiting = [m for m in messages if "waiting for the guest" in m]
+    assert len(waiting) == 3
+    assert waiting[-1].endswith("(30s)")
+
+
+def test_windows_vm_that_never_stops_times_out_without_touching_it(arm, fake_time):
+    arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=None)
+    with pytest.raises(GeneralizeError) as info:
+        run(arm, fake_time, "vm-win", wait=True, timeout_s=60, poll_s=15)
+    message = str(info.value)
+    assert "'vm-win'" in message
+    assert "running" in message and "specialized" in message
+    assert r"C:\Windows\System32\Sysprep\Panther" in message
+    assert "setupact.log" in message and "setuperr.log" in message
+    assert sum(arm.posts.values()) == 0
+    assert sum(fake_time.sleeps) == 60
+    assert arm.vms[(RG, "vm-win")].power_state == "running"
+
+
+def test_linux_vm_does_not_wait_for_guest(arm, fake_time):
+    arm.add_vm(RG, "vm1", stops_after_polls=None)
+    run(arm, fake_time, "vm1", wait=False)
+    assert fake_time.sleeps == []
+
+
+def test_failed_deallocate_stops_before_generalize(arm, fake_time):
+    arm.add_vm(RG, "vm1", fail_next_deallocate=True)
+    with pytest.raises(GeneralizeError, match="deallocate of VM 'vm1'.*not generalizing"):
+        run(arm, fake_time, "vm1")
+    assert arm.posts["generalize"] == 0
+    assert not arm.vms[(RG, "vm1")].generalized
+
+
+def test_rerun_after_crash_between_deallocate_and_generalize_converges(arm, fake_time):
+    arm.add_vm(RG, "vm1")
+    arm.crash_after("deallocate")
+    with pytest.raises(SimulatedCrash):
+        run(arm, fake_time, "vm1")
+    vm = arm.vms[(RG, "vm1")]
+    assert vm.power_state == "deallocated" and not vm.generalized
+    assert arm.posts["generalize"] == 0
+
+    out = run(arm, fake_time, "vm1")  # a fresh process: new client
+    assert out["osState"] == "generalized"
+    assert arm.posts == {"deallocate": 1, "generalize": 1}
+    # and a third run is a no-op
+    assert run(arm, fake_time, "vm1")["posts"] == 0
+    assert arm.posts == {"deallocate": 1, "generalize": 1}
+
+
+def test_missing_vm_is_a_clear_error(arm, fake_time):
+    with pytest.raises(GeneralizeError, match="instance view of VM 'ghost'.*ResourceNotFound"):
+        run(arm, fake_time, "ghost")
+
+
+# ----- client construction ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("environment", "host", "scope"), [
+    (None, "management.azure.com", "https://management.azure.com/.default"),
+    ("public", "management.azure.com", "https://management.azure.com/.default"),
+    ("usgovernment", "management.usgovcloudapi.net",
+     "https://management.core.usgovcloudapi.net/.default"),
+    ("china", "management.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default"),
+])
+def test_make_compute_client_targets_the_right_cloud(arm, environment, host, scope):
+    arm.add_vm(RG, "vm1")
+    credential = StaticTokenCredential()
+    transport = SimulatedArmTransport(arm)
+    client = make_compute_client(arm.subscription_id, credential=credential,
+                                 environment=environment, transport=transport)
+    client.virtual_machines.instance_view(RG, "vm1")
+    (method, url), = transport.requests
+    assert url.startswith(f"https://{host}/subscriptions/{arm.subscription_id}/")
+    assert credential.scopes_requested == [(scope,)]
+
+
+def test_make_compute_client_rejects_unknown_environment():
+    with pytest.raises(GeneralizeError, match="unknown azure-native:environment 'mars'"):
+        make_compute_client("sub", credential=StaticTokenCredential(), environment="mars")
+
+
+def test_make_compute_client_defaults_to_default_azure_credential(monkeypatch):
+    import azure.identity
+
+    seen: dict[str, Any] = {}
+
+    class Recorder(StaticTokenCredential):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__()
+            seen.update(kwargs)
+
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", Recorder)
+    client = make_compute_client("sub", environment="china")
+    assert isinstance(client._config.credential, Recorder)
+    assert seen["authority"] == azure.identity.AzureAuthorityHosts.AZURE_CHINA
+
+
+# ----- the dynamic provider ----------------------------------------------------------------
+
+PROPS = {"resourceGroupName": RG, "vmName": "vm1",
+         "vmId": f"/subscriptions/s/resourceGroups/{RG}/providers/Microsoft.Compute/"
+                 "virtualMachines/vm1",
+         "waitForGuestShutdown": False, "timeoutSeconds": 900.0,
+         "subscriptionId": "00000000-0000-0000-0000-000000000000", "environment": None}
+
+
+def test_diff_replaces_only_when_vm_id_changes():
+    provider = gen.GeneralizeProvider()
+    same = provider.diff("id", dict(PROPS), dict(PROPS))
+    assert same.changes is False and same.replaces == []
+
+    slower = provider.diff("id", dict(PROPS), {**PROPS, "timeoutSeconds": 7200.0})
+    assert slower.changes is True and slower.replaces == []
+
+    other_vm = {**PROPS, "vmName": "vm2", "vmId": PROPS["vmId"][:-1] + "2"}
+    moved = provider.diff("id", dict(PROPS), other_vm)
+    assert moved.changes is True and moved.replaces == ["vmId"]
+
+    # olds carry outputs and the serialized provider; neither may trigger anything
+    olds = {**PROPS, "powerState": "deallocated", "osState": "generalized",
+            "generalizedAt": "2025-01-01T00:00:00+00:00", "__provider": "old"}
+    assert provider.diff("id", olds, {**PROPS, "__provider": "new"}).changes is False
+
+
+def test_delete_is_a_no_op(monkeypatch):
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("delete must not call Azure")
+
+    monkeypatch.setattr(gen, "make_compute_client", boom)
+    assert gen.GeneralizeProvider().delete("id", dict(PROPS)) is None
+
+
+def test_update_keeps_recorded_outputs_and_calls_nothing(monkeypatch):
+    monkeypatch.setattr(gen, "make_compute_client", lambda *a, **k: pytest.fail("no Azure"))
+    olds = {**PROPS, "powerState": "deallocated", "osState": "generalized",
+            "generalizedAt": "2025-01-01T00:00:00+00:00"}
+    outs = gen.GeneralizeProvider().update("id", olds, {**PROPS, "timeoutSeconds": 60.0}).outs
+    assert outs is not None
+    assert outs["timeoutSeconds"] == 60.0 and outs["osState"] == "generalized"
+    assert outs["generalizedAt"] == "2025-01-01T00:00:00+00:00"
+
+
+def test_check_reports_bad_inputs():
+    result = gen.GeneralizeProvider().check({}, {**PROPS, "vmName": "", "timeoutSeconds": 0,
+                                                 "environment": "mars"})
+    assert sorted(f.property for f in result.failures) == ["environment", "timeoutSeconds",
+                                                           "vmName"]
+    assert gen.GeneralizeProvider().check({}, dict(PROPS)).failures == []
+
+
+def test_create_runs_generalize_and_records_outputs(arm, monkeypatch):
+    arm.add_vm(RG, "vm1", power_state="stopped")
+    seen: dict[str, Any] = {}
+
+    def offline_client(subscription_id: str, **kwargs: Any) -> Any:
+        seen.update(subscription=subscription_id, **kwargs)
+        return _offline_client(arm, subscription_id)
+
+    monkeypatch.setattr(gen, "make_compute_client", offline_client)
+    result = gen.GeneralizeProvider().create(dict(PROPS))
+    assert result.id == PROPS["vmId"]
+    assert result.outs is not None
+    assert result.outs["powerState"] == "deallocated"
+    assert result.outs["osState"] == "generalized"
+    assert result.outs["generalizedAt"].endswith("+00:00")
+    assert seen == {"subscription": PROPS["subscriptionId"], "environment": None}
+    assert arm.applied == {"deallocate": 1, "generalize": 1}
+
+
+def test_create_falls_back_to_env_subscription_or_fails(monkeypatch):
+    monkeypatch.delenv("ARM_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
+    with pytest.raises(GeneralizeError, match="ARM_SUBSCRIPTION_ID"):
+        gen.GeneralizeProvider().create({**PROPS, "subscriptionId": None})
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "from-env")
+    assert gen._subscription({**PROPS, "subscriptionId": None}) == "from-env"
+
+
+def test_provider_unpickles_without_the_project_on_sys_path(tmp_path):
+    """The pitfall of pulumi/pulumi#7453: the provider host must not need to import
+    `components`. Serialize exactly as Pulumi does, load in a bare interpreter elsewhere."""
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    blob = serialize_provider(gen.GeneralizeProvider())
+    assert base64.b64decode(blob).startswith(b"\x80\x04\x95")  # a plain pickle...
+    assert b"builtins\x94\x8c\x04eval" in base64.b64decode(blob)  # ...of eval(source)
+    script = (
+        "import base64, sys, dill\n"
+        "p = dill.loads(base64.b64decode(sys.stdin.read()))\n"
+        "assert 'components' not in sys.modules, sorted(sys.modules)\n"
+        "old = {'vmId': 'a'}; new = {'vmId': 'b'}\n"
+        "print(type(p).__name__, p.diff('x', old, new).replaces)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", script], input=blob, text=True, cwd=tmp_path,
+                          env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "GeneralizeProvider ['vmId']"
+    # deterministic: the same source pickles to the same bytes (no spurious provider diffs)
+    assert serialize_provider(gen.GeneralizeProvider()) == blob
+
+
+def test_resource_registers_camel_case_inputs_and_snake_case_outputs():
+    import pulumi
+
+    registered: list[tuple[str, str, dict[str, Any]]] = []
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+            registered.append((args.typ, args.name, dict(args.inputs)))
+            outs = {**args.inputs, "powerState": "deallocated", "osState": "generalized",
+                    "generalizedAt": "2025-01-01T00:00:00+00:00"}
+            return args.name + "-id", outs
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+            return {}, None
+
+    pulumi.runtime.set_mocks(Mocks(), preview=False)
+    try:
+        @pulumi.runtime.test
+        def check() -> Any:
+            res = gen.Generalize("build-generalize", gen.GeneralizeArgs(
+                resource_group_name=RG, vm_name="vm1", vm_id=PROPS["vmId"],
+                wait_for_guest_shutdown=True, timeout_seconds=1800.0))
+
+            def verify(values: list[Any]) -> None:
+                assert values == ["deallocated", "generalized", "2025-01-01T00:00:00+00:00"]
+
+            return pulumi.Output.all(res.power_state, res.os_state,
+                                     res.generalized_at).apply(verify)
+
+        check()
+    finally:
+        pulumi.runtime.settings.configure(pulumi.runtime.settings.Settings("project", "stack"))
+
+    (typ, name, inputs), = registered
+    assert typ == "pulumi-python:dynamic/vmimage:Generalize"
+    assert name == "build-generalize"
+    assert {k: inputs[k] for k in ("resourceGroupName", "vmName", "vmId",
+                                   "waitForGuestShutdown", "timeoutSeconds")} == {
+        "resourceGroupName": RG, "vmName": "vm1", "vmId": PROPS["vmId"],
+        "waitForGuestShutdown": True, "timeoutSeconds": 1800.0}
+    assert "__provider" in inputs
+
+
+def test_module_is_self_contained():
+    """What makes by-value pickling work: no project imports in the shipped source."""
+    source = (ROOT / "components" / "generalize.py").read_text()
+    for line in source.splitlines():
+        if line.startswith(("import ", "from ")):
+            assert not line.split()[1].startswith(("components", "offline", ".")), line
