@@ -9,6 +9,7 @@ import pulumi
 from pulumi_azure_native import compute
 
 from components import naming, vm_profile
+from components.disks import build_data_disks
 from components.network import network_interface
 from components.spec import BuildSpec, PipelineSpec
 
@@ -40,35 +41,6 @@ def image_reference(
     )
 
 
-def data_disks(build: BuildSpec, inherited_luns: frozenset[int]) -> list[compute.DataDiskArgs]:
-    """Empty managed disks for the configured LUNs; LUNs the parent image already carries
-    come from the image (FromImage), so a child version keeps its parent's data."""
-    return [
-        compute.DataDiskArgs(
-            lun=disk.lun,
-            create_option=compute.DiskCreateOptionTypes.FROM_IMAGE
-            if disk.lun in inherited_luns
-            else compute.DiskCreateOptionTypes.EMPTY,
-            disk_size_gb=disk.size_gb,
-            caching=disk.caching,
-            managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=disk.sku),
-            delete_option=compute.DiskDeleteOptionTypes.DELETE,
-        )
-        for disk in build.data_disks
-    ]
-
-
-def inherited_luns(spec: PipelineSpec, build: BuildSpec) -> frozenset[int]:
-    """Every LUN of every ancestor version: those disks arrive with the parent image."""
-    luns: set[int] = set()
-    parent = build.from_.version
-    while parent is not None:
-        ancestor = spec.build(parent)
-        luns.update(d.lun for d in ancestor.data_disks)
-        parent = ancestor.from_.version
-    return frozenset(luns)
-
-
 class BuildVm(pulumi.ComponentResource):
     vm_id: pulumi.Output[str]
     """ARM id of the build VM."""
@@ -89,6 +61,7 @@ class BuildVm(pulumi.ComponentResource):
             subnet_id=args.subnet_id,
             public_ip=False,  # the build VM is reached through run commands only
             parent=self,
+            tags=vm_profile.tags("build", build.version),
         )
         vm = compute.VirtualMachine(
             naming.child_name(name, "vm"),
@@ -99,7 +72,7 @@ class BuildVm(pulumi.ComponentResource):
             storage_profile=compute.StorageProfileArgs(
                 image_reference=image_reference(build, args.parent_image_id),
                 os_disk=vm_profile.os_disk(spec),
-                data_disks=data_disks(build, inherited_luns(spec, build)),
+                data_disks=build_data_disks(spec, build),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
             network_profile=vm_profile.network_profile(nic.id),

@@ -14,6 +14,7 @@ import pulumi
 from pulumi_azure_native import compute
 
 from components import naming, vm_profile
+from components.disks import clone_data_disks
 from components.network import network_interface
 from components.spec import CloneSpec, PipelineSpec
 
@@ -35,31 +36,6 @@ def batches(count: int, batch_size: int | None) -> list[range]:
     """Clone indexes grouped into rollout batches; one batch when no size is given."""
     size = batch_size or max(count, 1)
     return [range(start, min(start + size, count)) for start in range(0, count, size)]
-
-
-def image_data_disks(spec: PipelineSpec, version: str) -> list[compute.DataDiskArgs]:
-    """A clone's data disks come from the image (every LUN of the version and its
-    ancestors), with the caching the build declared. Each disk is deleted with its VM,
-    so a removed clone leaves no disk billing behind."""
-    disks: dict[int, compute.DataDiskArgs] = {}
-    current: str | None = version
-    while current is not None:
-        build = spec.build(current)
-        for disk in build.data_disks:
-            disks.setdefault(
-                disk.lun,
-                compute.DataDiskArgs(
-                    lun=disk.lun,
-                    create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
-                    caching=disk.caching,
-                    managed_disk=compute.ManagedDiskParametersArgs(
-                        storage_account_type=disk.sku
-                    ),
-                    delete_option=compute.DiskDeleteOptionTypes.DELETE,
-                ),
-            )
-        current = build.from_.version
-    return [disks[lun] for lun in sorted(disks)]
 
 
 class CloneSet(pulumi.ComponentResource):
@@ -103,6 +79,7 @@ class CloneSet(pulumi.ComponentResource):
             subnet_id=args.subnet_id,
             public_ip=spec.network.public_ip,
             parent=self,
+            tags=vm_profile.tags("clone", args.version, **{vm_profile.GROUP_TAG: clone.name}),
         )
         vm = compute.VirtualMachine(
             naming.child_name(name, str(index)),
@@ -114,7 +91,7 @@ class CloneSet(pulumi.ComponentResource):
             storage_profile=compute.StorageProfileArgs(
                 image_reference=compute.ImageReferenceArgs(id=args.image_id),
                 os_disk=vm_profile.os_disk(spec),
-                data_disks=image_data_disks(spec, args.version),
+                data_disks=clone_data_disks(spec, args.version),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
             network_profile=vm_profile.network_profile(nic.id),

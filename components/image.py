@@ -104,7 +104,12 @@ class ImageCapture(pulumi.ComponentResource):
     ) -> None:
         super().__init__("vmimage:index:ImageCapture", name, None, opts)
         spec, build = args.spec, args.build
-        protected = pulumi.ResourceOptions(parent=self, protect=spec.protect_images)
+        # A captured image is final: its source VM may be retired (deleted) later, or
+        # reported by ARM with other casing, without that ever meaning a recapture.
+        protected = pulumi.ResourceOptions(
+            parent=self, protect=spec.protect_images,
+            ignore_changes=["storageProfile.source", "sourceVirtualMachine"],
+        )
         self.version_id = None
         self.managed_image_id = None
         if spec.uses_gallery:

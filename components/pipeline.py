@@ -8,6 +8,7 @@ Every edge that can be a data dependency is one: capture reads the Generalize st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_random as random
@@ -20,6 +21,7 @@ from components.generalize import Generalize, GeneralizeArgs
 from components.guest_scripts import GuestScripts, GuestScriptsArgs
 from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
 from components.network import Network, NetworkArgs
+from components.scale_set import CloneScaleSet, CloneScaleSetArgs
 from components.spec import BuildSpec, PipelineSpec
 from components.vm_profile import AdminCredentials
 
@@ -41,7 +43,7 @@ class ImagePipeline(pulumi.ComponentResource):
     image_version_ids: dict[str, pulumi.Output[str]]
     managed_image_ids: dict[str, pulumi.Output[str]]
     build_vm_states: dict[str, pulumi.Output[dict[str, str]]]
-    clones: dict[str, pulumi.Output[list[dict[str, str]]]]
+    clones: dict[str, pulumi.Output[list[dict[str, str]]] | pulumi.Output[dict[str, Any]]]
     generated_password: pulumi.Output[str] | None
     gallery_image_id: pulumi.Output[str] | None
 
@@ -88,44 +90,21 @@ class ImagePipeline(pulumi.ComponentResource):
         for build in build_order(spec):
             parent_id = captures[build.from_.version].version_id if build.from_.version else None
             prefix = naming.child_name(name, f"v{naming.version_slug(build.version)}")
-            vm = BuildVm(
-                naming.child_name(prefix, "build"),
-                BuildVmArgs(
-                    spec=spec, build=build, resource_group_name=rg_name,
-                    subnet_id=net.subnet_id, admin=admin, parent_image_id=parent_id,
-                ),
-                opts=child,
-            )
-            scripts = GuestScripts(
-                naming.child_name(prefix, "scripts"),
-                GuestScriptsArgs(
-                    spec=spec, build=build, resource_group_name=rg_name, vm_name=vm.vm_name
-                ),
-                opts=child,
-            )
-            generalized = Generalize(
-                naming.child_name(prefix, "generalize"),
-                GeneralizeArgs(
-                    resource_group_name=rg_name,
-                    vm_name=vm.vm_name,
-                    vm_id=vm.vm_id,
-                    wait_for_guest_shutdown=spec.windows,
-                    timeout_seconds=SYSPREP_TIMEOUT_S,
-                    subscription_id=subscription,
-                    environment=args.environment,
-                ),
-                # The deprovision script must have finished (Linux) or started sysprep
-                # (Windows) first; no output of it feeds generalize, hence depends_on.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts.deprovision]),
-            )
-            self.build_vm_states[build.version] = pulumi.Output.all(
-                generalized.power_state, generalized.os_state
-            ).apply(lambda states: {"powerState": states[0], "osState": states[1]})
+            if build.retired:
+                # The build VM is gone; the captured image stays exactly as it was, its
+                # source recorded as the same ARM id the Generalize step reported.
+                source_vm_id = retired_vm_id(subscription, spec, build)
+                self.build_vm_states[build.version] = pulumi.Output.from_input(
+                    {"powerState": "deleted", "osState": "retired"}
+                )
+            else:
+                source_vm_id = self._build(prefix, spec, build, args, rg_name, net, admin,
+                                           parent_id, subscription)
             captures[build.version] = ImageCapture(
                 naming.child_name(prefix, "capture"),
                 ImageCaptureArgs(
                     spec=spec, build=build, resource_group_name=rg_name,
-                    source_vm_id=generalized.vm_id, gallery=gallery,
+                    source_vm_id=source_vm_id, gallery=gallery,
                 ),
                 opts=child,
             )
@@ -141,6 +120,21 @@ class ImagePipeline(pulumi.ComponentResource):
         for clone in spec.clones:
             version = spec.resolve_version(clone.version)
             assert version is not None  # the spec guarantees it
+            if clone.kind == "scaleSet":
+                # One scale set, however many instances: registrations do not grow with count.
+                scale_set = CloneScaleSet(
+                    naming.child_name(name, f"clones-{clone.name}"),
+                    CloneScaleSetArgs(
+                        spec=spec, clone=clone, version=version,
+                        image_id=captures[version].clone_source_id,
+                        resource_group_name=rg_name, subnet_id=net.subnet_id, admin=admin,
+                    ),
+                    opts=child,
+                )
+                self.clones[clone.name] = pulumi.Output.from_input(
+                    {"scaleSet": scale_set.scale_set_name, "instances": scale_set.instances}
+                )
+                continue
             clone_set = CloneSet(
                 naming.child_name(name, f"clones-{clone.name}"),
                 CloneSetArgs(
@@ -163,6 +157,55 @@ class ImagePipeline(pulumi.ComponentResource):
                 "clones": self.clones,
             }
         )
+
+    def _build(
+        self,
+        prefix: str,
+        spec: PipelineSpec,
+        build: BuildSpec,
+        args: ImagePipelineArgs,
+        rg_name: pulumi.Output[str],
+        net: Network,
+        admin: AdminCredentials,
+        parent_id: pulumi.Output[str] | None,
+        subscription: pulumi.Output[str],
+    ) -> pulumi.Output[str]:
+        """Build VM -> guest scripts -> generalize; returns the generalized VM's id."""
+        child = pulumi.ResourceOptions(parent=self)
+        vm = BuildVm(
+            naming.child_name(prefix, "build"),
+            BuildVmArgs(
+                spec=spec, build=build, resource_group_name=rg_name,
+                subnet_id=net.subnet_id, admin=admin, parent_image_id=parent_id,
+            ),
+            opts=child,
+        )
+        scripts = GuestScripts(
+            naming.child_name(prefix, "scripts"),
+            GuestScriptsArgs(
+                spec=spec, build=build, resource_group_name=rg_name, vm_name=vm.vm_name
+            ),
+            opts=child,
+        )
+        generalized = Generalize(
+            naming.child_name(prefix, "generalize"),
+            GeneralizeArgs(
+                resource_group_name=rg_name,
+                vm_name=vm.vm_name,
+                vm_id=vm.vm_id,
+                wait_for_guest_shutdown=spec.windows,
+                timeout_seconds=SYSPREP_TIMEOUT_S,
+                subscription_id=subscription,
+                environment=args.environment,
+            ),
+            # The deprovision script must have finished (Linux) or started sysprep
+            # (Windows) first; no output of it feeds generalize, hence depends_on.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts.deprovision]),
+        )
+        self.build_vm_states[build.version] = pulumi.Output.all(
+            generalized.power_state, generalized.os_state
+        ).apply(lambda states: {"powerState": states[0], "osState": states[1]})
+        return generalized.vm_id
 
     def _password(
         self, name: str, spec: PipelineSpec, configured: pulumi.Input[str] | None
@@ -189,3 +232,14 @@ class ImagePipeline(pulumi.ComponentResource):
 
 def build_order(spec: PipelineSpec) -> list[BuildSpec]:
     return sorted(spec.builds, key=lambda b: naming.parse_version(b.version))
+
+
+def retired_vm_id(
+    subscription: pulumi.Input[str], spec: PipelineSpec, build: BuildSpec
+) -> pulumi.Output[str]:
+    """The ARM id the build VM had: what the image version recorded as its source."""
+    return pulumi.Output.concat(
+        "/subscriptions/", subscription, "/resourceGroups/", spec.resource_group,
+        "/providers/Microsoft.Compute/virtualMachines/",
+        naming.build_vm_name(spec.image_name, build.version),
+    )

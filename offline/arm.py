@@ -30,11 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pulumi.runtime.rpc import wrap_rpc_secret
+
 from components import naming
 from offline.latency import LatencyModel
 from offline.secrets import unwrap
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
+MAX_SCALE_SET_CAPACITY = 1000  # instances per scale set (Flexible, gallery image)
 TENANT_ID = "00000000-0000-0000-0000-0000000071e7"
 
 # Properties ARM refuses to change on an existing resource: a changed value means the
@@ -119,6 +122,7 @@ def get_path(props: dict[str, Any], path: str) -> Any:
 
 
 def changed_immutable(token: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    old, new = unwrap(old), unwrap(new)
     return [
         path for path in IMMUTABLE_PROPERTIES.get(token, ())
         if get_path(old, path) != get_path(new, path)
@@ -185,8 +189,12 @@ class SimulatedArm:
     # -- create or update -------------------------------------------------------------
     def put(self, token: str, inputs: dict[str, Any], at: float) -> Outcome:
         """Create (or update in place) one resource starting at simulated time `at`."""
+        # Transient 429/5xx answers the provider retried: the operation starts later and
+        # its duration includes the wait.
+        retry_wait, start = 0.0, at
         if self.faults is not None:
-            self.faults.before_call(token, inputs)
+            retry_wait = float(self.faults.before_call(token, inputs) or 0.0)
+            at += retry_wait
         props = unwrap(inputs)
         handler = HANDLERS.get(token)
         if handler is None:
@@ -202,9 +210,11 @@ class SimulatedArm:
                     f"'{outcome.id.rsplit('/', 1)[-1]}'.",
                 )
             outcome.duration = self.latency("update")
+        outcome.duration += retry_wait
+        # Stored with secrets still marked, so persisted state can seal them.
         self.resources[outcome.id.lower()] = ArmResource(
-            outcome.id, token, outcome.name or outcome.id.rsplit("/", 1)[-1], props,
-            at + outcome.duration, outcome.outputs,
+            outcome.id, token, outcome.name or outcome.id.rsplit("/", 1)[-1], inputs,
+            start + outcome.duration, outcome.outputs,
         )
         return outcome
 
@@ -385,7 +395,7 @@ def _check_vm_image(
     elif location != image.props.get("location"):
         raise ArmError(400, "InvalidParameter", "A managed image can only be used in its region.")
     captured = image.outputs.get("dataDiskLuns", [])
-    wanted = sorted(d["lun"] for d in disks if d.get("createOption") == "FromImage")
+    wanted = sorted(int(d["lun"]) for d in disks if d.get("createOption") == "FromImage")
     if wanted != sorted(captured):
         raise ArmError(
             400, "InvalidParameter",
@@ -453,7 +463,7 @@ def _captured_vm(arm: SimulatedArm, vm_id: str | None, at: float, what: str) -> 
 
 
 def _disk_luns(vm: ArmResource) -> list[int]:
-    return sorted(d["lun"] for d in get_path(vm.props, "storageProfile.dataDisks") or [])
+    return sorted(int(d["lun"]) for d in get_path(vm.props, "storageProfile.dataDisks") or [])
 
 
 def _gallery_image_version(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
@@ -519,6 +529,30 @@ def _scale_set(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
         disks = get_path(profile, "storageProfile.dataDisks") or []
         _check_vm_image(arm, image_id, p, disks, at)
     capacity = get_path(p, "sku.capacity") or 0
+    if not 0 <= capacity <= MAX_SCALE_SET_CAPACITY:
+        raise ArmError(
+            400, "InvalidParameter",
+            f"Scale set capacity {capacity} is out of 0-{MAX_SCALE_SET_CAPACITY}.",
+        )
+    if p.get("orchestrationMode") == "Flexible":
+        if p.get("platformFaultDomainCount") is None:
+            raise ArmError(
+                400, "InvalidParameter",
+                "Flexible orchestration requires platformFaultDomainCount.",
+            )
+        rolling = get_path(p, "upgradePolicy.mode") == "Rolling"
+        extensions = get_path(profile, "extensionProfile.extensions") or []
+        if rolling and not any(
+            str(e.get("type", "")).startswith("ApplicationHealth") for e in extensions
+        ):
+            raise ArmError(
+                400, "BadRequest",
+                "Rolling Upgrade mode is not supported for this Virtual Machine Scale Set "
+                "because a health extension was not provided.",
+            )
+    for config in get_path(profile, "networkProfile.networkInterfaceConfigurations") or []:
+        for ip_config in config.get("ipConfigurations") or []:
+            arm.find(get_path(ip_config, "subnet.id"), at, "subnet")
     rid = arm.provider_id(rg, "Microsoft.Compute/virtualMachineScaleSets", name)
     duration = arm.latency("vmss.create") + arm.latency("vmss.instance") * max(capacity - 1, 0)
     return Outcome(rid, duration, {"uniqueId": str(uuid.uuid5(uuid.NAMESPACE_URL, rid))}, name)
@@ -528,7 +562,9 @@ def _random_password(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome
     # Deterministic per name, so repeated offline runs are comparable; never printed.
     seed = uuid.uuid5(uuid.NAMESPACE_OID, repr(sorted(p.items()))).hex
     result = (seed * 2)[: int(p.get("length", 16)) - 4] + "Aa1!"
-    return Outcome(f"random-{seed[:8]}", arm.latency("random.create"), {"result": result})
+    return Outcome(
+        f"random-{seed[:8]}", arm.latency("random.create"), {"result": wrap_rpc_secret(result)}
+    )
 
 
 HANDLERS: dict[str, Handler] = {

@@ -1,7 +1,9 @@
 """`python -m offline up`: run a stack against the simulated Azure.
 
 Exit codes: 0 success; 2 invalid config (the problem lines, nothing else); 1 the
-simulated Azure refused an operation (resource, ARM code, message). Never a traceback.
+simulated Azure refused an operation (resource, ARM code, message), or a mandatory policy
+of the pack in policy/ was violated (as `pulumi preview --policy-pack policy` fails).
+Never a traceback.
 """
 
 from __future__ import annotations
@@ -17,17 +19,22 @@ from rich.table import Table
 from rich.tree import Tree
 
 from components.spec import SpecError, load_spec
-from offline.arm import SimulatedArm
+from offline.changes import Change, counts
+from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
+from offline.markdown import render_markdown
+from offline.policy_check import check_run, mandatory, violations_json
 from offline.report import report_json, stage_spans, vm_states
 from offline.runner import (
     ProgramRun,
     StackConfig,
     StackFileError,
     load_stack,
-    run,
     stack_file,
 )
+from offline.state import StateError
+from offline.up import up
+from policy.rules import Violation
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
 
@@ -55,6 +62,18 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--latency", action="append", default=[], metavar="KEY=SECONDS",
                     help="override one latency of the model (see offline/latency.py)")
     up.add_argument("--quiet", action="store_true", help="print only the summary line")
+    up.add_argument("--faults", default="", metavar="SPEC",
+                    help="inject faults: throttle=P,error5xx=P,customize-fail=1,"
+                    "sysprep-hang=1,crash-after=K (see offline/faults.py)")
+    up.add_argument("--seed", type=int, default=0, metavar="N",
+                    help="seed of the fault injection's random draws (default 0)")
+    up.add_argument("--state", type=Path, metavar="FILE",
+                    help="keep the simulated Azure and this run's resources in FILE; the "
+                    "next run against it prints a change summary like a preview")
+    up.add_argument("--markdown", type=Path, metavar="FILE",
+                    help="write the plan as a PR-comment-ready Markdown report")
+    up.add_argument("--no-policy", action="store_true",
+                    help="do not apply the policy pack (mandatory violations fail the run)")
     return root
 
 
@@ -62,11 +81,24 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
     # Wide enough that resource types and names are never cut in CI logs.
     out = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     try:
+        return _main(argv, out)
+    except KeyboardInterrupt:
+        out.print("error: interrupted", markup=False)
+        return EXIT_REFUSED
+    except Exception as exc:  # the promise is: never a traceback
+        out.print(f"error: internal error in the offline runner: {type(exc).__name__}: {exc}",
+                  markup=False)
+        return EXIT_REFUSED
+
+
+def _main(argv: list[str] | None, out: Console) -> int:
+    try:
         args = parser().parse_args(argv)
         latency = LatencyModel(parse_overrides(args.latency))
         path = args.stack_file or stack_file(args.stack)
         name = args.stack or _stack_name(path)
         stack = load_stack(path, name, args.set)
+        args.fault_plan = FaultPlan.parse(args.faults, args.seed) if args.faults else None
     except (UsageError, ValueError) as exc:
         out.print(f"error: {exc}", markup=False)
         return EXIT_INVALID
@@ -78,15 +110,73 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         for line in problems:
             out.print(line, markup=False)
         return EXIT_INVALID
-    result = run(stack, SimulatedArm(latency))
+    try:
+        outcome = up(stack, latency=latency, faults=args.fault_plan, state_path=args.state)
+    except StateError as exc:
+        out.print(f"error: {exc}", markup=False)
+        return EXIT_INVALID
+    if outcome.config_problems:
+        for line in outcome.config_problems:
+            out.print(line, markup=False)
+        return EXIT_INVALID
+    result = outcome.run
+    if args.fault_plan is not None and args.fault_plan.crashed is not None:
+        write_reports(args, stack, result, [])
+        out.print(f"error: {args.fault_plan.crashed}", markup=False)
+        return EXIT_REFUSED
+    changes = [c.as_json() for c in outcome.changes] if outcome.changes is not None else None
+    if outcome.changes is not None and not args.quiet:
+        print_changes(out, outcome.changes)
+    if outcome.blocked:
+        print_blocked(out, outcome.blocked)
+        return EXIT_REFUSED
+    violations = [] if args.no_policy or not succeeded(result) else check_run(result)
+    write_reports(args, stack, result, violations, changes)
+    code = print_run(out, stack, result, quiet=args.quiet)
+    if args.fault_plan is not None and args.fault_plan.retries:
+        out.print(args.fault_plan.describe(), markup=False)
+    if code != EXIT_OK or args.no_policy:
+        return code
+    return print_policy(out, violations, quiet=args.quiet)
+
+
+def succeeded(result: ProgramRun) -> bool:
+    return not (result.failures or result.error)
+
+
+def write_reports(
+    args: argparse.Namespace,
+    stack: StackConfig,
+    result: ProgramRun,
+    violations: list[Violation],
+    changes: list[dict[str, Any]] | None = None,
+) -> None:
+    """--report-json and --markdown; `changes` come from a state file, when one is used."""
     if args.report_json:
-        args.report_json.write_text(json.dumps(report_json(result), indent=2, default=str) + "\n")
-    return print_run(out, stack, result, quiet=args.quiet)
+        extra = {} if args.no_policy else {"policyViolations": violations_json(violations)}
+        if getattr(args, "fault_plan", None) is not None:
+            extra["faults"] = args.fault_plan.summary()
+        args.report_json.write_text(
+            json.dumps(report_json(result, extra), indent=2, default=str) + "\n"
+        )
+    if args.markdown:
+        args.markdown.write_text(render_markdown(
+            result, stack=stack.name, changes=changes, violations=violations,
+            warnings=spec_warnings(stack),
+        ), encoding="utf-8")
 
 
 def _stack_name(path: Path) -> str:
     stem = path.name.removesuffix(".yaml").removesuffix(".yml")
     return stem.removeprefix("Pulumi.") or "offline"
+
+
+def spec_warnings(stack: StackConfig) -> list[str]:
+    try:
+        location = stack.config.get("azure-native:location")
+        return load_spec(stack.pipeline, location=location).warnings
+    except SpecError:
+        return []
 
 
 def config_problems(stack: StackConfig) -> list[str]:
@@ -124,6 +214,54 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
     return EXIT_OK
 
 
+def print_policy(out: Console, violations: list[Violation], *, quiet: bool = False) -> int:
+    """The pack's findings; mandatory ones fail the run. Quiet: only the mandatory ones."""
+    blocking = mandatory(violations)
+    shown = blocking if quiet else violations
+    if shown:
+        table = Table(title="Policy", title_justify="left")
+        for column in ("policy", "enforcement", "resource", "message"):
+            table.add_column(column, overflow="fold")
+        for v in shown:
+            table.add_row(v.policy, v.enforcement, v.urn, v.message)
+        out.print(table)
+    elif not quiet:
+        out.print("Policy: no violations", markup=False)
+    if blocking:
+        out.print(f"error: {len(blocking)} mandatory policy violation(s); fix them, or run "
+                  "with --no-policy to see the plan anyway", markup=False)
+        return EXIT_REFUSED
+    return EXIT_OK
+
+
+CHANGE_SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
+
+
+def print_changes(out: Console, changes: list[Change]) -> None:
+    """The change summary against the state file, like `pulumi preview`."""
+    out.print("[bold]Changes:[/]")
+    for change in changes:
+        if change.action == "same":
+            continue
+        why = f"  [{', '.join(change.properties)}]" if change.properties else ""
+        out.print(f"  {CHANGE_SYMBOLS[change.action]:>2} {change.action:<8}"
+                  f"{change.urn.rsplit('::', 1)[-1]}{why}", markup=False)
+    tally = counts(changes)
+    out.print("  " + ", ".join(f"{n} {action}" for action, n in tally.items() if n)
+              if any(tally.values()) else "  no resources", markup=False)
+
+
+def print_blocked(out: Console, blocked: list[Change]) -> None:
+    for change in blocked:
+        out.print(
+            f"error: refusing to {change.action} protected resource "
+            f"{change.urn.rsplit('::', 1)[-1]} ({change.urn}); nothing was changed. "
+            "Images are protected: restore the config that keeps it, or unprotect it "
+            "deliberately (protectImages: false) first.",
+            markup=False,
+        )
+
+
 def print_tree(out: Console, result: ProgramRun) -> None:
     nodes: dict[str, Tree] = {}
     root = Tree("[bold]pulumi:pulumi:Stack[/] vmimage")
@@ -134,7 +272,8 @@ def print_tree(out: Console, result: ProgramRun) -> None:
         if reg.protect:
             label += "  [yellow]protected[/]"
         parent = nodes.get(reg.parent or "", root)
-        nodes[reg.urn] = parent.add(f"[green]+[/] {label}")
+        symbol = CHANGE_SYMBOLS.get(reg.action, "+") if reg.custom else " "
+        nodes[reg.urn] = parent.add(f"{symbol} {label}", highlight=False)
     out.print(root)
 
 

@@ -53,6 +53,8 @@ class Registration:
     end_s: float = 0.0
     state: str = "created"
     action: str = "create"
+    changed: list[str] = field(default_factory=list)  # properties that differ from state
+    ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
 
     @property
@@ -79,6 +81,9 @@ class PriorResource:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     protect: bool
+    dependencies: list[str] = field(default_factory=list)
+    parent: str | None = None
+    custom: bool = True
 
 
 # Decides what to do with a registration when a prior state exists:
@@ -140,6 +145,7 @@ class SimulatorMonitor(MockMonitor):
             custom=bool(request.custom), dependencies=dependencies, protect=request.protect,
             inputs={k: v for k, v in inputs.items() if k != DYNAMIC_PROVIDER_KEY},
             delete_before_replace=request.deleteBeforeReplace,
+            ignore_changes=list(request.ignoreChanges),
         )
         with self._lock:
             self.registrations[urn] = reg
@@ -155,7 +161,13 @@ class SimulatorMonitor(MockMonitor):
                 reg.state = f"failed: {err.code}"
                 self.failures.append(Failure(urn, reg.type, reg.name, err.code, err.message))
                 raise
-        obj = _sync_await(rpc.serialize_properties(state, {}))
+        # The engine marks additionalSecretOutputs (e.g. RandomPassword.result) secret in
+        # what it returns; Pulumi's mocks do not, so a generated password would go plain.
+        secret_outputs = set(request.additionalSecretOutputs)
+        returned = {k: rpc.wrap_rpc_secret(v) if k in secret_outputs else v
+                    for k, v in state.items()}
+        reg.outputs = returned  # what state keeps: secrets still marked
+        obj = _sync_await(rpc.serialize_properties(returned, {}))
         self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
 
@@ -165,10 +177,14 @@ class SimulatorMonitor(MockMonitor):
         reg = self._pending.pop((args.typ, args.name))
         prior = self.prior.get(reg.urn)
         if self.diff is not None:
-            reg.action, _ = self.diff(reg, prior)
+            reg.action, reg.changed = self.diff(reg, prior)
         start = self.ready_time(reg.dependencies)
         reg.start_s = reg.end_s = start
-        if reg.action == "same" and prior is not None:
+        keeps_outputs = reg.action == "same" or (
+            # Generalize's update is a no-op: the VM was generalized once, as recorded.
+            reg.type == GENERALIZE_TYPE and reg.action == "update"
+        )
+        if keeps_outputs and prior is not None:
             # Unchanged: the engine makes no provider call; outputs come from state.
             reg.id, reg.outputs = prior.id, prior.outputs
             reg.azure_name = prior.outputs.get("name")
