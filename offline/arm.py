@@ -235,6 +235,13 @@ class SimulatedArm:
         resource.deleted_at = at + duration
         return duration
 
+    def latest_time(self) -> float:
+        """The last moment anything in this ARM changed (creates, deletes, VM events)."""
+        times = [r.ready_at for r in self.resources.values()]
+        times += [r.deleted_at for r in self.resources.values() if r.deleted_at is not None]
+        times += [t for timeline in self.vms.values() for t in timeline.times]
+        return max(times, default=0.0)
+
     # -- VM state -----------------------------------------------------------------------
     def vm_state(self, vm_id: str, at: float) -> tuple[str, str]:
         return self.vms[vm_id.lower()].at(at)

@@ -196,10 +196,10 @@ class SimulatorMonitor(MockMonitor):
         else:
             outcome = self.arm.put(reg.type, args.inputs, start)
             end = start + outcome.duration
-            reg.id = outcome.id
             outputs = {**args.inputs, **outcome.outputs, "id": outcome.id}
             outputs.setdefault("name", outcome.name or outcome.id.rsplit("/", 1)[-1])
-            self.record(reg.urn, reg.action, start, end)
+            self.record(reg.urn, reg.action, start, end)  # a crash here leaves no id:
+            reg.id = outcome.id  # the registration did not complete, state skips it
         reg.end_s = end
         reg.outputs = outputs
         reg.azure_name = outputs.get("name") if reg.type != GENERALIZE_TYPE else None
@@ -210,13 +210,19 @@ class SimulatorMonitor(MockMonitor):
         from offline.vm_rest import run_generalize
 
         props = unwrap(reg.inputs)
-        result, calls, end = run_generalize(self.arm, props, start)
-        wait_end = next((s for op, s, _ in calls if op != "instanceView"), end)
-        if props.get("waitForGuestShutdown") and wait_end > start:
-            self.record(reg.urn, "wait-for-guest-shutdown", start, wait_end)
-        for op, op_start, op_end in calls:
-            if op != "instanceView":
-                self.record(reg.urn, op, op_start, op_end)
+        waited = not props.get("waitForGuestShutdown")
+
+        def on_call(op: str, op_start: float, op_end: float) -> None:
+            nonlocal waited
+            if op == "instanceView":
+                return
+            if not waited:  # the polls before the first POST were the wait for sysprep
+                waited = True
+                if op_start > start:
+                    self.record(reg.urn, "wait-for-guest-shutdown", start, op_start)
+            self.record(reg.urn, op, op_start, op_end)
+
+        result, _, end = run_generalize(self.arm, props, start, on_call=on_call)
         finished = (EPOCH + timedelta(seconds=end)).isoformat()
         return {
             **reg.inputs,

@@ -76,7 +76,8 @@ def up(
     else:
         # A failed or killed run keeps what it did; what it did not reach stays as it was.
         kept = [p for urn, p in prior.items() if urn not in completed]
-    end = max((o.end_s for o in result.operations), default=0.0)
+    # The next run starts when everything this one set in motion has happened.
+    end = max([o.end_s for o in result.operations] + [arm.latest_time()])
     assert state_path is not None
     save_state(state_path, state, result.registrations, arm, kept=kept, now=end)
     outcome.saved = True

@@ -5,6 +5,7 @@ every call advances a clock by its modeled latency, and sleeping advances it too
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class VmRestFacade:
     arm: SimulatedArm
     clock: SimulatedClock
     calls: list[tuple[str, float, float]] = field(default_factory=list)  # (op, start, end)
+    # Told of each call as it completes, so a crash between two calls falls between them.
+    on_call: Callable[[str, float, float], None] | None = None
 
     def handle(self, method: str, path: str, query: dict[str, str],
                body: dict[str, Any] | None) -> Reply:
@@ -67,6 +70,8 @@ class VmRestFacade:
         self.clock.sleep(self.arm.latency(latency_key))
         reply = action()
         self.calls.append((op, start, self.clock.now))
+        if self.on_call is not None:
+            self.on_call(op, start, self.clock.now)
         return reply
 
     def _view(self, vm_id: str) -> Reply:
@@ -98,7 +103,8 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 def run_generalize(
-    arm: SimulatedArm, props: dict[str, Any], start: float
+    arm: SimulatedArm, props: dict[str, Any], start: float,
+    on_call: Callable[[str, float, float], None] | None = None,
 ) -> tuple[dict[str, Any], list[tuple[str, float, float]], float]:
     """Run the real `generalize_vm` against the simulated VM, in simulated time.
     Returns its result, the REST calls made (op, start, end) and the end time."""
@@ -108,7 +114,7 @@ def run_generalize(
     from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 
     clock = SimulatedClock(start)
-    facade = VmRestFacade(arm, clock)
+    facade = VmRestFacade(arm, clock, on_call=on_call)
     # Retry-After sleeps of the SDK's own retry policy pass in simulated time too.
     transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
     client = offline_compute_client(facade, transport=transport, retry_total=10)

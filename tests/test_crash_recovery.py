@@ -1,0 +1,96 @@
+"""Issue 6, faults across runs: a run killed after K operations, re-run against the same
+state file, converges to the state of a clean run: no second generalize of the same VM,
+no recapture, nothing protected deleted, no orphaned disk or NIC."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offline.faults import FaultPlan
+from offline.runner import StackConfig
+from offline.up import UpResult, up
+from tests.conftest import load_stack_dict
+
+
+def clean_run(stack: str, tmp: Path) -> UpResult:
+    result = up(StackConfig(stack, load_stack_dict(stack)), state_path=tmp / "clean.json")
+    assert result.ok
+    return result
+
+
+def alive_resources(result: UpResult) -> dict[str, str]:
+    """Azure resources that exist at the end, by id -> type."""
+    return {r.id.lower(): r.token for r in result.run.arm.resources.values()
+            if r.deleted_at is None}
+
+
+def final_vm_states(result: UpResult) -> dict[str, Any]:
+    arm = result.run.arm
+    return {vm_id: arm.vms[vm_id].final() for vm_id in sorted(arm.vms)
+            if arm.resources[vm_id].deleted_at is None}
+
+
+@pytest.mark.parametrize(("stack", "crash_after"), [
+    ("dev", 3),    # during the foundation
+    ("dev", 9),    # around the build VM and its scripts
+    ("dev", 11),   # inside the Generalize step (after deallocate, before generalize)
+    ("win", 12),   # inside the Windows Generalize step
+    ("dev", 14),   # during the clones
+])
+def test_crashed_run_converges_on_rerun(stack: str, crash_after: int, tmp_path: Path) -> None:
+    reference = clean_run(stack, tmp_path)
+    state = tmp_path / "state.json"
+    config = StackConfig(stack, load_stack_dict(stack))
+    plan = FaultPlan.parse(f"crash-after={crash_after}", seed=1)
+    crashed = up(config, faults=plan, state_path=state)
+    assert plan.crashed is not None and not crashed.ok
+    assert crashed.saved, "what was done before the crash must be kept"
+    done_before = len(json.loads(state.read_text())["resources"])
+    assert 0 < done_before
+
+    rerun = up(config, state_path=state)
+    assert rerun.ok, (rerun.run.failures, rerun.run.error)
+    assert alive_resources(rerun) == alive_resources(reference)
+    assert final_vm_states(rerun) == final_vm_states(reference)
+    # One generalize per build VM over both runs, one capture per version.
+    assert list(rerun.run.arm.generalize_posts.values()) == [1]
+    captures = [o for o in crashed.run.operations + rerun.run.operations
+                if o.resource.endswith("-capture-version") and o.op in ("create", "replace")]
+    assert len(captures) == 1
+    # Nothing deleted, so nothing protected lost and no orphan left behind.
+    assert not [c for c in rerun.changes if c.action in ("delete", "replace")]
+    leased = set(rerun.run.arm.leases)
+    nics = {i for i, t in alive_resources(rerun).items()
+            if t == "azure-native:network:NetworkInterface"}
+    assert nics <= leased, "every NIC belongs to a VM"
+    # A third run has nothing left to do.
+    third = up(config, state_path=state)
+    assert {c.action for c in third.changes} == {"same"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "win"])
+def test_crash_between_deallocate_and_generalize(stack: str, tmp_path: Path) -> None:
+    """The window Packer users know: the VM is deallocated but not yet generalized."""
+    reference = clean_run(stack, tmp_path)
+    order = [o.op for o in reference.run.operations]  # in the order they completed
+    crash_after = order.index("deallocate") + 1
+    state = tmp_path / "state.json"
+    config = StackConfig(stack, load_stack_dict(stack))
+    crashed = up(config, faults=FaultPlan.parse(f"crash-after={crash_after}"), state_path=state)
+    assert not crashed.ok
+    saved = json.loads(state.read_text())
+    (timeline,) = saved["arm"]["vms"].values()
+    assert timeline["states"][-1] == ["deallocated", "specialized"]
+    assert saved["arm"]["generalizePosts"] == {}
+
+    rerun = up(config, state_path=state)
+    assert rerun.ok
+    assert list(rerun.run.arm.generalize_posts.values()) == [1]
+    assert [o.op for o in rerun.run.operations if o.op in ("deallocate", "generalize")] == [
+        "generalize"
+    ], "converges without deallocating again"
+    assert final_vm_states(rerun) == final_vm_states(reference)
