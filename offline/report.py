@@ -30,7 +30,7 @@ def stage_of(reg: Registration) -> str:
     owner = parent_type(reg.parent)
     if owner.endswith(":BuildVm"):
         return "build"
-    if owner.endswith(":CloneSet"):
+    if owner.endswith((":CloneSet", ":CloneScaleSet")):
         return "clone"
     return "foundation"
 
@@ -64,7 +64,9 @@ def critical_path(run: ProgramRun) -> list[str]:
     customs = [r for r in run.registrations if r.custom]
     if not customs:
         return []
-    current = max(customs, key=lambda r: r.end_s)
+    # Ties (N clones ending together) go to the first URN: registration order follows
+    # thread timing, and the path must not.
+    current = min(customs, key=lambda r: (-r.end_s, r.urn))
     path = [current.urn]
     while True:
         feeders = [d for u in current.dependencies for d in _custom_leaves(u, by_urn)]

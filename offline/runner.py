@@ -23,8 +23,17 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from offline.arm import SimulatedArm
-from offline.engine import DiffFn, Failure, Operation, PriorResource, Registration, SimulatorMonitor
+from offline.engine import (
+    DiffFn,
+    Failure,
+    Operation,
+    PriorResource,
+    Registration,
+    SimulatorMonitor,
+    _final_state,
+)
 from offline.secrets import REDACTED
+from offline.yaml_load import load_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -55,8 +64,10 @@ def load_stack(path: Path, name: str, overrides: list[str] = ()) -> StackConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StackFileError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise StackFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -184,6 +195,10 @@ def run(
     except Exception as exc:  # reported below; ARM refusals are in failures
         error = f"{type(exc).__name__}: {exc}"
     outputs = {} if error or monitor.failures else _stack_outputs()
+    # A VM's state was read when it was created; later operations (generalize) changed it.
+    for reg in monitor.registrations.values():
+        if reg.custom and not reg.state.startswith("failed"):
+            reg.state = _final_state(arm, reg)
     return ProgramRun(
         registrations=list(monitor.registrations.values()),
         operations=monitor.operations,

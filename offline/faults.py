@@ -1,0 +1,242 @@
+"""`--faults SPEC --seed N`: a flaky Azure, deterministically.
+
+SPEC is comma-separated `name=value`:
+
+- `throttle=P`       each ARM call is answered 429 + Retry-After with probability P;
+- `error5xx=P`       each ARM call is answered a transient 500/503 with probability P;
+- `customize-fail=1` the first customize run command exits non-zero;
+- `sysprep-hang=1`   a Windows build VM never shuts down after sysprep;
+- `crash-after=K`    the run dies after its K-th completed operation (a killed `pulumi up`).
+
+Transient answers are not failures: the azure-native provider (Go azcore) and the Python
+SDK the Generalize step uses both retry 429 (honouring Retry-After) and 5xx (exponential
+backoff), so the operation succeeds later. The simulator models exactly that: the retries
+are counted and their waits delay the operation in simulated time. Only a call that is
+still refused after `MAX_ATTEMPTS` tries fails, as the provider would.
+
+Every random draw comes from a `random.Random` seeded with the seed and the call's identity
+(resource type and names, or the REST path, and how many times it was called), so a seed
+reproduces a run exactly even though the SDK registers resources from a thread pool in
+no fixed order.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from offline.arm import ArmError
+
+MAX_ATTEMPTS = 10  # azure-native's azcore retry policy: MaxRetries 3..10; we take the top
+RETRY_AFTER_S = (5, 10, 15, 30)  # what ARM's throttling answers typically ask for
+BACKOFF_BASE_S = 4.0  # azcore: RetryDelay 4s, doubling, capped at MaxRetryDelay
+BACKOFF_MAX_S = 60.0
+KNOWN = {
+    "throttle": "probability 0-1 that an ARM call is answered 429 (Retry-After)",
+    "error5xx": "probability 0-1 that an ARM call is answered a transient 500/503",
+    "customize-fail": "1: the first customize script exits non-zero",
+    "sysprep-hang": "1: a Windows build VM never shuts down after sysprep",
+    "crash-after": "K >= 1: the run dies after its K-th completed operation",
+}
+SCRIPT_OUTPUT = (
+    "[stdout]\n+ set -euo pipefail\n+ simulated customize step\n"
+    "[stderr]\nsimulated failure injected by --faults customize-fail=1 (exit code 1)"
+)
+
+
+class SimulatedCrash(Exception):
+    """The offline `up` was killed mid-run (crash-after=K)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__(
+            f"simulated crash after {after} operations; re-run with the same --state to "
+            "converge"
+        )
+        self.after = after
+
+
+@dataclass
+class Retry:
+    """One transient answer that a retry absorbed."""
+
+    where: str  # resource type token, or "METHOD path" for the Generalize REST calls
+    status: int
+    delay_s: float
+
+
+@dataclass
+class FaultPlan:
+    seed: int = 0
+    throttle: float = 0.0
+    error5xx: float = 0.0
+    customize_fail: bool = False
+    sysprep_hang: bool = False
+    crash_after: int | None = None
+    retries: list[Retry] = field(default_factory=list)
+    crashed: SimulatedCrash | None = None
+    customize_failed: bool = False
+    _calls: dict[str, int] = field(default_factory=dict, repr=False)
+
+    # -- parsing ------------------------------------------------------------------------------
+    @classmethod
+    def parse(cls, spec: str, seed: int = 0) -> FaultPlan:
+        """`'throttle=0.3,crash-after=5'` -> a plan; ValueError names the bad item."""
+        plan = cls(seed=seed)
+        seen: set[str] = set()
+        for item in (part.strip() for part in spec.split(",")):
+            if not item:
+                continue
+            name, sep, raw = (s.strip() for s in item.partition("="))
+            if name not in KNOWN:
+                import difflib
+
+                close = difflib.get_close_matches(name, KNOWN, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(
+                    f"--faults {item!r}: unknown fault {name!r}{hint} "
+                    f"(known: {', '.join(KNOWN)})"
+                )
+            if not sep:
+                raise ValueError(f"--faults {item!r}: expected {name}=VALUE ({KNOWN[name]})")
+            if name in seen:
+                raise ValueError(f"--faults {item!r}: {name} is given twice")
+            seen.add(name)
+            if name in ("throttle", "error5xx"):
+                setattr(plan, name, _probability(item, raw))
+            elif name == "crash-after":
+                plan.crash_after = _count(item, raw)
+            else:
+                setattr(plan, name.replace("-", "_"), _flag(item, raw))
+        return plan
+
+    @property
+    def active(self) -> bool:
+        return bool(self.throttle or self.error5xx or self.customize_fail
+                    or self.sysprep_hang or self.crash_after)
+
+    # -- hooks the simulator calls --------------------------------------------------------------
+    def before_call(self, token: str, inputs: dict[str, Any]) -> float:
+        """Before every PUT: the provider's retries of transient answers. Returns the
+        seconds they added before the operation went through."""
+        self._check_alive()
+        names = sorted(f"{k}={v}" for k, v in inputs.items()
+                       if k.endswith("Name") and isinstance(v, str))
+        rng = self._rng(token, *names)
+        delay = 0.0
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            status, wait = self._transient(rng, attempt)
+            if status is None:
+                return delay
+            delay += wait
+            self.retries.append(Retry(token, status, wait))
+        raise ArmError(
+            status or 429, "TooManyRequests" if status == 429 else "ServiceUnavailable",
+            f"still refused after {MAX_ATTEMPTS} attempts (injected by --faults)",
+        )
+
+    def rest_fault(self, method: str, path: str) -> tuple[int, dict[str, str],
+                                                          dict[str, Any]] | None:
+        """Generalize's REST calls: a canned transient answer, which the SDK's own retry
+        policy absorbs (its Retry-After wait passes in simulated time)."""
+        self._check_alive()
+        status, wait = self._transient(self._rng(method, path), 1)
+        if status is None:
+            return None
+        self.retries.append(Retry(f"{method} {path.rsplit('/', 1)[-1]}", status, wait))
+        code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+        message = ("The request is being throttled." if status == 429
+                   else "The service is temporarily unavailable; retry later.")
+        return status, {"Retry-After": str(int(wait))}, {
+            "error": {"code": code, "message": message}
+        }
+
+    def before_script(self, name: str, vm_name: str) -> None:
+        """Before a run command executes: the first customize script may fail."""
+        self._check_alive()
+        if self.customize_fail and not self.customize_failed and name.startswith("customize"):
+            self.customize_failed = True
+            raise ArmError(
+                409, "VMExtensionProvisioningError",
+                f"Run command '{name}' on VM '{vm_name}' failed: the script exited with "
+                f"code 1 (treatFailureAsDeploymentFailure is on). Script output:\n"
+                f"{SCRIPT_OUTPUT}",
+            )
+
+    def sysprep_hangs(self) -> bool:
+        """True: the guest never powers itself off after sysprep /shutdown."""
+        return self.sysprep_hang
+
+    def after_operation(self, count: int) -> None:
+        """After the `count`-th completed operation: crash-after=K kills the run."""
+        if self.crash_after is not None and count >= self.crash_after and not self.crashed:
+            self.crashed = SimulatedCrash(self.crash_after)
+            raise self.crashed
+
+    # -- reporting ----------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "retries": len(self.retries),
+            "throttled": sum(1 for r in self.retries if r.status == 429),
+            "transient5xx": sum(1 for r in self.retries if r.status >= 500),
+            "retryDelay_s": sum(r.delay_s for r in self.retries),
+            "customizeFailed": self.customize_failed,
+            "sysprepHang": self.sysprep_hang,
+            "crashedAfter": self.crashed.after if self.crashed else None,
+        }
+
+    def describe(self) -> str:
+        s = self.summary()
+        return (
+            f"faults (seed {self.seed}): {s['throttled']} throttled (429) and "
+            f"{s['transient5xx']} transient 5xx answers absorbed by retries, "
+            f"+{s['retryDelay_s']:.0f}s of waiting"
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+    def _check_alive(self) -> None:
+        # A killed process makes no further calls; whatever still runs in it is moot.
+        if self.crashed is not None:
+            raise self.crashed
+
+    def _rng(self, *identity: str) -> random.Random:
+        key = "|".join(identity)
+        self._calls[key] = self._calls.get(key, 0) + 1
+        return random.Random(f"{self.seed}|{key}|{self._calls[key]}")
+
+    def _transient(self, rng: random.Random, attempt: int) -> tuple[int | None, float]:
+        # Always two draws, so the sequence does not depend on which faults are on.
+        throttled = rng.random() < self.throttle
+        failed = rng.random() < self.error5xx
+        if throttled:
+            return 429, float(rng.choice(RETRY_AFTER_S))
+        if failed:
+            status = rng.choice((500, 503))
+            return status, min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S)
+        return None, 0.0
+
+
+def _probability(item: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"--faults {item!r}: {raw!r} is not a probability 0-1") from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"--faults {item!r}: probability must be at least 0 and below 1 (1 would be an "
+            "outage, not a transient fault)"
+        )
+    return value
+
+
+def _flag(item: str, raw: str) -> bool:
+    if raw not in ("0", "1"):
+        raise ValueError(f"--faults {item!r}: expected 1 (on) or 0 (off), got {raw!r}")
+    return raw == "1"
+
+
+def _count(item: str, raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"--faults {item!r}: expected a whole number of operations >= 1")
+    return int(raw)

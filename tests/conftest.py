@@ -1,0 +1,56 @@
+"""Shared, generic helpers for the test suite (keep this file small).
+
+The Pulumi runtime is process-global: `offline.runner.run` resets it for each program, so
+tests may run the program many times in one process, but never two at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ROOT / "stacks"
+
+if str(ROOT) not in sys.path:  # `components` and `offline` are top-level packages
+    sys.path.insert(0, str(ROOT))
+
+
+def load_stack_dict(name: str) -> dict[str, Any]:
+    """The `config:` mapping of stacks/Pulumi.<name>.yaml (a fresh copy each call)."""
+    document = yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text(encoding="utf-8"))
+    return copy.deepcopy(document["config"])
+
+
+def load_pipeline(name: str) -> dict[str, Any]:
+    """The raw `vmimage:pipeline` object of an example stack (a fresh copy each call)."""
+    return load_stack_dict(name)["vmimage:pipeline"]
+
+
+def stack_config(name: str, pipeline: Any = None, **extra_config: Any) -> Any:
+    """A `StackConfig` for `offline.runner.run`: an example stack, optionally with its
+    pipeline replaced and extra config keys ('ns:key' -> value) added."""
+    from offline.runner import StackConfig
+
+    config = load_stack_dict(name)
+    if pipeline is not None:
+        config["vmimage:pipeline"] = pipeline
+    config.update(extra_config)
+    return StackConfig(name, config)
+
+
+def run_offline(stack: Any, *, arm: Any = None, program: Path | None = None) -> Any:
+    """Run the program (or `program`) once against a fresh (or given) SimulatedArm."""
+    from offline.arm import SimulatedArm
+    from offline.runner import PROGRAM, run
+
+    return run(stack, arm if arm is not None else SimulatedArm(), program=program or PROGRAM)
+
+
+def by_name(run: Any) -> dict[str, Any]:
+    """Registrations of a ProgramRun keyed by Pulumi logical name."""
+    return {r.name: r for r in run.registrations}

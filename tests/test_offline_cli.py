@@ -1,0 +1,294 @@
+"""`python -m offline up`: both example stacks run offline; the report's contract; stage
+order from the operations' simulated times; exit codes and output for bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from rich.console import Console
+
+from offline.cli import main
+
+VM = "azure-native:compute:VirtualMachine"
+RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
+GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
+CAPTURE = ("azure-native:compute:GalleryImageVersion", "azure-native:compute:Image")
+RESOURCE_KEYS = {"urn", "type", "name", "azureName", "parent", "dependsOn", "state"}
+OPERATION_KEYS = {"resource", "op", "start_s", "end_s"}
+
+
+def cli(*argv):
+    out = io.StringIO()
+    code = main(list(argv), console=Console(file=out, width=200, highlight=False))
+    return code, out.getvalue()
+
+
+def up_with_report(tmp_path_factory, *argv):
+    path = tmp_path_factory.mktemp("report") / "report.json"
+    code, text = cli("up", *argv, "--report-json", str(path))
+    assert code == 0, text
+    return json.loads(path.read_text()), text
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory):
+    return up_with_report(tmp_path_factory, "--stack", "dev")
+
+
+@pytest.fixture(scope="module")
+def win(tmp_path_factory):
+    return up_with_report(tmp_path_factory, "--stack", "win")
+
+
+class Run:
+    """The report, indexed for stage-order assertions."""
+
+    def __init__(self, report):
+        self.report = report
+        self.resources = {r["urn"]: r for r in report["resources"]}
+        self.ops = report["operations"]
+
+    def of_type(self, type_, parent_type=None):
+        return [r for r in self.report["resources"] if r["type"] == type_
+                and (parent_type is None or f"{parent_type}${type_}" in r["urn"])]
+
+    def ops_of(self, resource, *names):
+        found = [o for o in self.ops if o["resource"] == resource["urn"]
+                 and (not names or o["op"] in names)]
+        assert found, f"no {names or 'operations'} for {resource['name']}"
+        return found
+
+    def start(self, resource, *names):
+        return min(o["start_s"] for o in self.ops_of(resource, *names))
+
+    def end(self, resource, *names):
+        return max(o["end_s"] for o in self.ops_of(resource, *names))
+
+    def build_vm(self):
+        (vm,) = self.of_type(VM, "vmimage:index:BuildVm")
+        return vm
+
+    def clone_vms(self):
+        return self.of_type(VM, "vmimage:index:CloneSet")
+
+    def commands(self):
+        customize = [r for r in self.of_type(RUN_COMMAND) if "-customize-" in r["name"]]
+        (deprovision,) = [r for r in self.of_type(RUN_COMMAND) if r["name"].endswith(
+            "-deprovision")]
+        return customize, deprovision
+
+
+@pytest.mark.parametrize("stack", ["dev", "win"])
+def test_report_has_the_contract_keys(stack, request):
+    report, text = request.getfixturevalue(stack)
+    assert {"resources", "operations", "makespan_s", "criticalPath", "outputs"} <= set(report)
+    for resource in report["resources"]:
+        assert RESOURCE_KEYS <= set(resource), resource
+        assert isinstance(resource["dependsOn"], list)
+    urns = {r["urn"] for r in report["resources"]}
+    for resource in report["resources"]:
+        assert set(resource["dependsOn"]) <= urns
+        assert resource["parent"] is None or resource["parent"] in urns or (
+            "pulumi:pulumi:Stack" in resource["parent"])
+    for op in report["operations"]:
+        assert set(op) == OPERATION_KEYS
+        assert op["resource"] in urns
+        assert 0 <= op["start_s"] <= op["end_s"]
+    assert report["makespan_s"] == max(o["end_s"] for o in report["operations"])
+    assert f"stack {stack}:" in text
+
+
+@pytest.mark.parametrize("stack", ["dev", "win"])
+def test_stage_order_from_operation_times(stack, request):
+    run = Run(request.getfixturevalue(stack)[0])
+    vm = run.build_vm()
+    customize, deprovision = run.commands()
+    (generalize,) = run.of_type(GENERALIZE)
+    captures = [r for r in run.report["resources"] if r["type"] in CAPTURE]
+    clones = run.clone_vms()
+    assert customize and captures and clones
+
+    vm_created = run.end(vm, "create")
+    assert all(vm_created <= run.start(c) for c in customize)
+    customized = max(run.end(c) for c in customize)
+    assert customized <= run.start(deprovision)
+    generalize_ops = run.ops_of(generalize, "deallocate", "generalize")
+    assert [o["op"] for o in sorted(generalize_ops, key=lambda o: o["start_s"])] == [
+        "deallocate", "generalize"]
+    assert run.end(deprovision) <= run.start(generalize, "deallocate")
+    assert run.end(generalize, "deallocate") <= run.start(generalize, "generalize")
+    generalized = run.end(generalize, "generalize")
+    assert all(generalized <= run.start(c) for c in captures)
+    captured = max(run.end(c) for c in captures)
+    assert all(captured <= run.start(c) for c in clones)
+
+
+def test_customize_steps_run_one_after_another(dev):
+    run = Run(dev[0])
+    customize, _ = run.commands()
+    ordered = sorted(customize, key=lambda c: c["name"])
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        assert run.end(before) <= run.start(after)
+
+
+def test_windows_waits_for_the_guest_to_shut_down(win):
+    run = Run(win[0])
+    (generalize,) = run.of_type(GENERALIZE)
+    _, deprovision = run.commands()
+    wait = run.ops_of(generalize, "wait-for-guest-shutdown")
+    assert len(wait) == 1
+    assert run.end(deprovision) <= wait[0]["start_s"] < wait[0]["end_s"]
+    assert wait[0]["end_s"] <= run.start(generalize, "deallocate")
+
+
+def test_linux_does_not_wait_for_a_guest_shutdown(dev):
+    run = Run(dev[0])
+    (generalize,) = run.of_type(GENERALIZE)
+    assert not [o for o in run.ops if o["resource"] == generalize["urn"]
+                and o["op"] == "wait-for-guest-shutdown"]
+
+
+@pytest.mark.parametrize(("stack", "clones"), [("dev", 3), ("win", 2)])
+def test_final_vm_states(stack, clones, request):
+    report, text = request.getfixturevalue(stack)
+    run = Run(report)
+    assert run.build_vm()["state"] == "PowerState/deallocated, OSState/generalized"
+    states = [c["state"] for c in run.clone_vms()]
+    assert len(states) == clones
+    assert all(s.startswith("PowerState/running") for s in states)
+    assert report["outputs"]["buildVmStates"] == {
+        "1.0.0": {"powerState": "deallocated", "osState": "generalized"}
+    }
+    assert "VM states" in text and "generalized" in text
+
+
+def test_outputs(dev, win):
+    dev_out, win_out = dev[0]["outputs"], win[0]["outputs"]
+    assert set(dev_out["imageVersionIds"]) == {"1.0.0"}
+    assert dev_out["imageVersionIds"]["1.0.0"].endswith(
+        "/galleries/galvmimagedev/images/web-ubuntu/versions/1.0.0")
+    assert [c["name"] for c in dev_out["clones"]["web"]] == [
+        "web-1-0-0-000", "web-1-0-0-001", "web-1-0-0-002"]
+    assert "adminPassword" not in dev_out
+    assert win_out["adminPassword"] == "[secret]"
+    assert len(win_out["clones"]["iis"]) == 2
+
+
+def test_printed_run_shows_tree_stages_and_outputs(dev):
+    _, text = dev
+    assert "vmimage:index:ImagePipeline" in text
+    assert "protected" in text
+    for stage in ("foundation", "build", "customize", "deprovision", "generalize",
+                  "capture", "clone"):
+        assert stage in text
+    assert "Outputs:" in text and "imageVersionIds" in text
+    assert "Traceback" not in text
+
+
+# -- critical path ----------------------------------------------------------------------------
+
+def _ancestors(resources, urn):
+    found = []
+    while urn in resources:
+        urn = resources[urn]["parent"]
+        found.append(urn)
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "win"])
+def test_critical_path(stack, request):
+    report = request.getfixturevalue(stack)[0]
+    run = Run(report)
+    path = report["criticalPath"]
+    assert len(path) >= 5
+    first, last = run.resources[path[0]], run.resources[path[-1]]
+    # Starts at a foundation resource: nothing custom before it.
+    assert first["type"] == "azure-native:resources:ResourceGroup"
+    assert [d for d in first["dependsOn"] if run.resources[d]["state"] != "component"] == []
+    # Ends at the resource that finishes last.
+    assert run.end(last) == report["makespan_s"]
+    # Each element waits on the one before it (directly, or on a component holding it).
+    for before, after in zip(path, path[1:], strict=False):
+        deps = set(run.resources[after]["dependsOn"])
+        assert before in deps or deps & set(_ancestors(run.resources, before)), (before, after)
+        assert run.end(run.resources[before]) <= run.start(run.resources[after])
+    names = [run.resources[u]["type"] for u in path]
+    for type_ in (VM, RUN_COMMAND, GENERALIZE, "azure-native:compute:GalleryImageVersion"):
+        assert type_ in names
+
+
+# -- overrides and bad input ------------------------------------------------------------------
+
+def test_set_clone_count(tmp_path_factory):
+    report, _ = up_with_report(tmp_path_factory, "--stack", "dev", "--set", "clones[0].count=5")
+    run = Run(report)
+    clones = run.clone_vms()
+    assert len(clones) == 5
+    assert sorted(c["azureName"] for c in clones) == [f"web-1-0-0-{i:03d}" for i in range(5)]
+    assert len(report["outputs"]["clones"]["web"]) == 5
+
+
+def test_invalid_config_prints_only_the_problem_lines():
+    code, text = cli("up", "--stack", "dev", "--set", "builds[0].dataDisks[1].lun=0",
+                     "--set", "clones[0].version=9.9.9")
+    assert code == 2
+    assert text.splitlines() == [
+        "builds[0].dataDisks[1].lun: LUN 0 is used twice",
+        "clones[0].version: 9.9.9 is not built here (versions: 1.0.0)",
+    ]
+
+
+def test_invalid_config_writes_no_report(tmp_path):
+    path = tmp_path / "report.json"
+    code, _ = cli("up", "--stack", "dev", "--set", "clones[0].cont=1", "--report-json", str(path))
+    assert code == 2
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("bad", ["clones[7].count=1", "clones[x].count=1", "clones[0].count",
+                                 "network.addressSpace.x=1"])
+def test_bad_set_path_exits_2(bad):
+    code, text = cli("up", "--stack", "dev", "--set", bad)
+    assert code == 2
+    assert "--set" in text
+    assert "Traceback" not in text
+
+
+def test_nonexistent_stack_exits_2(tmp_path):
+    code, text = cli("up", "--stack", "nope")
+    assert code == 2 and "Pulumi.nope.yaml" in text and "Traceback" not in text
+    code, text = cli("up", "--stack-file", str(tmp_path / "Pulumi.x.yaml"))
+    assert code == 2 and "Traceback" not in text
+
+
+def test_stack_file_that_is_not_a_stack_exits_2(tmp_path):
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text("config: [1, 2\n")
+    code, text = cli("up", "--stack-file", str(path))
+    assert code == 2 and "invalid YAML" in text
+    path.write_text("just: text\n")
+    code, text = cli("up", "--stack-file", str(path))
+    assert code == 2 and "config:" in text
+
+
+@pytest.mark.parametrize("argv", [[], ["up"], ["up", "--stack", "dev", "--stack-file", "x"],
+                                  ["down", "--stack", "dev"]])
+def test_usage_errors_exit_2(argv):
+    code, text = cli(*argv)
+    assert code == 2 and text.startswith("error:")
+
+
+def test_module_entry_point_runs_the_dev_stack():
+    done = subprocess.run(
+        [sys.executable, "-m", "offline", "up", "--stack", "dev"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "stack dev:" in done.stdout
+    assert "vm-build-web-ubuntu-1-0-0" in done.stdout

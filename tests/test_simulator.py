@@ -1,0 +1,480 @@
+"""The simulated ARM refuses what Azure refuses, with ARM's error codes. Each test builds
+the smallest world that shows one rule (SimulatedArm.put/delete, the VM REST facade)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from conftest import load_pipeline, run_offline, stack_config
+from rich.console import Console
+
+from offline.arm import ArmError, SimulatedArm
+from offline.cli import EXIT_REFUSED, print_run
+from offline.vm_rest import SimulatedClock, VmRestFacade
+
+LOC = "westeurope"
+RG = "rg-sim"
+T_RG, T_NET, T_SUBNET, T_NIC, T_VM = 0, 100, 200, 300, 400
+VM_READY = T_VM + 500  # comfortably after the VM create finished
+
+RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
+VNET = "azure-native:network:VirtualNetwork"
+SUBNET = "azure-native:network:Subnet"
+NIC = "azure-native:network:NetworkInterface"
+VM = "azure-native:compute:VirtualMachine"
+RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
+GALLERY = "azure-native:compute:Gallery"
+GALLERY_IMAGE = "azure-native:compute:GalleryImage"
+VERSION = "azure-native:compute:GalleryImageVersion"
+IMAGE = "azure-native:compute:Image"
+
+
+def refused(call, *args, code, status=None, match=None):
+    with pytest.raises(ArmError) as caught:
+        call(*args)
+    assert caught.value.code == code, caught.value
+    if status is not None:
+        assert caught.value.status == status
+    if match is not None:
+        assert match in caught.value.message, caught.value.message
+    return caught.value
+
+
+def vm_id(name):
+    return SimulatedArm.rg_id(RG) + f"/providers/Microsoft.Compute/virtualMachines/{name}"
+
+
+def nic_props(name):
+    return {
+        "resourceGroupName": RG, "networkInterfaceName": name, "location": LOC,
+        "ipConfigurations": [{"name": "ipconfig1", "subnet": {"id": SUBNET_ID}}],
+    }
+
+
+SUBNET_ID = (SimulatedArm.rg_id(RG)
+             + "/providers/Microsoft.Network/virtualNetworks/vnet-sim/subnets/snet-sim")
+
+
+def vm_props(name, nic, *, luns=(0, 1), windows=False, computer=None, image_id=None,
+             from_image_luns=None, location=LOC, trusted=False):
+    os_profile = {"computerName": computer or name[:15], "adminUsername": "azureuser"}
+    if windows:
+        os_profile.update(adminPassword="Pa55word!Pa55word", windowsConfiguration={})
+    else:
+        os_profile["linuxConfiguration"] = {"disablePasswordAuthentication": True}
+    disks = [{"lun": lun, "createOption": "Empty", "diskSizeGB": 8} for lun in luns]
+    for lun in from_image_luns or ():
+        disks.append({"lun": lun, "createOption": "FromImage"})
+    image = {"id": image_id} if image_id else {
+        "publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"
+    }
+    props = {
+        "resourceGroupName": RG, "vmName": name, "location": location,
+        "osProfile": os_profile,
+        "storageProfile": {"imageReference": image, "dataDisks": disks},
+        "networkProfile": {"networkInterfaces": [{"id": nic}]},
+    }
+    if trusted:
+        props["securityProfile"] = {"securityType": "TrustedLaunch"}
+    return props
+
+
+def network(arm):
+    arm.put(RESOURCE_GROUP, {"resourceGroupName": RG, "location": LOC}, T_RG)
+    arm.put(VNET, {"resourceGroupName": RG, "virtualNetworkName": "vnet-sim", "location": LOC,
+                   "addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}}, T_NET)
+    arm.put(SUBNET, {"resourceGroupName": RG, "virtualNetworkName": "vnet-sim",
+                     "subnetName": "snet-sim", "addressPrefix": "10.9.1.0/24"}, T_SUBNET)
+
+
+def make_nic(arm, name, at=T_NIC):
+    return arm.put(NIC, nic_props(name), at).id
+
+
+def nic_id(name):
+    return SimulatedArm.rg_id(RG) + f"/providers/Microsoft.Network/networkInterfaces/{name}"
+
+
+def make_vm(arm, name="vm-a", at=T_VM, **kwargs):
+    nic = make_nic(arm, f"nic-{name}")
+    return arm.put(VM, vm_props(name, nic, **kwargs), at).id
+
+
+def gallery(arm, at=T_NET):
+    arm.put(GALLERY, {"resourceGroupName": RG, "galleryName": "galsim", "location": LOC}, at)
+    arm.put(GALLERY_IMAGE, {"resourceGroupName": RG, "galleryName": "galsim",
+                            "galleryImageName": "img", "location": LOC}, at + 100)
+
+
+def version_props(source_vm, *, name="1.0.0", regions=(LOC,)):
+    return {
+        "resourceGroupName": RG, "galleryName": "galsim", "galleryImageName": "img",
+        "galleryImageVersionName": name, "location": LOC,
+        "storageProfile": {"source": {"virtualMachineId": source_vm}},
+        "publishingProfile": {"targetRegions": [
+            {"name": r, "regionalReplicaCount": 1} for r in regions
+        ]},
+    }
+
+
+def rest(arm, at):
+    return VmRestFacade(arm, SimulatedClock(at))
+
+
+def post(arm, vm, action, at):
+    return rest(arm, at).handle("POST", f"{vm}/{action}", {}, None)
+
+
+def generalized(arm, vm, at=VM_READY):
+    """Deallocate then generalize through the REST facade; returns the time it is done."""
+    facade = rest(arm, at)
+    assert facade.handle("POST", f"{vm}/deallocate", {}, None)[0] == 200
+    assert facade.handle("POST", f"{vm}/generalize", {}, None)[0] == 200
+    return facade.clock.now
+
+
+@pytest.fixture
+def arm():
+    arm = SimulatedArm()
+    network(arm)
+    return arm
+
+
+# -- parents ----------------------------------------------------------------------------
+
+def test_resource_group_must_exist():
+    arm = SimulatedArm()
+    refused(arm.put, VNET, {"resourceGroupName": RG, "virtualNetworkName": "vnet-sim",
+                            "location": LOC,
+                            "addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}}, 0,
+            code="ResourceGroupNotFound", status=404)
+
+
+def test_resource_group_must_have_finished_creating():
+    arm = SimulatedArm()
+    outcome = arm.put(RESOURCE_GROUP, {"resourceGroupName": RG, "location": LOC}, 0)
+    assert outcome.duration > 0
+    # Started before the group is ready: refused; after: fine.
+    refused(arm.put, GALLERY, {"resourceGroupName": RG, "galleryName": "galsim",
+                               "location": LOC}, outcome.duration / 2,
+            code="ResourceGroupNotFound")
+    arm.put(GALLERY, {"resourceGroupName": RG, "galleryName": "galsim", "location": LOC},
+            outcome.duration)
+
+
+def test_gallery_image_needs_its_gallery(arm):
+    refused(arm.put, GALLERY_IMAGE, {"resourceGroupName": RG, "galleryName": "galsim",
+                                     "galleryImageName": "img", "location": LOC}, T_NIC,
+            code="ParentResourceNotFound", status=404, match="galsim")
+    gallery(arm)  # with the gallery in place the same PUT works
+
+
+def test_version_needs_its_image_definition(arm):
+    vm = make_vm(arm)
+    arm.put(GALLERY, {"resourceGroupName": RG, "galleryName": "galsim", "location": LOC}, T_NET)
+    refused(arm.put, VERSION, version_props(vm), VM_READY, code="ParentResourceNotFound")
+
+
+# -- VM power and OS states --------------------------------------------------------------
+
+def _run_command(name="customize-00"):
+    return {"resourceGroupName": RG, "vmName": "vm-a", "runCommandName": name,
+            "location": LOC, "source": {"script": "echo hi"}}
+
+
+def test_run_command_needs_a_running_vm(arm):
+    vm = make_vm(arm)
+    # While the VM is still being created it does not exist yet for ARM...
+    refused(arm.put, RUN_COMMAND, _run_command(), T_VM + 1, code="ParentResourceNotFound")
+    # ...fine once it runs...
+    arm.put(RUN_COMMAND, _run_command(), VM_READY)
+    # ...refused once the guest shut down (stopped) or the VM is deallocated.
+    arm.vms[vm.lower()].set(VM_READY + 300, "stopped")
+    refused(arm.put, RUN_COMMAND, _run_command("late"), VM_READY + 301,
+            code="OperationNotAllowed", status=409, match="stopped")
+    done = generalized(arm, vm, at=VM_READY + 400)
+    refused(arm.put, RUN_COMMAND, _run_command("later"), done + 1,
+            code="OperationNotAllowed", match="deallocated")
+
+
+def test_run_command_needs_the_vm():
+    arm = SimulatedArm()
+    network(arm)
+    refused(arm.put, RUN_COMMAND, _run_command(), VM_READY, code="ParentResourceNotFound")
+
+
+def test_generalize_of_a_running_vm_is_refused(arm):
+    vm = make_vm(arm)
+    status, _, body = post(arm, vm, "generalize", VM_READY)
+    assert status == 409
+    assert body["error"]["code"] == "OperationNotAllowed"
+    assert arm.vm_state(vm, VM_READY + 100) == ("running", "specialized")
+
+
+def test_generalize_after_deallocate_flags_the_vm(arm):
+    vm = make_vm(arm)
+    done = generalized(arm, vm)
+    assert arm.vm_state(vm, done) == ("deallocated", "generalized")
+    assert arm.vm_state(vm, VM_READY - 1) == ("running", "specialized")  # history kept
+    view = rest(arm, done).handle("GET", f"{vm}/instanceView", {}, None)[2]
+    codes = {s["code"] for s in view["statuses"]}
+    assert {"PowerState/deallocated", "OSState/generalized"} <= codes
+
+
+def test_rest_facade_unknown_vm_is_404(arm):
+    status, _, body = post(arm, vm_id("nope"), "generalize", VM_READY)
+    assert status == 404 and body["error"]["code"] == "ResourceNotFound"
+
+
+def test_capture_from_a_vm_that_is_not_generalized(arm):
+    vm = make_vm(arm)
+    gallery(arm)
+    refused(arm.put, VERSION, version_props(vm), VM_READY, code="OperationNotAllowed",
+            status=409, match="generalized")
+    # Deallocated is not enough either.
+    assert post(arm, vm, "deallocate", VM_READY)[0] == 200
+    refused(arm.put, VERSION, version_props(vm), VM_READY + 200, code="OperationNotAllowed")
+
+
+def test_capture_from_a_generalized_vm_keeps_its_luns(arm):
+    vm = make_vm(arm, luns=(0, 3))
+    gallery(arm)
+    done = generalized(arm, vm)
+    outcome = arm.put(VERSION, version_props(vm), done)
+    assert outcome.outputs["dataDiskLuns"] == [0, 3]
+
+
+def test_managed_image_needs_a_generalized_vm(arm):
+    vm = make_vm(arm)
+    props = {"resourceGroupName": RG, "imageName": "img-1", "location": LOC,
+             "sourceVirtualMachine": {"id": vm}}
+    refused(arm.put, IMAGE, props, VM_READY, code="OperationNotAllowed")
+    arm.put(IMAGE, props, generalized(arm, vm))
+
+
+def test_managed_image_from_a_trusted_launch_vm(arm):
+    vm = make_vm(arm, trusted=True)
+    done = generalized(arm, vm)
+    refused(arm.put, IMAGE, {"resourceGroupName": RG, "imageName": "img-1", "location": LOC,
+                             "sourceVirtualMachine": {"id": vm}}, done,
+            code="InvalidParameter", match="Trusted Launch")
+
+
+# -- gallery versions --------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["1.0", "1.0.0.0", "v1.0.0", "01.0.0", "2147483648.0.0"])
+def test_version_name_must_be_major_minor_patch(arm, name):
+    vm = make_vm(arm)
+    gallery(arm)
+    done = generalized(arm, vm)
+    refused(arm.put, VERSION, version_props(vm, name=name), done, code="InvalidParameter",
+            match="Major.Minor.Patch")
+
+
+def test_target_regions_must_include_the_source_region(arm):
+    vm = make_vm(arm)
+    gallery(arm)
+    done = generalized(arm, vm)
+    refused(arm.put, VERSION, version_props(vm, regions=("northeurope",)), done,
+            code="InvalidParameter", match="source region")
+    arm.put(VERSION, version_props(vm, regions=(LOC, "northeurope")), done)
+
+
+def _captured(arm, luns=(0, 1), regions=(LOC,)):
+    vm = make_vm(arm, luns=luns)
+    gallery(arm)
+    done = generalized(arm, vm)
+    outcome = arm.put(VERSION, version_props(vm, regions=regions), done)
+    return outcome.id, done + outcome.duration
+
+
+def test_vm_from_a_version_not_replicated_to_its_region(arm):
+    version, ready = _captured(arm)
+    nic = make_nic(arm, "nic-clone", at=ready)
+    props = vm_props("clone-0", nic, luns=(), image_id=version, from_image_luns=(0, 1),
+                     location="northeurope")
+    refused(arm.put, VM, props, ready + 10, code="GalleryImageNotReplicatedToRegion")
+    arm.put(VM, {**props, "location": LOC}, ready + 10)
+
+
+def test_vm_from_a_version_that_is_not_ready(arm):
+    version, ready = _captured(arm)
+    nic = make_nic(arm, "nic-clone")
+    props = vm_props("clone-0", nic, luns=(), image_id=version, from_image_luns=(0, 1))
+    refused(arm.put, VM, props, ready - 1, code="NotFound")
+
+
+def test_from_image_disks_must_match_the_image_luns(arm):
+    version, ready = _captured(arm, luns=(0, 1))
+    nic = make_nic(arm, "nic-clone")
+    props = vm_props("clone-0", nic, luns=(), image_id=version, from_image_luns=(0,))
+    refused(arm.put, VM, props, ready, code="InvalidParameter", match="LUNs")
+    arm.put(VM, vm_props("clone-0", nic, luns=(), image_id=version, from_image_luns=(0, 1)),
+            ready)
+
+
+# -- VM definitions -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("luns", [(0, 0), (64,), (1, 2, 1), (-1,)])
+def test_data_disk_luns_unique_and_0_to_63(arm, luns):
+    nic = make_nic(arm, "nic-a")
+    refused(arm.put, VM, vm_props("vm-a", nic, luns=luns), T_VM, code="InvalidParameter",
+            match="LUN")
+
+
+def test_lun_63_is_fine(arm):
+    nic = make_nic(arm, "nic-a")
+    arm.put(VM, vm_props("vm-a", nic, luns=(0, 63)), T_VM)
+
+
+def test_windows_computer_name_longer_than_15(arm):
+    nic = make_nic(arm, "nic-a")
+    refused(arm.put, VM, vm_props("vm-a", nic, windows=True, computer="a" * 16), T_VM,
+            code="InvalidParameter", match="1-15")
+    arm.put(VM, vm_props("vm-a", nic, windows=True, computer="a" * 15), T_VM)
+
+
+def test_linux_computer_name_may_be_longer(arm):
+    nic = make_nic(arm, "nic-a")
+    arm.put(VM, vm_props("vm-a", nic, computer="a" * 40), T_VM)
+
+
+def test_windows_vm_needs_a_password(arm):
+    nic = make_nic(arm, "nic-a")
+    props = vm_props("vm-a", nic, windows=True)
+    del props["osProfile"]["adminPassword"]
+    refused(arm.put, VM, props, T_VM, code="InvalidParameter", match="adminPassword")
+
+
+def test_vm_name_rules(arm):
+    nic = make_nic(arm, "nic-a")
+    refused(arm.put, VM, vm_props("vm-a-", nic, computer="vma"), T_VM,
+            code="InvalidResourceName")
+
+
+# -- updates of live names ----------------------------------------------------------------
+
+def test_changing_an_immutable_property_of_a_live_vm(arm):
+    make_vm(arm)
+    changed = vm_props("vm-a", nic_id("nic-vm-a"))
+    changed["storageProfile"]["imageReference"]["sku"] = "other"
+    err = refused(arm.put, VM, changed, VM_READY, code="PropertyChangeNotAllowed", status=409)
+    assert "storageProfile.imageReference" in err.message
+    # A mutable property (tags) updates in place.
+    arm.put(VM, {**vm_props("vm-a", nic_id("nic-vm-a")), "tags": {"x": "y"}}, VM_READY)
+
+
+def test_changing_the_location_of_a_live_gallery(arm):
+    gallery(arm)
+    refused(arm.put, GALLERY, {"resourceGroupName": RG, "galleryName": "galsim",
+                               "location": "northeurope"}, T_VM,
+            code="PropertyChangeNotAllowed")
+
+
+def test_a_deleted_name_can_be_reused_with_new_properties(arm):
+    vm = make_vm(arm)
+    took = arm.delete(vm, VM_READY)
+    changed = vm_props("vm-a", nic_id("nic-vm-a"))
+    changed["storageProfile"]["imageReference"]["sku"] = "other"
+    arm.put(VM, changed, VM_READY + took)
+
+
+# -- leases -------------------------------------------------------------------------------
+
+def test_nic_leased_by_a_live_vm_cannot_be_deleted(arm):
+    vm = make_vm(arm)
+    nic = nic_id("nic-vm-a")
+    refused(arm.delete, nic, VM_READY, code="OperationNotAllowed", status=409, match="vm-a")
+    took = arm.delete(vm, VM_READY)
+    arm.delete(nic, VM_READY + took)  # released with its VM
+
+
+def test_nic_cannot_be_attached_to_two_vms(arm):
+    make_vm(arm)
+    refused(arm.put, VM, vm_props("vm-b", nic_id("nic-vm-a")), VM_READY, code="NicInUse")
+
+
+def test_vm_needs_an_existing_nic(arm):
+    refused(arm.put, VM, vm_props("vm-a", nic_id("nic-missing")), T_VM, code="NotFound")
+
+
+# -- a deliberately wrong program ---------------------------------------------------------
+
+WRONG_PROGRAM = '''
+"""Like the real pipeline, but the capture's source is SOURCE, not the Generalize output."""
+import pulumi
+from pulumi_azure_native import resources
+
+from components.build_vm import BuildVm, BuildVmArgs
+from components.config import load_from_stack
+from components.generalize import Generalize, GeneralizeArgs
+from components.guest_scripts import GuestScripts, GuestScriptsArgs
+from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
+from components.network import Network, NetworkArgs
+from components.vm_profile import AdminCredentials
+
+spec = load_from_stack().spec
+build = spec.builds[0]
+rg = resources.ResourceGroup("rg", resource_group_name=spec.resource_group,
+                             location=spec.location)
+net = Network("net", NetworkArgs(resource_group_name=rg.name, location=spec.location,
+                                 spec=spec.network))
+gallery = ImageGallery("gallery", ImageGalleryArgs(spec=spec, resource_group_name=rg.name))
+admin = AdminCredentials(spec.admin.username, spec.admin.ssh_public_key, None)
+vm = BuildVm("build", BuildVmArgs(spec=spec, build=build, resource_group_name=rg.name,
+                                  subnet_id=net.subnet_id, admin=admin))
+scripts = GuestScripts("scripts", GuestScriptsArgs(spec=spec, build=build,
+                                                   resource_group_name=rg.name,
+                                                   vm_name=vm.vm_name))
+generalized = Generalize(
+    "generalize",
+    GeneralizeArgs(resource_group_name=rg.name, vm_name=vm.vm_name, vm_id=vm.vm_id,
+                   wait_for_guest_shutdown=False),
+    opts=pulumi.ResourceOptions(depends_on=[scripts.deprovision]),
+)
+ImageCapture(
+    "capture",
+    ImageCaptureArgs(spec=spec, build=build, resource_group_name=rg.name,
+                     source_vm_id=SOURCE, gallery=gallery),
+    # Even waiting for the in-guest deprovision does not make the VM generalized.
+    opts=pulumi.ResourceOptions(depends_on=[scripts.deprovision]),
+)
+'''
+
+
+def _program(tmp_path, source):
+    path = tmp_path / "wrong_program.py"
+    path.write_text(WRONG_PROGRAM.replace("SOURCE", source))
+    return path
+
+
+def _capture_stack():
+    pipeline = load_pipeline("dev")
+    pipeline["clones"] = []
+    return stack_config("dev", pipeline)
+
+
+def test_capture_that_does_not_wait_for_generalize_is_refused(tmp_path):
+    stack = _capture_stack()
+    result = run_offline(stack, program=_program(tmp_path, "vm.vm_id"))
+    assert [(f.type, f.name, f.code) for f in result.failures] == [
+        (VERSION, "capture-version", "OperationNotAllowed")
+    ]
+    assert "generalized" in result.failures[0].message
+    assert result.failures[0].urn.endswith("::capture-version")
+    # The CLI reports it as a refusal: resource, ARM code, message; exit 1.
+    out = io.StringIO()
+    assert print_run(Console(file=out, width=200), stack, result) == EXIT_REFUSED
+    text = out.getvalue()
+    assert "capture-version" in text and "OperationNotAllowed" in text
+    assert "Traceback" not in text
+
+
+def test_same_program_with_the_generalize_edge_is_accepted(tmp_path):
+    """The control: the only difference is where the capture's source comes from."""
+    result = run_offline(_capture_stack(), program=_program(tmp_path, "generalized.vm_id"))
+    assert result.failures == [] and result.error is None
+    version = next(r for r in result.registrations if r.type == VERSION)
+    generalize = next(r for r in result.registrations if r.name == "generalize")
+    assert version.start_s >= generalize.end_s
