@@ -79,7 +79,13 @@ class BuildVm(pulumi.ComponentResource):
             security_profile=vm_profile.security_profile(spec),
             diagnostics_profile=vm_profile.diagnostics_profile(spec),
             tags=vm_profile.tags("build", build.version),
-            opts=pulumi.ResourceOptions(parent=self),
+            # The password is inside osProfile: the engine must keep the whole output
+            # secret in state (the policy pack checks this).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                additional_secret_outputs=["osProfile"] if args.admin.password is not None
+                else None,
+            ),
         )
         self.vm_id = vm.id
         self.vm_name = vm.name

@@ -100,7 +100,13 @@ class CloneSet(pulumi.ComponentResource):
             tags=vm_profile.tags(
                 "clone", args.version, **{vm_profile.GROUP_TAG: clone.name}
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=after,
+                # The password is inside osProfile: keep the whole output secret in state.
+                additional_secret_outputs=["osProfile"] if args.admin.password is not None
+                else None,
+            ),
         )
         self.vm_names.append(azure_name)
         self.private_ips.append(

@@ -106,8 +106,10 @@ def network_interface(
     subnet_id: pulumi.Input[str],
     public_ip: bool,
     parent: pulumi.Resource,
+    tags: dict[str, str] | None = None,
 ) -> network.NetworkInterface:
-    """One NIC (and, only when config asks for it, a public IP) for a VM."""
+    """One NIC (and, only when config asks for it, a public IP) for a VM. `tags` are
+    the VM's (its role above all), so a reviewer or policy can tell build from clone NICs."""
     child = pulumi.ResourceOptions(parent=parent)
     public = None
     if public_ip:
@@ -118,6 +120,7 @@ def network_interface(
             location=location,
             sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD),
             public_ip_allocation_method=network.IPAllocationMethod.STATIC,
+            tags=tags,
             opts=child,
         )
         public = network.PublicIPAddressArgs(id=address.id)
@@ -135,5 +138,6 @@ def network_interface(
                 primary=True,
             )
         ],
+        tags=tags,
         opts=child,
     )

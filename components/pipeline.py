@@ -226,8 +226,10 @@ class ImagePipeline(pulumi.ComponentResource):
             override_special="!#%*()-_=+[]{}:?",
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.generated_password = generated.result
-        return generated.result
+        # Secret here, not only by the engine's additionalSecretOutputs: an engine or mock
+        # that does not honour them must still never see the password in plain text.
+        self.generated_password = pulumi.Output.secret(generated.result)
+        return self.generated_password
 
 
 def build_order(spec: PipelineSpec) -> list[BuildSpec]:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
@@ -22,6 +23,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -31,7 +34,9 @@ from components.templates import TemplateProblem, render
 VMS_PER_REPLICA = 20  # Azure: 1 replica per 20 VMs created concurrently
 MAX_REPLICAS_PER_REGION = 100
 MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
-MAX_SCALE_SET_INSTANCES = 1000  # Flexible scale set from a gallery image
+# Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a
+# managed image, which kind: scaleSet does not use).
+MAX_SCALE_SET_INSTANCES = 1000
 RESERVED_ADMIN_NAMES = frozenset(
     "administrator admin user user1 test user2 test1 user3 admin1 1 123 a actuser adm "
     "admin2 aspnet backup console david guest john owner root server sql support "
@@ -61,6 +66,35 @@ class _Model(BaseModel):
         str_strip_whitespace=True,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_coercion(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic's lax mode reads `count: true` as 1 and `publicIp: "no"` as False; a
+        # config that says something else than it means must fail, not be reinterpreted.
+        field_info = cls.model_fields.get(info.field_name or "")
+        if field_info is None:
+            return value
+        accepted = _scalar_types(field_info.annotation)
+        if isinstance(value, bool) and bool not in accepted and int in accepted:
+            raise ValueError(f"expected a whole number, got the boolean {str(value).lower()}")
+        if isinstance(value, str) and bool in accepted and str not in accepted:
+            raise ValueError(f"expected true or false, got the string {value!r}")
+        if ipaddress.IPv4Network in accepted and isinstance(value, int | float):
+            # pydantic would read 5 as the network 0.0.0.5/32
+            raise ValueError(f"expected an IPv4 CIDR such as 10.0.0.0/16, got {_kind(value)}")
+        return value
+
+
+def _scalar_types(annotation: Any) -> set[Any]:
+    """The scalar types a field annotation accepts (through Optional and Annotated)."""
+    if annotation in (int, bool, str, ipaddress.IPv4Network):
+        return {annotation}
+    found: set[Any] = set()
+    if get_origin(annotation) in (Union, UnionType, Annotated):
+        for arg in get_args(annotation):
+            found |= _scalar_types(arg)
+    return found
+
 
 def _replicas(value: Any) -> Any:
     # 'auto' is kept as None so the field is a plain optional int (one clean error).
@@ -80,37 +114,61 @@ DiskSku = Literal[
 class InboundRule(_Model):
     """One explicit NSG allow rule; everything else inbound is denied."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][\w.-]{0,79}$")
-    port: Annotated[str, BeforeValidator(str)] = Field(pattern=r"^\d{1,5}(-\d{1,5})?$")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][\w.-]{0,79}$", description="NSG rule name, unique in the NSG"
+    )
+    port: Annotated[str, BeforeValidator(str)] = Field(
+        pattern=r"^\d{1,5}(-\d{1,5})?$",
+        description="destination port or range, e.g. 443 or 8000-8080",
+    )
     source: str = Field(min_length=1, description="CIDR or service tag, e.g. VirtualNetwork")
-    protocol: Literal["Tcp", "Udp", "*"] = "Tcp"
+    protocol: Literal["Tcp", "Udp", "*"] = Field("Tcp", description="IP protocol; * for any")
 
 
 class NetworkSpec(_Model):
-    address_space: ipaddress.IPv4Network
-    subnet_prefix: ipaddress.IPv4Network
-    allow_inbound: tuple[InboundRule, ...] = ()
+    address_space: ipaddress.IPv4Network = Field(description="VNet address space (IPv4 CIDR)")
+    subnet_prefix: ipaddress.IPv4Network = Field(
+        description="the subnet of build VM and clones; inside addressSpace, /29 or larger"
+    )
+    allow_inbound: tuple[InboundRule, ...] = Field(
+        (), description="explicit inbound allow rules; all other inbound traffic is denied"
+    )
     public_ip: bool = Field(False, description="give clones public IPs (off by default)")
 
 
 class AdminSpec(_Model):
-    username: str = Field(min_length=1, max_length=64)
-    ssh_public_key: str | None = None
+    username: str = Field(
+        min_length=1, max_length=64,
+        description="admin user of build VM and clones; not one Azure reserves; "
+        "Windows: at most 20 characters",
+    )
+    ssh_public_key: str | None = Field(
+        None,
+        description="OpenSSH public key (required for Linux; password authentication stays off)",
+    )
 
 
 class GalleryImageSpec(_Model):
-    name: str
-    os: Literal["linux", "windows"]
-    generation: Literal["V1", "V2"] = "V2"
-    publisher: str = Field(min_length=1, max_length=128)
-    offer: str = Field(min_length=1, max_length=64)
-    sku: str = Field(min_length=1, max_length=64)
-    description: str | None = None
+    name: str = Field(description="image definition name in the gallery")
+    os: Literal["linux", "windows"] = Field(
+        description="OS of the image: picks waagent deprovision or sysprep"
+    )
+    generation: Literal["V1", "V2"] = Field(
+        "V2", description="Hyper-V generation; Trusted Launch needs V2"
+    )
+    publisher: str = Field(
+        min_length=1, max_length=128, description="image definition identifier: publisher"
+    )
+    offer: str = Field(
+        min_length=1, max_length=64, description="image definition identifier: offer"
+    )
+    sku: str = Field(min_length=1, max_length=64, description="image definition identifier: SKU")
+    description: str | None = Field(None, description="free text shown in the portal")
 
 
 class GallerySpec(_Model):
-    name: str
-    image: GalleryImageSpec
+    name: str = Field(description="Azure Compute Gallery name (letters, digits, '.', '_')")
+    image: GalleryImageSpec = Field(description="the image definition every build is a version of")
 
 
 class ManagedImageSpec(_Model):
@@ -118,85 +176,148 @@ class ManagedImageSpec(_Model):
 
 
 class MarketplaceRef(_Model):
-    publisher: str = Field(min_length=1)
-    offer: str = Field(min_length=1)
-    sku: str = Field(min_length=1)
-    version: str = "latest"
+    publisher: str = Field(min_length=1, description="marketplace image publisher, e.g. Canonical")
+    offer: str = Field(min_length=1, description="marketplace image offer, e.g. ubuntu-24_04-lts")
+    sku: str = Field(min_length=1, description="marketplace image SKU, e.g. server")
+    version: str = Field("latest", description="marketplace image version, or latest")
 
 
 class BuildSource(_Model):
     """Exactly one of: a marketplace image, or an earlier version of this gallery image."""
 
-    marketplace: MarketplaceRef | None = None
-    version: str | None = None
+    marketplace: MarketplaceRef | None = Field(None, description="start from a marketplace image")
+    version: str | None = Field(
+        None, description="start from an older version built here (capture: gallery or both)"
+    )
 
 
 class DataDiskSpec(_Model):
-    lun: int = Field(ge=0, le=63)
-    size_gb: int = Field(ge=1, le=32767)
-    caching: Caching = "None"
-    sku: DiskSku = "StandardSSD_LRS"
+    lun: int = Field(
+        ge=0, le=63, description="logical unit number, unique per VM; kept in the image"
+    )
+    size_gb: int = Field(ge=1, le=32767, description="disk size in GiB")
+    caching: Caching = Field(
+        "None", description="host caching; ReadWrite loses unflushed writes if the host fails"
+    )
+    sku: DiskSku = Field(
+        "StandardSSD_LRS",
+        description="managed disk SKU; PremiumV2_LRS and UltraSSD_LRS cannot be captured",
+    )
 
 
 class CustomizeStep(_Model):
-    template: str = Field(min_length=1)
-    vars: dict[str, Any] = Field(default_factory=dict)
-    timeout_seconds: int = Field(1800, ge=60, le=5400)
+    template: str = Field(
+        min_length=1,
+        description="Jinja2 template under templates/, e.g. linux/install-packages.sh.j2",
+    )
+    vars: dict[str, Any] = Field(default_factory=dict, description="variables the template needs")
+    timeout_seconds: int = Field(1800, ge=60, le=5400, description="run command timeout in seconds")
 
 
 class RegionSpec(_Model):
-    name: str
-    replicas: Replicas = 1
+    name: str = Field(description="Azure region to replicate the version to")
+    replicas: Replicas = Field(
+        1, description="replicas in that region, or auto (1 per 20 VMs cloned there at once)"
+    )
 
 
 class BuildSpec(_Model):
-    version: str
-    from_: BuildSource = Field(alias="from")
-    size: str = Field(pattern=r"^(Standard|Basic)_\w+$")
-    data_disks: tuple[DataDiskSpec, ...] = ()
-    customize: tuple[CustomizeStep, ...] = ()
-    regions: tuple[RegionSpec, ...] = ()
-    storage_type: Literal["Standard_LRS", "Standard_ZRS", "Premium_LRS"] = "Standard_LRS"
-    retired: bool = False
-    exclude_from_latest: bool = False
-    end_of_life: date | None = None
+    version: str = Field(
+        description="gallery image version Major.Minor.Patch; immutable once built"
+    )
+    from_: BuildSource = Field(
+        alias="from", description="what the build VM boots: a marketplace image or an older version"
+    )
+    size: str = Field(
+        pattern=r"^(Standard|Basic)_\w+$", description="build VM size, e.g. Standard_D2s_v5"
+    )
+    data_disks: tuple[DataDiskSpec, ...] = Field(
+        (), description="managed data disks of the build VM; captured with their LUNs"
+    )
+    customize: tuple[CustomizeStep, ...] = Field(
+        (), description="scripts run on the build VM, in order, before deprovision"
+    )
+    regions: tuple[RegionSpec, ...] = Field(
+        (), description="target regions; the pipeline's location is always one"
+    )
+    storage_type: Literal["Standard_LRS", "Standard_ZRS", "Premium_LRS"] = Field(
+        "Standard_LRS", description="storage of the version's replicas"
+    )
+    retired: bool = Field(
+        False, description="delete the build VM; the captured version stays as it is"
+    )
+    exclude_from_latest: bool = Field(
+        False, description="clones asking for latest skip this version"
+    )
+    end_of_life: date | None = Field(
+        None, description="end-of-life date recorded on the version (YYYY-MM-DD)"
+    )
 
 
 class Rollout(_Model):
-    batch_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(
+        None, ge=1,
+        description="clones per batch; each batch waits for the one before (default: one batch)",
+    )
 
 
 class CloneSpec(_Model):
-    name: str
-    count: int = Field(ge=0, le=MAX_SCALE_SET_INSTANCES)
-    version: str = "latest"
-    size: str = Field(pattern=r"^(Standard|Basic)_\w+$")
-    kind: Literal["vm", "scaleSet"] = "vm"
-    region: str | None = None
-    zones: tuple[Literal["1", "2", "3"], ...] = ()
-    rollout: Rollout = Rollout()
+    name: str = Field(description="clone group name; part of every clone VM's name")
+    count: int = Field(  # upper limits depend on kind: see _clone_problems
+        ge=0, description="how many clones: at most 100 VMs, or 1000 scale set instances"
+    )
+    version: str = Field("latest", description="image version to clone: one built here, or latest")
+    size: str = Field(
+        pattern=r"^(Standard|Basic)_\w+$", description="clone VM size, e.g. Standard_B2s"
+    )
+    kind: Literal["vm", "scaleSet"] = Field(
+        "vm", description="individual VMs, or one Flexible scale set (gallery only)"
+    )
+    region: str | None = Field(
+        None, description="region of the clones, a target region of the version (default: location)"
+    )
+    zones: tuple[Literal["1", "2", "3"], ...] = Field(
+        (), description="availability zones the clones spread over, round-robin"
+    )
+    rollout: Rollout = Field(Rollout(), description="how clones roll out")
 
 
 class SecuritySpec(_Model):
     trusted_launch: bool | None = Field(
         None, description="secure boot + vTPM; default on for Gen2 gallery images"
     )
-    encryption_at_host: bool = False
-    boot_diagnostics: bool = True
+    encryption_at_host: bool = Field(False, description="encrypt temp disks and caches at the host")
+    boot_diagnostics: bool = Field(
+        True, description="managed boot diagnostics (serial log, screenshot)"
+    )
 
 
 class PipelineSpec(_Model):
-    resource_group: str
-    location: str
-    network: NetworkSpec
-    admin: AdminSpec
-    capture: Literal["gallery", "managedImage", "both"] = "gallery"
-    gallery: GallerySpec | None = None
-    managed_image: ManagedImageSpec | None = None
-    builds: tuple[BuildSpec, ...] = Field(min_length=1)
-    clones: tuple[CloneSpec, ...] = ()
-    security: SecuritySpec = SecuritySpec()
-    protect_images: bool = True
+    resource_group: str = Field(description="resource group for everything the pipeline creates")
+    location: str = Field(description="Azure region; defaults to azure-native:location")
+    network: NetworkSpec = Field(description="the network of build VM and clones")
+    admin: AdminSpec = Field(description="who logs in to build VM and clones")
+    capture: Literal["gallery", "managedImage", "both"] = Field(
+        "gallery", description="capture into a gallery image version, a managed image, or both"
+    )
+    gallery: GallerySpec | None = Field(
+        None, description="the Azure Compute Gallery (capture: gallery or both)"
+    )
+    managed_image: ManagedImageSpec | None = Field(
+        None, description="the managed image (capture: managedImage or both)"
+    )
+    builds: tuple[BuildSpec, ...] = Field(
+        min_length=1, description="the image versions to build, each once"
+    )
+    clones: tuple[CloneSpec, ...] = Field(
+        (), description="groups of VMs cloned from the built versions"
+    )
+    security: SecuritySpec = Field(
+        SecuritySpec(), description="security settings of build VM and clones"
+    )
+    protect_images: bool = Field(
+        True, description="protect galleries, definitions and versions from deletion"
+    )
 
     # -- derived facts, so components never re-derive them differently ----------------
     @property
@@ -251,7 +372,10 @@ class PipelineSpec(_Model):
         """'latest' is the newest version not excluded from latest; pinned is itself."""
         if wanted != "latest":
             return wanted if any(b.version == wanted for b in self.builds) else None
-        candidates = [b.version for b in self.builds if not b.exclude_from_latest]
+        candidates = [
+            b.version for b in self.builds
+            if not b.exclude_from_latest and naming.parse_version(b.version) is not None
+        ]
         return max(candidates, key=naming.parse_version, default=None)
 
     def replicas_for(self, build: BuildSpec, region: RegionSpec) -> int:
@@ -301,7 +425,11 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
     try:
         spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(problems + list(_pydantic_problems(exc))) from None
+        # Shape errors stop the cross-key rules, but the rules of single values (names,
+        # regions, version numbers) still run on the raw data: every problem at once.
+        raise SpecError(
+            problems + list(_pydantic_problems(exc)) + _raw_value_problems(data)
+        ) from None
     problems += semantic_problems(spec)
     if problems:
         raise SpecError(problems)
@@ -311,6 +439,8 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
 def _pre_checks(data: dict[str, Any]) -> Iterator[str]:
     admin = data.get("admin")
     if isinstance(admin, dict) and ("password" in admin or "adminPassword" in admin):
+        # Reported once, here: without the key, pydantic adds no second 'unknown key' line.
+        data["admin"] = {k: v for k, v in admin.items() if k not in ("password", "adminPassword")}
         yield (
             "admin.password: passwords never go in plain config; run "
             "`pulumi config set --secret vmimage:adminPassword` (or leave it out and "
@@ -319,7 +449,8 @@ def _pre_checks(data: dict[str, Any]) -> Iterator[str]:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing",
+            bool: "a boolean", int: "a number", float: "a number"}.get(
         type(value), type(value).__name__
     )
 
@@ -357,11 +488,41 @@ _NOISE = {"function-before", "function-after", "constrained-int"}
 
 
 def _message(err: Any) -> str:
-    msg = err["msg"]
-    if err["type"] == "string_pattern_mismatch":
-        return f"{err['input']!r} does not match {err['ctx']['pattern']}"
-    if err["type"] in ("ip_v4_network", "ip_any_network"):
-        return f"{err['input']!r} is not an IPv4 CIDR (e.g. 10.0.0.0/16)"
+    msg, kind, value = err["msg"], err["type"], err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} does not match {ctx['pattern']}"
+    if kind in ("ip_v4_network", "ip_any_network"):
+        if not isinstance(value, str):
+            return f"expected an IPv4 CIDR such as 10.0.0.0/16, got {_kind(value)}"
+        try:
+            network = ipaddress.ip_interface(value).network
+        except ValueError:
+            return f"{value!r} is not an IPv4 CIDR (e.g. 10.0.0.0/16)"
+        return f"{value!r} has host bits set; did you mean {str(network)!r}?"
+    # Say it in YAML's words (list, mapping), not Python's (tuple, instance of NetworkSpec).
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list, got {_kind(value)}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping, got {_kind(value)}"
+    if kind == "string_type":
+        hint = "; quote it in YAML" if isinstance(value, int | float) else ""
+        return f"expected a string, got {_kind(value)} {value!r}{hint}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected a whole number, got {value!r}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {value!r}"
+    if kind.startswith(("date_", "datetime_")):
+        return f"expected a date YYYY-MM-DD, got {value!r}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {"greater_than_equal": "at least", "greater_than": "more than",
+                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        bound = next(iter(ctx.values()))
+        return f"must be {words} {bound} (got {value!r})"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "value_error":
+        msg = str(ctx.get("error") or msg.removeprefix("Value error, "))
     return msg[0].lower() + msg[1:] if msg else msg
 
 
@@ -427,6 +588,50 @@ def _naming_problems(spec: PipelineSpec) -> list[str]:
             f"managedImage.name: {p}"
             for p in naming.MANAGED_IMAGE.problems(spec.managed_image.name)
         ]
+    return found
+
+
+def _raw_value_problems(data: dict[str, Any]) -> list[str]:
+    """The single-value rules of `semantic_problems`, on raw data that failed the shape
+    check: only values that are of the right type are judged (the rest is reported)."""
+
+    def at(node: Any, *keys: str | int) -> Any:
+        for key in keys:
+            if isinstance(key, int):
+                node = node[key] if isinstance(node, list) and key < len(node) else None
+            else:
+                node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    found: list[str] = []
+    rules: list[tuple[str, naming.NameRule, Any]] = [
+        ("resourceGroup", naming.RESOURCE_GROUP, at(data, "resourceGroup")),
+        ("gallery.name", naming.GALLERY, at(data, "gallery", "name")),
+        ("gallery.image.name", naming.GALLERY_IMAGE, at(data, "gallery", "image", "name")),
+        ("managedImage.name", naming.MANAGED_IMAGE, at(data, "managedImage", "name")),
+    ]
+    clones = at(data, "clones")
+    for i in range(len(clones) if isinstance(clones, list) else 0):
+        rules.append((f"clones[{i}].name", naming.CLONE_GROUP, at(clones, i, "name")))
+    for path, rule, value in rules:
+        if isinstance(value, str):
+            found += [f"{path}: {p}" for p in rule.problems(value.strip())]
+    location = at(data, "location")
+    if isinstance(location, str) and location != "unset" and location not in naming.AZURE_REGIONS:
+        found.append(f"location: {_region_problem(location)}")
+    builds = at(data, "builds")
+    for i in range(len(builds) if isinstance(builds, list) else 0):
+        version = at(builds, i, "version")
+        if isinstance(version, str) and naming.parse_version(version.strip()) is None:
+            found.append(
+                f"builds[{i}].version: {version!r} is not Major.Minor.Patch "
+                "(32-bit integers, no leading zeros)"
+            )
+        regions = at(builds, i, "regions")
+        for j in range(len(regions) if isinstance(regions, list) else 0):
+            name = at(regions, j, "name")
+            if isinstance(name, str) and name not in naming.AZURE_REGIONS:
+                found.append(f"builds[{i}].regions[{j}].name: {_region_problem(name)}")
     return found
 
 
@@ -610,7 +815,9 @@ def _clone_problems(spec: PipelineSpec) -> list[str]:
         version = spec.resolve_version(clone.version)
         if version is None:
             if clone.version == "latest":
-                found.append(f"{at}.version: 'latest' but every build is excludeFromLatest")
+                # An invalid build version is reported on its own line already.
+                if all(naming.parse_version(b.version) for b in spec.builds):
+                    found.append(f"{at}.version: 'latest' but every build is excludeFromLatest")
             elif naming.parse_version(clone.version) is None:
                 found.append(
                     f"{at}.version: {clone.version!r} is not 'latest' or Major.Minor.Patch"
@@ -636,6 +843,12 @@ def _clone_problems(spec: PipelineSpec) -> list[str]:
             found.append(
                 f"{at}.count: {clone.count} individual VMs is too many for one group "
                 f"(at most {MAX_VMS_PER_GROUP}); use kind: scaleSet"
+            )
+        if clone.kind == "scaleSet" and clone.count > MAX_SCALE_SET_INSTANCES:
+            found.append(
+                f"{at}.count: {clone.count} instances is over Azure's limit of "
+                f"{MAX_SCALE_SET_INSTANCES} per scale set (Flexible, from a gallery image); "
+                "split the fleet into several clone groups"
             )
         if clone.kind == "scaleSet" and not spec.uses_gallery:
             found.append(f"{at}.kind: scale sets clone from a gallery image; set capture: gallery")

@@ -26,35 +26,52 @@ class AdminCredentials:
     password: pulumi.Input[str] | None
 
 
+def guest_configuration(
+    spec: PipelineSpec, admin: AdminCredentials
+) -> tuple[compute.LinuxConfigurationArgs | None, compute.WindowsConfigurationArgs | None]:
+    """(linux, windows) guest settings, one of them None; VMs and scale sets share them."""
+    if spec.windows:
+        return None, compute.WindowsConfigurationArgs(
+            provision_vm_agent=True,  # run commands need the guest agent
+            enable_automatic_updates=True,
+        )
+    return compute.LinuxConfigurationArgs(
+        disable_password_authentication=True,
+        provision_vm_agent=True,
+        ssh=compute.SshConfigurationArgs(
+            public_keys=[
+                compute.SshPublicKeyArgs(
+                    path=SSH_KEY_PATH.format(user=admin.username),
+                    key_data=admin.ssh_public_key,
+                )
+            ]
+        ),
+    ), None
+
+
 def os_profile(
     spec: PipelineSpec, vm_name: str, admin: AdminCredentials
 ) -> compute.OSProfileArgs:
-    computer = naming.computer_name(vm_name, windows=spec.windows)
-    if spec.windows:
-        return compute.OSProfileArgs(
-            computer_name=computer,
-            admin_username=admin.username,
-            admin_password=admin.password,
-            windows_configuration=compute.WindowsConfigurationArgs(
-                provision_vm_agent=True,  # run commands need the guest agent
-                enable_automatic_updates=True,
-            ),
-        )
+    linux, windows = guest_configuration(spec, admin)
     return compute.OSProfileArgs(
-        computer_name=computer,
+        computer_name=naming.computer_name(vm_name, windows=spec.windows),
         admin_username=admin.username,
-        linux_configuration=compute.LinuxConfigurationArgs(
-            disable_password_authentication=True,
-            provision_vm_agent=True,
-            ssh=compute.SshConfigurationArgs(
-                public_keys=[
-                    compute.SshPublicKeyArgs(
-                        path=SSH_KEY_PATH.format(user=admin.username),
-                        key_data=admin.ssh_public_key,
-                    )
-                ]
-            ),
-        ),
+        admin_password=admin.password if spec.windows else None,
+        linux_configuration=linux,
+        windows_configuration=windows,
+    )
+
+
+def scale_set_os_profile(
+    spec: PipelineSpec, computer_name_prefix: str, admin: AdminCredentials
+) -> compute.VirtualMachineScaleSetOSProfileArgs:
+    linux, windows = guest_configuration(spec, admin)
+    return compute.VirtualMachineScaleSetOSProfileArgs(
+        computer_name_prefix=computer_name_prefix,
+        admin_username=admin.username,
+        admin_password=admin.password if spec.windows else None,
+        linux_configuration=linux,
+        windows_configuration=windows,
     )
 
 
@@ -80,13 +97,30 @@ def diagnostics_profile(spec: PipelineSpec) -> compute.DiagnosticsProfileArgs | 
     )
 
 
-def os_disk(spec: PipelineSpec, sku: str = "Premium_LRS") -> compute.OSDiskArgs:
+# Premium OS disks, ReadWrite host caching (the OS disk's usual setting), deleted with
+# their VM: a deleted build VM, clone or scale-set instance leaves nothing billed.
+OS_DISK_SKU = "Premium_LRS"
+
+
+def os_disk(spec: PipelineSpec, sku: str = OS_DISK_SKU) -> compute.OSDiskArgs:
     return compute.OSDiskArgs(
         create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
         caching=compute.CachingTypes.READ_WRITE,
-        # The disk goes with its VM: a deleted build VM or clone leaves nothing billed.
         delete_option=compute.DiskDeleteOptionTypes.DELETE,
         managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=sku),
+    )
+
+
+def scale_set_os_disk(
+    spec: PipelineSpec, sku: str = OS_DISK_SKU
+) -> compute.VirtualMachineScaleSetOSDiskArgs:
+    return compute.VirtualMachineScaleSetOSDiskArgs(
+        create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
+        caching=compute.CachingTypes.READ_WRITE,
+        delete_option=compute.DiskDeleteOptionTypes.DELETE,
+        managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
+            storage_account_type=sku
+        ),
     )
 
 

@@ -73,7 +73,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--markdown", type=Path, metavar="FILE",
                     help="write the plan as a PR-comment-ready Markdown report")
     up.add_argument("--no-policy", action="store_true",
-                    help="do not apply the policy pack (mandatory violations fail the run)")
+                    help="skip the policy pack (by default its mandatory violations "
+                    "fail the run, as in `pulumi preview --policy-pack`)")
     return root
 
 

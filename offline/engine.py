@@ -106,6 +106,8 @@ class SimulatorMonitor(MockMonitor):
         self.stack_urn: str | None = None
         self._lock = threading.Lock()  # the SDK calls the monitor from a thread pool
         self._pending: dict[tuple[str, str], Registration] = {}
+        # parent urn -> child urns, so a component's readiness is not a scan of everything
+        self._children: dict[str, list[str]] = {}
         self._completed_ops = 0
 
     # -- timing ---------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class SimulatorMonitor(MockMonitor):
             if reg.custom:
                 latest = max(latest, reg.end_s)
             else:
-                children = [r.urn for r in self.registrations.values() if r.parent == urn]
+                children = self._children.get(urn, [])
                 latest = max(latest, self.ready_time(children))
         return latest
 
@@ -149,6 +151,8 @@ class SimulatorMonitor(MockMonitor):
         )
         with self._lock:
             self.registrations[urn] = reg
+            if reg.parent:
+                self._children.setdefault(reg.parent, []).append(urn)
             if not reg.custom:
                 return resource_pb2.RegisterResourceResponse(urn=urn)
             self._pending[(request.type, request.name)] = reg
