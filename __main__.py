@@ -3,9 +3,10 @@ build the pipeline, export what other stacks and people need."""
 
 import pulumi
 
-from components.config import admin_password, load_from_stack
+from components.config import admin_password, load_from_stack, tune_gc
 from components.pipeline import ImagePipeline, ImagePipelineArgs
 
+tune_gc()
 loaded = load_from_stack()
 pipeline = ImagePipeline(
     "vmimage",
@@ -19,6 +20,14 @@ pipeline = ImagePipeline(
 pulumi.export("imageVersionIds", pipeline.image_version_ids)
 pulumi.export("managedImageIds", pipeline.managed_image_ids)
 pulumi.export("galleryImageId", pipeline.gallery_image_id)
+# For other stacks (StackReference, see examples/consumer): which version 'latest' means
+# here, and the regions each gallery version is replicated to (a VM can only be created
+# from a version in a region it is replicated to).
+pulumi.export("latestVersion", loaded.spec.resolve_version("latest"))
+pulumi.export("imageRegions", {
+    b.version: [r.name for r in loaded.spec.regions_of(b)]
+    for b in loaded.spec.builds if loaded.spec.uses_gallery
+})
 pulumi.export("buildVmStates", pipeline.build_vm_states)
 pulumi.export("clones", pipeline.clones)
 if pipeline.generated_password is not None:
