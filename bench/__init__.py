@@ -1,0 +1,64 @@
+"""Benchmarks (not tests): `make bench` / `python -m bench`. See bench/README.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+REPEATS = 3
+
+
+@dataclass(frozen=True)
+class Point:
+    """The median of REPEATS fresh-process runs of one configuration."""
+
+    wall_s: float  # the child process, start to exit (imports included), seen by the parent
+    cpu_s: float  # user + system CPU of the child (less sensitive to a busy machine)
+    rss_mb: float  # peak resident set of the child
+    resources: int  # custom resources registered
+    types: dict[str, int]
+
+
+def measure(program: str, count: int, kind: str = "vm", monitor: str = "mock",
+            env: dict[str, str] | None = None, repeats: int = REPEATS) -> Point:
+    runs = [_once(program, count, kind, monitor, env) for _ in range(repeats)]
+    return Point(
+        wall_s=statistics.median(r["wall_s"] for r in runs),
+        cpu_s=statistics.median(r["cpu_s"] for r in runs),
+        rss_mb=statistics.median(r["rss_mb"] for r in runs),
+        resources=runs[0]["resources"],
+        types=runs[0]["types"],
+    )
+
+
+def _once(program: str, count: int, kind: str, monitor: str,
+          env: dict[str, str] | None) -> dict[str, Any]:
+    child_env = {**os.environ, **(env or {})}
+    if program == "ours" and monitor == "mock":
+        child_env["BENCH_CONFIG"] = json.dumps(stack_config(count, kind))
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.worker", program, str(count), kind, monitor],
+        cwd=ROOT, env=child_env, capture_output=True, text=True, check=False,
+    )
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.worker {program} {count} failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**result, "wall_s": wall}
+
+
+def stack_config(count: int, kind: str = "vm") -> dict[str, str]:
+    """The dev stack's Pulumi config with `count` clones, as Pulumi hands it to programs."""
+    from offline.runner import load_stack, pulumi_config, stack_file
+
+    overrides = [f"clones[0].kind={kind}", f"clones[0].count={count}"]
+    return pulumi_config(load_stack(stack_file("dev"), "dev", overrides))

@@ -1,0 +1,108 @@
+"""One measurement in a fresh process: `python -m bench.worker PROGRAM COUNT KIND MONITOR`.
+
+PROGRAM ours | raw; KIND vm | scaleSet; MONITOR mock (Pulumi's mocks with outputs =
+inputs) | sim (the offline simulator: SimulatorMonitor + SimulatedArm). For `ours mock`
+the parent passes the stack's Pulumi config as JSON in $BENCH_CONFIG, so the child
+imports nothing of the harness that the real program would not import. $BENCH_GC=default
+keeps CPython's default collector thresholds (for the before/after row of B1).
+
+Prints one JSON line: cpu_s, rss_mb (peak, ru_maxrss), the custom resource types.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import sys
+from collections import Counter
+from typing import Any
+
+GC_THRESHOLD = (10_000, 10, 10)  # the program's (components/config.py); same for raw
+
+
+class TrivialMocks:
+    """Outputs are the inputs, ids are names, invokes return nothing: the SDK floor."""
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: Any) -> dict[str, Any]:
+        return {}
+
+
+def _custom_types(urns: Any) -> Counter[str]:
+    types = Counter(urn.split("::")[2].split("$")[-1] for urn in urns)
+    return Counter({
+        t: n for t, n in types.items()
+        if t != "pulumi:pulumi:Stack" and not t.startswith("vmimage:index:")
+    })
+
+
+def _run_sim(count: int, kind: str) -> Counter[str]:
+    from offline.arm import SimulatedArm
+    from offline.runner import load_stack, run, stack_file
+
+    stack = load_stack(stack_file("dev"), "dev",
+                       [f"clones[0].kind={kind}", f"clones[0].count={count}"])
+    result = run(stack, SimulatedArm())
+    if result.error or result.failures:
+        raise SystemExit(f"run failed: {result.error or result.failures[0]}")
+    return Counter(r.type for r in result.registrations if r.custom)
+
+
+def _run_mock(program: str, count: int) -> Counter[str]:
+    import pulumi
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    monitor = mocks.MockMonitor(TrivialMocks())  # type: ignore[arg-type]
+    settings.reset_options(project="vmimage", stack="dev")
+    if program == "ours":
+        import runpy
+        from pathlib import Path
+
+        main_py = Path(__file__).resolve().parent.parent / "__main__.py"
+        pulumi.runtime.set_all_config(json.loads(os.environ["BENCH_CONFIG"]), [])
+        sys.path.insert(0, str(main_py.parent))
+
+        def body() -> Any:
+            return runpy.run_path(str(main_py), run_name="__main__")
+    else:
+        from bench import raw_program
+
+        def body() -> Any:
+            return raw_program.main(count)
+
+    mocks.set_mocks(TrivialMocks(), project="vmimage", stack="dev",  # type: ignore[arg-type]
+                    preview=False, monitor=monitor)
+    _sync_await(run_pulumi_func(body))
+    return _custom_types(monitor.resources)
+
+
+def main(argv: list[str]) -> None:
+    program, count, kind, monitor_kind = argv[0], int(argv[1]), argv[2], argv[3]
+    if os.environ.get("BENCH_GC") == "default":
+        # Our __main__ tunes the collector; undo that for the before/after row.
+        import components.config as config
+
+        config.GC_THRESHOLD = gc.get_threshold()  # type: ignore[assignment]
+    elif program == "raw":
+        gc.set_threshold(*GC_THRESHOLD)  # identical interpreter settings for both
+    if monitor_kind == "sim":
+        types = _run_sim(count, kind)
+    else:
+        types = _run_mock(program, count)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "types": dict(sorted(types.items())),
+        "resources": sum(types.values()),
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

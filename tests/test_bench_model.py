@@ -1,0 +1,45 @@
+"""The Packer-then-Terraform model is plain arithmetic on the simulator's latencies; the
+benchmark modules import (they are not run here: they measure, tests do not)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from bench.packer_model import packer_steps, packer_then_terraform_s, terraform_waves
+from offline.latency import DEFAULT_LATENCY_S as L
+
+
+@pytest.mark.parametrize(("clones", "waves"), [(0, 0), (1, 1), (10, 1), (11, 2), (25, 3),
+                                               (100, 10)])
+def test_terraform_waves(clones, waves):
+    assert terraform_waves(clones) == waves
+
+
+def test_packer_sequence_is_a_sum_of_named_latencies():
+    expected = (
+        L["resourceGroup.create"] + L["network.create"] + L["nic.create"] + L["vm.create"]
+        + L["runCommand.customize"] + L["runCommand.deprovision"] + L["vm.deallocate"]
+        + L["vm.generalize"] + L["galleryImageVersion.capture"]
+        + L["galleryImageVersion.replicate"] + 3 * L["delete"]
+    )
+    assert sum(s for _, s in packer_steps()) == expected
+    wave = L["nic.create"] + L["vm.create"]
+    assert packer_then_terraform_s(1) == expected + wave
+    assert packer_then_terraform_s(25) == expected + 3 * wave
+
+
+def test_model_options():
+    base = packer_then_terraform_s(1)
+    assert packer_then_terraform_s(1, customize_steps=2) == base + L["runCommand.customize"]
+    assert packer_then_terraform_s(1, replicate=False) == base - L["galleryImageVersion.replicate"]
+    fast = {**L, "vm.create": 60}
+    assert packer_then_terraform_s(10, fast) == base - 2 * (L["vm.create"] - 60)
+
+
+@pytest.mark.parametrize("module", ["bench", "bench.__main__", "bench.worker",
+                                    "bench.raw_program", "bench.b1_overhead",
+                                    "bench.b2_fleet", "bench.b3_makespan"])
+def test_bench_modules_import(module):
+    importlib.import_module(module)
