@@ -56,6 +56,13 @@ def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: f
         f"{last['ours'].cpu_s:.2f} s CPU. The raw program runs with the same thresholds, "
         "so the ratio measures program work only.",
         "",
+        f"Where the rest goes: the raw program with its clones parented under one "
+        f"ComponentResource (Pulumi's convention, which the program must follow) takes "
+        f"{b1['raw_parented'].wall_s:.2f} s wall, {b1['raw_parented'].cpu_s:.2f} s CPU; "
+        f"ours / that = {last['ours'].wall_s / b1['raw_parented'].wall_s:.2f} wall, "
+        f"{last['ours'].cpu_s / b1['raw_parented'].cpu_s:.2f} CPU. Parenting costs the SDK "
+        "URN and alias work per child (azure-native declares many type aliases per resource).",
+        "",
         "## B2 fleet (dev stack, one scaleSet clone group, simulator)",
         "",
         "| count | resources | wall s | CPU s | MB |",

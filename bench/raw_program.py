@@ -1,6 +1,7 @@
 """The SDK floor for B1: the dev stack's resource types and counts, registered directly
-with the azure-native SDK. No spec, no components, no validation, minimal inputs; the
-same data dependencies (ids feed ids) so the SDK's Output machinery does the same work.
+with the azure-native SDK. No spec, no components, no validation; the VMs and NICs carry
+the property values the program sends, and the same data dependencies (ids feed ids), so
+the SDK's serialization and Output machinery do the same work.
 """
 
 from __future__ import annotations
@@ -28,8 +29,19 @@ class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
         super().__init__(_NoopProvider(), name, {"vm_id": vm_id})
 
 
+class CloneGroup(pulumi.ComponentResource):
+    """Only for the `raw-parented` variant: Pulumi's convention of parenting children under
+    a component has an SDK cost of its own (URN and alias work per child)."""
+
+    def __init__(self) -> None:
+        super().__init__("vmimage:index:CloneSet", "clones", None, None)
+
+
 def _vm(name: str, nic_id: pulumi.Input[str], image: compute.ImageReferenceArgs,
-        luns: list[int]) -> compute.VirtualMachine:
+        luns: list[int], role: str,
+        opts: pulumi.ResourceOptions | None = None) -> compute.VirtualMachine:
+    # The same property values the program sends (written out by hand, no spec, no
+    # components), so B1's ratio is the program's own work and not the resource's size.
     return compute.VirtualMachine(
         name,
         vm_name=name,
@@ -38,8 +50,21 @@ def _vm(name: str, nic_id: pulumi.Input[str], image: compute.ImageReferenceArgs,
         hardware_profile=compute.HardwareProfileArgs(vm_size="Standard_B2s"),
         storage_profile=compute.StorageProfileArgs(
             image_reference=image,
+            os_disk=compute.OSDiskArgs(
+                create_option="FromImage", caching="ReadWrite", delete_option="Delete",
+                managed_disk=compute.ManagedDiskParametersArgs(
+                    storage_account_type="Premium_LRS"
+                ),
+            ),
             data_disks=[
-                compute.DataDiskArgs(lun=lun, create_option="FromImage") for lun in luns
+                compute.DataDiskArgs(
+                    lun=lun, create_option="FromImage", caching="ReadOnly",
+                    delete_option="Delete",
+                    managed_disk=compute.ManagedDiskParametersArgs(
+                        storage_account_type="Premium_LRS"
+                    ),
+                )
+                for lun in luns
             ],
         ),
         os_profile=compute.OSProfileArgs(
@@ -47,6 +72,7 @@ def _vm(name: str, nic_id: pulumi.Input[str], image: compute.ImageReferenceArgs,
             admin_username="azureuser",
             linux_configuration=compute.LinuxConfigurationArgs(
                 disable_password_authentication=True,
+                provision_vm_agent=True,
                 ssh=compute.SshConfigurationArgs(
                     public_keys=[compute.SshPublicKeyArgs(
                         path="/home/azureuser/.ssh/authorized_keys", key_data=SSH_KEY
@@ -55,12 +81,24 @@ def _vm(name: str, nic_id: pulumi.Input[str], image: compute.ImageReferenceArgs,
             ),
         ),
         network_profile=compute.NetworkProfileArgs(
-            network_interfaces=[compute.NetworkInterfaceReferenceArgs(id=nic_id)]
+            network_interfaces=[compute.NetworkInterfaceReferenceArgs(
+                id=nic_id, primary=True, delete_option="Delete"
+            )]
         ),
+        security_profile=compute.SecurityProfileArgs(
+            security_type="TrustedLaunch",
+            uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True),
+        ),
+        diagnostics_profile=compute.DiagnosticsProfileArgs(
+            boot_diagnostics=compute.BootDiagnosticsArgs(enabled=True)
+        ),
+        tags={"vmimage-role": role, "vmimage-version": "1.0.0", "vmimage-clone-group": "web"},
+        opts=opts,
     )
 
 
-def _nic(name: str, subnet_id: pulumi.Input[str]) -> network.NetworkInterface:
+def _nic(name: str, subnet_id: pulumi.Input[str], role: str,
+         opts: pulumi.ResourceOptions | None = None) -> network.NetworkInterface:
     return network.NetworkInterface(
         name,
         network_interface_name=name,
@@ -68,13 +106,16 @@ def _nic(name: str, subnet_id: pulumi.Input[str]) -> network.NetworkInterface:
         location=LOCATION,
         ip_configurations=[
             network.NetworkInterfaceIPConfigurationArgs(
-                name="ipconfig1", subnet=network.SubnetArgs(id=subnet_id)
+                name="ipconfig1", subnet=network.SubnetArgs(id=subnet_id),
+                private_ip_allocation_method="Dynamic", primary=True,
             )
         ],
+        tags={"vmimage-role": role},
+        opts=opts,
     )
 
 
-def main(count: int) -> None:
+def main(count: int, *, parented: bool = False) -> None:
     """One build (customize + deprovision + generalize + capture), then `count` clones."""
     group = resources.ResourceGroup("rg", resource_group_name=RG, location=LOCATION)
     nsg = network.NetworkSecurityGroup(
@@ -96,10 +137,10 @@ def main(count: int) -> None:
         identifier=compute.GalleryImageIdentifierArgs(publisher="p", offer="o", sku="s"),
     )
     build = _vm(
-        "build", _nic("build-nic", subnet.id).id,
+        "build", _nic("build-nic", subnet.id, "build").id,
         compute.ImageReferenceArgs(publisher="Canonical", offer="ubuntu-24_04-lts",
                                    sku="server", version="latest"),
-        [],
+        [], "build",
     )
     customize = compute.VirtualMachineRunCommandByVirtualMachine(
         "customize", resource_group_name=group.name, vm_name=build.name,
@@ -125,6 +166,8 @@ def main(count: int) -> None:
         opts=pulumi.ResourceOptions(depends_on=[deprovision]),
     )
     image = compute.ImageReferenceArgs(id=version.id)
+    opts = pulumi.ResourceOptions(parent=CloneGroup()) if parented else None
     for index in range(count):
         name = f"web-{index:03d}"
-        _vm(name, _nic(f"{name}-nic", subnet.id).id, image, [0, 1])
+        nic = _nic(f"{name}-nic", subnet.id, "clone", opts)
+        _vm(name, nic.id, image, [0, 1], "clone", opts)

@@ -1,6 +1,6 @@
 """One measurement in a fresh process: `python -m bench.worker PROGRAM COUNT KIND MONITOR`.
 
-PROGRAM ours | raw; KIND vm | scaleSet; MONITOR mock (Pulumi's mocks with outputs =
+PROGRAM ours | raw | raw-parented; KIND vm | scaleSet; MONITOR mock (Pulumi's mocks with outputs =
 inputs) | sim (the offline simulator: SimulatorMonitor + SimulatedArm). For `ours mock`
 the parent passes the stack's Pulumi config as JSON in $BENCH_CONFIG, so the child
 imports nothing of the harness that the real program would not import. $BENCH_GC=default
@@ -74,7 +74,7 @@ def _run_mock(program: str, count: int) -> Counter[str]:
         from bench import raw_program
 
         def body() -> Any:
-            return raw_program.main(count)
+            return raw_program.main(count, parented=program == "raw-parented")
 
     mocks.set_mocks(TrivialMocks(), project="vmimage", stack="dev",  # type: ignore[arg-type]
                     preview=False, monitor=monitor)
@@ -89,7 +89,7 @@ def main(argv: list[str]) -> None:
         import components.config as config
 
         config.GC_THRESHOLD = gc.get_threshold()  # type: ignore[assignment]
-    elif program == "raw":
+    elif program.startswith("raw"):
         gc.set_threshold(*GC_THRESHOLD)  # identical interpreter settings for both
     if monitor_kind == "sim":
         types = _run_sim(count, kind)

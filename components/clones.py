@@ -41,7 +41,8 @@ def batches(count: int, batch_size: int | None) -> list[range]:
 class CloneSet(pulumi.ComponentResource):
     vm_names: list[str]
     """Azure names of the clone VMs, in index order."""
-    private_ips: list[pulumi.Output[str]]
+    members: pulumi.Output[list[dict[str, str]]]
+    """Each clone's {"name", "privateIp"}, in index order."""
 
     def __init__(
         self, name: str, args: CloneSetArgs, opts: pulumi.ResourceOptions | None = None
@@ -50,7 +51,7 @@ class CloneSet(pulumi.ComponentResource):
         spec, clone = args.spec, args.clone
         region = spec.clone_region(clone)
         self.vm_names = []
-        self.private_ips = []
+        self._ip_configs: list[pulumi.Output] = []
         previous_batch: list[pulumi.Resource] = []
         for batch in batches(clone.count, clone.rollout.batch_size):
             current_batch: list[pulumi.Resource] = []
@@ -58,7 +59,15 @@ class CloneSet(pulumi.ComponentResource):
                 vm = self._clone(name, args, region, index, previous_batch)
                 current_batch.append(vm)
             previous_batch = current_batch
-        self.register_outputs({"vmNames": self.vm_names, "privateIps": self.private_ips})
+        # One apply for the whole group, not one per clone: at 100 clones the SDK's
+        # per-Output bookkeeping shows up in preview time.
+        self.members = pulumi.Output.all(*self._ip_configs).apply(
+            lambda all_configs, names=tuple(self.vm_names): [
+                {"name": name, "privateIp": _first_private_ip(configs)}
+                for name, configs in zip(names, all_configs, strict=True)
+            ]
+        )
+        self.register_outputs({"vmNames": self.vm_names, "members": self.members})
 
     def _clone(
         self,
@@ -109,9 +118,15 @@ class CloneSet(pulumi.ComponentResource):
             ),
         )
         self.vm_names.append(azure_name)
-        self.private_ips.append(
-            nic.ip_configurations.apply(
-                lambda configs: (configs or [None])[0] and configs[0].private_ip_address
-            )
-        )
+        self._ip_configs.append(nic.ip_configurations)
         return vm
+
+
+def _first_private_ip(configs: list | None) -> str | None:
+    if not configs:
+        return None
+    first = configs[0]
+    # Output.all hands typed outputs over as plain mappings.
+    if isinstance(first, dict):
+        return first.get("private_ip_address")
+    return first.private_ip_address

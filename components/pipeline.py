@@ -144,11 +144,7 @@ class ImagePipeline(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            self.clones[clone.name] = pulumi.Output.all(*clone_set.private_ips).apply(
-                lambda ips, names=tuple(clone_set.vm_names): [
-                    {"name": n, "privateIp": ip} for n, ip in zip(names, ips, strict=True)
-                ]
-            )
+            self.clones[clone.name] = clone_set.members
         self.register_outputs(
             {
                 "imageVersionIds": self.image_version_ids,
