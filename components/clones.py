@@ -20,13 +20,18 @@ from components.spec import CloneSpec, PipelineSpec
 
 
 @dataclass(frozen=True)
-class CloneSetArgs:
+class CloneGroupArgs:
+    """One clone group, for either kind: CloneSet (VMs) or CloneScaleSet."""
+
     spec: PipelineSpec
+    """The validated pipeline spec."""
     clone: CloneSpec
+    """The clone group: size, count, zones, rollout."""
     version: str
     """The resolved image version ('latest' already turned into a number)."""
     image_id: pulumi.Input[str]
-    """Gallery image version id or managed image id: an output of the capture."""
+    """Gallery image version id or managed image id: an output of the capture, so the
+    clones wait for it."""
     resource_group_name: pulumi.Input[str]
     subnet_id: pulumi.Input[str]
     admin: vm_profile.AdminCredentials
@@ -45,7 +50,7 @@ class CloneSet(pulumi.ComponentResource):
     """Each clone's {"name", "privateIp"}, in index order."""
 
     def __init__(
-        self, name: str, args: CloneSetArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: CloneGroupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("vmimage:index:CloneSet", name, None, opts)
         spec, clone = args.spec, args.clone
@@ -72,7 +77,7 @@ class CloneSet(pulumi.ComponentResource):
     def _clone(
         self,
         name: str,
-        args: CloneSetArgs,
+        args: CloneGroupArgs,
         region: str,
         index: int,
         after: list[pulumi.Resource],

@@ -16,12 +16,12 @@ from pulumi_azure_native import authorization, resources
 
 from components import naming
 from components.build_vm import BuildVm, BuildVmArgs
-from components.clones import CloneSet, CloneSetArgs
+from components.clones import CloneGroupArgs, CloneSet
 from components.generalize import Generalize, GeneralizeArgs
 from components.guest_scripts import GuestScripts, GuestScriptsArgs
 from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
 from components.network import Network, NetworkArgs
-from components.scale_set import CloneScaleSet, CloneScaleSetArgs
+from components.scale_set import CloneScaleSet
 from components.spec import BuildSpec, PipelineSpec
 from components.vm_profile import AdminCredentials
 
@@ -120,31 +120,20 @@ class ImagePipeline(pulumi.ComponentResource):
         for clone in spec.clones:
             version = spec.resolve_version(clone.version)
             assert version is not None  # the spec guarantees it
+            group_args = CloneGroupArgs(
+                spec=spec, clone=clone, version=version,
+                image_id=captures[version].clone_source_id,
+                resource_group_name=rg_name, subnet_id=net.subnet_id, admin=admin,
+            )
+            group_name = naming.child_name(name, f"clones-{clone.name}")
             if clone.kind == "scaleSet":
                 # One scale set, however many instances: registrations do not grow with count.
-                scale_set = CloneScaleSet(
-                    naming.child_name(name, f"clones-{clone.name}"),
-                    CloneScaleSetArgs(
-                        spec=spec, clone=clone, version=version,
-                        image_id=captures[version].clone_source_id,
-                        resource_group_name=rg_name, subnet_id=net.subnet_id, admin=admin,
-                    ),
-                    opts=child,
-                )
+                scale_set = CloneScaleSet(group_name, group_args, opts=child)
                 self.clones[clone.name] = pulumi.Output.from_input(
                     {"scaleSet": scale_set.scale_set_name, "instances": scale_set.instances}
                 )
-                continue
-            clone_set = CloneSet(
-                naming.child_name(name, f"clones-{clone.name}"),
-                CloneSetArgs(
-                    spec=spec, clone=clone, version=version,
-                    image_id=captures[version].clone_source_id,
-                    resource_group_name=rg_name, subnet_id=net.subnet_id, admin=admin,
-                ),
-                opts=child,
-            )
-            self.clones[clone.name] = clone_set.members
+            else:
+                self.clones[clone.name] = CloneSet(group_name, group_args, opts=child).members
         self.register_outputs(
             {
                 "imageVersionIds": self.image_version_ids,

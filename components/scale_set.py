@@ -23,12 +23,12 @@ silently leaving instances on the old version.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import compute
 
 from components import naming, vm_profile
+from components.clones import CloneGroupArgs
 from components.disks import clone_data_disks
 from components.spec import CloneSpec, PipelineSpec
 
@@ -41,21 +41,6 @@ HEALTH_EXTENSION_VERSION = "2.0"
 # Computer name prefixes are 1-15 characters; Windows keeps 9 so the suffix Azure adds
 # still fits the 15-character NetBIOS limit.
 COMPUTER_PREFIX_MAX = {"linux": 15, "windows": 9}
-
-
-@dataclass(frozen=True)
-class CloneScaleSetArgs:
-    spec: PipelineSpec
-    """The validated pipeline spec."""
-    clone: CloneSpec
-    """The clone group (kind scaleSet): size, count, zones, rollout."""
-    version: str
-    """The resolved image version ('latest' already turned into a number)."""
-    image_id: pulumi.Input[str]
-    """Gallery image version id: an output of the capture, so the scale set waits for it."""
-    resource_group_name: pulumi.Input[str]
-    subnet_id: pulumi.Input[str]
-    admin: vm_profile.AdminCredentials
 
 
 def batch_percent(count: int, batch_size: int | None) -> int:
@@ -142,7 +127,7 @@ class CloneScaleSet(pulumi.ComponentResource):
     scale_set_id: pulumi.Output[str]
 
     def __init__(
-        self, name: str, args: CloneScaleSetArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: CloneGroupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("vmimage:index:CloneScaleSet", name, None, opts)
         spec, clone = args.spec, args.clone

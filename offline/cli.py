@@ -224,7 +224,8 @@ def print_policy(out: Console, violations: list[Violation], *, quiet: bool = Fal
         for column in ("policy", "enforcement", "resource", "message"):
             table.add_column(column, overflow="fold")
         for v in shown:
-            table.add_row(v.policy, v.enforcement, v.urn, v.message)
+            # The logical name reads better than the URN; the report JSON keeps URNs.
+            table.add_row(v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1], v.message)
         out.print(table)
     elif not quiet:
         out.print("Policy: no violations", markup=False)
