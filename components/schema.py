@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from components.spec import MAX_REPLICAS_PER_REGION, PipelineSpec
+from components.sizing import MAX_REPLICAS_PER_REGION
+from components.spec import PipelineSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_SCHEMA = Path("schema/vmimage-pipeline.schema.json")

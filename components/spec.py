@@ -29,10 +29,14 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components import naming
+from components.sizing import (
+    MAX_REPLICAS_PER_REGION,
+    VMS_PER_REPLICA,
+    azure_guidance,
+    recommended_replicas,
+)
 from components.templates import TemplateProblem, render
 
-VMS_PER_REPLICA = 20  # Azure: 1 replica per 20 VMs created concurrently
-MAX_REPLICAS_PER_REGION = 100
 MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
 # Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a
 # managed image, which kind: scaleSet does not use).
@@ -217,7 +221,9 @@ class CustomizeStep(_Model):
 class RegionSpec(_Model):
     name: str = Field(description="Azure region to replicate the version to")
     replicas: Replicas = Field(
-        1, description="replicas in that region, or auto (1 per 20 VMs cloned there at once)"
+        None,
+        description="replicas in that region, or auto (the default): 1 per 20 VMs cloned "
+        "there at once, at least 2 where clones run",
     )
 
 
@@ -359,11 +365,11 @@ class PipelineSpec(_Model):
         return next(b for b in self.builds if b.version == version)
 
     def regions_of(self, build: BuildSpec) -> tuple[RegionSpec, ...]:
-        """Target regions; the source region is always one (Azure requires it)."""
-        regions = build.regions or (RegionSpec(name=self.location),)
-        if all(r.name != self.location for r in regions):
-            regions = (RegionSpec(name=self.location), *regions)
-        return regions
+        """Target regions; the source region is always one (Azure requires it), added
+        with replicas 'auto' when the config leaves it out."""
+        if all(r.name != self.location for r in build.regions):
+            return (RegionSpec(name=self.location), *build.regions)
+        return build.regions
 
     def clone_region(self, clone: CloneSpec) -> str:
         return clone.region or self.location
@@ -379,10 +385,10 @@ class PipelineSpec(_Model):
         return max(candidates, key=naming.parse_version, default=None)
 
     def replicas_for(self, build: BuildSpec, region: RegionSpec) -> int:
-        """Explicit replicas, or 'auto': Azure's 1 per 20 VMs created at once there."""
+        """Explicit replicas, or 'auto' (components/sizing.py)."""
         if region.replicas is not None:
             return region.replicas
-        return auto_replicas(self.vms_created_from(build.version, region.name))
+        return recommended_replicas(self.vms_created_from(build.version, region.name))
 
     def vms_created_from(self, version: str, region: str) -> int:
         return sum(
@@ -392,9 +398,7 @@ class PipelineSpec(_Model):
         )
 
 
-def auto_replicas(vm_count: int) -> int:
-    """Azure guidance: one replica per 20 VMs created concurrently, at least one."""
-    return max(1, min(MAX_REPLICAS_PER_REGION, -(-vm_count // VMS_PER_REPLICA)))
+auto_replicas = recommended_replicas  # the name the spec's `replicas: auto` goes by
 
 
 @dataclass(frozen=True)
@@ -871,12 +875,13 @@ def warnings(spec: PipelineSpec) -> list[str]:
                     f"builds[{i}].dataDisks[{j}].caching: ReadWrite loses unflushed writes "
                     "if the host fails; prefer ReadOnly or None"
                 )
-        for j, region in enumerate(spec.regions_of(build)):
+        # Only explicit numbers can be too low; paths name the entry in the config.
+        for j, region in enumerate(build.regions):
             vms = spec.vms_created_from(build.version, region.name)
-            if region.replicas is not None and region.replicas < auto_replicas(vms):
+            if region.replicas is not None and region.replicas < azure_guidance(vms):
                 found.append(
                     f"builds[{i}].regions[{j}].replicas: {region.replicas} replica(s) for "
-                    f"{vms} VMs in {region.name}; Azure advises {auto_replicas(vms)} "
-                    "(1 per 20 VMs created at once) or 'auto'"
+                    f"{vms} VMs in {region.name}; Azure advises {azure_guidance(vms)} "
+                    f"(1 per {VMS_PER_REPLICA} VMs created at once) or 'auto'"
                 )
     return found

@@ -138,7 +138,7 @@ class SimulatorMonitor(MockMonitor):
             self.stack_urn = urn
             return resource_pb2.RegisterResourceResponse(urn=urn)
         inputs = rpc.deserialize_properties(request.object)
-        dependencies = list(dict.fromkeys(
+        dependencies = sorted(set(
             [*request.dependencies,
              *(u for deps in request.propertyDependencies.values() for u in deps.urns)]
         ))

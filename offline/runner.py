@@ -11,6 +11,7 @@ import json
 import re
 import runpy
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,7 @@ def run(
         if reg.custom and not reg.state.startswith("failed"):
             reg.state = _final_state(arm, reg)
     return ProgramRun(
-        registrations=list(monitor.registrations.values()),
+        registrations=in_stable_order(monitor.registrations.values()),
         operations=monitor.operations,
         failures=monitor.failures,
         outputs=outputs,
@@ -239,3 +240,10 @@ def _redact_nested(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact_nested(v) for v in value]
     return value
+
+
+def in_stable_order(registrations: Iterable[Registration]) -> list[Registration]:
+    """The SDK registers from a thread pool, so arrival order varies from run to run;
+    reports must not. Parents before children (by depth of the URN's type chain), then
+    by URN."""
+    return sorted(registrations, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))

@@ -17,11 +17,16 @@ Values may be:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
+
+from components.sizing import (
+    MIN_REPLICAS_WHERE_CLONES_RUN,
+    VMS_PER_REPLICA,
+    recommended_replicas,
+)
 
 # --- wire-format markers -------------------------------------------------------------------------
 
@@ -421,8 +426,8 @@ def check_images_protected(r: ResourceView, _: Options) -> list[str]:
 
 # --- rule 6: min-replicas-where-clones-run (stack) -----------------------------------------------
 
-MIN_REPLICAS = 2
-VMS_PER_REPLICA = 20  # Azure guidance: 1 replica per 20 VMs created concurrently
+# Shared with the spec's `replicas: auto`, so auto never trips this rule.
+MIN_REPLICAS = MIN_REPLICAS_WHERE_CLONES_RUN
 
 
 def _clone_count(r: ResourceView) -> int:
@@ -493,7 +498,7 @@ def check_min_replicas(resources: Sequence[ResourceView], _: Options) -> list[tu
         regions = _version_regions(v)
         for region, clones in sorted(demand.get(v.urn, {}).items()):
             n = sum(_clone_count(c) for c in clones)
-            needed = max(MIN_REPLICAS, math.ceil(n / VMS_PER_REPLICA))
+            needed = recommended_replicas(n)
             have = regions.get(region, 0)
             if have >= needed:
                 continue

@@ -109,6 +109,13 @@ def test_pinning_replaces_only_clones_in_batches_without_collisions(scenario) ->
     acts = actions(pinned)
     replaced = {n for n, a in acts.items() if a == "replace"}
     assert replaced == {f"vmimage-clones-web-{i}{s}" for i in range(3) for s in ("", "-nic")}
+    # 1.1.0's replicas are 'auto': now that the clones run from it, it gets 2 (an update
+    # of its publishing profile, which Azure allows in place). Everything else is same.
+    assert acts.pop("vmimage-v1-1-0-capture-version") == "update"
+    assert {c.properties for c in pinned.changes
+            if c.urn.endswith("vmimage-v1-1-0-capture-version")} == {
+        ("publishingProfile.targetRegions[0].regionalReplicaCount",)
+    }
     assert {a for n, a in acts.items() if n not in replaced} == {"same"}
     vm_changes = {c.urn.rsplit("::", 1)[-1]: c.properties for c in pinned.changes}
     assert "storageProfile.imageReference.id" in vm_changes["vmimage-clones-web-0"]

@@ -331,10 +331,36 @@ def test_key_path_formatting():
 
 # -- sizing and warnings ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("vms", "replicas"), [(0, 1), (1, 1), (20, 1), (21, 2), (50, 3),
-                                               (100, 5), (10_000, 100)])
-def test_auto_replicas_is_one_per_20_vms(vms, replicas):
+@pytest.mark.parametrize(("vms", "replicas"), [(0, 1), (1, 2), (20, 2), (40, 2), (41, 3),
+                                               (50, 3), (100, 5), (10_000, 100)])
+def test_auto_replicas_is_one_per_20_vms_and_two_where_clones_run(vms, replicas):
     assert auto_replicas(vms) == replicas
+
+
+@pytest.mark.parametrize(("vms", "replicas"), [(0, 1), (1, 1), (20, 1), (21, 2), (100, 5),
+                                               (10_000, 100)])
+def test_azure_guidance_is_one_replica_per_20_vms(vms, replicas):
+    from components.sizing import azure_guidance
+
+    assert azure_guidance(vms) == replicas
+
+
+def test_replica_warning_names_the_configured_entry():
+    raw = load_pipeline("dev")
+    raw["builds"][0]["regions"] = [{"name": "northeurope", "replicas": 1}]
+    raw["clones"][0].update(count=30, region="northeurope")
+    loaded = load_spec(raw, location=LOCATION)
+    # The source region westeurope is added implicitly (auto); the warning names the
+    # entry the user wrote, at its index in the config.
+    assert [w for w in loaded.warnings if "replicas" in w] == [
+        "builds[0].regions[0].replicas: 1 replica(s) for 30 VMs in northeurope; Azure "
+        "advises 2 (1 per 20 VMs created at once) or 'auto'"
+    ]
+    spec = loaded.spec
+    regions = spec.regions_of(spec.builds[0])
+    assert [(r.name, spec.replicas_for(spec.builds[0], r)) for r in regions] == [
+        ("westeurope", 1), ("northeurope", 1)
+    ]
 
 
 def test_auto_replicas_counts_the_clones_in_each_region():
