@@ -474,10 +474,14 @@ def _pydantic_problems(exc: ValidationError) -> Iterator[str]:
         # A list whose items failed is not also 'too short'.
         if err["type"] == "too_short" and err["loc"][0] in failed_items:
             continue
-        # Drop pydantic's internal union/validator segments from the path.
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in _NOISE))]
-        path = key_path(loc)
         kind = err["type"]
+        # Drop pydantic's internal union/validator segments from the path; the last
+        # segment of an unknown key is the user's key, whatever characters it holds.
+        *inner, last = err["loc"] or ("",)
+        loc = [p for p in inner if not _is_pydantic_tag(p)]
+        if kind == "extra_forbidden" or not _is_pydantic_tag(last):
+            loc.append(last)
+        path = key_path(loc)
         if kind == "extra_forbidden":
             yield f"{path}: unknown key{_did_you_mean(loc)}"
         elif kind == "missing":
@@ -489,6 +493,11 @@ def _pydantic_problems(exc: ValidationError) -> Iterator[str]:
 
 
 _NOISE = {"function-before", "function-after", "constrained-int"}
+_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]")  # e.g. function-before[_replicas(), ...]
+
+
+def _is_pydantic_tag(part: str | int) -> bool:
+    return isinstance(part, str) and (part in _NOISE or bool(_TAG.fullmatch(part)))
 
 
 def _message(err: Any) -> str:
@@ -531,6 +540,8 @@ def _message(err: Any) -> str:
 
 
 def _did_you_mean(loc: Sequence[str | int]) -> str:
+    if not loc:
+        return ""
     fields = _field_names_at(PipelineSpec, loc[:-1])
     close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else f"; expected one of {sorted(fields)}"

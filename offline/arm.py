@@ -569,9 +569,9 @@ def _random_password(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome
     # Deterministic per name, so repeated offline runs are comparable; never printed.
     seed = uuid.uuid5(uuid.NAMESPACE_OID, repr(sorted(p.items()))).hex
     result = (seed * 2)[: int(p.get("length", 16)) - 4] + "Aa1!"
-    return Outcome(
-        f"random-{seed[:8]}", arm.latency("random.create"), {"result": wrap_rpc_secret(result)}
-    )
+    # The id is printed and stored: derive it apart from the password's seed.
+    resource_id = "random-" + uuid.uuid5(uuid.NAMESPACE_URL, seed).hex[:8]
+    return Outcome(resource_id, arm.latency("random.create"), {"result": wrap_rpc_secret(result)})
 
 
 HANDLERS: dict[str, Handler] = {

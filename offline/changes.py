@@ -59,12 +59,12 @@ def forces_replacement(resource_type: str, path: str) -> bool:
     )
 
 
-def make_differ(salt: str):  # noqa: ANN201 - returns the engine's DiffFn
+def make_differ(key: str):  # noqa: ANN201 - returns the engine's DiffFn
     def differ(reg: Registration, prior: PriorResource | None) -> tuple[str, list[str]]:
         if prior is None or prior.type != reg.type:
             return "create", []
         changed = [
-            path for path in leaf_differences(prior.inputs, seal(reg.inputs, salt))
+            path for path in leaf_differences(prior.inputs, seal(reg.inputs, key))
             if not any(path == i or path.startswith((i + ".", i + "["))
                        for i in reg.ignore_changes)
         ]

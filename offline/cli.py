@@ -157,6 +157,8 @@ def write_reports(
         extra = {} if args.no_policy else {"policyViolations": violations_json(violations)}
         if getattr(args, "fault_plan", None) is not None:
             extra["faults"] = args.fault_plan.summary()
+        if changes is not None:
+            extra["changes"] = changes
         args.report_json.write_text(
             json.dumps(report_json(result, extra), indent=2, default=str) + "\n"
         )

@@ -9,6 +9,7 @@ Override any of them with `--latency KEY=SECONDS` to model your own subscription
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -59,9 +60,13 @@ def parse_overrides(items: list[str]) -> dict[str, float]:
     for item in items:
         key, sep, value = item.partition("=")
         try:
-            if not sep:
-                raise ValueError
-            parsed[key.strip()] = float(value)
+            seconds = float(value) if sep else math.nan
         except ValueError:
-            raise ValueError(f"--latency {item!r}: expected KEY=SECONDS") from None
+            seconds = math.nan
+        # nan or inf would poison the schedule; negative time does not exist.
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(
+                f"--latency {item!r}: expected KEY=SECONDS with SECONDS a number >= 0"
+            )
+        parsed[key.strip()] = seconds
     return parsed

@@ -7,6 +7,7 @@ program's sake: the program does, exactly as under `pulumi up`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import runpy
@@ -189,6 +190,7 @@ def run(
     pulumi.runtime.set_all_config(pulumi_config(stack), stack.secret_keys)
     set_mocks(_NullMocks(), project="vmimage", stack=stack.name, preview=False, monitor=monitor)
     error: str | None = None
+    _quiet_reported_failures()
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
     except pulumi.RunError as exc:
@@ -208,6 +210,21 @@ def run(
         error=None if monitor.failures else error,
         arm=arm,
     )
+
+
+def _quiet_reported_failures() -> None:
+    """When ARM refuses one registration, the SDK leaves the futures of its dependents
+    failed and unread; asyncio would print each with a traceback when it is collected.
+    Those failures are already reported (as the refusal itself), so they stay quiet;
+    anything else still goes to asyncio's default handler."""
+    from offline.arm import ArmError
+    from offline.faults import SimulatedCrash
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), ArmError | SimulatedCrash):
+            loop.default_exception_handler(context)
+
+    asyncio.get_event_loop().set_exception_handler(handler)
 
 
 class _NullMocks(pulumi.runtime.Mocks):

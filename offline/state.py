@@ -2,15 +2,18 @@
 
 Like a Pulumi checkpoint, the file holds every resource's inputs and outputs; unlike a
 naive one, it never holds a secret in plain text. Secret values are *sealed*: replaced
-by a salted SHA-256 digest, still wrapped in Pulumi's secret marker. A digest is enough
-for everything the state is used for (diffing inputs, knowing a password is set), and
-sealing is idempotent, so a sealed value that flows back into the program compares
-equal to itself on the next run.
+by an HMAC-SHA256 digest, still wrapped in Pulumi's secret marker. The HMAC key lives in
+a separate file beside the state (`FILE.key`, mode 0600), as a passphrase would for a
+Pulumi stack: the state alone cannot be used to test guesses of a password. A digest is
+enough for everything the state is used for (diffing inputs, knowing a password is
+set), and sealing is idempotent, so a sealed value that flows back into the program
+compares equal to itself on the next run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets as std_secrets
@@ -25,7 +28,7 @@ from offline.arm import ArmResource, SimulatedArm, VmTimeline
 from offline.engine import PriorResource, Registration
 
 STATE_VERSION = 1
-SEALED_PREFIX = "sealed:sha256:"
+SEALED_PREFIX = "sealed:hmac-sha256:"
 
 
 class StateError(Exception):
@@ -34,7 +37,8 @@ class StateError(Exception):
 
 @dataclass
 class State:
-    salt: str = field(default_factory=lambda: std_secrets.token_hex(16))
+    stack: str
+    key: str = field(default_factory=lambda: std_secrets.token_hex(32))
     resources: dict[str, PriorResource] = field(default_factory=dict)
     arm: dict[str, Any] | None = None  # serialized SimulatedArm
 
@@ -45,35 +49,71 @@ class State:
         return arm
 
 
-def seal(value: Any, salt: str, *, inside_secret: bool = False) -> Any:
+def seal(value: Any, key: str, *, inside_secret: bool = False) -> Any:
     """Every string inside a secret replaced by its salted digest, the secret marker and
     the shape around it kept (a secret may be a whole object, e.g. an osProfile that
     holds a password): unchanged values keep comparing equal from run to run."""
     if is_rpc_secret(value):
-        return wrap_rpc_secret(seal(value["value"], salt, inside_secret=True))
+        return wrap_rpc_secret(seal(value["value"], key, inside_secret=True))
     if isinstance(value, dict):
-        return {k: seal(v, salt, inside_secret=inside_secret) for k, v in value.items()}
+        return {k: seal(v, key, inside_secret=inside_secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [seal(v, salt, inside_secret=inside_secret) for v in value]
+        return [seal(v, key, inside_secret=inside_secret) for v in value]
     if inside_secret and isinstance(value, str) and not value.startswith(SEALED_PREFIX):
-        return SEALED_PREFIX + hashlib.sha256((salt + value).encode()).hexdigest()
+        digest = hmac.new(bytes.fromhex(key), value.encode(), hashlib.sha256).hexdigest()
+        return SEALED_PREFIX + digest
     return value
 
 
-def load_state(path: Path) -> State:
+def key_file(path: Path) -> Path:
+    return path.with_name(path.name + ".key")
+
+
+def load_state(path: Path, stack: str) -> State:
+    """The state of `stack` in `path`, or a fresh one when the file does not exist."""
+    keys = key_file(path)
     if not path.exists():
-        return State()
+        # A key left beside a removed state is reused; otherwise a new one is made.
+        key = keys.read_text().strip() if keys.exists() else std_secrets.token_hex(32)
+        return State(stack, key=key)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        _check_shape(data)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
         raise StateError(f"{path}: not a vmimage offline state file ({exc})") from None
+    if data["stack"] != stack:
+        raise StateError(
+            f"{path} holds stack {data['stack']!r}, not {stack!r}; use one state file per "
+            "stack (a wrong one would plan to delete the other stack's resources)"
+        )
+    if not keys.exists():
+        raise StateError(f"{keys}: missing; it holds the key that seals this state's secrets")
+    try:
+        return State(
+            stack=stack,
+            key=keys.read_text().strip(),
+            resources={r["urn"]: PriorResource(**r) for r in data["resources"]},
+            arm=data["arm"],
+        )
+    except TypeError as exc:
+        raise StateError(f"{path}: a resource record is malformed ({exc})") from None
+
+
+def _check_shape(data: Any) -> None:
+    """Enough structure to load safely; anything else is refused, not half-read."""
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-        raise StateError(f"{path}: unknown state version; expected {STATE_VERSION}")
-    return State(
-        salt=data["salt"],
-        resources={r["urn"]: PriorResource(**r) for r in data["resources"]},
-        arm=data["arm"],
-    )
+        raise ValueError(f"expected version {STATE_VERSION}")
+    if not isinstance(data.get("stack"), str) or not isinstance(data.get("resources"), list):
+        raise ValueError("missing 'stack' or 'resources'")
+    arm = data.get("arm")
+    if not isinstance(arm, dict) or not all(
+        isinstance(arm.get(k), t) for k, t in
+        (("resources", list), ("vms", dict), ("leases", dict), ("generalizePosts", dict))
+    ):
+        raise ValueError("missing or malformed 'arm'")
+    for record in data["resources"]:
+        if not isinstance(record, dict) or not {"urn", "type", "id"} <= set(record):
+            raise ValueError("a resource record lacks urn, type or id")
 
 
 def save_state(
@@ -83,45 +123,50 @@ def save_state(
     """Write the state after a run: this run's completed registrations, the prior
     resources still alive (`kept`: e.g. not deleted because the run failed first), and
     the ARM, with simulated time shifted so the next run starts at t=0."""
-    records = {p.urn: _prior_record(p, state.salt) for p in kept}
+    records = {p.urn: _prior_record(p, state.key) for p in kept}
     for reg in registrations:
         if reg.custom and not reg.id:
             continue  # never completed: the next run creates it again
         records[reg.urn] = {
             "urn": reg.urn, "type": reg.type, "id": reg.id,
-            "inputs": seal(reg.inputs, state.salt), "outputs": seal(reg.outputs, state.salt),
+            "inputs": seal(reg.inputs, state.key), "outputs": seal(reg.outputs, state.key),
             "protect": reg.protect, "dependencies": reg.dependencies, "parent": reg.parent,
             "custom": reg.custom,
         }
     document = {
         "version": STATE_VERSION,
-        "salt": state.salt,
+        "project": "vmimage",
+        "stack": state.stack,
         "resources": [records[urn] for urn in sorted(records)],
-        "arm": dump_arm(arm, state.salt, shift=now),
+        "arm": dump_arm(arm, state.key, shift=now),
     }
     # Write then rename: a run killed mid-write must not leave half a state file.
     path.parent.mkdir(parents=True, exist_ok=True)
+    keys = key_file(path)
+    if not keys.exists():
+        with os.fdopen(os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(state.key + "\n")
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         json.dump(document, out, indent=1, sort_keys=True, default=str)
     os.replace(temp, path)
 
 
-def _prior_record(prior: PriorResource, salt: str) -> dict[str, Any]:
+def _prior_record(prior: PriorResource, key: str) -> dict[str, Any]:
     return {
         "urn": prior.urn, "type": prior.type, "id": prior.id,
-        "inputs": seal(prior.inputs, salt), "outputs": seal(prior.outputs, salt),
+        "inputs": seal(prior.inputs, key), "outputs": seal(prior.outputs, key),
         "protect": prior.protect, "dependencies": prior.dependencies,
         "parent": prior.parent, "custom": prior.custom,
     }
 
 
-def dump_arm(arm: SimulatedArm, salt: str, *, shift: float) -> dict[str, Any]:
+def dump_arm(arm: SimulatedArm, key: str, *, shift: float) -> dict[str, Any]:
     alive = {k: r for k, r in arm.resources.items() if r.deleted_at is None}
     return {
         "resources": [
             {"id": r.id, "token": r.token, "name": r.name,
-             "props": seal(r.props, salt), "outputs": seal(r.outputs, salt),
+             "props": seal(r.props, key), "outputs": seal(r.outputs, key),
              "ready_at": r.ready_at - shift}
             for _, r in sorted(alive.items())
         ],

@@ -48,7 +48,7 @@ def up(
     state_path: Path | None = None,
     program: Path | None = None,
 ) -> UpResult:
-    state = load_state(state_path) if state_path else None
+    state = load_state(state_path, stack.name) if state_path else None
     arm = SimulatedArm(latency, faults)
     prior: dict[str, PriorResource] = {}
     if state is not None:
@@ -59,7 +59,7 @@ def up(
         return UpResult(ProgramRun([], [], [], {}, None, arm), config_problems=problems)
     kwargs = {"program": program} if program else {}
     result = run(stack, arm, prior=prior,
-                 diff=make_differ(state.salt) if state else None, **kwargs)
+                 diff=make_differ(state.key) if state else None, **kwargs)
     if state is None:
         return UpResult(result)
     changes = summarize(result.registrations, prior,

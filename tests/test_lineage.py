@@ -71,6 +71,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         build["retired"] = True
     steps["retired"] = step(pipeline, state)
     steps["retired_state"] = state.read_bytes()
+    steps["key"] = (state.parent / "state.json.key").read_bytes()
     steps["pipeline"] = copy.deepcopy(pipeline)
     return steps
 
@@ -168,9 +169,16 @@ def test_each_build_vm_was_generalized_exactly_once(scenario) -> None:
     assert sorted(posts.values()) == [1, 1]
 
 
-def test_dropping_a_pinned_version_is_a_config_error(scenario, tmp_path: Path) -> None:
-    state = tmp_path / "state.json"
+def restore(scenario: dict[str, Any], folder: Path) -> Path:
+    """A copy of the retired step's state (and its key) to run one more step against."""
+    state = folder / "state.json"
     state.write_bytes(scenario["retired_state"])
+    (folder / "state.json.key").write_bytes(scenario["key"])
+    return state
+
+
+def test_dropping_a_pinned_version_is_a_config_error(scenario, tmp_path: Path) -> None:
+    state = restore(scenario, tmp_path)
     pipeline = copy.deepcopy(scenario["pipeline"])
     pipeline["builds"] = [b for b in pipeline["builds"] if b["version"] != "1.1.0"]
     from offline.cli import main
@@ -185,8 +193,7 @@ def test_dropping_a_pinned_version_is_a_config_error(scenario, tmp_path: Path) -
 
 
 def test_removing_a_protected_version_fails_before_touching_anything(scenario, tmp_path) -> None:
-    state = tmp_path / "state.json"
-    state.write_bytes(scenario["retired_state"])
+    state = restore(scenario, tmp_path)
     pipeline = copy.deepcopy(scenario["pipeline"])
     pipeline["builds"] = [b for b in pipeline["builds"] if b["version"] != "1.1.0"]
     pipeline["clones"][0]["version"] = "1.0.0"
@@ -232,12 +239,15 @@ def test_state_file_holds_no_plain_secret(tmp_path: Path) -> None:
     assert len(password) >= 12
     text = state.read_text()
     assert password not in text
-    assert "sealed:sha256:" in text
+    assert "sealed:hmac-sha256:" in text
     # And the sealed password still means "same" on the next run.
+    key = load_state(state, "win").key
+    assert key not in text, "the sealing key lives beside the state, not in it"
+    assert (state.parent / "state.json.key").stat().st_mode & 0o077 == 0
     again = up(StackConfig("win", config), state_path=state)
     assert_ok(again)
-    assert set(counts(again.changes).items()) >= {("same", len(again.changes))}
-    assert load_state(state).salt == load_state(state).salt
+    assert counts(again.changes)["same"] == len(again.changes)
+    assert load_state(state, "win").key == key, "the key stays with the state"
 
 
 def test_same_resources_register_identical_inputs_under_plain_mocks(scenario) -> None:

@@ -478,3 +478,14 @@ def test_load_from_stack_reads_the_structured_key():
         pulumi.runtime.set_all_config({})
     assert loaded.spec.resource_group == "rg-vmimage-dev"
     assert loaded.spec.location == LOCATION
+
+
+def test_unknown_keys_with_brackets_are_reported_not_crashed_on():
+    raw = load_pipeline("dev")
+    raw["foo[1]"] = 1
+    raw["clones"][0]["x[y]"] = 2
+    with pytest.raises(SpecError) as caught:
+        load_spec(raw, location=LOCATION)
+    problems = caught.value.problems
+    assert [p.split(":", 1)[0] for p in problems] == ["clones[0].x[y]", "foo[1]"]
+    assert all("unknown key" in p for p in problems)
