@@ -46,6 +46,8 @@ class BuildVm(pulumi.ComponentResource):
     """ARM id of the build VM."""
     vm_name: pulumi.Output[str]
     """Azure name of the build VM."""
+    vm_unique_id: pulumi.Output[str]
+    """The VM's unique id: new whenever the VM is recreated, even under the same name."""
 
     def __init__(
         self, name: str, args: BuildVmArgs, opts: pulumi.ResourceOptions | None = None
@@ -85,8 +87,12 @@ class BuildVm(pulumi.ComponentResource):
                 parent=self,
                 additional_secret_outputs=["osProfile"] if args.admin.password is not None
                 else None,
+                # A build VM is scaffolding with a fixed name: a replacement (say, a new
+                # size before capture) must free the name first, or ARM refuses the PUT.
+                delete_before_replace=True,
             ),
         )
         self.vm_id = vm.id
+        self.vm_unique_id = vm.vm_id
         self.vm_name = vm.name
         self.register_outputs({"vmId": self.vm_id, "vmName": self.vm_name})

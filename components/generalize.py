@@ -279,11 +279,15 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
 _MODULE_NAME = "vmimage_generalize_provider"
 _SOURCE_KEY = "__vmimage_source__"
 #: Inputs whose change is not a new generalization (the VM id is what matters).
-_INPUT_KEYS = ("resourceGroupName", "vmName", "vmId", "waitForGuestShutdown",
+_INPUT_KEYS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "waitForGuestShutdown",
                "timeoutSeconds", "subscriptionId", "environment")
+#: A different VM is a new generalization: another ARM id, or the same name recreated
+#: (a new unique id behind the same ARM id).
+_REPLACE_KEYS = ("vmId", "vmUniqueId")
 _OUTPUT_KEYS = ("powerState", "osState", "generalizedAt")
 _PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
-             "vmId": "vm_id", "waitForGuestShutdown": "wait_for_guest_shutdown",
+             "vmId": "vm_id", "vmUniqueId": "vm_unique_id",
+             "waitForGuestShutdown": "wait_for_guest_shutdown",
              "timeoutSeconds": "timeout_seconds", "subscriptionId": "subscription_id",
              "powerState": "power_state", "osState": "os_state",
              "generalizedAt": "generalized_at"}
@@ -349,11 +353,11 @@ class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any],
              news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        # Generalizing is irreversible and tied to one VM: only a different VM (its ARM
-        # id covers subscription, group and name) is a new generalization. Other inputs
-        # (timeout, wait flag) change in place without calling Azure.
+        # Generalizing is irreversible and tied to one VM: only a different VM (another ARM
+        # id, or a VM recreated under the same name: a new unique id) is a new
+        # generalization. Other inputs (timeout, wait flag) change in place without Azure.
         changed = [k for k in _INPUT_KEYS if olds.get(k) != news.get(k)]
-        replaces = ["vmId"] if "vmId" in changed else []
+        replaces = [k for k in _REPLACE_KEYS if k in changed]
         return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=replaces,
                                          stables=list(_OUTPUT_KEYS),
                                          delete_before_replace=False)
@@ -400,7 +404,7 @@ class GeneralizeArgs:
     vm_name: pulumi.Input[str]
     """Name of the build VM."""
     vm_id: pulumi.Input[str]
-    """ARM id of the build VM: the data dependency on it, and the replace trigger."""
+    """ARM id of the build VM: the data dependency on it, and a replace trigger."""
     wait_for_guest_shutdown: bool
     """True for Windows: sysprep /shutdown was launched asynchronously; wait for the guest
     to power itself off before deallocating."""
@@ -410,6 +414,9 @@ class GeneralizeArgs:
     """Subscription of the VM; defaults to ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
     environment: pulumi.Input[str] | None = None
     """azure-native:environment: public (default), usgovernment or china."""
+    vm_unique_id: pulumi.Input[str] | None = None
+    """The VM's unique id (`VirtualMachine.vm_id`): changes when a VM is recreated under
+    the same name, which must be generalized again."""
 
 
 class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
@@ -433,6 +440,7 @@ class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
             "resource_group_name": args.resource_group_name,
             "vm_name": args.vm_name,
             "vm_id": args.vm_id,
+            "vm_unique_id": args.vm_unique_id,
             "wait_for_guest_shutdown": args.wait_for_guest_shutdown,
             "timeout_seconds": args.timeout_seconds,
             "subscription_id": args.subscription_id,

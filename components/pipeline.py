@@ -178,6 +178,7 @@ class ImagePipeline(pulumi.ComponentResource):
                 resource_group_name=rg_name,
                 vm_name=vm.vm_name,
                 vm_id=vm.vm_id,
+                vm_unique_id=vm.vm_unique_id,
                 wait_for_guest_shutdown=spec.windows,
                 timeout_seconds=SYSPREP_TIMEOUT_S,
                 subscription_id=subscription,

@@ -64,7 +64,7 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     "azure-native:network:NetworkSecurityGroup": ("location",),
     "azure-native:network:PublicIPAddress": ("location", "sku"),
     "azure-native:resources:ResourceGroup": ("location",),
-    "pulumi-python:dynamic/vmimage:Generalize": ("vmId",),
+    "pulumi-python:dynamic/vmimage:Generalize": ("vmId", "vmUniqueId"),
 }
 
 
@@ -383,7 +383,10 @@ def _vm(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
     timeline = VmTimeline()
     timeline.set(at + duration, "running", "specialized")
     arm.vms[rid.lower()] = timeline
-    return Outcome(rid, duration, {"vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, rid))}, name)
+    # Like Azure's vmId: unique per VM created, so a VM recreated under the same name
+    # is told apart (deterministic here: name and creation time).
+    unique = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}@{at}"))
+    return Outcome(rid, duration, {"vmId": unique}, name)
 
 
 def _check_vm_image(

@@ -194,6 +194,13 @@ class SimulatorMonitor(MockMonitor):
             reg.azure_name = prior.outputs.get("name")
             reg.state = _final_state(self.arm, reg)
             return reg.id, reg.outputs
+        if reg.action == "replace" and reg.delete_before_replace and prior is not None:
+            # deleteBeforeReplace: the old resource goes first, freeing its name.
+            if prior.id.lower() in self.arm.resources:
+                deleted_in = self.arm.delete(prior.id, start)
+                self.record(reg.urn, "delete", start, start + deleted_in)
+                start += deleted_in
+                reg.start_s = start
         if reg.type == GENERALIZE_TYPE:
             outputs, end = self._generalize(reg, start)
             reg.id = f"generalize-{unwrap(reg.inputs)['vmId']}"

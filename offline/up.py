@@ -91,7 +91,8 @@ def _delete(result: ProgramRun, changes: list[Change], prior: dict[str, PriorRes
     doomed = [c.urn for c in changes if c.action == "delete"]
     # A replacement under a new Azure name leaves its predecessor to delete.
     doomed += [c.urn for c in changes
-               if c.action == "replace" and regs[c.urn].id.lower() != prior[c.urn].id.lower()]
+               if c.action == "replace" and not regs[c.urn].delete_before_replace
+               and regs[c.urn].id.lower() != prior[c.urn].id.lower()]
     start = max((o.end_s for o in result.operations), default=0.0)
     for wave in delete_order(doomed, prior):
         wave_end = start

@@ -94,3 +94,29 @@ def test_crash_between_deallocate_and_generalize(stack: str, tmp_path: Path) -> 
         "generalize"
     ], "converges without deallocating again"
     assert final_vm_states(rerun) == final_vm_states(reference)
+
+
+def test_build_changed_before_capture_is_rebuilt_and_generalized_again(tmp_path: Path) -> None:
+    """A build VM replaced under its fixed name (delete before replace) is a new VM: its
+    unique id changes, so Generalize runs again for it; the capture then uses it."""
+    reference = clean_run("dev", tmp_path)
+    order = [o.resource.rsplit("::", 1)[-1] + ":" + o.op for o in reference.run.operations]
+    crash_after = order.index("vmimage-v1-0-0-generalize:generalize") + 1
+    state = tmp_path / "state.json"
+    config = load_stack_dict("dev")
+    crashed = up(StackConfig("dev", config), faults=FaultPlan.parse(f"crash-after={crash_after}"),
+                 state_path=state)
+    assert not crashed.ok
+    # Another base image: an immutable property, so the build VM must be replaced.
+    config["vmimage:pipeline"]["builds"][0]["from"]["marketplace"]["sku"] = "server-gen1"
+    rerun = up(StackConfig("dev", config), state_path=state)
+    assert rerun.ok, (rerun.run.failures, rerun.run.error, rerun.config_problems)
+    actions = {c.urn.rsplit("::", 1)[-1]: (c.action, c.properties) for c in rerun.changes}
+    assert actions["vmimage-v1-0-0-build-vm"] == ("replace", ("storageProfile.imageReference.sku",))
+    # The crash came before Generalize was recorded, so it is created for the new VM.
+    assert actions["vmimage-v1-0-0-generalize"] == ("create", ())
+    vm_ops = [o.op for o in rerun.run.operations if o.resource.endswith("build-vm")]
+    assert vm_ops == ["delete", "replace"], "the old build VM frees its name first"
+    assert list(rerun.run.arm.generalize_posts.values()) == [2], "the new VM is generalized too"
+    capture = next(r for r in rerun.run.registrations if r.name.endswith("capture-version"))
+    assert capture.state == "succeeded"

@@ -287,6 +287,10 @@ def test_diff_replaces_only_when_vm_id_changes():
     moved = provider.diff("id", dict(PROPS), other_vm)
     assert moved.changes is True and moved.replaces == ["vmId"]
 
+    # Same name, recreated VM: a new unique id is a VM that was never generalized.
+    recreated = provider.diff("id", {**PROPS, "vmUniqueId": "a"}, {**PROPS, "vmUniqueId": "b"})
+    assert recreated.changes is True and recreated.replaces == ["vmUniqueId"]
+
     # olds carry outputs and the serialized provider; neither may trigger anything
     olds = {**PROPS, "powerState": "deallocated", "osState": "generalized",
             "generalizedAt": "2025-01-01T00:00:00+00:00", "__provider": "old"}
