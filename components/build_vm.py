@@ -21,8 +21,11 @@ class BuildVmArgs:
     build: BuildSpec
     """The image version this VM builds."""
     resource_group_name: pulumi.Input[str]
+    """Resource group of the build VM."""
     subnet_id: pulumi.Input[str]
+    """Subnet of the build VM's NIC (no public IP: it is reached by run commands)."""
     admin: vm_profile.AdminCredentials
+    """SSH key (Linux) or secret password (Windows)."""
     parent_image_id: pulumi.Input[str] | None = None
     """Gallery image version id to boot from when `from.version` names a parent."""
 

@@ -33,8 +33,11 @@ class CloneGroupArgs:
     """Gallery image version id or managed image id: an output of the capture, so the
     clones wait for it."""
     resource_group_name: pulumi.Input[str]
+    """Resource group of the clones."""
     subnet_id: pulumi.Input[str]
+    """Subnet of the clones' NICs."""
     admin: vm_profile.AdminCredentials
+    """SSH key (Linux) or secret password (Windows)."""
 
 
 def batches(count: int, batch_size: int | None) -> list[range]:

@@ -19,8 +19,11 @@ DEPROVISION_TIMEOUT_S = 900
 @dataclass(frozen=True)
 class GuestScriptsArgs:
     spec: PipelineSpec
+    """The validated pipeline spec (OS decides waagent or sysprep)."""
     build: BuildSpec
+    """The build whose customize steps run, in order."""
     resource_group_name: pulumi.Input[str]
+    """Resource group of the build VM."""
     vm_name: pulumi.Input[str]
     """Azure name of the build VM (an output of BuildVm, so scripts wait for the VM)."""
 

@@ -20,7 +20,9 @@ TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
 @dataclass(frozen=True)
 class ImageGalleryArgs:
     spec: PipelineSpec
+    """The validated pipeline spec (gallery and image definition names, OS, generation)."""
     resource_group_name: pulumi.Input[str]
+    """Resource group the gallery lives in."""
 
 
 class ImageGallery(pulumi.ComponentResource):
@@ -72,11 +74,15 @@ class ImageGallery(pulumi.ComponentResource):
 @dataclass(frozen=True)
 class ImageCaptureArgs:
     spec: PipelineSpec
+    """The validated pipeline spec (capture mode, regions, protection)."""
     build: BuildSpec
+    """The build being captured: its version number, regions and publishing settings."""
     resource_group_name: pulumi.Input[str]
+    """Resource group of the gallery and managed images."""
     source_vm_id: pulumi.Input[str]
     """The generalized VM: an output of the Generalize step, so capture cannot run first."""
     gallery: ImageGallery | None
+    """Where the version goes; None when capturing a managed image only."""
 
 
 def target_regions(spec: PipelineSpec, build: BuildSpec) -> list[compute.TargetRegionArgs]:

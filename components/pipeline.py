@@ -137,6 +137,7 @@ class ImagePipeline(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "imageVersionIds": self.image_version_ids,
+                "galleryImageId": self.gallery_image_id,
                 "managedImageIds": self.managed_image_ids,
                 "buildVmStates": self.build_vm_states,
                 "clones": self.clones,

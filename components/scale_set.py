@@ -161,7 +161,13 @@ class CloneScaleSet(pulumi.ComponentResource):
                 ),
             ),
             tags=vm_profile.tags("clone", args.version, **{vm_profile.GROUP_TAG: clone.name}),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The password sits in the VM profile: keep the whole output secret.
+                additional_secret_outputs=["virtualMachineProfile"]
+                if args.admin.password is not None
+                else None,
+            ),
         )
         self.scale_set_id = vmss.id
         self.register_outputs(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -208,9 +209,13 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
         print_stages(out, result)
         print_states(out, result)
         print_outputs(out, result.outputs)
-    customs = sum(1 for r in result.registrations if r.custom)
+    customs = [r for r in result.registrations if r.custom]
+    actions = Counter(r.action for r in customs)
+    done = (f"{len(customs)} resources created" if set(actions) == {"create"} else
+            f"{len(customs)} resources (" + ", ".join(
+                f"{n} {action}" for action, n in sorted(actions.items())) + ")")
     out.print(
-        f"stack {stack.name}: {customs} resources created in simulated Azure; "
+        f"stack {stack.name}: {done} in simulated Azure; "
         f"makespan {_duration(max((r.end_s for r in result.registrations), default=0))}",
         markup=False,
     )

@@ -7,6 +7,7 @@ import difflib
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from conftest import load_pipeline, run_offline, stack_config
@@ -178,3 +179,23 @@ def test_labels_are_escaped():
     label = _escape_label('CloneSet<br/>a "b" [c] <d> #e')
     assert '"' not in label and "[" not in label and "<d>" not in label
     assert label.startswith("CloneSet<br/>a ")
+
+
+def test_same_bytes_across_processes_with_different_hash_seeds(tmp_path):
+    """Set and dict orders change with PYTHONHASHSEED; the plan must not."""
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "4242"):
+        target = tmp_path / f"plan-{seed}.md"
+        done = subprocess.run(
+            [sys.executable, "-m", "offline", "up", "--stack", "dev", "--quiet",
+             "--set", "clones[0].count=5", "--markdown", str(target)],
+            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed}, check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1]

@@ -221,3 +221,27 @@ def test_generated_password_never_leaks(tmp_path: Path) -> None:
     assert used == {password}
     assert result.outputs.get("adminPassword") == "[secret]"
     assert_nowhere(password, texts)
+
+
+def test_windows_scale_set_keeps_its_vm_profile_secret() -> None:
+    """The policy pack can only see secrecy through additional_secret_outputs: a Windows
+    scale set must list its VM profile, or `admin-password-secret` fails it."""
+    from policy.rules import ResourceView, evaluate
+
+    config = load_stack_dict("win")
+    config["vmimage:pipeline"]["clones"][0]["kind"] = "scaleSet"
+    recorded = run_program(config, stack="win")
+    (vmss,) = recorded.of_type("azure-native:compute:VirtualMachineScaleSet")
+    assert vmss.additional_secret_outputs == ["virtualMachineProfile"]
+    assert is_rpc_secret(vmss.inputs["virtualMachineProfile"])
+
+    # As the real pack sees it: plain values, secrecy only from the option.
+    view = ResourceView(urn=vmss.urn, type=vmss.type, name=vmss.name,
+                        props=unwrap(vmss.inputs),
+                        secret_paths=frozenset(vmss.additional_secret_outputs))
+    assert [v for v in evaluate([view]) if v.policy == "admin-password-secret"] == []
+    unmarked = ResourceView(urn=vmss.urn, type=vmss.type, name=vmss.name,
+                            props=unwrap(vmss.inputs))
+    assert [v.policy for v in evaluate([unmarked]) if v.policy == "admin-password-secret"] == [
+        "admin-password-secret"
+    ]

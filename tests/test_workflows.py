@@ -20,7 +20,7 @@ EXPECTED = ("pull-request.yml", "main.yml")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
 SECRET_REF = re.compile(r"\$\{\{\s*secrets\.(\w+)\s*\}\}")
 # Only the Pulumi Cloud token may be a secret; Azure uses OIDC with ids from `vars`.
-ALLOWED_SECRETS = {"PULUMI_ACCESS_TOKEN", "GITHUB_TOKEN"}
+ALLOWED_SECRETS = {"GITHUB_TOKEN"}  # everything else comes through OIDC
 # Inputs declared by pulumi/actions and azure/login (their action.yml), to catch misspellings.
 PULUMI_ACTION_INPUTS = {
     "command", "stack-name", "work-dir", "comment-on-pr", "github-token", "cloud-url",
@@ -112,7 +112,19 @@ def test_azure_login_uses_oidc(workflows: dict[str, dict[str, Any]], name: str) 
 
 
 @pytest.mark.parametrize("name", EXPECTED)
-def test_no_azure_credentials_in_secrets(name: str) -> None:
+def test_pulumi_cloud_login_uses_oidc(workflows: dict[str, dict[str, Any]], name: str) -> None:
+    """Every job that runs pulumi/actions first trades the OIDC token for a Pulumi one."""
+    for job_id, _ in steps_using(workflows[name], "pulumi/actions"):
+        steps = [str(s.get("uses", "")) for s in workflows[name]["jobs"][job_id]["steps"]]
+        auth = next(i for i, uses in enumerate(steps) if uses.startswith("pulumi/auth-actions"))
+        assert auth < next(i for i, u in enumerate(steps) if u.startswith("pulumi/actions"))
+        step = workflows[name]["jobs"][job_id]["steps"][auth]
+        assert step["with"]["requested-token-type"].startswith("urn:pulumi:token-type:")
+        assert permissions(workflows[name], job_id).get("id-token") == "write", job_id
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_no_stored_secrets(name: str) -> None:
     text = (WORKFLOWS / name).read_text()
     used = set(SECRET_REF.findall(text))
     assert used <= ALLOWED_SECRETS, used - ALLOWED_SECRETS
