@@ -478,3 +478,21 @@ def test_same_program_with_the_generalize_edge_is_accepted(tmp_path):
     version = next(r for r in result.registrations if r.type == VERSION)
     generalize = next(r for r in result.registrations if r.name == "generalize")
     assert version.start_s >= generalize.end_s
+
+
+def test_a_captured_version_is_immutable_but_its_publishing_settings_update(arm):
+    vm = make_vm(arm, luns=(0, 3))
+    gallery(arm)
+    done = generalized(arm, vm)
+    outcome = arm.put(VERSION, version_props(vm), done)
+    later = done + outcome.duration
+    other = make_vm(arm, name="vm-b", at=later)
+    # Another source under the same version number: Azure never recaptures a version.
+    refused(arm.put, VERSION, version_props(other), later + 500,
+            code="PropertyChangeNotAllowed", match="storageProfile")
+    # Replica counts are updatable in place, without a recapture.
+    more = version_props(vm)
+    more["publishingProfile"]["targetRegions"][0]["regionalReplicaCount"] = 3
+    updated = arm.put(VERSION, more, later + 500)
+    assert updated.outputs["dataDiskLuns"] == [0, 3]
+    assert updated.duration == arm.latency("update")
