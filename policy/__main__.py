@@ -78,24 +78,23 @@ def plain(value: Any) -> Any:
 
 
 def view_from_args(args: ResourceValidationArgs) -> rules.ResourceView:
-    return rules.ResourceView(
-        urn=args.urn,
-        type=args.resource_type,
-        name=args.name,
-        props=plain(args.props),
-        protect=bool(args.opts.protect),
-        secret_paths=frozenset(args.opts.additional_secret_outputs or ()),
-    )
+    return _view(args.urn, args.resource_type, args.name, args.props, args.opts)
 
 
 def view_from_resource(resource: PolicyResource) -> rules.ResourceView:
+    return _view(resource.urn, resource.resource_type, resource.name, resource.props,
+                 resource.opts)
+
+
+def _view(urn: str, resource_type: str, name: str, props: Any, opts: Any) -> rules.ResourceView:
+    """Resource and stack policies see the same fields under different objects."""
     return rules.ResourceView(
-        urn=resource.urn,
-        type=resource.resource_type,
-        name=resource.name,
-        props=plain(resource.props),
-        protect=bool(resource.opts.protect),
-        secret_paths=frozenset(resource.opts.additional_secret_outputs or ()),
+        urn=urn,
+        type=resource_type,
+        name=name,
+        props=plain(props),
+        protect=bool(opts.protect),
+        secret_paths=frozenset(opts.additional_secret_outputs or ()),
     )
 
 

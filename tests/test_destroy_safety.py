@@ -66,6 +66,8 @@ def test_clones_are_not_protected_and_replaced_create_before_delete(both: Record
     assert [r for r in clones if r.type == VM]
     for r in clones:
         assert not r.protect, r.name
+        # Create-before-delete is Pulumi's default; a clone must never opt out of it,
+        # or a rollout would take a clone down before its successor is up.
         assert not r.delete_before_replace, r.name
         assert not r.retain_on_delete, r.name  # deleting a clone really deletes it
 
