@@ -2,16 +2,15 @@
 
 YAML -> `load_spec` -> an immutable `PipelineSpec`, or a `SpecError` listing every problem
 as `<key path>: <what is wrong>`. Validation runs in two passes: pydantic checks shape,
-types, ranges and enums; `semantic_problems` then checks what spans keys (references,
-uniqueness, Azure naming, region coverage). Both are pure, so tests call them directly.
+types, ranges and enums here (its errors worded in components/spec_errors.py); the rules
+that span keys (references, uniqueness, Azure naming, region coverage) live in
+components/spec_rules.py. All pure, so tests call them directly.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import UnionType
@@ -29,26 +28,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components import naming
-from components.sizing import (
-    MAX_REPLICAS_PER_REGION,
-    VMS_PER_REPLICA,
-    azure_guidance,
-    recommended_replicas,
-)
-from components.templates import TemplateProblem, render
+from components.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
+from components.spec_errors import kind_of, pydantic_problems
 
-MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
-# Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a
-# managed image, which kind: scaleSet does not use).
-MAX_SCALE_SET_INSTANCES = 1000
-RESERVED_ADMIN_NAMES = frozenset(
-    "administrator admin user user1 test user2 test1 user3 admin1 1 123 a actuser adm "
-    "admin2 aspnet backup console david guest john owner root server sql support "
-    "support_388945a0 sys test2 test3 user4 user5".split()
-)
-SSH_KEY_RE = re.compile(
-    r"(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?"
-)
+# spec_rules needs the models only for type hints, so importing it here is not circular.
+from components.spec_rules import raw_value_problems, semantic_problems, warnings
 
 
 class SpecError(Exception):
@@ -85,7 +69,7 @@ class _Model(BaseModel):
             raise ValueError(f"expected true or false, got the string {value!r}")
         if ipaddress.IPv4Network in accepted and isinstance(value, int | float):
             # pydantic would read 5 as the network 0.0.0.5/32
-            raise ValueError(f"expected an IPv4 CIDR such as 10.0.0.0/16, got {_kind(value)}")
+            raise ValueError(f"expected an IPv4 CIDR such as 10.0.0.0/16, got {kind_of(value)}")
         return value
 
 
@@ -417,7 +401,7 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
     if raw is None or raw == {}:
         raise SpecError(["vmimage:pipeline: missing; see README 'Config reference'"])
     if not isinstance(raw, dict):
-        raise SpecError([f"vmimage:pipeline: expected a mapping, got {_kind(raw)}"])
+        raise SpecError([f"vmimage:pipeline: expected a mapping, got {kind_of(raw)}"])
     data = dict(raw)
     data.setdefault("location", location)
     problems = list(_pre_checks(data))
@@ -432,7 +416,7 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
         # Shape errors stop the cross-key rules, but the rules of single values (names,
         # regions, version numbers) still run on the raw data: every problem at once.
         raise SpecError(
-            problems + list(_pydantic_problems(exc)) + _raw_value_problems(data)
+            problems + list(pydantic_problems(exc, PipelineSpec)) + raw_value_problems(data)
         ) from None
     problems += semantic_problems(spec)
     if problems:
@@ -451,448 +435,3 @@ def _pre_checks(data: dict[str, Any]) -> Iterator[str]:
             "one is generated)"
         )
 
-
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing",
-            bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def key_path(loc: Iterable[str | int]) -> str:
-    """('builds', 0, 'dataDisks', 1, 'lun') -> 'builds[0].dataDisks[1].lun'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "vmimage:pipeline"
-
-
-def _pydantic_problems(exc: ValidationError) -> Iterator[str]:
-    errors = exc.errors()
-    failed_items = {e["loc"][0] for e in errors if len(e["loc"]) > 2}
-    for err in errors:
-        # A list whose items failed is not also 'too short'.
-        if err["type"] == "too_short" and err["loc"][0] in failed_items:
-            continue
-        kind = err["type"]
-        # Drop pydantic's internal union/validator segments from the path; the last
-        # segment of an unknown key is the user's key, whatever characters it holds.
-        *inner, last = err["loc"] or ("",)
-        loc = [p for p in inner if not _is_pydantic_tag(p)]
-        if kind == "extra_forbidden" or not _is_pydantic_tag(last):
-            loc.append(last)
-        path = key_path(loc)
-        if kind == "extra_forbidden":
-            yield f"{path}: unknown key{_did_you_mean(loc)}"
-        elif kind == "missing":
-            yield f"{path}: required"
-        elif kind == "literal_error":
-            yield f"{path}: must be one of {err['ctx']['expected']} (got {err['input']!r})"
-        else:
-            yield f"{path}: {_message(err)}"
-
-
-_NOISE = {"function-before", "function-after", "constrained-int"}
-_TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]")  # e.g. function-before[_replicas(), ...]
-
-
-def _is_pydantic_tag(part: str | int) -> bool:
-    return isinstance(part, str) and (part in _NOISE or bool(_TAG.fullmatch(part)))
-
-
-def _message(err: Any) -> str:
-    msg, kind, value = err["msg"], err["type"], err.get("input")
-    ctx = err.get("ctx") or {}
-    if kind == "string_pattern_mismatch":
-        return f"{value!r} does not match {ctx['pattern']}"
-    if kind in ("ip_v4_network", "ip_any_network"):
-        if not isinstance(value, str):
-            return f"expected an IPv4 CIDR such as 10.0.0.0/16, got {_kind(value)}"
-        try:
-            network = ipaddress.ip_interface(value).network
-        except ValueError:
-            return f"{value!r} is not an IPv4 CIDR (e.g. 10.0.0.0/16)"
-        return f"{value!r} has host bits set; did you mean {str(network)!r}?"
-    # Say it in YAML's words (list, mapping), not Python's (tuple, instance of NetworkSpec).
-    if kind in ("tuple_type", "list_type"):
-        return f"expected a list, got {_kind(value)}"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"expected a mapping, got {_kind(value)}"
-    if kind == "string_type":
-        hint = "; quote it in YAML" if isinstance(value, int | float) else ""
-        return f"expected a string, got {_kind(value)} {value!r}{hint}"
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"expected a whole number, got {value!r}"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"expected true or false, got {value!r}"
-    if kind.startswith(("date_", "datetime_")):
-        return f"expected a date YYYY-MM-DD, got {value!r}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        words = {"greater_than_equal": "at least", "greater_than": "more than",
-                 "less_than_equal": "at most", "less_than": "less than"}[kind]
-        bound = next(iter(ctx.values()))
-        return f"must be {words} {bound} (got {value!r})"
-    if kind == "too_short":
-        return f"needs at least {ctx.get('min_length', 1)} item(s)"
-    if kind == "value_error":
-        msg = str(ctx.get("error") or msg.removeprefix("Value error, "))
-    return msg[0].lower() + msg[1:] if msg else msg
-
-
-def _did_you_mean(loc: Sequence[str | int]) -> str:
-    if not loc:
-        return ""
-    fields = _field_names_at(PipelineSpec, loc[:-1])
-    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; expected one of {sorted(fields)}"
-
-
-def _field_names_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """The YAML keys allowed at a path, found by walking the models' annotations."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = {f.alias or n: f for n, f in current.model_fields.items()}
-        if part not in fields:
-            return []
-        current = _model_in(fields[part].annotation)
-        if current is None:
-            return []
-    return [f.alias or n for n, f in current.model_fields.items()]
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if get_origin(annotation) in (Union, tuple, list) or get_args(annotation):
-        for arg in get_args(annotation):
-            found = _model_in(arg)
-            if found:
-                return found
-    return None
-
-
-# ---------------------------------------------------------------------------------------
-# Rules that span keys
-
-
-def semantic_problems(spec: PipelineSpec) -> list[str]:
-    problems: list[str] = []
-    problems += _naming_problems(spec)
-    problems += _network_problems(spec)
-    problems += _admin_problems(spec)
-    problems += _capture_problems(spec)
-    problems += _build_problems(spec)
-    problems += _clone_problems(spec)
-    return problems
-
-
-def _naming_problems(spec: PipelineSpec) -> list[str]:
-    found = [f"resourceGroup: {p}" for p in naming.RESOURCE_GROUP.problems(spec.resource_group)]
-    if spec.location not in naming.AZURE_REGIONS and spec.location != "unset":
-        found.append(f"location: {_region_problem(spec.location)}")
-    if spec.gallery:
-        found += [f"gallery.name: {p}" for p in naming.GALLERY.problems(spec.gallery.name)]
-        found += [
-            f"gallery.image.name: {p}"
-            for p in naming.GALLERY_IMAGE.problems(spec.gallery.image.name)
-        ]
-    if spec.managed_image:
-        found += [
-            f"managedImage.name: {p}"
-            for p in naming.MANAGED_IMAGE.problems(spec.managed_image.name)
-        ]
-    return found
-
-
-def _raw_value_problems(data: dict[str, Any]) -> list[str]:
-    """The single-value rules of `semantic_problems`, on raw data that failed the shape
-    check: only values that are of the right type are judged (the rest is reported)."""
-
-    def at(node: Any, *keys: str | int) -> Any:
-        for key in keys:
-            if isinstance(key, int):
-                node = node[key] if isinstance(node, list) and key < len(node) else None
-            else:
-                node = node.get(key) if isinstance(node, dict) else None
-        return node
-
-    found: list[str] = []
-    rules: list[tuple[str, naming.NameRule, Any]] = [
-        ("resourceGroup", naming.RESOURCE_GROUP, at(data, "resourceGroup")),
-        ("gallery.name", naming.GALLERY, at(data, "gallery", "name")),
-        ("gallery.image.name", naming.GALLERY_IMAGE, at(data, "gallery", "image", "name")),
-        ("managedImage.name", naming.MANAGED_IMAGE, at(data, "managedImage", "name")),
-    ]
-    clones = at(data, "clones")
-    for i in range(len(clones) if isinstance(clones, list) else 0):
-        rules.append((f"clones[{i}].name", naming.CLONE_GROUP, at(clones, i, "name")))
-    for path, rule, value in rules:
-        if isinstance(value, str):
-            found += [f"{path}: {p}" for p in rule.problems(value.strip())]
-    location = at(data, "location")
-    if isinstance(location, str) and location != "unset" and location not in naming.AZURE_REGIONS:
-        found.append(f"location: {_region_problem(location)}")
-    builds = at(data, "builds")
-    for i in range(len(builds) if isinstance(builds, list) else 0):
-        version = at(builds, i, "version")
-        if isinstance(version, str) and naming.parse_version(version.strip()) is None:
-            found.append(
-                f"builds[{i}].version: {version!r} is not Major.Minor.Patch "
-                "(32-bit integers, no leading zeros)"
-            )
-        regions = at(builds, i, "regions")
-        for j in range(len(regions) if isinstance(regions, list) else 0):
-            name = at(regions, j, "name")
-            if isinstance(name, str) and name not in naming.AZURE_REGIONS:
-                found.append(f"builds[{i}].regions[{j}].name: {_region_problem(name)}")
-    return found
-
-
-def _region_problem(region: str) -> str:
-    close = difflib.get_close_matches(region, sorted(naming.AZURE_REGIONS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown Azure region {region!r}{hint}"
-
-
-def _network_problems(spec: PipelineSpec) -> list[str]:
-    net = spec.network
-    found = []
-    if not net.subnet_prefix.subnet_of(net.address_space):
-        found.append(
-            f"network.subnetPrefix: {net.subnet_prefix} is not inside "
-            f"network.addressSpace {net.address_space}"
-        )
-    if net.subnet_prefix.prefixlen > 29:
-        found.append("network.subnetPrefix: Azure subnets must be /29 or larger")
-    for i, rule in enumerate(net.allow_inbound):
-        low, _, high = rule.port.partition("-")
-        if not 1 <= int(low) <= int(high or low) <= 65535:
-            found.append(f"network.allowInbound[{i}].port: {rule.port!r} is not 1-65535")
-        if rule.source in ("*", "0.0.0.0/0", "Internet", "Any") and int(low) <= 3389 and (
-            int(high or low) >= 22
-        ) and _opens_admin_port(rule.port):
-            found.append(
-                f"network.allowInbound[{i}]: opens SSH/RDP to the internet; use a source "
-                "CIDR you control, Azure Bastion, or just-in-time access"
-            )
-    return found
-
-
-def _opens_admin_port(port: str) -> bool:
-    low, _, high = port.partition("-")
-    return any(int(low) <= p <= int(high or low) for p in (22, 3389))
-
-
-def _admin_problems(spec: PipelineSpec) -> list[str]:
-    found = []
-    user = spec.admin.username
-    if user.lower() in RESERVED_ADMIN_NAMES:
-        found.append(f"admin.username: {user!r} is reserved by Azure; choose another")
-    limit = 20 if spec.windows else 64
-    if len(user) > limit:
-        found.append(f"admin.username: at most {limit} characters on {spec.os}")
-    if not re.fullmatch(r"[A-Za-z_][\w.-]*", user) or user.endswith("."):
-        found.append(
-            f"admin.username: {user!r} may hold letters, digits, '_', '-', '.' "
-            "and must not start with a digit or end with '.'"
-        )
-    key = spec.admin.ssh_public_key
-    if spec.os == "linux" and not key:
-        found.append(
-            "admin.sshPublicKey: required for Linux (password authentication is off)"
-        )
-    if key and not SSH_KEY_RE.fullmatch(key):
-        found.append(
-            "admin.sshPublicKey: not an OpenSSH public key "
-            "('ssh-ed25519 AAAA... comment' or 'ssh-rsa AAAA...')"
-        )
-    return found
-
-
-def _capture_problems(spec: PipelineSpec) -> list[str]:
-    found = []
-    if spec.uses_gallery and spec.gallery is None:
-        found.append(f"gallery: required when capture is {spec.capture!r}")
-    if spec.capture == "managedImage" and spec.gallery is None and spec.managed_image is None:
-        found.append("managedImage.name: required when capture is 'managedImage' "
-                     "and there is no gallery")
-    tl = spec.security.trusted_launch
-    if tl and spec.uses_managed_image:
-        found.append(
-            "security.trustedLaunch: managed images do not support Trusted Launch; "
-            "use capture: gallery or turn trustedLaunch off"
-        )
-    if tl and spec.gallery and spec.gallery.image.generation == "V1":
-        found.append("security.trustedLaunch: needs a generation V2 image")
-    return found
-
-
-def _build_problems(spec: PipelineSpec) -> list[str]:
-    found: list[str] = []
-    versions: dict[str, int] = {}
-    for i, build in enumerate(spec.builds):
-        at = f"builds[{i}]"
-        if naming.parse_version(build.version) is None:
-            found.append(
-                f"{at}.version: {build.version!r} is not Major.Minor.Patch "
-                "(32-bit integers, no leading zeros)"
-            )
-        elif build.version in versions:
-            found.append(
-                f"{at}.version: {build.version} is already built by "
-                f"builds[{versions[build.version]}]; gallery versions are immutable, "
-                "give the new build a new version number"
-            )
-        else:
-            versions[build.version] = i
-        found += _source_problems(spec, build, at)
-        luns: set[int] = set()
-        for j, disk in enumerate(build.data_disks):
-            if disk.lun in luns:
-                found.append(f"{at}.dataDisks[{j}].lun: LUN {disk.lun} is used twice")
-            luns.add(disk.lun)
-            if disk.sku in ("UltraSSD_LRS", "PremiumV2_LRS"):
-                found.append(
-                    f"{at}.dataDisks[{j}].sku: {disk.sku} disks cannot be captured into "
-                    "an image; use Premium_LRS or StandardSSD_LRS"
-                )
-        found += _template_problems(spec, build, at)
-        seen_regions: set[str] = set()
-        for j, region in enumerate(build.regions):
-            if region.name in seen_regions:
-                found.append(f"{at}.regions[{j}].name: {region.name} is listed twice")
-            seen_regions.add(region.name)
-            if region.name not in naming.AZURE_REGIONS:
-                found.append(f"{at}.regions[{j}].name: {_region_problem(region.name)}")
-        if build.regions and spec.capture == "managedImage":
-            found.append(
-                f"{at}.regions: managed images live in one region; target regions "
-                "need capture: gallery or both"
-            )
-        vm_name = naming.build_vm_name(spec.image_name, build.version)
-        found += [f"{at}.version: {p}" for p in naming.VIRTUAL_MACHINE.problems(vm_name)]
-    return found
-
-
-def _source_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
-    src = build.from_
-    if (src.marketplace is None) == (src.version is None):
-        return [f"{at}.from: give exactly one of 'marketplace' or 'version'"]
-    if src.version is None:
-        return []
-    parent = next((b for b in spec.builds if b.version == src.version), None)
-    if parent is None:
-        known = ", ".join(b.version for b in spec.builds if b is not build) or "none"
-        return [f"{at}.from.version: {src.version} is not built here (versions: {known})"]
-    mine, theirs = naming.parse_version(build.version), naming.parse_version(parent.version)
-    if mine is not None and theirs is not None and theirs >= mine:
-        return [
-            f"{at}.from.version: parent {parent.version} must be older than "
-            f"{build.version} (a version is built on an earlier one; no cycles)"
-        ]
-    if not spec.uses_gallery:
-        return [
-            f"{at}.from.version: building on a parent version needs capture: gallery or "
-            "both (a parent captured as managed image only cannot be a gallery source)"
-        ]
-    return []
-
-
-def _template_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
-    found = []
-    for j, step in enumerate(build.customize):
-        expected_dir = "windows/" if spec.windows else "linux/"
-        if not step.template.startswith(expected_dir):
-            found.append(
-                f"{at}.customize[{j}].template: {spec.os} builds use templates under "
-                f"templates/{expected_dir}"
-            )
-            continue
-        try:
-            render(step.template, step.vars, os=spec.os, vm_name="validation")
-        except TemplateProblem as exc:
-            found.append(f"{at}.customize[{j}]: {exc}")
-    return found
-
-
-def _clone_problems(spec: PipelineSpec) -> list[str]:
-    found: list[str] = []
-    names: dict[str, int] = {}
-    for i, clone in enumerate(spec.clones):
-        at = f"clones[{i}]"
-        found += [f"{at}.name: {p}" for p in naming.CLONE_GROUP.problems(clone.name)]
-        if clone.name in names:
-            first = names[clone.name]
-            found.append(f"{at}.name: {clone.name!r} is already used by clones[{first}]")
-        names.setdefault(clone.name, i)
-        version = spec.resolve_version(clone.version)
-        if version is None:
-            if clone.version == "latest":
-                # An invalid build version is reported on its own line already.
-                if all(naming.parse_version(b.version) for b in spec.builds):
-                    found.append(f"{at}.version: 'latest' but every build is excludeFromLatest")
-            elif naming.parse_version(clone.version) is None:
-                found.append(
-                    f"{at}.version: {clone.version!r} is not 'latest' or Major.Minor.Patch"
-                )
-            else:
-                known = ", ".join(b.version for b in spec.builds)
-                found.append(f"{at}.version: {clone.version} is not built here (versions: {known})")
-            continue
-        region = spec.clone_region(clone)
-        if clone.region and clone.region not in naming.AZURE_REGIONS:
-            found.append(f"{at}.region: {_region_problem(clone.region)}")
-            continue
-        build = spec.build(version)
-        if spec.uses_gallery:
-            if all(r.name != region for r in spec.regions_of(build)):
-                found.append(
-                    f"{at}.region: {region} is not a target region of version {version}; "
-                    f"add it to builds[{spec.builds.index(build)}].regions"
-                )
-        elif region != spec.location:
-            found.append(f"{at}.region: a managed image can only clone in {spec.location}")
-        if clone.kind == "vm" and clone.count > MAX_VMS_PER_GROUP:
-            found.append(
-                f"{at}.count: {clone.count} individual VMs is too many for one group "
-                f"(at most {MAX_VMS_PER_GROUP}); use kind: scaleSet"
-            )
-        if clone.kind == "scaleSet" and clone.count > MAX_SCALE_SET_INSTANCES:
-            found.append(
-                f"{at}.count: {clone.count} instances is over Azure's limit of "
-                f"{MAX_SCALE_SET_INSTANCES} per scale set (Flexible, from a gallery image); "
-                "split the fleet into several clone groups"
-            )
-        if clone.kind == "scaleSet" and not spec.uses_gallery:
-            found.append(f"{at}.kind: scale sets clone from a gallery image; set capture: gallery")
-        if clone.zones and clone.kind == "vm" and clone.count % len(clone.zones):
-            found.append(f"{at}.zones: {clone.count} VMs do not spread evenly over "
-                         f"{len(clone.zones)} zones")
-        width = len(naming.clone_vm_name(clone.name, version, max(clone.count - 1, 0)))
-        if width > naming.VM_NAME_MAX:
-            found.append(f"{at}.name: clone VM names would exceed {naming.VM_NAME_MAX} characters")
-    return found
-
-
-def warnings(spec: PipelineSpec) -> list[str]:
-    """Allowed, but worth a reviewer's attention."""
-    found = []
-    for i, build in enumerate(spec.builds):
-        for j, disk in enumerate(build.data_disks):
-            if disk.caching == "ReadWrite":
-                found.append(
-                    f"builds[{i}].dataDisks[{j}].caching: ReadWrite loses unflushed writes "
-                    "if the host fails; prefer ReadOnly or None"
-                )
-        # Only explicit numbers can be too low; paths name the entry in the config.
-        for j, region in enumerate(build.regions):
-            vms = spec.vms_created_from(build.version, region.name)
-            if region.replicas is not None and region.replicas < azure_guidance(vms):
-                found.append(
-                    f"builds[{i}].regions[{j}].replicas: {region.replicas} replica(s) for "
-                    f"{vms} VMs in {region.name}; Azure advises {azure_guidance(vms)} "
-                    f"(1 per {VMS_PER_REPLICA} VMs created at once) or 'auto'"
-                )
-    return found

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from components.spec import MAX_SCALE_SET_INSTANCES, SpecError, load_spec
+from components.spec import SpecError, load_spec
+from components.spec_rules import MAX_SCALE_SET_INSTANCES
 from offline.arm import SimulatedArm
 from offline.report import report_json
 from offline.runner import load_stack, run, stack_file

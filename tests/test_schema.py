@@ -70,7 +70,7 @@ def test_every_spec_field_has_a_description():
 
 
 def schema_model(annotation: Any) -> Any:
-    from components.spec import _model_in
+    from components.spec_errors import model_in as _model_in
 
     return _model_in(annotation)
 

@@ -10,13 +10,9 @@ import pytest
 from conftest import load_pipeline, load_stack_dict
 
 from components import config as stack_config_module
-from components.spec import (
-    SpecError,
-    auto_replicas,
-    key_path,
-    load_spec,
-    semantic_problems,
-)
+from components.spec import SpecError, auto_replicas, load_spec
+from components.spec_errors import key_path
+from components.spec_rules import semantic_problems
 
 LOCATION = "westeurope"
 
