@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import Point, measure
+from bench import measure
 
 COUNTS = (1, 10, 100)
 TARGET = 1.15  # ours/raw wall time at N = 100
@@ -31,6 +31,3 @@ def run() -> dict[str, Any]:
     parented = measure("raw-parented", COUNTS[-1])
     return {"rows": rows, "default_gc": before, "raw_parented": parented, "target": TARGET}
 
-
-def ratio(a: Point, b: Point, field: str) -> float:
-    return getattr(a, field) / getattr(b, field)

@@ -55,7 +55,3 @@ def render(template: str, variables: dict[str, Any], *, os: str, vm_name: str,
             f"template {template!r} line {exc.lineno}: {exc.message}"
         ) from None
 
-
-def script_lines(script: str) -> list[str]:
-    """Run commands take a script as text; Azure's API also accepts it as lines."""
-    return script.splitlines()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -593,9 +592,3 @@ HANDLERS: dict[str, Handler] = {
     "azure-native:compute:VirtualMachineScaleSet": _scale_set,
     "random:index/randomPassword:RandomPassword": _random_password,
 }
-
-VM_ID_RE = re.compile(
-    r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
-    r"virtualMachines/(?P<name>[^/]+)",
-    re.IGNORECASE,
-)

@@ -13,7 +13,6 @@ from typing import Any
 
 from offline.arm import IMMUTABLE_PROPERTIES
 from offline.engine import PriorResource, Registration
-from offline.secrets import redact
 from offline.state import seal
 
 ACTIONS = ("create", "update", "replace", "delete", "same")
@@ -121,6 +120,3 @@ def delete_order(urns: Iterable[str], prior: dict[str, PriorResource]) -> list[l
         remaining -= set(wave)
     return waves
 
-
-def public(change: Change) -> dict[str, Any]:
-    return redact(change.as_json())

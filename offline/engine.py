@@ -20,7 +20,7 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
 from offline.arm import SUBSCRIPTION_ID, TENANT_ID, ArmError, SimulatedArm
-from offline.secrets import redact, secret_paths, unwrap
+from offline.secrets import secret_paths, unwrap
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 GENERALIZE_TYPE = "pulumi-python:dynamic/vmimage:Generalize"
@@ -103,7 +103,6 @@ class SimulatorMonitor(MockMonitor):
         self.registrations: dict[str, Registration] = {}
         self.operations: list[Operation] = []
         self.failures: list[Failure] = []
-        self.stack_urn: str | None = None
         self._lock = threading.Lock()  # the SDK calls the monitor from a thread pool
         self._pending: dict[tuple[str, str], Registration] = {}
         # parent urn -> child urns, so a component's readiness is not a scan of everything
@@ -135,7 +134,6 @@ class SimulatorMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
-            self.stack_urn = urn
             return resource_pb2.RegisterResourceResponse(urn=urn)
         inputs = rpc.deserialize_properties(request.object)
         dependencies = sorted(set(
@@ -267,6 +265,3 @@ def _final_state(arm: SimulatedArm, reg: Registration) -> str:
         return f"PowerState/{power}, OSState/{os_state}"
     return "succeeded"
 
-
-def public_inputs(reg: Registration) -> dict[str, Any]:
-    return redact(reg.inputs)

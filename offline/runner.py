@@ -94,22 +94,19 @@ def load_stack(path: Path, name: str, overrides: list[str] = ()) -> StackConfig:
     return StackConfig(name, config, secret_keys)
 
 
-_PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+_SEGMENT = re.compile(r"([A-Za-z_][\w-]*)((?:\[\d+\])*)")
 
 
 def parse_key_path(path: str) -> list[str | int]:
-    """'clones[0].count' -> ['clones', 0, 'count']."""
+    """'clones[0].count' -> ['clones', 0, 'count']. Each dot-separated segment is a key
+    with optional [index]es; anything else ('a..b', 'clones[0]count') is refused."""
     parts: list[str | int] = []
-    position = 0
     for segment in path.split("."):
-        for match in _PATH_PART.finditer(segment):
-            parts.append(match[1] if match[1] else int(match[2]))
-        consumed = "".join(m[0] for m in _PATH_PART.finditer(segment))
-        if consumed != segment:
+        match = _SEGMENT.fullmatch(segment)
+        if match is None:
             raise StackFileError(f"--set {path}: cannot read key path at {segment!r}")
-        position += len(segment) + 1
-    if not parts:
-        raise StackFileError(f"--set {path}: empty key path")
+        parts.append(match[1])
+        parts += [int(index) for index in re.findall(r"\[(\d+)\]", match[2])]
     return parts
 
 

@@ -154,3 +154,11 @@ def test_bad_overrides_are_stack_file_errors(item):
 def test_missing_stack_file_is_a_stack_file_error(tmp_path):
     with pytest.raises(StackFileError, match="cannot read"):
         load_stack(tmp_path / "Pulumi.none.yaml", "none")
+
+
+@pytest.mark.parametrize("bad", ["a..b", "clones[0]count", "", "[0].x", "a."])
+def test_set_refuses_malformed_key_paths(bad):
+    from offline.runner import StackFileError, parse_key_path
+
+    with pytest.raises(StackFileError, match="cannot read key path"):
+        parse_key_path(bad)
