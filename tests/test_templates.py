@@ -8,7 +8,7 @@ import shlex
 import pytest
 
 from components import guest_scripts
-from components.templates import DEPROVISION_TEMPLATE, TemplateProblem, render, script_lines
+from components.templates import DEPROVISION_TEMPLATE, TemplateProblem, render
 
 
 def test_missing_variable_fails_naming_the_template():
@@ -109,7 +109,3 @@ def test_run_command_names_are_ordered_and_readable():
     assert guest_scripts.run_command_name(12, "windows/run-script.ps1.j2") == (
         "customize-12-run-script"
     )
-
-
-def test_script_lines():
-    assert script_lines("a\nb\n") == ["a", "b"]
