@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from components.spec import SpecError, load_spec
+from components.spec import SpecError
 from offline.changes import Change, counts
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
@@ -177,8 +177,7 @@ def _stack_name(path: Path) -> str:
 
 def spec_warnings(stack: StackConfig) -> list[str]:
     try:
-        location = stack.config.get("azure-native:location")
-        return load_spec(stack.pipeline, location=location).warnings
+        return stack.loaded().warnings
     except SpecError:
         return []
 
@@ -186,7 +185,7 @@ def spec_warnings(stack: StackConfig) -> list[str]:
 def config_problems(stack: StackConfig) -> list[str]:
     """The same validation the program runs, before anything is registered."""
     try:
-        load_spec(stack.pipeline, location=stack.config.get("azure-native:location"))
+        stack.loaded()
     except SpecError as exc:
         return exc.problems
     return []

@@ -24,6 +24,7 @@ from pulumi.runtime.mocks import set_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.spec import Loaded, SpecError, load_spec
 from offline.arm import SimulatedArm
 from offline.engine import (
     DiffFn,
@@ -51,10 +52,25 @@ class StackConfig:
     name: str
     config: dict[str, Any]  # full Pulumi config: "ns:key" -> value
     secret_keys: list[str] = field(default_factory=list)
+    _loaded: Loaded | SpecError | None = field(default=None, repr=False, compare=False)
 
     @property
     def pipeline(self) -> Any:
         return self.config.get(PIPELINE_KEY)
+
+    def loaded(self) -> Loaded:
+        """The validated spec, as the program will see it; raises SpecError. Validated
+        once (it renders every template), however many checks ask."""
+        if self._loaded is None:
+            try:
+                self._loaded = load_spec(
+                    self.pipeline, location=self.config.get("azure-native:location")
+                )
+            except SpecError as exc:
+                self._loaded = exc
+        if isinstance(self._loaded, SpecError):
+            raise self._loaded
+        return self._loaded
 
 
 def stack_file(stack: str) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from components import naming
-from components.spec import SpecError, load_spec
+from components.spec import PipelineSpec, SpecError
 from offline.arm import ArmError, SimulatedArm
 from offline.changes import (
     Change,
@@ -54,7 +54,11 @@ def up(
     if state is not None:
         state.restore_arm(arm)
         prior = state.resources
-    problems = retired_problems(stack, prior) if state is not None else []
+    try:
+        spec: PipelineSpec | None = stack.loaded().spec
+    except SpecError:
+        spec = None  # the program reports it, exactly as under `pulumi up`
+    problems = retired_problems(spec, prior) if state is not None and spec else []
     if problems:
         return UpResult(ProgramRun([], [], [], {}, None, arm), config_problems=problems)
     kwargs = {"program": program} if program else {}
@@ -66,7 +70,7 @@ def up(
                         finished=not (result.failures or result.error))
     outcome = UpResult(result, changes)
     outcome.blocked = protected_losses(changes, prior)
-    outcome.config_problems = changed_after_capture(stack, changes, prior)
+    outcome.config_problems = changed_after_capture(spec, changes, prior) if spec else []
     if outcome.blocked or outcome.config_problems:
         return outcome  # nothing is saved: the state on disk is untouched
     completed = {r.urn for r in result.registrations if r.id or not r.custom}
@@ -124,13 +128,9 @@ def _captured_versions(prior: dict[str, PriorResource]) -> set[str]:
     return found
 
 
-def retired_problems(stack: StackConfig, prior: dict[str, PriorResource]) -> list[str]:
+def retired_problems(spec: PipelineSpec, prior: dict[str, PriorResource]) -> list[str]:
     """A build can only be retired once its image exists: retiring deletes the build VM,
     and an uncaptured build would then be lost."""
-    try:
-        spec = load_spec(stack.pipeline, location=stack.config.get("azure-native:location")).spec
-    except SpecError:
-        return []  # reported by the program itself
     captured = _captured_versions(prior)
     return [
         f"builds[{i}].retired: version {b.version} was never captured (it is not in the "
@@ -140,14 +140,10 @@ def retired_problems(stack: StackConfig, prior: dict[str, PriorResource]) -> lis
 
 
 def changed_after_capture(
-    stack: StackConfig, changes: list[Change], prior: dict[str, PriorResource]
+    spec: PipelineSpec, changes: list[Change], prior: dict[str, PriorResource]
 ) -> list[str]:
     """Gallery versions are immutable: a captured build whose scripts, VM or disks change
     would need a recapture that Azure cannot do under the same version number."""
-    try:
-        spec = load_spec(stack.pipeline, location=stack.config.get("azure-native:location")).spec
-    except SpecError:
-        return []
     captured = _captured_versions(prior)
     problems = []
     for i, build in enumerate(spec.builds):
