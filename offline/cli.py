@@ -25,7 +25,7 @@ from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
 from offline.markdown import render_markdown
 from offline.policy_check import check_run, mandatory, violations_json
-from offline.report import report_json, stage_spans, vm_states
+from offline.report import duration, report_json, stage_spans, vm_states
 from offline.runner import (
     ProgramRun,
     StackConfig,
@@ -215,7 +215,7 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
                 f"{n} {action}" for action, n in sorted(actions.items())) + ")")
     out.print(
         f"stack {stack.name}: {done} in simulated Azure; "
-        f"makespan {_duration(max((r.end_s for r in result.registrations), default=0))}",
+        f"makespan {duration(max((r.end_s for r in result.registrations), default=0))}",
         markup=False,
     )
     return EXIT_OK
@@ -290,7 +290,7 @@ def print_stages(out: Console, result: ProgramRun) -> None:
     for column in ("stage", "start", "end", "resources"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for span in stage_spans(result):
-        table.add_row(span.stage, _duration(span.start_s), _duration(span.end_s),
+        table.add_row(span.stage, duration(span.start_s), duration(span.end_s),
                       str(span.resources))
     out.print(table)
 
@@ -309,11 +309,6 @@ def print_outputs(out: Console, outputs: dict[str, Any]) -> None:
     for key in sorted(outputs):
         out.print(f"  {key}: {json.dumps(outputs[key], indent=None, default=str)}",
                   markup=False)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes}m{secs:02d}s"
 
 
 def entry() -> None:

@@ -18,6 +18,7 @@ from offline.report import (
     STAGES,
     _custom_leaves,
     critical_path,
+    duration,
     makespan,
     parent_type,
     stage_of,
@@ -30,14 +31,6 @@ VM_TYPE = "azure-native:compute:VirtualMachine"
 ACTION_ORDER = ("create", "update", "replace", "delete", "same")
 ACTION_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
 FOLD_ROWS = 20  # stage tables longer than this are folded into <details>
-
-
-def duration(seconds: float) -> str:
-    """'7m34s' below an hour, '1h02m' from an hour on."""
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def render_markdown(

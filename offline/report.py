@@ -124,3 +124,11 @@ def vm_states(run: ProgramRun) -> list[tuple[str, str, str]]:
             rows.append((stage_of(reg), reg.azure_name or reg.name, power, os_state))
     rows.sort(key=lambda row: (row[0] != "build", row[1]))
     return [(name, power, os_state) for _, name, power, os_state in rows]
+
+
+def duration(seconds: float) -> str:
+    """'7m34s' below an hour, '1h02m' from an hour on."""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

@@ -14,8 +14,8 @@ from conftest import load_pipeline, run_offline, stack_config
 from rich.console import Console
 
 from offline.cli import main
-from offline.markdown import _escape_label, duration, render_markdown
-from offline.report import STAGES
+from offline.markdown import _escape_label, render_markdown
+from offline.report import STAGES, duration
 from policy.rules import Violation
 
 NODE = re.compile(r'^\s+(n\d+)\["(.*)"\]$', re.MULTILINE)
