@@ -316,13 +316,23 @@ def _rebuild_expression(source: str) -> str:
     )
 
 
+def subscription_of(arm_id: object) -> str | None:
+    """The subscription in an ARM id (`/subscriptions/<id>/...`), or None."""
+    parts = str(arm_id or "").split("/")
+    if len(parts) > 2 and parts[0] == "" and parts[1].lower() == "subscriptions" and parts[2]:
+        return parts[2]
+    return None
+
+
 def _subscription(props: dict[str, Any]) -> str:
-    sub = props.get("subscriptionId") or os.environ.get("ARM_SUBSCRIPTION_ID") \
-        or os.environ.get("AZURE_SUBSCRIPTION_ID")
+    # The VM's own ARM id names its subscription; the input and the environment are for
+    # callers whose VM id is not an ARM id (tests, mocks).
+    sub = props.get("subscriptionId") or subscription_of(props.get("vmId")) \
+        or os.environ.get("ARM_SUBSCRIPTION_ID") or os.environ.get("AZURE_SUBSCRIPTION_ID")
     if not sub:
         raise GeneralizeError(
-            "no subscription id: set the subscriptionId input, or ARM_SUBSCRIPTION_ID / "
-            "AZURE_SUBSCRIPTION_ID in the environment")
+            "no subscription id: vmId is not an ARM id; set the subscriptionId input, or "
+            "ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID in the environment")
     return str(sub)
 
 
@@ -411,7 +421,8 @@ class GeneralizeArgs:
     timeout_seconds: float = 3600.0
     """How long to wait for the guest to shut down before failing (without deallocating)."""
     subscription_id: pulumi.Input[str] | None = None
-    """Subscription of the VM; defaults to ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
+    """Subscription of the VM; defaults to the one in `vm_id`, then to
+    ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
     environment: pulumi.Input[str] | None = None
     """azure-native:environment: public (default), usgovernment or china."""
     vm_unique_id: pulumi.Input[str] | None = None

@@ -12,7 +12,7 @@ from typing import Any
 
 import pulumi
 import pulumi_random as random
-from pulumi_azure_native import authorization, resources
+from pulumi_azure_native import resources
 
 from components import naming
 from components.build_vm import BuildVm, BuildVmArgs
@@ -80,9 +80,6 @@ class ImagePipeline(pulumi.ComponentResource):
             ssh_public_key=spec.admin.ssh_public_key,
             password=self._password(name, spec, args.admin_password),
         )
-        subscription = authorization.get_client_config_output(
-            opts=pulumi.InvokeOutputOptions(parent=self)
-        ).subscription_id
 
         captures: dict[str, ImageCapture] = {}
         self.build_vm_states = {}
@@ -93,13 +90,13 @@ class ImagePipeline(pulumi.ComponentResource):
             if build.retired:
                 # The build VM is gone; the captured image stays exactly as it was, its
                 # source recorded as the same ARM id the Generalize step reported.
-                source_vm_id = retired_vm_id(subscription, spec, build)
+                source_vm_id = retired_vm_id(group.id, spec, build)
                 self.build_vm_states[build.version] = pulumi.Output.from_input(
                     {"powerState": "deleted", "osState": "retired"}
                 )
             else:
                 source_vm_id = self._build(prefix, spec, build, args, rg_name, net, admin,
-                                           parent_id, subscription)
+                                           parent_id)
             captures[build.version] = ImageCapture(
                 naming.child_name(prefix, "capture"),
                 ImageCaptureArgs(
@@ -154,7 +151,6 @@ class ImagePipeline(pulumi.ComponentResource):
         net: Network,
         admin: AdminCredentials,
         parent_id: pulumi.Output[str] | None,
-        subscription: pulumi.Output[str],
     ) -> pulumi.Output[str]:
         """Build VM -> guest scripts -> generalize; returns the generalized VM's id."""
         child = pulumi.ResourceOptions(parent=self)
@@ -182,7 +178,6 @@ class ImagePipeline(pulumi.ComponentResource):
                 vm_unique_id=vm.vm_unique_id,
                 wait_for_guest_shutdown=spec.windows,
                 timeout_seconds=SYSPREP_TIMEOUT_S,
-                subscription_id=subscription,
                 environment=args.environment,
             ),
             # The deprovision script must have finished (Linux) or started sysprep
@@ -224,11 +219,11 @@ def build_order(spec: PipelineSpec) -> list[BuildSpec]:
 
 
 def retired_vm_id(
-    subscription: pulumi.Input[str], spec: PipelineSpec, build: BuildSpec
+    resource_group_id: pulumi.Input[str], spec: PipelineSpec, build: BuildSpec
 ) -> pulumi.Output[str]:
-    """The ARM id the build VM had: what the image version recorded as its source."""
+    """The ARM id the build VM had: what the image version recorded as its source. The
+    resource group's ARM id carries the subscription, so no lookup is needed."""
     return pulumi.Output.concat(
-        "/subscriptions/", subscription, "/resourceGroups/", spec.resource_group,
-        "/providers/Microsoft.Compute/virtualMachines/",
+        resource_group_id, "/providers/Microsoft.Compute/virtualMachines/",
         naming.build_vm_name(spec.image_name, build.version),
     )

@@ -37,7 +37,6 @@ from offline.secrets import unwrap
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
 MAX_SCALE_SET_CAPACITY = 1000  # instances per scale set (Flexible, gallery image)
-TENANT_ID = "00000000-0000-0000-0000-0000000071e7"
 
 # Properties ARM refuses to change on an existing resource: a changed value means the
 # resource must be replaced (and, since ARM keys resources by name, under a new name).

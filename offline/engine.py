@@ -19,7 +19,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.sync_await import _sync_await
 
-from offline.arm import SUBSCRIPTION_ID, TENANT_ID, ArmError, SimulatedArm
+from offline.arm import ArmError, SimulatedArm
 from offline.secrets import secret_paths, unwrap
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -249,13 +249,7 @@ class _ArmMocks(Mocks):
         return self.monitor.create(args)
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:
-        if args.token == "azure-native:authorization:getClientConfig":
-            return {
-                "subscriptionId": SUBSCRIPTION_ID,
-                "tenantId": TENANT_ID,
-                "clientId": "00000000-0000-0000-0000-0000000c11e7",
-                "objectId": "00000000-0000-0000-0000-0000000000b1",
-            }
+        # The program makes no invokes; one that appears is a gap in the simulator.
         raise ArmError(400, "InvokeNotSimulated", f"no simulated invoke {args.token}")
 
 

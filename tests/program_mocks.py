@@ -23,7 +23,6 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 PROGRAM = ROOT / "__main__.py"
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 
 
 @dataclass
@@ -47,6 +46,7 @@ class Registered:
 class Recorded:
     registered: list[Registered] = field(default_factory=list)
     new_resource_calls: int = 0
+    invokes: list[str] = field(default_factory=list)  # function tokens the program called
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn -> mock state
 
     @property
@@ -78,9 +78,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"/mock/{args.typ}/{args.name}", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        if args.token == "azure-native:authorization:getClientConfig":
-            return {"subscriptionId": SUBSCRIPTION, "tenantId": "t", "clientId": "c",
-                    "objectId": "o"}
+        self.recorded.invokes.append(args.token)
         return {}
 
 

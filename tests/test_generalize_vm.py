@@ -342,13 +342,33 @@ def test_create_runs_generalize_and_records_outputs(arm, monkeypatch):
     assert arm.applied == {"deallocate": 1, "generalize": 1}
 
 
-def test_create_falls_back_to_env_subscription_or_fails(monkeypatch):
+@pytest.mark.parametrize(("arm_id", "subscription"), [
+    ("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v", "s1"),
+    ("/SUBSCRIPTIONS/S2/resourceGroups/rg", "S2"),
+    ("/subscriptions//resourceGroups/rg", None),
+    ("subscriptions/s1/resourceGroups/rg", None),
+    ("/mock/vm1", None),
+    ("", None),
+    (None, None),
+])
+def test_subscription_of_an_arm_id(arm_id, subscription):
+    assert gen.subscription_of(arm_id) == subscription
+
+
+def test_subscription_comes_from_the_input_then_the_vm_id_then_the_environment(monkeypatch):
+    monkeypatch.delenv("ARM_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "from-env")
+    assert gen._subscription(dict(PROPS)) == PROPS["subscriptionId"]
+    assert gen._subscription({**PROPS, "subscriptionId": None}) == "s"  # from vmId
+    not_arm = {**PROPS, "subscriptionId": None, "vmId": "/mock/vm1"}
+    assert gen._subscription(not_arm) == "from-env"
+
+
+def test_create_without_any_subscription_fails_clearly(monkeypatch):
     monkeypatch.delenv("ARM_SUBSCRIPTION_ID", raising=False)
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
-    with pytest.raises(GeneralizeError, match="ARM_SUBSCRIPTION_ID"):
-        gen.GeneralizeProvider().create({**PROPS, "subscriptionId": None})
-    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "from-env")
-    assert gen._subscription({**PROPS, "subscriptionId": None}) == "from-env"
+    with pytest.raises(GeneralizeError, match="vmId is not an ARM id.*ARM_SUBSCRIPTION_ID"):
+        gen.GeneralizeProvider().create({**PROPS, "subscriptionId": None, "vmId": "/mock/vm1"})
 
 
 def test_provider_unpickles_without_the_project_on_sys_path(tmp_path):

@@ -269,6 +269,18 @@ def test_same_resources_register_identical_inputs_under_plain_mocks(scenario, be
         assert old[name] == new[name], name
 
 
+def test_the_program_looks_nothing_up(scenario):
+    """No invoke, even for a retired build: its VM's ARM id comes from the resource
+    group's, so a preview needs no call to Azure before it can show the plan."""
+    from program_mocks import run_program
+
+    config = load_stack_dict("dev")
+    config["vmimage:pipeline"] = scenario["pipelines"]["retired"]
+    recorded = run_program(config, stack="dev")
+    assert recorded.invokes == []
+    assert recorded.of_type("azure-native:compute:GalleryImageVersion")
+
+
 def plain_mock_inputs(pipeline: dict[str, Any]) -> dict[str, Any]:
     import runpy
 
@@ -282,8 +294,9 @@ def plain_mock_inputs(pipeline: dict[str, Any]) -> dict[str, Any]:
     recorded: dict[str, Any] = {}
 
     class Recording(pulumi.runtime.Mocks):
-        """Outputs are the inputs; VMs get the ARM ids Azure gives them (a retired build's
-        image records its VM's id, which the program then recomputes)."""
+        """Outputs are the inputs; VMs and resource groups get the ARM ids Azure gives them
+        (a retired build's image records its VM's id, which the program then recomputes
+        from the resource group's)."""
 
         def new_resource(self, args: pulumi.runtime.MockResourceArgs):
             recorded[args.name] = {k: v for k, v in args.inputs.items() if k != "__provider"}
@@ -295,10 +308,11 @@ def plain_mock_inputs(pipeline: dict[str, Any]) -> dict[str, Any]:
             name = args.name
             if args.typ == "azure-native:resources:ResourceGroup":
                 name = args.inputs["resourceGroupName"]  # as Azure names it
+                resource_id = f"/subscriptions/sub/resourceGroups/{name}"
             return resource_id, dict(args.inputs, name=name)
 
         def call(self, args: pulumi.runtime.MockCallArgs):
-            return {"subscriptionId": "sub"}
+            return {}
 
     config = load_stack_dict("dev")
     config["vmimage:pipeline"] = pipeline
