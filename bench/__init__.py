@@ -27,21 +27,45 @@ class Point:
     types: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Config:
+    """One thing to measure: `python -m bench.worker PROGRAM COUNT KIND MONITOR`."""
+
+    program: str
+    count: int
+    kind: str = "vm"
+    monitor: str = "mock"
+    env: tuple[tuple[str, str], ...] = ()
+
+
 def measure(program: str, count: int, kind: str = "vm", monitor: str = "mock",
             env: dict[str, str] | None = None, repeats: int = REPEATS) -> Point:
-    runs = [_once(program, count, kind, monitor, env) for _ in range(repeats)]
-    return Point(
-        wall_s=statistics.median(r["wall_s"] for r in runs),
-        cpu_s=statistics.median(r["cpu_s"] for r in runs),
-        rss_mb=statistics.median(r["rss_mb"] for r in runs),
-        resources=runs[0]["resources"],
-        types=runs[0]["types"],
-    )
+    config = Config(program, count, kind, monitor, tuple((env or {}).items()))
+    return measure_alternating([config], repeats)[0]
 
 
-def _once(program: str, count: int, kind: str, monitor: str,
-          env: dict[str, str] | None) -> dict[str, Any]:
-    child_env = {**os.environ, **(env or {})}
+def measure_alternating(configs: list[Config], repeats: int = REPEATS) -> list[Point]:
+    """Run the configs round-robin (a, b, a, b, ...), so a slow spell on a shared machine
+    lands on all of them alike, and keep each one's median."""
+    runs: list[list[dict[str, Any]]] = [[] for _ in configs]
+    for _ in range(repeats):
+        for config, done in zip(configs, runs, strict=True):
+            done.append(_once(config))
+    return [
+        Point(
+            wall_s=statistics.median(r["wall_s"] for r in done),
+            cpu_s=statistics.median(r["cpu_s"] for r in done),
+            rss_mb=statistics.median(r["rss_mb"] for r in done),
+            resources=done[0]["resources"],
+            types=done[0]["types"],
+        )
+        for done in runs
+    ]
+
+
+def _once(config: Config) -> dict[str, Any]:
+    program, count, kind, monitor = config.program, config.count, config.kind, config.monitor
+    child_env = {**os.environ, **dict(config.env)}
     if program == "ours" and monitor == "mock":
         child_env["BENCH_CONFIG"] = json.dumps(stack_config(count, kind))
     start = time.perf_counter()

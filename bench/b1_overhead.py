@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import measure
+from bench import Config, measure_alternating
 
 COUNTS = (1, 10, 100)
 TARGET = 1.15  # ours/raw wall time at N = 100
@@ -21,13 +21,14 @@ TARGET = 1.15  # ours/raw wall time at N = 100
 def run() -> dict[str, Any]:
     rows = []
     for n in COUNTS:
-        ours = measure("ours", n)
-        raw = measure("raw", n)
+        ours, raw = measure_alternating([Config("ours", n), Config("raw", n)])
         if ours.types != raw.types:
             raise AssertionError(f"N={n}: resource types differ: {ours.types} vs {raw.types}")
         rows.append({"n": n, "ours": ours, "raw": raw})
-    before = measure("ours", COUNTS[-1], env={"BENCH_GC": "default"})
-    # How much of the gap is Pulumi's own cost of parenting children under a component.
-    parented = measure("raw-parented", COUNTS[-1])
+    before, parented = measure_alternating([
+        Config("ours", COUNTS[-1], env=(("BENCH_GC", "default"),)),
+        # How much of the gap is Pulumi's own cost of parenting children under a component.
+        Config("raw-parented", COUNTS[-1]),
+    ])
     return {"rows": rows, "default_gc": before, "raw_parented": parented, "target": TARGET}
 

@@ -6,6 +6,10 @@ the parent passes the stack's Pulumi config as JSON in $BENCH_CONFIG, so the chi
 imports nothing of the harness that the real program would not import. $BENCH_GC=default
 keeps CPython's default collector thresholds (for the before/after row of B1).
 
+Both programs get the program's collector thresholds at the same point: once Pulumi's
+runtime is imported (the language host imports it before it runs any program), before
+anything else. `__main__.py` sets them as its first statement; the worker does it for raw.
+
 Prints one JSON line: cpu_s, rss_mb (peak, ru_maxrss), the custom resource types.
 """
 
@@ -19,7 +23,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-GC_THRESHOLD = (10_000, 10, 10)  # the program's (components/config.py); same for raw
+from components import gc_tuning
 
 
 class TrivialMocks:
@@ -58,6 +62,8 @@ def _run_mock(program: str, count: int) -> Counter[str]:
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
+    if program.startswith("raw") and os.environ.get("BENCH_GC") != "default":
+        gc_tuning.tune_gc()  # where __main__.py calls it: after pulumi, before the rest
     monitor = mocks.MockMonitor(TrivialMocks())  # type: ignore[arg-type]
     settings.reset_options(project="vmimage", stack="dev")
     if program == "ours":
@@ -86,11 +92,7 @@ def main(argv: list[str]) -> None:
     program, count, kind, monitor_kind = argv[0], int(argv[1]), argv[2], argv[3]
     if os.environ.get("BENCH_GC") == "default":
         # Our __main__ tunes the collector; undo that for the before/after row.
-        import components.config as config
-
-        config.GC_THRESHOLD = gc.get_threshold()  # type: ignore[assignment]
-    elif program.startswith("raw"):
-        gc.set_threshold(*GC_THRESHOLD)  # identical interpreter settings for both
+        gc_tuning.GC_THRESHOLD = gc.get_threshold()  # type: ignore[assignment]
     if monitor_kind == "sim":
         types = _run_sim(count, kind)
     else:
