@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import compute
+from pulumi_azure_native import compute, network
 
 from components import naming, vm_profile
 from components.disks import clone_data_disks
@@ -59,7 +59,7 @@ class CloneSet(pulumi.ComponentResource):
         spec, clone = args.spec, args.clone
         region = spec.clone_region(clone)
         self.vm_names = []
-        self._ip_configs: list[pulumi.Output] = []
+        self._private_ips: list[pulumi.Output[str | None]] = []
         previous_batch: list[pulumi.Resource] = []
         for batch in batches(clone.count, clone.rollout.batch_size):
             current_batch: list[pulumi.Resource] = []
@@ -67,12 +67,9 @@ class CloneSet(pulumi.ComponentResource):
                 vm = self._clone(name, args, region, index, previous_batch)
                 current_batch.append(vm)
             previous_batch = current_batch
-        # One apply for the whole group, not one per clone: at 100 clones the SDK's
-        # per-Output bookkeeping shows up in preview time.
-        self.members = pulumi.Output.all(*self._ip_configs).apply(
-            lambda all_configs, names=tuple(self.vm_names): [
-                {"name": name, "privateIp": _first_private_ip(configs)}
-                for name, configs in zip(names, all_configs, strict=True)
+        self.members = pulumi.Output.all(*self._private_ips).apply(
+            lambda ips, names=tuple(self.vm_names): [
+                {"name": name, "privateIp": ip} for name, ip in zip(names, ips, strict=True)
             ]
         )
         self.register_outputs({"vmNames": self.vm_names, "members": self.members})
@@ -126,15 +123,14 @@ class CloneSet(pulumi.ComponentResource):
             ),
         )
         self.vm_names.append(azure_name)
-        self._ip_configs.append(nic.ip_configurations)
+        # Pick the address out per NIC: handing the whole ipConfigurations list to
+        # Output.all would have the SDK wrap every nested value in an Output of its own
+        # (bench/README.md, B1).
+        self._private_ips.append(nic.ip_configurations.apply(_first_private_ip))
         return vm
 
 
-def _first_private_ip(configs: list | None) -> str | None:
-    if not configs:
-        return None
-    first = configs[0]
-    # Output.all hands typed outputs over as plain mappings.
-    if isinstance(first, dict):
-        return first.get("private_ip_address")
-    return first.private_ip_address
+def _first_private_ip(
+    configs: list[network.outputs.NetworkInterfaceIPConfigurationResponse] | None,
+) -> str | None:
+    return configs[0].private_ip_address if configs else None
