@@ -15,7 +15,6 @@ Prints one JSON line: cpu_s, rss_mb (peak, ru_maxrss), the custom resource types
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import resource
@@ -91,8 +90,8 @@ def _run_mock(program: str, count: int) -> Counter[str]:
 def main(argv: list[str]) -> None:
     program, count, kind, monitor_kind = argv[0], int(argv[1]), argv[2], argv[3]
     if os.environ.get("BENCH_GC") == "default":
-        # Our __main__ tunes the collector; undo that for the before/after row.
-        gc_tuning.GC_THRESHOLD = gc.get_threshold()  # type: ignore[assignment]
+        # Our __main__ tunes the collector; leave CPython's defaults for the before/after row.
+        gc_tuning.tune_gc = lambda: None
     if monitor_kind == "sim":
         types = _run_sim(count, kind)
     else:
