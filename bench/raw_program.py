@@ -1,7 +1,9 @@
 """The SDK floor for B1: the dev stack's resource types and counts, registered directly
 with the azure-native SDK. No spec, no components, no validation; the VMs and NICs carry
-the property values the program sends, and the same data dependencies (ids feed ids), so
-the SDK's serialization and Output machinery do the same work.
+the property values the program sends (sizes, disks, tags, security settings) and the
+same data dependencies (the resource group's name, subnet, NIC and image ids feed the
+resources that need them), so the SDK's serialization and Output machinery do the same
+work; tests/test_bench_model.py checks the VMs' and NICs' inputs have the same shape.
 """
 
 from __future__ import annotations
@@ -37,17 +39,26 @@ class CloneGroup(pulumi.ComponentResource):
         super().__init__("vmimage:index:CloneSet", "clones", None, None)
 
 
-def _vm(name: str, nic_id: pulumi.Input[str], image: compute.ImageReferenceArgs,
-        luns: list[int], role: str,
+# (lun, size GB or None when the disk comes from the image, caching, SKU): the dev stack's.
+DISKS = [(0, 64, "ReadOnly", "Premium_LRS"), (1, 128, "None", "StandardSSD_LRS")]
+
+
+def _tags(role: str, group: str | None = None) -> dict[str, str]:
+    tags = {"vmimage-role": role, "vmimage-version": "1.0.0"}
+    return {**tags, "vmimage-clone-group": group} if group else tags
+
+
+def _vm(name: str, size: str, rg: pulumi.Input[str], nic_id: pulumi.Input[str],
+        image: compute.ImageReferenceArgs, from_image: bool, tags: dict[str, str],
         opts: pulumi.ResourceOptions | None = None) -> compute.VirtualMachine:
     # The same property values the program sends (written out by hand, no spec, no
     # components), so B1's ratio is the program's own work and not the resource's size.
     return compute.VirtualMachine(
         name,
         vm_name=name,
-        resource_group_name=RG,
+        resource_group_name=rg,
         location=LOCATION,
-        hardware_profile=compute.HardwareProfileArgs(vm_size="Standard_B2s"),
+        hardware_profile=compute.HardwareProfileArgs(vm_size=size),
         storage_profile=compute.StorageProfileArgs(
             image_reference=image,
             os_disk=compute.OSDiskArgs(
@@ -58,13 +69,12 @@ def _vm(name: str, nic_id: pulumi.Input[str], image: compute.ImageReferenceArgs,
             ),
             data_disks=[
                 compute.DataDiskArgs(
-                    lun=lun, create_option="FromImage", caching="ReadOnly",
+                    lun=lun, create_option="FromImage" if from_image else "Empty",
+                    disk_size_gb=None if from_image else size_gb, caching=caching,
                     delete_option="Delete",
-                    managed_disk=compute.ManagedDiskParametersArgs(
-                        storage_account_type="Premium_LRS"
-                    ),
+                    managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=sku),
                 )
-                for lun in luns
+                for lun, size_gb, caching, sku in DISKS
             ],
         ),
         os_profile=compute.OSProfileArgs(
@@ -92,17 +102,17 @@ def _vm(name: str, nic_id: pulumi.Input[str], image: compute.ImageReferenceArgs,
         diagnostics_profile=compute.DiagnosticsProfileArgs(
             boot_diagnostics=compute.BootDiagnosticsArgs(enabled=True)
         ),
-        tags={"vmimage-role": role, "vmimage-version": "1.0.0", "vmimage-clone-group": "web"},
+        tags=tags,
         opts=opts,
     )
 
 
-def _nic(name: str, subnet_id: pulumi.Input[str], role: str,
+def _nic(name: str, rg: pulumi.Input[str], subnet_id: pulumi.Input[str], tags: dict[str, str],
          opts: pulumi.ResourceOptions | None = None) -> network.NetworkInterface:
     return network.NetworkInterface(
         name,
         network_interface_name=name,
-        resource_group_name=RG,
+        resource_group_name=rg,
         location=LOCATION,
         ip_configurations=[
             network.NetworkInterfaceIPConfigurationArgs(
@@ -110,7 +120,7 @@ def _nic(name: str, subnet_id: pulumi.Input[str], role: str,
                 private_ip_allocation_method="Dynamic", primary=True,
             )
         ],
-        tags={"vmimage-role": role},
+        tags=tags,
         opts=opts,
     )
 
@@ -137,10 +147,11 @@ def main(count: int, *, parented: bool = False) -> None:
         identifier=compute.GalleryImageIdentifierArgs(publisher="p", offer="o", sku="s"),
     )
     build = _vm(
-        "build", _nic("build-nic", subnet.id, "build").id,
+        "build", "Standard_D2s_v5", group.name,
+        _nic("build-nic", group.name, subnet.id, _tags("build")).id,
         compute.ImageReferenceArgs(publisher="Canonical", offer="ubuntu-24_04-lts",
                                    sku="server", version="latest"),
-        [], "build",
+        False, _tags("build"),
     )
     customize = compute.VirtualMachineRunCommandByVirtualMachine(
         "customize", resource_group_name=group.name, vm_name=build.name,
@@ -169,5 +180,5 @@ def main(count: int, *, parented: bool = False) -> None:
     opts = pulumi.ResourceOptions(parent=CloneGroup()) if parented else None
     for index in range(count):
         name = f"web-{index:03d}"
-        nic = _nic(f"{name}-nic", subnet.id, "clone", opts)
-        _vm(name, nic.id, image, [0, 1], "clone", opts)
+        nic = _nic(f"{name}-nic", group.name, subnet.id, _tags("clone", "web"), opts)
+        _vm(name, "Standard_B2s", group.name, nic.id, image, True, _tags("clone", "web"), opts)

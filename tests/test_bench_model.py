@@ -39,7 +39,53 @@ def test_model_options():
 
 
 @pytest.mark.parametrize("module", ["bench", "bench.__main__", "bench.worker",
-                                    "bench.raw_program", "bench.b1_overhead",
+                                    "bench.raw_program", "bench.b1_overhead", "bench.b1_spread",
                                     "bench.b2_fleet", "bench.b3_makespan"])
 def test_bench_modules_import(module):
     importlib.import_module(module)
+
+
+SHAPES = """
+import json, sys
+from bench import worker
+
+seen = []
+record = worker.TrivialMocks.new_resource
+def new_resource(self, args):
+    seen.append((args.typ, args.inputs))
+    return record(self, args)
+worker.TrivialMocks.new_resource = new_resource
+worker._run_mock(sys.argv[1], 2)
+
+def shape(value):
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(v) for v in value]
+    return type(value).__name__
+
+print(json.dumps(sorted(json.dumps([typ, shape(inputs)], sort_keys=True)
+                        for typ, inputs in seen
+                        if typ.endswith((":VirtualMachine", ":NetworkInterface")))))
+"""
+
+
+def test_raw_program_sends_inputs_of_the_same_shape_as_ours():
+    """B1 compares like with like: the raw program's VMs and NICs (build and clones) carry
+    the same properties, nested the same way, as the program's."""
+    import json
+    import subprocess
+    import sys
+
+    from bench import stack_config
+    from tests.conftest import ROOT
+
+    def shapes(program: str) -> list[str]:
+        env = {"BENCH_CONFIG": json.dumps(stack_config(2)), "PATH": ""}
+        done = subprocess.run([sys.executable, "-c", SHAPES, program], cwd=ROOT, env=env,
+                              capture_output=True, text=True, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    ours = shapes("ours")
+    assert len(ours) == 6  # build VM + NIC, two clones with a NIC each
+    assert shapes("raw") == ours
