@@ -17,7 +17,7 @@ from pulumi_azure_native import resources
 from components import naming
 from components.build_vm import BuildVm, BuildVmArgs
 from components.clones import CloneGroupArgs, CloneSet
-from components.generalize import Generalize, GeneralizeArgs
+from components.generalize import Generalize, GeneralizeArgs, subscription_of
 from components.guest_scripts import GuestScripts, GuestScriptsArgs
 from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
 from components.network import Network, NetworkArgs
@@ -178,6 +178,9 @@ class ImagePipeline(pulumi.ComponentResource):
                 vm_unique_id=vm.vm_unique_id,
                 wait_for_guest_shutdown=spec.windows,
                 timeout_seconds=SYSPREP_TIMEOUT_S,
+                # Named although the step would find it in vm_id itself: stacks recorded
+                # it before, and an unchanged input keeps their previews quiet.
+                subscription_id=vm.vm_id.apply(subscription_of),
                 environment=args.environment,
             ),
             # The deprovision script must have finished (Linux) or started sysprep

@@ -9,6 +9,7 @@ import pytest
 from conftest import by_name, load_pipeline, run_offline, stack_config
 
 import offline.runner
+from offline.arm import SUBSCRIPTION_ID
 from offline.engine import GENERALIZE_TYPE, SimulatorMonitor
 from offline.report import report_json
 from offline.secrets import REDACTED, unwrap
@@ -136,6 +137,16 @@ def test_capture_source_is_the_generalize_output(dev):
     assert prop_deps[version.urn]["storageProfile"] == [generalize.urn]
     assert generalize.urn in version.dependencies
     assert vm.urn not in version.dependencies
+
+
+def test_generalize_records_the_subscription_of_its_vm(dev):
+    """The subscription the step's SDK client uses comes from the VM's ARM id, and stays
+    an input: stacks recorded it (once from a client-config lookup), and dropping it
+    would show every captured build as changed."""
+    result, _ = dev
+    props = unwrap(regs_of(result, GENERALIZE_TYPE)[0].inputs)
+    assert props["subscriptionId"] == SUBSCRIPTION_ID
+    assert build_vm(result).id.startswith(f"/subscriptions/{SUBSCRIPTION_ID}/")
 
 
 def test_generalize_waits_for_the_deprovision_command(dev):
