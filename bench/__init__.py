@@ -82,7 +82,8 @@ def _once(config: Config) -> dict[str, Any]:
 
 def stack_config(count: int, kind: str = "vm") -> dict[str, str]:
     """The dev stack's Pulumi config with `count` clones, as Pulumi hands it to programs."""
-    from offline.runner import load_stack, pulumi_config, stack_file
+    from offline.pulumi_host import config_strings
+    from offline.runner import load_stack, stack_file
 
     overrides = [f"clones[0].kind={kind}", f"clones[0].count={count}"]
-    return pulumi_config(load_stack(stack_file("dev"), "dev", overrides))
+    return config_strings(load_stack(stack_file("dev"), "dev", overrides).config)

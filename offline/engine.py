@@ -15,14 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.sync_await import _sync_await
 
 from offline.arm import ArmError, SimulatedArm
+from offline.pulumi_host import STACK_TYPE, EngineMonitor, resolve
 from offline.secrets import secret_paths, unwrap
 
-STACK_TYPE = "pulumi:pulumi:Stack"
 GENERALIZE_TYPE = "pulumi-python:dynamic/vmimage:Generalize"
 DYNAMIC_PROVIDER_KEY = "__provider"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t=0, for timestamps in outputs
@@ -91,7 +90,7 @@ class PriorResource:
 DiffFn = Callable[[Registration, PriorResource | None], tuple[str, list[str]]]
 
 
-class SimulatorMonitor(MockMonitor):
+class SimulatorMonitor(EngineMonitor):
     """Pulumi's MockMonitor, recording what the engine sees and driving SimulatedArm."""
 
     def __init__(self, arm: SimulatedArm, *, prior: dict[str, PriorResource] | None = None,
@@ -169,8 +168,8 @@ class SimulatorMonitor(MockMonitor):
         returned = {k: rpc.wrap_rpc_secret(v) if k in secret_outputs else v
                     for k, v in state.items()}
         reg.outputs = returned  # what state keeps: secrets still marked
-        obj = _sync_await(rpc.serialize_properties(returned, {}))
-        self.resources[urn] = MockMonitor.ResourceRegistration(urn, id_, state)
+        obj = resolve(rpc.serialize_properties(returned, {}))
+        self.resources[urn] = EngineMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
 
     def create(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:

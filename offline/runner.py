@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import runpy
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +17,6 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.mocks import set_mocks
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from components.spec import Loaded, SpecError, load_spec
 from offline.arm import SimulatedArm
@@ -35,6 +29,7 @@ from offline.engine import (
     SimulatorMonitor,
     _final_state,
 )
+from offline.pulumi_host import run_program, stack_outputs, type_depth
 from offline.secrets import REDACTED
 from offline.yaml_load import load_yaml
 
@@ -178,14 +173,6 @@ class ProgramRun:
     arm: SimulatedArm
 
 
-def pulumi_config(stack: StackConfig) -> dict[str, str]:
-    """Pulumi passes config to programs as strings; structured values as JSON."""
-    return {
-        key: value if isinstance(value, str) else json.dumps(value, default=str)
-        for key, value in stack.config.items()
-    }
-
-
 def run(
     stack: StackConfig,
     arm: SimulatedArm,
@@ -196,21 +183,17 @@ def run(
 ) -> ProgramRun:
     """Execute the program once. Pulumi's runtime is process-global, so it is reset
     before each run; runs in one process do not see each other."""
-    if str(program.parent) not in sys.path:
-        sys.path.insert(0, str(program.parent))
     monitor = SimulatorMonitor(arm, prior=prior, diff=diff)
-    pulumi_settings.reset_options(project="vmimage", stack=stack.name)
-    pulumi.runtime.set_all_config(pulumi_config(stack), stack.secret_keys)
-    set_mocks(_NullMocks(), project="vmimage", stack=stack.name, preview=False, monitor=monitor)
     error: str | None = None
     _quiet_reported_failures()
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(program), run_name="__main__")))
+        run_program(program, monitor, project="vmimage", stack=stack.name,
+                    config=stack.config, secret_keys=stack.secret_keys)
     except pulumi.RunError as exc:
         error = str(exc)
     except Exception as exc:  # reported below; ARM refusals are in failures
         error = f"{type(exc).__name__}: {exc}"
-    outputs = {} if error or monitor.failures else _stack_outputs()
+    outputs = {} if error or monitor.failures else stack_outputs(REDACTED)
     # A VM's state was read when it was created; later operations (generalize) changed it.
     for reg in monitor.registrations.values():
         if reg.custom and not reg.state.startswith("failed"):
@@ -240,40 +223,8 @@ def _quiet_reported_failures() -> None:
     asyncio.get_event_loop().set_exception_handler(handler)
 
 
-class _NullMocks(pulumi.runtime.Mocks):
-    """set_mocks wants a Mocks; SimulatorMonitor brings its own."""
-
-    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-        raise AssertionError("unreachable: SimulatorMonitor handles registrations")
-
-    def call(self, args: Any) -> dict[str, Any]:
-        raise AssertionError("unreachable: SimulatorMonitor handles invokes")
-
-
-def _stack_outputs() -> dict[str, Any]:
-    root = pulumi_settings.get_root_resource()
-    outputs = getattr(root, "outputs", {}) or {}
-    resolved: dict[str, Any] = {}
-    for name, value in outputs.items():
-        output = pulumi.Output.from_input(value)
-        is_secret = _sync_await(output.is_secret())
-        plain = _sync_await(output.future())
-        resolved[name] = REDACTED if is_secret else _redact_nested(plain)
-    return resolved
-
-
-def _redact_nested(value: Any) -> Any:
-    if isinstance(value, pulumi.Output):
-        return REDACTED if _sync_await(value.is_secret()) else _sync_await(value.future())
-    if isinstance(value, dict):
-        return {k: _redact_nested(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_nested(v) for v in value]
-    return value
-
-
 def in_stable_order(registrations: Iterable[Registration]) -> list[Registration]:
     """The SDK registers from a thread pool, so arrival order varies from run to run;
     reports must not. Parents before children (by depth of the URN's type chain), then
     by URN."""
-    return sorted(registrations, key=lambda r: (r.urn.split("::")[2].count("$"), r.urn))
+    return sorted(registrations, key=lambda r: (type_depth(r.urn), r.urn))

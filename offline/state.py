@@ -26,8 +26,10 @@ from pulumi.runtime.rpc import is_rpc_secret, wrap_rpc_secret
 
 from offline.arm import ArmResource, SimulatedArm, VmTimeline
 from offline.engine import PriorResource, Registration
+from offline.pulumi_host import engine_urn
 
-STATE_VERSION = 1
+# 2: URNs in the engine's form (the parent's whole type chain); 1 had the mock's form.
+STATE_VERSION = 2
 SEALED_PREFIX = "sealed:hmac-sha256:"
 
 
@@ -77,7 +79,7 @@ def load_state(path: Path, stack: str) -> State:
         key = keys.read_text().strip() if keys.exists() else std_secrets.token_hex(32)
         return State(stack, key=key)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = upgrade(json.loads(path.read_text(encoding="utf-8")))
         _check_shape(data)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise StateError(f"{path}: not a vmimage offline state file ({exc})") from None
@@ -97,6 +99,36 @@ def load_state(path: Path, stack: str) -> State:
         )
     except TypeError as exc:
         raise StateError(f"{path}: a resource record is malformed ({exc})") from None
+
+
+def upgrade(data: Any) -> Any:
+    """A version 1 state, read as version 2: its URNs re-formed as the engine forms them
+    (state files written before this release keep working, nothing is replaced)."""
+    if not isinstance(data, dict) or data.get("version") != 1:
+        return data
+    records = {r["urn"]: r for r in data.get("resources", [])
+               if isinstance(r, dict) and isinstance(r.get("urn"), str)}
+    renamed: dict[str, str] = {}
+
+    def new_urn(urn: str) -> str:
+        if urn not in records:
+            return urn  # the root stack: its URN never changed
+        if urn not in renamed:
+            prefix, project, _, name = urn.split("::", 3)
+            parent = records[urn].get("parent")
+            renamed[urn] = engine_urn(prefix.removeprefix("urn:pulumi:"), project,
+                                      new_urn(parent) if parent else None,
+                                      records[urn]["type"], name)
+        return renamed[urn]
+
+    for urn in records:
+        new_urn(urn)
+    for record in records.values():
+        record["urn"] = renamed[record["urn"]]
+        if record.get("parent"):
+            record["parent"] = new_urn(record["parent"])
+        record["dependencies"] = [new_urn(d) for d in record.get("dependencies") or []]
+    return {**data, "version": STATE_VERSION}
 
 
 def _check_shape(data: Any) -> None:

@@ -8,19 +8,15 @@ tests/ on sys.path).
 
 from __future__ import annotations
 
-import json
-import runpy
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from conftest import ROOT
 from pulumi.runtime import rpc
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.mocks import MockMonitor, set_mocks
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+
+from offline.pulumi_host import EngineMonitor
+from offline.pulumi_host import run_program as run_on_monitor
 
 PROGRAM = ROOT / "__main__.py"
 
@@ -82,7 +78,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return {}
 
 
-class RecordingMonitor(MockMonitor):
+class RecordingMonitor(EngineMonitor):
     def __init__(self, recorded: Recorded) -> None:
         super().__init__(RecordingMocks(recorded))
         self.recorded = recorded
@@ -103,21 +99,12 @@ class RecordingMonitor(MockMonitor):
         return super().RegisterResource(request)
 
 
-def pulumi_config(config: dict[str, Any]) -> dict[str, str]:
-    """As Pulumi hands config to a program: strings, structured values as JSON."""
-    return {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in config.items()}
-
-
 def run_program(config: dict[str, Any], *, secret_keys: list[str] | None = None,
-                stack: str = "test", recorded: Recorded | None = None) -> Recorded:
+                stack: str = "test", recorded: Recorded | None = None,
+                preview: bool = False) -> Recorded:
     """Run the program once; raises what the program raised (e.g. pulumi.RunError).
     Pass `recorded` to see what was registered even when it raises."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     recorded = recorded if recorded is not None else Recorded()
-    pulumi_settings.reset_options(project="vmimage", stack=stack)
-    pulumi.runtime.set_all_config(pulumi_config(config), secret_keys or [])
-    monitor = RecordingMonitor(recorded)
-    set_mocks(monitor.mocks, project="vmimage", stack=stack, preview=False, monitor=monitor)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    run_on_monitor(PROGRAM, RecordingMonitor(recorded), project="vmimage", stack=stack,
+                   config=config, secret_keys=secret_keys, preview=preview)
     return recorded

@@ -101,6 +101,8 @@ def test_every_resource_is_parented_up_to_the_pipeline(dev):
     regs = {r.urn: r for r in result.registrations}
     pipeline = next(r for r in result.registrations if r.type == "vmimage:index:ImagePipeline")
     assert pipeline.parent is not None and "pulumi:pulumi:Stack" in pipeline.parent
+    # The engine leaves the Stack's type out of its children's URNs.
+    assert pipeline.urn == "urn:pulumi:dev::vmimage::vmimage:index:ImagePipeline::vmimage"
     for reg in result.registrations:
         if reg is pipeline:
             continue
@@ -113,8 +115,8 @@ def test_every_resource_is_parented_up_to_the_pipeline(dev):
         assert not parent.custom  # only components parent resources
         # Children are named '<component>-<role>'.
         assert reg.name.startswith(parent.name + "-"), (reg.name, parent.name)
-        # The URN's type chain ends with the parent's type, then the child's.
-        assert reg.urn.split("::")[2] == f"{parent.type}${reg.type}"
+        # As the engine forms URNs: the parent's whole type chain, then the child's type.
+        assert reg.urn.split("::")[2] == f"{parent.urn.split('::')[2]}${reg.type}"
 
 
 def test_images_are_protected_and_nothing_else(dev):

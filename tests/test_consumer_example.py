@@ -5,16 +5,14 @@ the referenced image."""
 from __future__ import annotations
 
 import json
-import runpy
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 from conftest import ROOT, run_offline, stack_config
-from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+
+from offline.pulumi_host import EngineMonitor, run_program
 
 CONSUMER = ROOT / "examples" / "consumer"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -39,8 +37,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 def run_consumer(stack_outputs: dict[str, Any], **config: str) -> RecordingMocks:
     mocks = RecordingMocks(stack_outputs)
-    pulumi_settings.reset_options(project="vmimage-consumer", stack="dev")
-    pulumi.runtime.set_mocks(mocks, project="vmimage-consumer", stack="dev", preview=False)
     values = {
         "azure-native:location": "westeurope",
         "vmimage-consumer:vmimageStack": "my-org/vmimage/dev",
@@ -48,9 +44,8 @@ def run_consumer(stack_outputs: dict[str, Any], **config: str) -> RecordingMocks
         "vmimage-consumer:sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA demo",
         **{f"vmimage-consumer:{k}": v for k, v in config.items()},
     }
-    pulumi.runtime.set_all_config(values, [])
-    program = str(CONSUMER / "__main__.py")
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(program, run_name="__main__")))
+    run_program(CONSUMER / "__main__.py", EngineMonitor(mocks), project="vmimage-consumer",
+                stack="dev", config=values)
     return mocks
 
 

@@ -282,13 +282,9 @@ def test_the_program_looks_nothing_up(scenario):
 
 
 def plain_mock_inputs(pipeline: dict[str, Any]) -> dict[str, Any]:
-    import runpy
-
     import pulumi
-    from pulumi.runtime import settings as pulumi_settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
 
+    from offline.pulumi_host import EngineMonitor, run_program
     from offline.runner import PROGRAM
 
     recorded: dict[str, Any] = {}
@@ -316,9 +312,6 @@ def plain_mock_inputs(pipeline: dict[str, Any]) -> dict[str, Any]:
 
     config = load_stack_dict("dev")
     config["vmimage:pipeline"] = pipeline
-    pulumi_settings.reset_options(project="vmimage", stack="dev")
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v)
-                                   for k, v in config.items()})
-    pulumi.runtime.set_mocks(Recording(), project="vmimage", stack="dev", preview=False)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+    run_program(PROGRAM, EngineMonitor(Recording()), project="vmimage", stack="dev",
+                config=config)
     return recorded

@@ -180,14 +180,46 @@ def test_outputs(dev, win):
 
 
 def test_printed_run_shows_tree_stages_and_outputs(dev):
-    _, text = dev
-    assert "vmimage:index:ImagePipeline" in text
+    report, text = dev
     assert "protected" in text
-    for stage in ("foundation", "build", "customize", "deprovision", "generalize",
-                  "capture", "clone"):
-        assert stage in text
+    # The stages table: one row per stage, in pipeline order, each with its times.
+    table = text[text.index("Stages (simulated time)"):text.index("VM states")]
+    rows = [line.split("│")[1].strip() for line in table.splitlines()
+            if line.startswith("│")]
+    assert rows == ["foundation", "build", "customize", "deprovision", "generalize",
+                    "capture", "clone"]
     assert "Outputs:" in text and "imageVersionIds" in text
     assert "Traceback" not in text
+
+
+def _tree_lines(text):
+    """(depth, logical name) of each line of the printed resource tree."""
+    tree = text[:text.index("Stages (simulated time)")].splitlines()[1:]
+    found = []
+    for line in tree:
+        body = line.lstrip("│├└─ ")
+        depth = (len(line) - len(body)) // 4
+        found.append((depth, body.split()[-1] if "(" not in body else body.split("  ")[1]))
+    return found
+
+
+def test_printed_tree_nests_every_resource_under_its_parent(dev):
+    """Each line sits one level below its parent's line, as in `pulumi preview`."""
+    report, text = dev
+    by_name = {r["name"]: r for r in report["resources"]}
+    by_urn = {r["urn"]: r for r in report["resources"]}
+    lines = _tree_lines(text)
+    assert {name for _, name in lines} == set(by_name)
+    stack_depth = 0
+    for index, (depth, name) in enumerate(lines):
+        parent = by_urn.get(by_name[name]["parent"])
+        if parent is None:  # a child of the stack
+            assert depth == stack_depth + 1, name
+            continue
+        # The nearest line above at one level less is the parent.
+        above = next(n for d, n in reversed(lines[:index]) if d == depth - 1)
+        assert above == parent["name"], (name, above, parent["name"])
+    assert max(depth for depth, _ in lines) == 3  # stack > pipeline > component > resource
 
 
 # -- critical path ----------------------------------------------------------------------------

@@ -7,12 +7,12 @@ import yaml
 from conftest import ROOT, STACKS, load_pipeline, load_stack_dict
 
 from components.spec import load_spec
+from offline.pulumi_host import config_strings
 from offline.runner import (
     StackFileError,
     apply_override,
     load_stack,
     parse_key_path,
-    pulumi_config,
     stack_file,
 )
 
@@ -97,7 +97,7 @@ def test_example_stacks_have_no_warnings_but_the_documented_one(stack):
 
 def test_load_stack_passes_structured_config_as_json():
     stack = load_stack(stack_file("dev"), "dev")
-    config = pulumi_config(stack)
+    config = config_strings(stack.config)
     assert config["azure-native:location"] == "westeurope"
     assert yaml.safe_load(config["vmimage:pipeline"]) == load_pipeline("dev")
 

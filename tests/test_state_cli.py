@@ -103,3 +103,42 @@ def test_crash_then_rerun_through_the_cli(tmp_path: Path) -> None:
     assert code == 0
     saved = json.loads(state.read_text())
     assert list(saved["arm"]["generalizePosts"].values()) == [1]
+
+
+def _mock_urn(parent: str | None, type_: str, name: str) -> str:
+    """URNs as Pulumi's MockMonitor formed them, and state files of version 1 hold."""
+    if parent:
+        type_ = parent.split("::")[2].split("$")[-1] + "$" + type_
+    return f"urn:pulumi:dev::vmimage::{type_}::{name}"
+
+
+def test_version_1_state_files_upgrade_to_engine_urns(first_run: Path, tmp_path: Path) -> None:
+    """A state written before URNs took the engine's form still plans nothing to do."""
+    state = copy_state(first_run, tmp_path)
+    data = json.loads(state.read_text())
+    records = {r["urn"]: r for r in data["resources"]}
+    stack_urn = "urn:pulumi:dev::vmimage::pulumi:pulumi:Stack::vmimage-dev"
+    old = {stack_urn: stack_urn}
+
+    def to_old(urn: str) -> str:
+        if urn not in old:
+            record = records[urn]
+            old[urn] = _mock_urn(to_old(record["parent"]), record["type"],
+                                 urn.split("::", 3)[3])
+        return old[urn]
+
+    for urn in list(records):
+        to_old(urn)
+    assert any(old[u] != u for u in records)  # the forms do differ
+    for record in records.values():
+        record["dependencies"] = [old[d] for d in record["dependencies"]]
+        record["parent"] = old[record["parent"]]
+        record["urn"] = old[record["urn"]]
+    state.write_text(json.dumps({**data, "version": 1}))
+    report = tmp_path / "report.json"
+    code, output = cli("up", "--stack", "dev", "--state", str(state), "--quiet",
+                       "--report-json", str(report))
+    assert code == 0, output
+    changes = json.loads(report.read_text())["changes"]
+    assert {c["action"] for c in changes} == {"same"}
+    assert json.loads(state.read_text())["version"] == 2

@@ -1,0 +1,125 @@
+"""The one adapter around Pulumi's runtime internals.
+
+Running a Pulumi program without the CLI means calling pieces of the SDK that are not
+public API (`run_pulumi_func`, `_sync_await`, the mock monitor). They live here and only
+here: the offline runner, the tests and the benchmarks all go through this module, so an
+SDK upgrade that moves them breaks one file.
+
+`EngineMonitor` also fixes what Pulumi's `MockMonitor` gets wrong about the engine: URNs.
+The engine qualifies a resource's type with its parent's *whole* type chain, leaving out
+the root Stack type (pulumi/pulumi `sdk/go/common/resource/urn.go`, `NewURN`); the mock
+keeps only the immediate parent's type and does include the Stack's. Reports, the printed
+tree and state files key on URNs, so ours are the engine's.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.mocks import MockMonitor, Mocks, set_mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def qualified_type(urn: str) -> str:
+    """The `$`-joined type chain of a URN ('a$b$c')."""
+    return urn.split("::")[2]
+
+
+def engine_urn(stack: str, project: str, parent_urn: str | None, type_: str, name: str) -> str:
+    """A URN exactly as the Pulumi engine forms it."""
+    if parent_urn:
+        parent_type = qualified_type(parent_urn)
+        if parent_type != STACK_TYPE:
+            type_ = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
+
+
+def type_depth(urn: str) -> int:
+    """How deep a resource sits under the stack: 0 for a child of the stack itself."""
+    chain = qualified_type(urn)
+    return 0 if chain == STACK_TYPE else chain.count("$")
+
+
+class EngineMonitor(MockMonitor):
+    """Pulumi's MockMonitor, with the engine's URNs."""
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return engine_urn(pulumi.get_stack(), pulumi.get_project(), parent or None, type_, name)
+
+
+def config_strings(config: Mapping[str, Any]) -> dict[str, str]:
+    """Config as Pulumi hands it to a program: strings, structured values as JSON."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value, default=str)
+        for key, value in config.items()
+    }
+
+
+def run_program(
+    body: Callable[[], Any] | Path,
+    monitor: MockMonitor,
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, Any] | None = None,
+    secret_keys: list[str] | None = None,
+    preview: bool = False,
+) -> None:
+    """Run one program (a callable, or a `__main__.py` run as a script) against `monitor`.
+
+    Pulumi's runtime is process-global, so it is reset first: runs in one process do not
+    see each other (but must never overlap). Raises whatever the program raised."""
+    if isinstance(body, Path):
+        program = body
+        if str(program.parent) not in sys.path:
+            sys.path.insert(0, str(program.parent))
+
+        def body() -> Any:
+            return runpy.run_path(str(program), run_name="__main__")
+
+    pulumi_settings.reset_options(project=project, stack=stack)
+    pulumi.runtime.set_all_config(config_strings(config or {}), secret_keys or [])
+    set_mocks(monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    _sync_await(run_pulumi_func(body))
+
+
+def resolve(awaitable: Any) -> Any:
+    """Wait for an SDK coroutine or future from synchronous code (after a run)."""
+    return _sync_await(awaitable)
+
+
+def stack_outputs(redacted: str) -> dict[str, Any]:
+    """The root stack's outputs after a run, with every secret replaced by `redacted`."""
+    root = pulumi_settings.get_root_resource()
+    outputs = getattr(root, "outputs", {}) or {}
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, pulumi.Output):
+            return redacted if resolve(value.is_secret()) else plain(resolve(value.future()))
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {name: plain(pulumi.Output.from_input(value)) for name, value in outputs.items()}
+
+
+class NoMocks(Mocks):
+    """`set_mocks` wants a Mocks even when the monitor answers everything itself."""
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        raise AssertionError("unreachable: the monitor handles registrations")
+
+    def call(self, args: Any) -> dict[str, Any]:
+        raise AssertionError("unreachable: the monitor handles invokes")
