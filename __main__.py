@@ -7,7 +7,7 @@ from components.gc_tuning import tune_gc
 
 tune_gc()  # first: the imports below allocate a lot too (bench/README.md, B1)
 
-from components.config import admin_password, load_from_stack  # noqa: E402
+from components.config import admin_password, captures_of, load_from_stack  # noqa: E402
 from components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
 
 loaded = load_from_stack()
@@ -15,6 +15,7 @@ pipeline = ImagePipeline(
     "vmimage",
     ImagePipelineArgs(
         spec=loaded.spec,
+        captures=captures_of(loaded),
         admin_password=admin_password(),
         environment=pulumi.Config("azure-native").get("environment"),
     ),

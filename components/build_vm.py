@@ -10,6 +10,7 @@ from pulumi_azure_native import compute
 
 from components import naming, vm_profile
 from components.disks import build_data_disks
+from components.frozen import frozen_inputs
 from components.network import network_interface
 from components.spec import BuildSpec, PipelineSpec
 
@@ -28,6 +29,9 @@ class BuildVmArgs:
     """SSH key (Linux) or secret password (Windows)."""
     parent_image_id: pulumi.Input[str] | None = None
     """Gallery image version id to boot from when `from.version` names a parent."""
+    frozen: bool = False
+    """The build is captured: its VM is generalized and may never change again, so every
+    input is ignored from now on (Azure would refuse the PUT)."""
 
 
 def image_reference(
@@ -45,6 +49,8 @@ def image_reference(
 
 
 class BuildVm(pulumi.ComponentResource):
+    vm: compute.VirtualMachine
+    """The VM itself: its run commands and NIC are deleted with it."""
     vm_id: pulumi.Output[str]
     """ARM id of the build VM."""
     vm_name: pulumi.Output[str]
@@ -67,9 +73,9 @@ class BuildVm(pulumi.ComponentResource):
             public_ip=False,  # the build VM is reached through run commands only
             parent=self,
             tags=vm_profile.tags("build", build.version),
+            frozen=args.frozen,
         )
-        vm = compute.VirtualMachine(
-            naming.child_name(name, "vm"),
+        vm_inputs = dict(
             vm_name=azure_name,
             resource_group_name=args.resource_group_name,
             location=spec.location,
@@ -80,21 +86,29 @@ class BuildVm(pulumi.ComponentResource):
                 data_disks=build_data_disks(spec, build),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
-            network_profile=vm_profile.network_profile(nic.id),
+            # Replaced delete-first (below), so its NIC must outlive it: Pulumi deletes
+            # the NIC itself when the build is retired.
+            network_profile=vm_profile.network_profile(nic.id, delete_with_vm=False),
             security_profile=vm_profile.security_profile(spec),
             diagnostics_profile=vm_profile.diagnostics_profile(spec),
             tags=vm_profile.tags("build", build.version),
-            # The password is inside osProfile: the engine must keep the whole output
-            # secret in state (the policy pack checks this).
+        )
+        vm = compute.VirtualMachine(
+            naming.child_name(name, "vm"),
+            **vm_inputs,
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # The password is inside osProfile: the engine must keep the whole output
+                # secret in state (the policy pack checks this).
                 additional_secret_outputs=["osProfile"] if args.admin.password is not None
                 else None,
                 # A build VM is scaffolding with a fixed name: a replacement (say, a new
                 # size before capture) must free the name first, or ARM refuses the PUT.
                 delete_before_replace=True,
+                ignore_changes=frozen_inputs(vm_inputs, args.frozen),
             ),
         )
+        self.vm = vm
         self.vm_id = vm.id
         self.vm_unique_id = vm.vm_id
         self.vm_name = vm.name

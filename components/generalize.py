@@ -1,25 +1,19 @@
 """Generalize a build VM on Azure: wait for the guest, deallocate, flag it generalized.
 
 Neither Terraform azurerm nor pulumi-azure-native can generalize a VM (users shell out to
-`az vm generalize`), so this file owns the ARM side of issue 3:
+`az vm generalize`), so this file owns that step:
 
 - `generalize_vm`: the convergent procedure against a real `ComputeManagementClient`;
-- `make_compute_client`: the client for a given cloud (public, usgovernment, china);
-- `Generalize`: a Pulumi dynamic resource recording that it ran, once, for one VM id.
+- `Generalize`: a Pulumi dynamic resource recording that it ran, once, for one VM id,
+  and `GeneralizeProvider`, what the engine's provider host runs for it.
 
 Every step reads the VM's state before acting, so a run that dies anywhere (say between
 deallocate and generalize) converges when run again, and an already generalized VM costs
 one GET and zero POSTs. See docs/generalize.md for RBAC actions, timings and pitfalls.
 
-Dynamic provider serialization (pulumi/pulumi#7453, #7795, #7960): Pulumi pickles the
-provider with dill, and dill pickles a class from an importable module *by reference*.
-The provider host (`python -m pulumi.dynamic`) would then have to import
-`components.generalize`, and with it `components/__init__.py`, from whatever cwd and
-sys.path the engine gives it; that fails with "No module named ..." or re-runs
-program code. So the provider pickles *by value*: `GeneralizeProvider.__reduce__` ships
-this file's source and rebuilds it in the host as a stand-alone module. Hence the rules
-for this file: import nothing from this project, register no resources at import time,
-and import the Azure SDK lazily (which also keeps imports cheap under Pulumi mocks).
+The provider is pickled by value with the modules it needs (components/provider_bundle.py):
+this file imports only those, registers no resources at import time, and imports the
+Azure SDK lazily (which also keeps imports cheap under Pulumi mocks).
 """
 
 from __future__ import annotations
@@ -33,23 +27,31 @@ from typing import Any
 
 import pulumi
 import pulumi.dynamic
+from pulumi.output import Unknown
+
+from components.arm_auth import CLOUDS, AuthError, AuthSettings, make_credential, resolve_settings
+from components.arm_client import (
+    TRANSPORT,
+    ArmUnreachable,
+    check_credential,
+    configured,
+    endpoints,
+    make_compute_client,
+    unreachable,
+)
+from components.provider_bundle import reduce_by_value
 
 __all__ = [
-    "ENVIRONMENTS",
     "Generalize",
     "GeneralizeArgs",
     "GeneralizeError",
     "GeneralizeProvider",
     "generalize_vm",
-    "make_compute_client",
 ]
 
-#: `azure-native:environment` values → azure-core cloud names.
-ENVIRONMENTS = {
-    "public": "AZURE_PUBLIC_CLOUD",
-    "usgovernment": "AZURE_US_GOVERNMENT",
-    "china": "AZURE_CHINA_CLOUD",
-}
+#: The modules the provider host needs, dependencies first (components/provider_bundle.py).
+BUNDLE = ("components.provider_bundle", "components.arm_auth", "components.arm_client",
+          __name__)
 
 _STOPPED = ("stopped", "deallocated")
 #: ARM error codes of a 409 that only means "another operation holds the VM right now".
@@ -68,45 +70,6 @@ _PANTHER = r"C:\Windows\System32\Sysprep\Panther"
 
 class GeneralizeError(Exception):
     """The VM could not be generalized; the message names the VM, phase and next step."""
-
-
-# ----- ARM client ------------------------------------------------------------------------
-
-def make_compute_client(subscription_id: str, *, credential: Any = None,
-                        environment: str | None = None, **client_kwargs: Any) -> Any:
-    """A `ComputeManagementClient` for `environment` ("public" default, "usgovernment",
-    "china"), with the ARM endpoint *and* token audience of that cloud (they differ: US Gov
-    ARM is management.usgovcloudapi.net but its scope is management.core.usgovcloudapi.net)
-    and `DefaultAzureCredential` pointed at that cloud's Entra authority.
-
-    Retries: azure-core's RetryPolicy handles 429 (honouring Retry-After) and 5xx; the
-    defaults below bound it. 409 is handled in `generalize_vm` (see `_post_with_conflicts`).
-    """
-    from azure.core import AzureClouds
-    from azure.mgmt.compute import ComputeManagementClient
-    from azure.mgmt.core.tools import get_arm_endpoints
-
-    env = (environment or "public").lower()
-    if env not in ENVIRONMENTS:
-        raise GeneralizeError(
-            f"unknown azure-native:environment {environment!r}; expected one of "
-            f"{', '.join(ENVIRONMENTS)}")
-    cloud = AzureClouds[ENVIRONMENTS[env]]
-    endpoints = get_arm_endpoints(cloud)
-    if credential is None:
-        from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
-
-        authority = {"public": AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,
-                     "usgovernment": AzureAuthorityHosts.AZURE_GOVERNMENT,
-                     "china": AzureAuthorityHosts.AZURE_CHINA}[env]
-        credential = DefaultAzureCredential(authority=authority)
-    client_kwargs.setdefault("base_url", endpoints["resource_manager"])
-    client_kwargs.setdefault("credential_scopes", endpoints["credential_scopes"])
-    client_kwargs.setdefault("retry_total", 6)
-    client_kwargs.setdefault("retry_backoff_factor", 2.0)
-    client_kwargs.setdefault("retry_backoff_max", 60)
-    return ComputeManagementClient(credential, subscription_id, cloud_setting=cloud,
-                                   **client_kwargs)
 
 
 # ----- the procedure ---------------------------------------------------------------------
@@ -276,10 +239,8 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
 
 # ----- Pulumi dynamic resource -------------------------------------------------------------
 
-_MODULE_NAME = "vmimage_generalize_provider"
-_SOURCE_KEY = "__vmimage_source__"
-#: Inputs whose change is not a new generalization (the VM id is what matters).
-_INPUT_KEYS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "waitForGuestShutdown",
+#: Its inputs; only a change of the VM (its id, its unique id) is a new generalization.
+GENERALIZE_INPUTS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "waitForGuestShutdown",
                "timeoutSeconds", "subscriptionId", "environment")
 #: A different VM is a new generalization: another ARM id, or the same name recreated
 #: (a new unique id behind the same ARM id).
@@ -292,28 +253,14 @@ _PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
              "powerState": "power_state", "osState": "os_state",
              "generalizedAt": "generalized_at"}
 _WIRE_NAMES = {py: wire for wire, py in _PY_NAMES.items()}
+#: The engine's sentinel for a value not known yet (a preview before the VM exists).
+_UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
-def _module_source() -> str:
-    """This file's text: from disk in the program, from the embedded copy in the host."""
-    embedded = globals().get(_SOURCE_KEY)
-    if embedded:
-        return str(embedded)
-    with open(__file__, encoding="utf-8") as handle:
-        return handle.read()
-
-
-def _rebuild_expression(source: str) -> str:
-    # Evaluated by `builtins.eval` at unpickle time: a fresh module from `source`, kept in
-    # sys.modules (dataclasses and pickling look classes up there), then a provider.
-    return (
-        "(lambda types, sys, src: (lambda m: ("
-        f"m.__dict__.__setitem__({_SOURCE_KEY!r}, src), "
-        "sys.modules.__setitem__(m.__name__, m), "
-        "exec(compile(src, m.__name__ + '.py', 'exec'), m.__dict__), "
-        "m.GeneralizeProvider())[-1])(types.ModuleType("
-        f"{_MODULE_NAME!r})))(__import__('types'), __import__('sys'), {source!r})"
-    )
+def is_unknown(value: object) -> bool:
+    """During a preview the engine sends what is not known yet as a sentinel, which the
+    provider host hands over as `pulumi.output.Unknown` (or the raw sentinel string)."""
+    return isinstance(value, Unknown) or value == _UNKNOWN_SENTINEL
 
 
 def subscription_of(arm_id: object) -> str | None:
@@ -324,41 +271,55 @@ def subscription_of(arm_id: object) -> str | None:
     return None
 
 
-def _subscription(props: dict[str, Any]) -> str:
-    # The VM's own ARM id names its subscription; the input and the environment are for
-    # callers whose VM id is not an ARM id (tests, mocks).
+def _subscription(props: dict[str, Any], configured_subscription: str | None = None) -> str:
+    # The VM's own ARM id names its subscription; the provider's configuration and the
+    # environment are for callers whose VM id is not an ARM id (tests, mocks).
     sub = props.get("subscriptionId") or subscription_of(props.get("vmId")) \
-        or os.environ.get("ARM_SUBSCRIPTION_ID") or os.environ.get("AZURE_SUBSCRIPTION_ID")
+        or configured_subscription or os.environ.get("ARM_SUBSCRIPTION_ID") \
+        or os.environ.get("AZURE_SUBSCRIPTION_ID")
     if not sub:
         raise GeneralizeError(
-            "no subscription id: vmId is not an ARM id; set the subscriptionId input, or "
-            "ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID in the environment")
+            "no subscription id: vmId is not an ARM id; set the subscriptionId input, "
+            "azure-native:subscriptionId, or ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID")
     return str(sub)
 
 
 class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
-    """CRUD for `Generalize`. Stateless: everything comes from the resource's props."""
+    """CRUD for `Generalize`. Stateless: everything comes from the resource's props and
+    the stack's `azure-native:*` configuration (for credentials, as azure-native's)."""
 
-    # The pickle holds this file's source and nothing else; no secret to protect.
+    # The pickle holds source code and nothing else; no secret to protect.
     serialize_as_secret_always = False
 
+    def __init__(self) -> None:
+        self._config: dict[str, Any] = {}
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (eval, (_rebuild_expression(_module_source()),))
+        return reduce_by_value(BUNDLE, type(self).__name__)
+
+    def configure(self, req: pulumi.dynamic.ConfigureRequest) -> None:
+        # The engine hands dynamic providers the whole stack config, keys with their
+        # namespace (pulumi/pulumi#17673, v3.139): azure-native's credentials among them.
+        raw = getattr(req.config, "_props", {}) or {}
+        self._config = configured(raw)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
+        # A preview of a new build VM has no VM id yet: unknown values are fine here and
+        # checked when they are known (the engine calls Check again during the update).
         failures = []
         for key in ("resourceGroupName", "vmName", "vmId"):
-            if not isinstance(news.get(key), str) or not news.get(key):
-                failures.append(pulumi.dynamic.CheckFailure(key, f"{key} must be a non-empty "
-                                                            "string"))
+            value = news.get(key)
+            if not is_unknown(value) and (not isinstance(value, str) or not value):
+                failures.append(pulumi.dynamic.CheckFailure(
+                    key, f"{key} must be a non-empty string"))
         timeout = news.get("timeoutSeconds")
-        if not isinstance(timeout, int | float) or timeout <= 0:
+        if not is_unknown(timeout) and (not isinstance(timeout, int | float) or timeout <= 0):
             failures.append(pulumi.dynamic.CheckFailure(
                 "timeoutSeconds", "timeoutSeconds must be a positive number"))
         env = news.get("environment")
-        if env is not None and str(env).lower() not in ENVIRONMENTS:
+        if env is not None and not is_unknown(env) and str(env).lower() not in CLOUDS:
             failures.append(pulumi.dynamic.CheckFailure(
-                "environment", f"environment must be one of {', '.join(ENVIRONMENTS)}"))
+                "environment", f"environment must be one of {', '.join(CLOUDS)}"))
         return pulumi.dynamic.CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any],
@@ -366,23 +327,43 @@ class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
         # Generalizing is irreversible and tied to one VM: only a different VM (another ARM
         # id, or a VM recreated under the same name: a new unique id) is a new
         # generalization. Other inputs (timeout, wait flag) change in place without Azure.
-        changed = [k for k in _INPUT_KEYS if olds.get(k) != news.get(k)]
+        # An unknown VM id (a preview that replaces the build VM) may be another VM.
+        changed = [k for k in GENERALIZE_INPUTS
+                   if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
         replaces = [k for k in _REPLACE_KEYS if k in changed]
         return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=replaces,
                                          stables=list(_OUTPUT_KEYS),
                                          delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        client = make_compute_client(_subscription(props), environment=props.get("environment"))
-        # pulumi.log reaches the CLI from a program; inside the provider host there is no
-        # engine connection (pulumi/pulumi#6065) and it falls back to stderr, which the
-        # engine shows as the plugin's diagnostic output. Good enough for progress lines.
-        outcome = generalize_vm(
-            client, props["resourceGroupName"], props["vmName"],
-            wait_for_guest_shutdown=bool(props.get("waitForGuestShutdown")),
-            timeout_s=float(props.get("timeoutSeconds") or 3600.0),
-            progress=pulumi.log.info)
-        outs = {k: props.get(k) for k in _INPUT_KEYS}
+        from azure.core.exceptions import ServiceRequestError
+
+        settings = resolve_settings(self._config, os.environ)
+        if props.get("environment"):
+            settings = AuthSettings({**settings.values, "environment": props["environment"]})
+        endpoint = "Azure Resource Manager"
+        subscription = _subscription(props, settings.get("subscriptionId"))
+        try:
+            cloud = endpoints(settings.environment)
+            endpoint = cloud["resource_manager"]
+            credential, how = make_credential(settings, **TRANSPORT)
+            # One token first: a missing or wrong credential fails before any VM is touched.
+            check_credential(credential, cloud["credential_scopes"], how)
+            client = make_compute_client(subscription, credential=credential,
+                                         settings=settings)
+            # pulumi.log reaches the CLI from a program; inside the provider host there is
+            # no engine connection (pulumi/pulumi#6065) and it falls back to stderr, which
+            # the engine shows as the plugin's diagnostics. Good enough for progress lines.
+            outcome = generalize_vm(
+                client, props["resourceGroupName"], props["vmName"],
+                wait_for_guest_shutdown=bool(props.get("waitForGuestShutdown")),
+                timeout_s=float(props.get("timeoutSeconds") or 3600.0),
+                progress=pulumi.log.info)
+        except ServiceRequestError as err:
+            raise GeneralizeError(str(unreachable(err, endpoint))) from None
+        except (AuthError, ArmUnreachable) as err:
+            raise GeneralizeError(str(err)) from None
+        outs = {k: props.get(k) for k in GENERALIZE_INPUTS}
         outs.update(powerState=outcome["powerState"], osState=outcome["osState"],
                     generalizedAt=datetime.now(UTC).isoformat(timespec="seconds"))
         return pulumi.dynamic.CreateResult(id_=str(props["vmId"]), outs=outs)
@@ -395,7 +376,7 @@ class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any],
                news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        outs = {k: news.get(k) for k in _INPUT_KEYS}
+        outs = {k: news.get(k) for k in GENERALIZE_INPUTS}
         outs.update({k: olds.get(k) for k in _OUTPUT_KEYS})
         return pulumi.dynamic.UpdateResult(outs=outs)
 

@@ -9,6 +9,7 @@ import pulumi
 from pulumi_azure_native import compute
 
 from components import naming
+from components.frozen import frozen_inputs
 from components.spec import BuildSpec, PipelineSpec
 from components.templates import DEPROVISION_TEMPLATE, render
 
@@ -26,6 +27,10 @@ class GuestScriptsArgs:
     """Resource group of the build VM."""
     vm_name: pulumi.Input[str]
     """Azure name of the build VM (an output of BuildVm, so scripts wait for the VM)."""
+    vm: pulumi.Resource | None = None
+    """The build VM: run commands are its child resources in Azure and go with it."""
+    frozen: bool = False
+    """The build is captured: its run commands may never change (components/frozen.py)."""
 
 
 def run_command_name(index: int, template: str) -> str:
@@ -82,8 +87,7 @@ class GuestScripts(pulumi.ComponentResource):
         asynchronous: bool,
         depends_on: list[pulumi.Resource],
     ) -> compute.VirtualMachineRunCommandByVirtualMachine:
-        return compute.VirtualMachineRunCommandByVirtualMachine(
-            name,
+        inputs = dict(
             resource_group_name=args.resource_group_name,
             vm_name=args.vm_name,
             run_command_name=command_name,
@@ -94,5 +98,15 @@ class GuestScripts(pulumi.ComponentResource):
             # A failing script fails `pulumi up` with its output, instead of a VM that
             # reports success and an image that was never customized.
             treat_failure_as_deployment_failure=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+        return compute.VirtualMachineRunCommandByVirtualMachine(
+            name, **inputs,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=depends_on,
+                ignore_changes=frozen_inputs(inputs, args.frozen),
+                # Deleting a run command from a VM that is not running is refused (409);
+                # deleting the VM deletes its run commands. So when the VM goes (a retired
+                # build), Pulumi deletes only the VM.
+                deleted_with=args.vm,
+            ),
         )

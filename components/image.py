@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import compute
 
-from components import naming
+from components import naming, vm_profile
+from components.fingerprint import FINGERPRINT_TAG
 from components.spec import BuildSpec, PipelineSpec
 
 TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
@@ -83,6 +84,9 @@ class ImageCaptureArgs:
     """The generalized VM: an output of the Generalize step, so capture cannot run first."""
     gallery: ImageGallery | None
     """Where the version goes; None when capturing a managed image only."""
+    fingerprint: str = ""
+    """The build's fingerprint (components/fingerprint.py), recorded on the image as a tag
+    so a later run can tell whether this version's build changed."""
 
 
 def target_regions(spec: PipelineSpec, build: BuildSpec) -> list[compute.TargetRegionArgs]:
@@ -94,10 +98,6 @@ def target_regions(spec: PipelineSpec, build: BuildSpec) -> list[compute.TargetR
         )
         for region in spec.regions_of(build)
     ]
-
-
-def managed_image_name(spec: PipelineSpec, build: BuildSpec) -> str:
-    return f"img-{spec.image_name}-{naming.version_slug(build.version)}"
 
 
 class ImageCapture(pulumi.ComponentResource):
@@ -118,6 +118,7 @@ class ImageCapture(pulumi.ComponentResource):
         )
         self.version_id = None
         self.managed_image_id = None
+        tags = vm_profile.tags("image", build.version, **{FINGERPRINT_TAG: args.fingerprint})
         if spec.uses_gallery:
             assert args.gallery is not None
             version = compute.GalleryImageVersion(
@@ -142,17 +143,19 @@ class ImageCapture(pulumi.ComponentResource):
                     else None,
                     storage_account_type=build.storage_type,
                 ),
+                tags=tags,
                 opts=protected,
             )
             self.version_id = version.id
         if spec.uses_managed_image:
             image = compute.Image(
                 naming.child_name(name, "managed-image"),
-                image_name=managed_image_name(spec, build),
+                image_name=naming.managed_image_name(spec.image_name, build.version),
                 resource_group_name=args.resource_group_name,
                 location=spec.location,
                 source_virtual_machine=compute.SubResourceArgs(id=args.source_vm_id),
                 hyper_v_generation=spec.gallery.image.generation if spec.gallery else "V2",
+                tags=tags,
                 opts=protected,
             )
             self.managed_image_id = image.id

@@ -115,6 +115,11 @@ def build_vm_name(image: str, version: str) -> str:
     return name
 
 
+def managed_image_name(image: str, version: str) -> str:
+    """The managed image of one version, e.g. 'img-web-ubuntu-1-0-0'."""
+    return f"img-{image}-{version_slug(version)}"
+
+
 def clone_vm_name(group: str, version: str, index: int) -> str:
     """A clone's Azure name carries its version, so a clone rolled onto a new version gets a
     new name: ARM treats a PUT to a live name as an update of an immutable image

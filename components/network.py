@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import network
 
+from components.frozen import frozen_inputs
 from components.naming import child_name
 from components.spec import NetworkSpec
 
@@ -107,25 +108,28 @@ def network_interface(
     public_ip: bool,
     parent: pulumi.Resource,
     tags: dict[str, str] | None = None,
+    frozen: bool = False,
 ) -> network.NetworkInterface:
     """One NIC (and, only when config asks for it, a public IP) for a VM. `tags` are
-    the VM's (its role above all), so a reviewer or policy can tell build from clone NICs."""
-    child = pulumi.ResourceOptions(parent=parent)
+    the VM's (its role above all), so a reviewer or policy can tell build from clone NICs.
+    `frozen`: the NIC of a generalized VM, which must not change (components/frozen.py)."""
     public = None
     if public_ip:
-        address = network.PublicIPAddress(
-            f"{name}-pip",
+        address_inputs = dict(
             public_ip_address_name=f"pip-{nic_name.removeprefix('nic-')}",
             resource_group_name=resource_group_name,
             location=location,
             sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD),
             public_ip_allocation_method=network.IPAllocationMethod.STATIC,
             tags=tags,
-            opts=child,
+        )
+        address = network.PublicIPAddress(
+            f"{name}-pip", **address_inputs,
+            opts=pulumi.ResourceOptions(parent=parent,
+                                        ignore_changes=frozen_inputs(address_inputs, frozen)),
         )
         public = network.PublicIPAddressArgs(id=address.id)
-    return network.NetworkInterface(
-        name,
+    nic_inputs = dict(
         network_interface_name=nic_name,
         resource_group_name=resource_group_name,
         location=location,
@@ -139,5 +143,9 @@ def network_interface(
             )
         ],
         tags=tags,
-        opts=child,
+    )
+    return network.NetworkInterface(
+        name, **nic_inputs,
+        opts=pulumi.ResourceOptions(parent=parent,
+                                    ignore_changes=frozen_inputs(nic_inputs, frozen)),
     )

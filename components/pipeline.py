@@ -7,7 +7,8 @@ Every edge that can be a data dependency is one: capture reads the Generalize st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -17,7 +18,8 @@ from pulumi_azure_native import resources
 from components import naming
 from components.build_vm import BuildVm, BuildVmArgs
 from components.clones import CloneGroupArgs, CloneSet
-from components.generalize import Generalize, GeneralizeArgs, subscription_of
+from components.fingerprint import Capture, build_fingerprint
+from components.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs, subscription_of
 from components.guest_scripts import GuestScripts, GuestScriptsArgs
 from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
 from components.network import Network, NetworkArgs
@@ -33,6 +35,9 @@ SYSPREP_TIMEOUT_S = 3600.0
 class ImagePipelineArgs:
     spec: PipelineSpec
     """The validated pipeline spec."""
+    captures: Mapping[str, Capture] = field(default_factory=dict)
+    """Which builds Azure already holds an image of (components/captures.py): their
+    build resources are registered frozen."""
     admin_password: pulumi.Input[str] | None = None
     """Windows admin password (a secret); generated when not given."""
     environment: str | None = None
@@ -102,6 +107,7 @@ class ImagePipeline(pulumi.ComponentResource):
                 ImageCaptureArgs(
                     spec=spec, build=build, resource_group_name=rg_name,
                     source_vm_id=source_vm_id, gallery=gallery,
+                    fingerprint=build_fingerprint(spec, build),
                 ),
                 opts=child,
             )
@@ -154,18 +160,24 @@ class ImagePipeline(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         """Build VM -> guest scripts -> generalize; returns the generalized VM's id."""
         child = pulumi.ResourceOptions(parent=self)
+        # Captured already: the VM is generalized and Azure refuses to modify it, so none
+        # of its resources may change again (components/captures.py).
+        capture = args.captures.get(build.version)
+        frozen = capture is not None and capture.captured
         vm = BuildVm(
             naming.child_name(prefix, "build"),
             BuildVmArgs(
                 spec=spec, build=build, resource_group_name=rg_name,
                 subnet_id=net.subnet_id, admin=admin, parent_image_id=parent_id,
+                frozen=frozen,
             ),
             opts=child,
         )
         scripts = GuestScripts(
             naming.child_name(prefix, "scripts"),
             GuestScriptsArgs(
-                spec=spec, build=build, resource_group_name=rg_name, vm_name=vm.vm_name
+                spec=spec, build=build, resource_group_name=rg_name, vm_name=vm.vm_name,
+                vm=vm.vm, frozen=frozen,
             ),
             opts=child,
         )
@@ -185,7 +197,9 @@ class ImagePipeline(pulumi.ComponentResource):
             ),
             # The deprovision script must have finished (Linux) or started sysprep
             # (Windows) first; no output of it feeds generalize, hence depends_on.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts.deprovision]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts.deprovision],
+                                        ignore_changes=list(GENERALIZE_INPUTS) if frozen
+                                        else None),
         )
         self.build_vm_states[build.version] = pulumi.Output.all(
             generalized.power_state, generalized.os_state

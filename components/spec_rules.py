@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from components import naming
+from components.fingerprint import Capture, build_fingerprint
 from components.sizing import VMS_PER_REPLICA, azure_guidance
 from components.templates import TemplateProblem, render
 
@@ -346,4 +348,26 @@ def warnings(spec: PipelineSpec) -> list[str]:
                     f"{vms} VMs in {region.name}; Azure advises {azure_guidance(vms)} "
                     f"(1 per {VMS_PER_REPLICA} VMs created at once) or 'auto'"
                 )
+    return found
+
+
+def frozen_build_problems(spec: PipelineSpec, captures: Mapping[str, Capture]) -> list[str]:
+    """What Azure's state forbids: changing a captured build (its gallery version is
+    immutable and its VM generalized), and retiring a build that was never captured (its
+    VM would go, and its image was never made)."""
+    found = []
+    for i, build in enumerate(spec.builds):
+        capture = captures.get(build.version)
+        captured = capture is not None and capture.captured
+        if build.retired and not captured:
+            found.append(
+                f"builds[{i}].retired: version {build.version} was never captured (Azure has "
+                "no image for it); run once without retired: true to build and capture it")
+        if captured and capture is not None and capture.fingerprint is not None \
+                and capture.fingerprint != build_fingerprint(spec, build):
+            found.append(
+                f"builds[{i}]: version {build.version} was already captured from another "
+                "build (its source, size, disks or customize steps changed). Gallery image "
+                "versions are immutable and its build VM is generalized: give the changed "
+                "build a new version number (and keep or retire this one)")
     return found

@@ -128,12 +128,18 @@ def tags(role: str, version: str, **extra: str) -> dict[str, str]:
     return {ROLE_TAG: role, VERSION_TAG: version, **extra}
 
 
-def network_profile(nic_id: pulumi.Input[str]) -> compute.NetworkProfileArgs:
-    # The NIC goes with its VM, like the disks: no orphan left behind on delete.
+def network_profile(
+    nic_id: pulumi.Input[str], *, delete_with_vm: bool = True
+) -> compute.NetworkProfileArgs:
+    """`delete_with_vm`: the NIC goes with its VM, like the disks, so a deleted clone leaves
+    no orphan. Not for a VM replaced delete-before-replace under its own name (the build
+    VM): Azure would delete the NIC with the old VM and the new one would find it gone."""
     return compute.NetworkProfileArgs(
         network_interfaces=[
             compute.NetworkInterfaceReferenceArgs(
-                id=nic_id, primary=True, delete_option=compute.DeleteOptions.DELETE
+                id=nic_id, primary=True,
+                delete_option=compute.DeleteOptions.DELETE if delete_with_vm
+                else compute.DeleteOptions.DETACH,
             )
         ]
     )

@@ -36,6 +36,8 @@ from offline.latency import LatencyModel
 from offline.secrets import unwrap
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
+VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
 MAX_SCALE_SET_CAPACITY = 1000  # instances per scale set (Flexible, gallery image)
 
 # Properties ARM refuses to change on an existing resource: a changed value means the
@@ -217,7 +219,13 @@ class SimulatedArm:
         return outcome
 
     def delete(self, resource_id: str, at: float) -> float:
-        resource = self.find(resource_id, at, "resource")
+        """DELETE one resource at `at`. ARM answers 204 for one that is gone already (and
+        azure-native counts that as deleted); refuses a leased disk or NIC, and a run
+        command or extension of a VM that is not running (409). A VM takes its run
+        commands along, and the NICs it holds with deleteOption Delete."""
+        resource = self.resources.get(resource_id.lower())
+        if resource is None or resource.deleted_at is not None:
+            return 0.0
         holder = self.leases.get(resource.id.lower())
         if holder is not None and self.resources[holder].deleted_at is None:
             raise ArmError(
@@ -225,12 +233,26 @@ class SimulatedArm:
                 f"'{resource.name}' is attached to VM '{holder.rsplit('/', 1)[-1]}' and "
                 "cannot be deleted while leased.",
             )
-        if resource.token == "azure-native:compute:VirtualMachine":
-            for leased, vm in list(self.leases.items()):
-                if vm == resource.id.lower():
-                    del self.leases[leased]
+        if resource.token == RUN_COMMAND:
+            vm_id = resource.id.lower().split("/runcommands/", 1)[0]
+            power = self.vm_state(vm_id, at)[0] if vm_id in self.vms else "deleted"
+            if power not in ("running", "deleted"):
+                raise ArmError(409, "OperationNotAllowed",
+                               "Cannot modify extensions in the VM when the VM is not running.")
         duration = self.latency("delete")
         resource.deleted_at = at + duration
+        if resource.token == VIRTUAL_MACHINE:
+            vm_id = resource.id.lower()
+            for leased, vm in list(self.leases.items()):
+                if vm == vm_id:
+                    del self.leases[leased]
+            nics = {n["id"].lower() for n in get_path(unwrap(resource.props),
+                                                       "networkProfile.networkInterfaces") or []
+                    if n.get("deleteOption") == "Delete"}
+            for key, child in self.resources.items():
+                if child.deleted_at is None and (
+                        key.startswith(vm_id + "/runcommands/") or key in nics):
+                    child.deleted_at = resource.deleted_at
         return duration
 
     def latest_time(self) -> float:
@@ -371,6 +393,10 @@ def _vm(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
             )
     existing = arm.resources.get(rid.lower())
     if existing is not None and existing.deleted_at is None:
+        if arm.vm_state(rid, at)[1] == "generalized":
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Operation 'PUT' is not allowed on VM '{name}' since the VM is "
+                           "generalized.")
         # An update of a live VM: leases and states carry on.
         return Outcome(rid, 0, {"vmId": existing.outputs["vmId"]}, name)
     for nic_id in nic_ids:
@@ -590,4 +616,49 @@ HANDLERS: dict[str, Handler] = {
     "azure-native:compute:Image": _managed_image,
     "azure-native:compute:VirtualMachineScaleSet": _scale_set,
     "random:index/randomPassword:RandomPassword": _random_password,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Invokes (the provider's lookups), answered from the resources the simulator holds.
+
+
+def _read(arm: SimulatedArm, resource_id: str, parents: list[tuple[str, str]],
+          at: float) -> dict[str, Any]:
+    """GET one resource as ARM answers it: 404 with the code naming what is missing."""
+    for parent_id, code in parents:
+        parent = arm.resources.get(parent_id.lower())
+        if parent is None or not parent.alive(at):
+            raise ArmError(404, code, f"'{parent_id.rsplit('/', 1)[-1]}' was not found.")
+    resource = arm.resources.get(resource_id.lower())
+    if resource is None or not resource.alive(at):
+        raise ArmError(404, "ResourceNotFound",
+                       f"The Resource '{resource_id.split('/providers/', 1)[-1]}' was not "
+                       "found.")
+    return {**unwrap(resource.props), **unwrap(resource.outputs), "id": resource.id,
+            "name": resource.name}
+
+
+def _get_gallery_image_version(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any]:
+    rg = arm.rg_id(a["resourceGroupName"])
+    gallery = arm.provider_id(a["resourceGroupName"], "Microsoft.Compute/galleries",
+                              a["galleryName"])
+    image = f"{gallery}/images/{a['galleryImageName']}"
+    return _read(arm, f"{image}/versions/{a['galleryImageVersionName']}",
+                 [(rg, "ResourceGroupNotFound"), (gallery, "ParentResourceNotFound"),
+                  (image, "ParentResourceNotFound")], at)
+
+
+def _get_image(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any]:
+    rg = arm.rg_id(a["resourceGroupName"])
+    return _read(arm, arm.provider_id(a["resourceGroupName"], "Microsoft.Compute/images",
+                                      a["imageName"]),
+                 [(rg, "ResourceGroupNotFound")], at)
+
+
+Invoke = Callable[[SimulatedArm, dict[str, Any], float], dict[str, Any]]
+
+INVOKES: dict[str, Invoke] = {
+    "azure-native:compute:getGalleryImageVersion": _get_gallery_image_version,
+    "azure-native:compute:getImage": _get_image,
 }

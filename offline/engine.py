@@ -18,8 +18,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
-from offline.arm import ArmError, SimulatedArm
-from offline.pulumi_host import STACK_TYPE, EngineMonitor, resolve
+from offline.arm import INVOKES, ArmError, SimulatedArm
+from offline.pulumi_host import STACK_TYPE, EngineMonitor, InvokeFailure, resolve
 from offline.secrets import secret_paths, unwrap
 
 GENERALIZE_TYPE = "pulumi-python:dynamic/vmimage:Generalize"
@@ -55,6 +55,7 @@ class Registration:
     changed: list[str] = field(default_factory=list)  # properties that differ from state
     ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    deleted_with: str = ""  # urn whose delete takes this one with it (the engine skips it)
 
     @property
     def secret_paths(self) -> list[str]:
@@ -83,6 +84,7 @@ class PriorResource:
     dependencies: list[str] = field(default_factory=list)
     parent: str | None = None
     custom: bool = True
+    deleted_with: str = ""
 
 
 # Decides what to do with a registration when a prior state exists:
@@ -145,6 +147,7 @@ class SimulatorMonitor(EngineMonitor):
             inputs={k: v for k, v in inputs.items() if k != DYNAMIC_PROVIDER_KEY},
             delete_before_replace=request.deleteBeforeReplace,
             ignore_changes=list(request.ignoreChanges),
+            deleted_with=request.deletedWith,
         )
         with self._lock:
             self.registrations[urn] = reg
@@ -248,8 +251,25 @@ class _ArmMocks(Mocks):
         return self.monitor.create(args)
 
     def call(self, args: MockCallArgs) -> dict[str, Any]:
-        # The program makes no invokes; one that appears is a gap in the simulator.
-        raise ArmError(400, "InvokeNotSimulated", f"no simulated invoke {args.token}")
+        """The provider's lookups, answered from the simulated ARM at the start of the run
+        (the program reads before it registers anything)."""
+        handler = INVOKES.get(args.token)
+        if handler is None:  # one that appears is a gap in the simulator
+            raise invoke_failure(ArmError(400, "InvokeNotSimulated",
+                                          f"no simulated invoke {args.token}"))
+        try:
+            return handler(self.monitor.arm, unwrap(dict(args.args)), 0.0)
+        except ArmError as err:
+            raise invoke_failure(err) from None
+
+
+def invoke_failure(err: ArmError) -> InvokeFailure:
+    """An ARM refusal as azure-native renders it in an invoke's error (azcore's format)."""
+    return InvokeFailure(f"RESPONSE {err.status}: {err.status} {_REASONS.get(err.status, '')}"
+                         f"\nERROR CODE: {err.code}\n{err.message}")
+
+
+_REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}
 
 
 def _final_state(arm: SimulatedArm, reg: Registration) -> str:

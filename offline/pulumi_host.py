@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pulumi
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.mocks import MockMonitor, Mocks, set_mocks
@@ -123,3 +124,21 @@ class NoMocks(Mocks):
 
     def call(self, args: Any) -> dict[str, Any]:
         raise AssertionError("unreachable: the monitor handles invokes")
+
+
+class InvokeFailure(grpc.RpcError):
+    """An invoke the provider refused, as the engine reports it to the SDK: a gRPC error
+    with the provider's text as its details. The SDK turns it into
+    `Exception("invoke of <token> failed: <details>")` for the program, as under
+    `pulumi up`; any other exception from a mock would also be recorded as an unhandled
+    RPC failure and fail the whole run."""
+
+    def __init__(self, details: str) -> None:
+        super().__init__(details)
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return self._details

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from components.config import ConfigProblems
 from components.spec import Loaded, SpecError, load_spec
 from offline.arm import SimulatedArm
 from offline.engine import (
@@ -171,6 +172,7 @@ class ProgramRun:
     outputs: dict[str, Any]  # stack outputs, secrets shown as "[secret]"
     error: str | None  # program error that was not an ARM refusal
     arm: SimulatedArm
+    config_problems: list[str] = field(default_factory=list)  # refused by the program
 
 
 def run(
@@ -185,10 +187,13 @@ def run(
     before each run; runs in one process do not see each other."""
     monitor = SimulatorMonitor(arm, prior=prior, diff=diff)
     error: str | None = None
+    problems: list[str] = []
     _quiet_reported_failures()
     try:
         run_program(program, monitor, project="vmimage", stack=stack.name,
                     config=stack.config, secret_keys=stack.secret_keys)
+    except ConfigProblems as exc:  # what Azure's state forbids, found before registering
+        error, problems = str(exc), exc.problems
     except pulumi.RunError as exc:
         error = str(exc)
     except Exception as exc:  # reported below; ARM refusals are in failures
@@ -205,6 +210,7 @@ def run(
         outputs=outputs,
         error=None if monitor.failures else error,
         arm=arm,
+        config_problems=problems,
     )
 
 

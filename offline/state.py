@@ -163,7 +163,7 @@ def save_state(
             "urn": reg.urn, "type": reg.type, "id": reg.id,
             "inputs": seal(reg.inputs, state.key), "outputs": seal(reg.outputs, state.key),
             "protect": reg.protect, "dependencies": reg.dependencies, "parent": reg.parent,
-            "custom": reg.custom,
+            "custom": reg.custom, "deleted_with": reg.deleted_with,
         }
     document = {
         "version": STATE_VERSION,
@@ -189,7 +189,7 @@ def _prior_record(prior: PriorResource, key: str) -> dict[str, Any]:
         "urn": prior.urn, "type": prior.type, "id": prior.id,
         "inputs": seal(prior.inputs, key), "outputs": seal(prior.outputs, key),
         "protect": prior.protect, "dependencies": prior.dependencies,
-        "parent": prior.parent, "custom": prior.custom,
+        "parent": prior.parent, "custom": prior.custom, "deleted_with": prior.deleted_with,
     }
 
 

@@ -3,13 +3,10 @@ carry out the deletes, save the state. The CLI prints what this returns."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components import naming
-from components.spec import PipelineSpec, SpecError
 from offline.arm import ArmError, SimulatedArm
 from offline.changes import (
     Change,
@@ -23,16 +20,13 @@ from offline.latency import LatencyModel
 from offline.runner import ProgramRun, StackConfig, run
 from offline.state import load_state, save_state
 
-VERSION_TYPE = "azure-native:compute:GalleryImageVersion"
-MANAGED_IMAGE_TYPE = "azure-native:compute:Image"
-
 
 @dataclass
 class UpResult:
     run: ProgramRun
     changes: list[Change] | None = None  # None without --state
     blocked: list[Change] = field(default_factory=list)  # protected deletes/replaces
-    config_problems: list[str] = field(default_factory=list)  # found only against state
+    config_problems: list[str] = field(default_factory=list)  # refused by the program
     saved: bool = False
 
     @property
@@ -54,24 +48,20 @@ def up(
     if state is not None:
         state.restore_arm(arm)
         prior = state.resources
-    try:
-        spec: PipelineSpec | None = stack.loaded().spec
-    except SpecError:
-        spec = None  # the program reports it, exactly as under `pulumi up`
-    problems = retired_problems(spec, prior) if state is not None and spec else []
-    if problems:
-        return UpResult(ProgramRun([], [], [], {}, None, arm), config_problems=problems)
     kwargs = {"program": program} if program else {}
     result = run(stack, arm, prior=prior,
                  diff=make_differ(state.key) if state else None, **kwargs)
+    if result.config_problems:
+        # Refused by the program before it registered anything (e.g. a captured build
+        # that changed): like a config error, nothing happened and nothing is saved.
+        return UpResult(result, config_problems=result.config_problems)
     if state is None:
         return UpResult(result)
     changes = summarize(result.registrations, prior,
                         finished=not (result.failures or result.error))
     outcome = UpResult(result, changes)
     outcome.blocked = protected_losses(changes, prior)
-    outcome.config_problems = changed_after_capture(spec, changes, prior) if spec else []
-    if outcome.blocked or outcome.config_problems:
+    if outcome.blocked:
         return outcome  # nothing is saved: the state on disk is untouched
     completed = {r.urn for r in result.registrations if r.id or not r.custom}
     if not (result.failures or result.error):
@@ -102,6 +92,8 @@ def _delete(result: ProgramRun, changes: list[Change], prior: dict[str, PriorRes
         wave_end = start
         for urn in wave:
             old = prior[urn]
+            if old.deleted_with in doomed:
+                continue  # deletedWith: the engine leaves it to its owner's delete
             if old.type == GENERALIZE_TYPE or old.id.lower() not in result.arm.resources:
                 continue  # nothing in Azure to delete (Generalize's delete is a no-op)
             try:
@@ -113,63 +105,3 @@ def _delete(result: ProgramRun, changes: list[Change], prior: dict[str, PriorRes
             result.operations.append(Operation(urn, "delete", start, start + duration))
             wave_end = max(wave_end, start + duration)
         start = wave_end
-
-
-CAPTURE_NAME = re.compile(r"-v(\d+)-(\d+)-(\d+)-capture-")
-
-
-def _captured_versions(prior: dict[str, PriorResource]) -> set[str]:
-    """Versions whose image (gallery version or managed image) exists in the state."""
-    found = set()
-    for urn, p in prior.items():
-        match = CAPTURE_NAME.search(urn.rsplit("::", 1)[-1])
-        if match and p.type in (VERSION_TYPE, MANAGED_IMAGE_TYPE):
-            found.add(".".join(match.groups()))
-    return found
-
-
-def retired_problems(spec: PipelineSpec, prior: dict[str, PriorResource]) -> list[str]:
-    """A build can only be retired once its image exists: retiring deletes the build VM,
-    and an uncaptured build would then be lost."""
-    captured = _captured_versions(prior)
-    return [
-        f"builds[{i}].retired: version {b.version} was never captured (it is not in the "
-        "state); run once without retired: true to build and capture it"
-        for i, b in enumerate(spec.builds) if b.retired and b.version not in captured
-    ]
-
-
-def changed_after_capture(
-    spec: PipelineSpec, changes: list[Change], prior: dict[str, PriorResource]
-) -> list[str]:
-    """Gallery versions are immutable: a captured build whose scripts, VM or disks change
-    would need a recapture that Azure cannot do under the same version number."""
-    captured = _captured_versions(prior)
-    problems = []
-    for i, build in enumerate(spec.builds):
-        if build.version not in captured:
-            continue
-        marker = f"-v{naming.version_slug(build.version)}-"
-        touched = [c for c in changes
-                   if marker in c.urn.rsplit("::", 1)[-1] and c.action in ("update", "replace")
-                   and not _updatable_version_change(c)]
-        if touched:
-            what = ", ".join(
-                f"{c.urn.rsplit('::', 1)[-1]} ({', '.join(c.properties) or c.action})"
-                for c in touched[:3]
-            )
-            problems.append(
-                f"builds[{i}]: version {build.version} was already captured and its build "
-                f"changed: {what}. Gallery image versions are immutable; give the changed "
-                "build a new version number (and keep or retire the old one)"
-            )
-    return problems
-
-
-def _updatable_version_change(change: Change) -> bool:
-    """Publishing settings Azure lets a version change in place."""
-    updatable = ("publishingProfile.endOfLifeDate", "publishingProfile.excludeFromLatest",
-                 "publishingProfile.targetRegions")
-    return change.action == "update" and all(
-        p.startswith(updatable) for p in change.properties
-    )

@@ -8,6 +8,7 @@ tests/ on sys.path).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +16,20 @@ import pulumi
 from conftest import ROOT
 from pulumi.runtime import rpc
 
+from components.fingerprint import FINGERPRINT_TAG
 from offline.pulumi_host import EngineMonitor
 from offline.pulumi_host import run_program as run_on_monitor
 
 PROGRAM = ROOT / "__main__.py"
+SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
+RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
+VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+ARM_PATHS = {
+    VIRTUAL_MACHINE: "Microsoft.Compute/virtualMachines/{vmName}",
+    "azure-native:compute:GalleryImageVersion": "Microsoft.Compute/galleries/{galleryName}/"
+    "images/{galleryImageName}/versions/{galleryImageVersionName}",
+    "azure-native:compute:Image": "Microsoft.Compute/images/{imageName}",
+}
 
 
 @dataclass
@@ -36,6 +47,8 @@ class Registered:
     deleted_with: str
     retain_on_delete: bool
     inputs: dict[str, Any]  # deserialized: secrets still wrapped in the rpc marker
+    request: Any = None  # the RegisterResourceRequest itself, as the engine receives it
+    response: Any = None  # and what the monitor answered (the outputs, for stack policies)
 
 
 @dataclass
@@ -43,7 +56,8 @@ class Recorded:
     registered: list[Registered] = field(default_factory=list)
     new_resource_calls: int = 0
     invokes: list[str] = field(default_factory=list)  # function tokens the program called
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn -> mock state
+    # for each invoke, the types registered before it (the Stack, if nothing else)
+    registered_before_invoke: list[list[str]] = field(default_factory=list)
 
     @property
     def resources(self) -> list[Registered]:
@@ -58,34 +72,58 @@ class Recorded:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, recorded: Recorded) -> None:
+    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None) -> None:
         self.recorded = recorded
+        # version -> the fingerprint its image was captured with: what the program's
+        # lookups (getGalleryImageVersion, getImage) find in Azure.
+        self.captured = captured or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.recorded.new_resource_calls += 1
+        if pulumi.runtime.is_dry_run():
+            # A preview of a new stack: nothing exists, so ids, names and every other
+            # computed output are unknown (an empty id is how the engine says so).
+            computed = ("name", "vmId", "uniqueId", "ipConfigurations", "result")
+            return "", {**args.inputs, **{k: rpc.UNKNOWN for k in computed}}
         state = dict(args.inputs)
-        name = (
-            state.get("vmName") or state.get("galleryName") or state.get("imageName")
-            or args.name
-        )
-        state.setdefault("name", name)
+        # The `name` output is the Azure name the resource was given.
+        keys = ("resourceGroupName",) if args.typ == RESOURCE_GROUP else (
+            "vmName", "galleryName", "imageName")
+        state.setdefault("name", next((state[k] for k in keys if state.get(k)), args.name))
         if args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = "Mock-Generated-Pa55!"
+        if args.typ == VIRTUAL_MACHINE:
+            state["vmId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
+        # What Azure answers for the resources others refer to by id: their ARM id.
+        group_id = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{state.get('resourceGroupName')}"
+        if args.typ == RESOURCE_GROUP:
+            return group_id, state
+        path = ARM_PATHS.get(args.typ)
+        if path is not None:
+            return f"{group_id}/providers/{path.format(**state)}", state
         return f"/mock/{args.typ}/{args.name}", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         self.recorded.invokes.append(args.token)
-        return {}
+        self.recorded.registered_before_invoke.append([r.type for r in self.recorded.registered])
+        version = args.args.get("galleryImageVersionName") or next(
+            (v for v in self.captured if args.args.get("imageName", "").endswith(
+                v.replace(".", "-"))), None)
+        if version in self.captured:
+            fingerprint = self.captured[version]
+            return {"id": f"/captured/{version}",
+                    "tags": {FINGERPRINT_TAG: fingerprint} if fingerprint else {}}
+        return {}  # no id: not captured
 
 
 class RecordingMonitor(EngineMonitor):
-    def __init__(self, recorded: Recorded) -> None:
-        super().__init__(RecordingMocks(recorded))
+    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None) -> None:
+        super().__init__(RecordingMocks(recorded, captured))
         self.recorded = recorded
 
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
-        self.recorded.registered.append(Registered(
+        registered = Registered(
             urn=urn, type=request.type, name=request.name, custom=bool(request.custom),
             parent=request.parent, protect=request.protect,
             delete_before_replace=request.deleteBeforeReplace,
@@ -95,16 +133,21 @@ class RecordingMonitor(EngineMonitor):
             additional_secret_outputs=list(request.additionalSecretOutputs),
             deleted_with=request.deletedWith, retain_on_delete=bool(request.retainOnDelete),
             inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
-        ))
-        return super().RegisterResource(request)
+            request=request,
+        )
+        self.recorded.registered.append(registered)
+        registered.response = super().RegisterResource(request)
+        return registered.response
 
 
 def run_program(config: dict[str, Any], *, secret_keys: list[str] | None = None,
                 stack: str = "test", recorded: Recorded | None = None,
-                preview: bool = False) -> Recorded:
+                preview: bool = False, captured: dict[str, str | None] | None = None,
+                ) -> Recorded:
     """Run the program once; raises what the program raised (e.g. pulumi.RunError).
-    Pass `recorded` to see what was registered even when it raises."""
+    Pass `recorded` to see what was registered even when it raises, and `captured` for
+    the versions Azure already holds an image of (version -> fingerprint tag)."""
     recorded = recorded if recorded is not None else Recorded()
-    run_on_monitor(PROGRAM, RecordingMonitor(recorded), project="vmimage", stack=stack,
-                   config=config, secret_keys=secret_keys, preview=preview)
+    run_on_monitor(PROGRAM, RecordingMonitor(recorded, captured), project="vmimage",
+                   stack=stack, config=config, secret_keys=secret_keys, preview=preview)
     return recorded

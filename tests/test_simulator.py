@@ -496,3 +496,61 @@ def test_a_captured_version_is_immutable_but_its_publishing_settings_update(arm)
     updated = arm.put(VERSION, more, later + 500)
     assert updated.outputs["dataDiskLuns"] == [0, 3]
     assert updated.duration == arm.latency("update")
+
+
+# -- a generalized VM is frozen (docs/azure-behaviours.md) ---------------------------------
+
+def test_a_generalized_vm_cannot_be_modified(arm):
+    vm = make_vm(arm)
+    arm.put(VM, vm_props("vm-a", nic_id("nic-vm-a")), VM_READY)  # running: an update is fine
+    done = generalized(arm, vm)
+    changed = vm_props("vm-a", nic_id("nic-vm-a"))
+    changed["diagnosticsProfile"] = {"bootDiagnostics": {"enabled": False}}
+    refused(arm.put, VM, changed, done + 1, code="OperationNotAllowed", status=409,
+            match="since the VM is generalized")
+
+
+def test_run_commands_cannot_be_deleted_from_a_vm_that_is_not_running(arm):
+    vm = make_vm(arm)
+    command = arm.put(RUN_COMMAND, _run_command(), VM_READY).id
+    done = generalized(arm, vm)
+    refused(arm.delete, command, done + 1, code="OperationNotAllowed", status=409,
+            match="Cannot modify extensions in the VM when the VM is not running")
+
+
+def test_deleting_a_vm_takes_its_run_commands_and_deletable_nics(arm):
+    vm = make_vm(arm)
+    command = arm.put(RUN_COMMAND, _run_command(), VM_READY).id
+    detached = make_nic(arm, "nic-kept", at=VM_READY)
+    props = vm_props("vm-a", nic_id("nic-vm-a"))
+    props["networkProfile"]["networkInterfaces"][0]["deleteOption"] = "Delete"
+    arm.put(VM, props, VM_READY + 10)
+    done = generalized(arm, vm, at=VM_READY + 100)
+    took = arm.delete(vm, done + 1)
+    gone = done + 1 + took
+    assert not arm.resources[command.lower()].alive(gone)
+    assert not arm.resources[nic_id("nic-vm-a").lower()].alive(gone)
+    assert arm.resources[detached.lower()].alive(gone)
+    # ...and deleting what is gone already is what ARM answers 204 to: nothing to do
+    assert arm.delete(command, gone + 1) == 0.0
+    assert arm.delete(nic_id("never-existed"), gone + 1) == 0.0
+
+
+def test_lookups_answer_404_with_what_is_missing(arm):
+    from offline.arm import INVOKES
+
+    lookup = INVOKES["azure-native:compute:getGalleryImageVersion"]
+    args = {"resourceGroupName": RG, "galleryName": "galsim", "galleryImageName": "img",
+            "galleryImageVersionName": "1.0.0"}
+    refused(lookup, arm, args, T_NET, code="ParentResourceNotFound", status=404)
+    refused(lookup, arm, {**args, "resourceGroupName": "nope"}, T_NET,
+            code="ResourceGroupNotFound", status=404)
+    gallery(arm)
+    refused(lookup, arm, args, 1000.0, code="ResourceNotFound", status=404)
+    vm = make_vm(arm)
+    done = generalized(arm, vm)
+    props = version_props(vm)
+    props["tags"] = {"vmimage-build": "v1:abc"}
+    arm.put(VERSION, props, done)
+    found = lookup(arm, args, done + 10_000)
+    assert found["id"].endswith("/versions/1.0.0") and found["tags"] == props["tags"]
