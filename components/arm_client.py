@@ -130,3 +130,38 @@ def unreachable(err: BaseException, endpoint: str) -> ArmUnreachable:
 def configured(config: Mapping[str, Any] | None) -> dict[str, Any]:
     """The `azure-native:*` part of the config a dynamic provider is configured with."""
     return {k: v for k, v in (config or {}).items() if str(k).startswith("azure-native:")}
+
+
+def arm_code(err: BaseException) -> str:
+    """The ARM error code of an HttpResponseError ('' if it has none)."""
+    error = getattr(err, "error", None)
+    return str(getattr(error, "code", "") or "")
+
+
+def describe(err: BaseException) -> str:
+    """'Code: message' of an ARM error, or its first line."""
+    error = getattr(err, "error", None)
+    if error is not None and getattr(error, "code", None):
+        return f"{error.code}: {getattr(error, 'message', '')}"
+    return first_line(err)
+
+
+def retry_after(err: BaseException) -> float | None:
+    """The Retry-After of an error response, in seconds, if it has one."""
+    response = getattr(err, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def is_transient(err: BaseException) -> bool:
+    """Worth another try later: no answer at all, throttling, or a server-side error
+    (what is left once the client's own retries gave up)."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+    if isinstance(err, ServiceRequestError):
+        return True
+    status = getattr(err, "status_code", None) if isinstance(err, HttpResponseError) else None
+    return status in (408, 429) or (status is not None and status >= 500)

@@ -53,3 +53,13 @@ class Capture:
     version: str
     captured: bool
     fingerprint: str | None = None
+
+
+def fingerprint_to_record(spec: PipelineSpec, build: BuildSpec,
+                          capture: Capture | None) -> str | None:
+    """The fingerprint tag an image is registered with: none for an image captured
+    before fingerprints existed (that absence is how its legacy resources are known, so a
+    tag update must not add one), the build's own otherwise."""
+    if capture is not None and capture.captured and capture.fingerprint is None:
+        return None
+    return build_fingerprint(spec, build)

@@ -33,12 +33,16 @@ from components.arm_auth import CLOUDS, AuthError, AuthSettings, make_credential
 from components.arm_client import (
     TRANSPORT,
     ArmUnreachable,
+    arm_code,
     check_credential,
     configured,
+    describe,
     endpoints,
     make_compute_client,
+    retry_after,
     unreachable,
 )
+from components.guest_seal import Seal, SealError, seal_guest
 from components.provider_bundle import reduce_by_value
 
 __all__ = [
@@ -51,9 +55,8 @@ __all__ = [
 
 #: The modules the provider host needs, dependencies first (components/provider_bundle.py).
 BUNDLE = ("components.provider_bundle", "components.arm_auth", "components.arm_client",
-          __name__)
+          "components.guest_seal", __name__)
 
-_STOPPED = ("stopped", "deallocated")
 #: ARM error codes of a 409 that only means "another operation holds the VM right now".
 #: OperationNotAllowed (e.g. generalize on a running VM) is *not* here: waiting won't fix it.
 _TRANSIENT_CONFLICTS = frozenset({
@@ -65,7 +68,6 @@ _CONFLICT_BACKOFF_MAX_S = 120.0
 #: these POSTs. azure-core retries a POST only on 500/503/504 or with Retry-After; this
 #: per-request method list extends that to 408, 502 and a bare 429.
 _RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
-_PANTHER = r"C:\Windows\System32\Sysprep\Panther"
 
 
 class GeneralizeError(Exception):
@@ -88,41 +90,22 @@ def _states(client: Any, resource_group: str, vm_name: str) -> tuple[str, str]:
     return power, os_state
 
 
-def _arm_code(err: Exception) -> str:
-    error = getattr(err, "error", None)
-    return str(getattr(error, "code", "") or "")
-
-
-def _describe(err: Exception) -> str:
-    error = getattr(err, "error", None)
-    if error is not None and getattr(error, "code", None):
-        return f"{error.code}: {getattr(error, 'message', '')}"
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
-
-
-def _retry_after(err: Exception) -> float | None:
-    response = getattr(err, "response", None)
-    value = response.headers.get("Retry-After") if response is not None else None
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
-
-
 def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
-                  wait_for_guest_shutdown: bool, timeout_s: float = 3600.0,
-                  poll_s: float = 15.0, sleep: Callable[[float], None] = time.sleep,
+                  seal: Seal | None, location: str = "", poll_s: float = 15.0,
+                  sleep: Callable[[float], None] = time.sleep,
                   clock: Callable[[], float] = time.monotonic,
                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Bring `vm_name` to PowerState/deallocated + OSState/generalized, idempotently.
 
     1. already generalized → return at once (zero POSTs);
-    2. `wait_for_guest_shutdown` (Windows, sysprep /shutdown launched asynchronously):
-       poll until the guest powered off; on timeout raise without touching the VM —
-       deallocating a VM whose sysprep never finished would capture a broken image;
+    2. `seal`: seal the guest and wait until it powered itself off
+       (components/guest_seal.py); on failure or timeout raise without touching the VM,
+       since deallocating a VM whose guest was not sealed would capture a broken image.
+       None: the guest was sealed by other means; go on;
     3. deallocate unless already deallocated (LRO polled to the end; failure stops here);
     4. generalize, then confirm OSState/generalized from a fresh instance view.
 
+    Every step reads first, so a run cut short anywhere converges when run again.
     Returns {"vmName", "powerState", "osState", "posts", "elapsedSeconds"}.
     """
     from azure.core.exceptions import HttpResponseError
@@ -143,7 +126,7 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
         except HttpResponseError as err:
             raise GeneralizeError(
                 f"cannot read the instance view of VM {vm_name!r} in {resource_group!r}: "
-                f"{_describe(err)}") from err
+                f"{describe(err)}") from err
 
     def result(power: str, os_state: str) -> dict[str, Any]:
         return {"vmName": vm_name, "powerState": power, "osState": os_state,
@@ -174,18 +157,18 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
                 return
             except HttpResponseError as err:
                 transient = (getattr(err, "status_code", None) == 409
-                             and _arm_code(err).lower() in _TRANSIENT_CONFLICTS)
+                             and arm_code(err).lower() in _TRANSIENT_CONFLICTS)
                 if not transient or attempt == _CONFLICT_ATTEMPTS:
                     power, os_state = safe_read()
                     raise GeneralizeError(
                         f"{action} of VM {vm_name!r} in {resource_group!r} failed "
-                        f"(HTTP {getattr(err, 'status_code', '?')}, {_describe(err)}); "
+                        f"(HTTP {getattr(err, 'status_code', '?')}, {describe(err)}); "
                         f"power state {power}, OS state {os_state}"
                         + ("; not generalizing" if action == "deallocate" else "")
                     ) from err
-                delay = _retry_after(err) or min(poll_s * 2 ** (attempt - 1),
-                                                 _CONFLICT_BACKOFF_MAX_S)
-                report(f"{action}: conflict ({_arm_code(err)}), retrying in {delay:.0f}s")
+                delay = retry_after(err) or min(poll_s * 2 ** (attempt - 1),
+                                                _CONFLICT_BACKOFF_MAX_S)
+                report(f"{action}: conflict ({arm_code(err)}), retrying in {delay:.0f}s")
                 sleep(delay)
                 if done(*read()):
                     return
@@ -196,22 +179,15 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
         report("already generalized, nothing to do")
         return result(power, os_state)
 
-    if wait_for_guest_shutdown and power not in _STOPPED:
-        deadline = started + timeout_s
-        while power not in _STOPPED:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                raise GeneralizeError(
-                    f"VM {vm_name!r} in {resource_group!r} did not shut down within "
-                    f"{timeout_s:.0f}s after sysprep (last power state {power}, OS state "
-                    f"{os_state}). Sysprep probably failed or hangs in the guest: read "
-                    f"{_PANTHER}\\setupact.log and setuperr.log (via Run Command or the "
-                    "serial console). Nothing was deallocated or generalized; fix the guest "
-                    "and run again.")
-            report(f"waiting for the guest to shut down (power state {power})")
-            sleep(min(poll_s, remaining))
-            power, os_state = read()
-        report(f"guest is {power}")
+    if seal is not None:
+        try:
+            # Raw reads: while waiting, a transient failure is the seal's to ride out.
+            seal_guest(client, resource_group, vm_name, seal, location=location,
+                       read_power=lambda: _states(client, resource_group, vm_name)[0],
+                       sleep=sleep, clock=clock, poll_s=poll_s, report=report)
+        except SealError as err:
+            raise GeneralizeError(str(err)) from None
+        power, os_state = read()
 
     if power != "deallocated":
         report("deallocating")
@@ -240,15 +216,16 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
 # ----- Pulumi dynamic resource -------------------------------------------------------------
 
 #: Its inputs; only a change of the VM (its id, its unique id) is a new generalization.
-GENERALIZE_INPUTS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "waitForGuestShutdown",
-               "timeoutSeconds", "subscriptionId", "environment")
+GENERALIZE_INPUTS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "location", "os",
+                     "sealScript", "sealChecks", "timeoutSeconds", "subscriptionId",
+                     "environment")
 #: A different VM is a new generalization: another ARM id, or the same name recreated
 #: (a new unique id behind the same ARM id).
 _REPLACE_KEYS = ("vmId", "vmUniqueId")
 _OUTPUT_KEYS = ("powerState", "osState", "generalizedAt")
 _PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
              "vmId": "vm_id", "vmUniqueId": "vm_unique_id",
-             "waitForGuestShutdown": "wait_for_guest_shutdown",
+             "sealScript": "seal_script", "sealChecks": "seal_checks",
              "timeoutSeconds": "timeout_seconds", "subscriptionId": "subscription_id",
              "powerState": "power_state", "osState": "os_state",
              "generalizedAt": "generalized_at"}
@@ -284,6 +261,13 @@ def _subscription(props: dict[str, Any], configured_subscription: str | None = N
     return str(sub)
 
 
+def seal_of(props: dict[str, Any]) -> Seal:
+    """The guest seal a Generalize resource asks for."""
+    return Seal(os=str(props["os"]), script=str(props["sealScript"]),
+                checks=props.get("sealChecks") or None,
+                timeout_s=float(props.get("timeoutSeconds") or 3600.0))
+
+
 class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
     """CRUD for `Generalize`. Stateless: everything comes from the resource's props and
     the stack's `azure-native:*` configuration (for credentials, as azure-native's)."""
@@ -307,7 +291,7 @@ class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
         # A preview of a new build VM has no VM id yet: unknown values are fine here and
         # checked when they are known (the engine calls Check again during the update).
         failures = []
-        for key in ("resourceGroupName", "vmName", "vmId"):
+        for key in ("resourceGroupName", "vmName", "vmId", "sealScript"):
             value = news.get(key)
             if not is_unknown(value) and (not isinstance(value, str) or not value):
                 failures.append(pulumi.dynamic.CheckFailure(
@@ -316,6 +300,8 @@ class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
         if not is_unknown(timeout) and (not isinstance(timeout, int | float) or timeout <= 0):
             failures.append(pulumi.dynamic.CheckFailure(
                 "timeoutSeconds", "timeoutSeconds must be a positive number"))
+        if news.get("os") not in ("linux", "windows"):
+            failures.append(pulumi.dynamic.CheckFailure("os", "os must be linux or windows"))
         env = news.get("environment")
         if env is not None and not is_unknown(env) and str(env).lower() not in CLOUDS:
             failures.append(pulumi.dynamic.CheckFailure(
@@ -355,10 +341,8 @@ class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
             # no engine connection (pulumi/pulumi#6065) and it falls back to stderr, which
             # the engine shows as the plugin's diagnostics. Good enough for progress lines.
             outcome = generalize_vm(
-                client, props["resourceGroupName"], props["vmName"],
-                wait_for_guest_shutdown=bool(props.get("waitForGuestShutdown")),
-                timeout_s=float(props.get("timeoutSeconds") or 3600.0),
-                progress=pulumi.log.info)
+                client, props["resourceGroupName"], props["vmName"], seal=seal_of(props),
+                location=str(props.get("location") or ""), progress=pulumi.log.info)
         except ServiceRequestError as err:
             raise GeneralizeError(str(unreachable(err, endpoint))) from None
         except (AuthError, ArmUnreachable) as err:
@@ -396,11 +380,17 @@ class GeneralizeArgs:
     """Name of the build VM."""
     vm_id: pulumi.Input[str]
     """ARM id of the build VM: the data dependency on it, and a replace trigger."""
-    wait_for_guest_shutdown: bool
-    """True for Windows: sysprep /shutdown was launched asynchronously; wait for the guest
-    to power itself off before deallocating."""
+    location: pulumi.Input[str]
+    """Region of the build VM (its seal run commands are created there)."""
+    os: str
+    """linux or windows: how the guest is sealed (components/guest_seal.py)."""
+    seal_script: str
+    """The seal run command's script: deprovision (Linux) or sysprep (Windows)."""
+    seal_checks: str | None = None
+    """Windows: checks run synchronously before sysprep starts."""
     timeout_seconds: float = 3600.0
-    """How long to wait for the guest to shut down before failing (without deallocating)."""
+    """How long the guest may take to power off once sealed, before the step fails
+    (without deallocating)."""
     subscription_id: pulumi.Input[str] | None = None
     """Subscription of the VM; defaults to the one in `vm_id`, then to
     ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
@@ -433,7 +423,10 @@ class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
             "vm_name": args.vm_name,
             "vm_id": args.vm_id,
             "vm_unique_id": args.vm_unique_id,
-            "wait_for_guest_shutdown": args.wait_for_guest_shutdown,
+            "location": args.location,
+            "os": args.os,
+            "seal_script": args.seal_script,
+            "seal_checks": args.seal_checks,
             "timeout_seconds": args.timeout_seconds,
             "subscription_id": args.subscription_id,
             "environment": args.environment,

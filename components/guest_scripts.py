@@ -1,5 +1,9 @@
-"""Scripts run inside the build VM: the customize steps in order, then the in-guest
-deprovision (Linux waagent) or sysprep (Windows), as ARM run commands."""
+"""Scripts run inside the build VM: the customize steps, in order, as ARM run commands.
+
+The seal that follows them (waagent deprovision or sysprep) is not a run-command resource:
+it ends with the guest powering off, so the Generalize step runs and watches it
+(components/guest_seal.py, `seal_for` below gives it the scripts).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,27 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import compute
 
-from components import naming
+from components import naming, vm_profile
 from components.frozen import frozen_inputs
 from components.spec import BuildSpec, PipelineSpec
-from components.templates import DEPROVISION_TEMPLATE, render
+from components.templates import render
 
-# Sysprep itself may take 10-20 minutes, but the run command only launches it.
-DEPROVISION_TIMEOUT_S = 900
+SEAL_TEMPLATE = {"linux": "linux/deprovision.sh.j2", "windows": "windows/sysprep.ps1.j2"}
+SEAL_CHECKS_TEMPLATE = {"windows": "windows/sysprep-checks.ps1.j2"}
+#: How long the guest may take from the start of the seal to its power-off. The Windows
+#: script gives sysprep a little less, so it reports its own failure first.
+SEAL_TIMEOUT_S = {"linux": 1800.0, "windows": 3600.0}
+SYSPREP_MINUTES = 50
+# Before this release the seal was a run command resource named `deprovision`; builds
+# captured then still have it in their state, and Azure refuses to delete it from their
+# stopped VM. So those builds keep it, frozen, until they are retired with their VM.
+LEGACY_DEPROVISION = "deprovision"
 
 
 @dataclass(frozen=True)
 class GuestScriptsArgs:
     spec: PipelineSpec
-    """The validated pipeline spec (OS decides waagent or sysprep)."""
+    """The validated pipeline spec (OS decides the templates)."""
     build: BuildSpec
     """The build whose customize steps run, in order."""
     resource_group_name: pulumi.Input[str]
@@ -31,6 +43,30 @@ class GuestScriptsArgs:
     """The build VM: run commands are its child resources in Azure and go with it."""
     frozen: bool = False
     """The build is captured: its run commands may never change (components/frozen.py)."""
+    legacy_deprovision: bool = False
+    """Captured by an earlier vmimage, which kept the seal as a run command resource."""
+
+
+@dataclass(frozen=True)
+class SealScripts:
+    """What the Generalize step runs in the guest to seal it."""
+
+    os: str
+    script: str
+    checks: str | None
+    timeout_s: float
+
+
+def seal_for(spec: PipelineSpec, build: BuildSpec) -> SealScripts:
+    vm_name = naming.build_vm_name(spec.image_name, build.version)
+    checks = SEAL_CHECKS_TEMPLATE.get(spec.os)
+    return SealScripts(
+        os=spec.os,
+        script=render(SEAL_TEMPLATE[spec.os], {"seal_minutes": SYSPREP_MINUTES}, os=spec.os,
+                      vm_name=vm_name),
+        checks=render(checks, {}, os=spec.os, vm_name=vm_name) if checks else None,
+        timeout_s=SEAL_TIMEOUT_S[spec.os],
+    )
 
 
 def run_command_name(index: int, template: str) -> str:
@@ -39,8 +75,8 @@ def run_command_name(index: int, template: str) -> str:
 
 
 class GuestScripts(pulumi.ComponentResource):
-    deprovision: compute.VirtualMachineRunCommandByVirtualMachine
-    """The last script; generalize must wait for it."""
+    last: pulumi.Resource | None
+    """The last script (None without customize steps): the seal must wait for it."""
 
     def __init__(
         self, name: str, args: GuestScriptsArgs, opts: pulumi.ResourceOptions | None = None
@@ -58,23 +94,17 @@ class GuestScripts(pulumi.ComponentResource):
                 run_command_name(i, step.template),
                 render(step.template, step.vars, os=spec.os, vm_name=vm_name),
                 timeout_s=step.timeout_seconds,
-                asynchronous=False,
                 depends_on=previous,
+                step="customize",
             )
             previous = [command]
-        # Windows sysprep /shutdown powers the VM off from inside, so the run command
-        # cannot wait for it: it starts sysprep and returns; Generalize then waits for
-        # PowerState/stopped. The Linux deprovision finishes inside the run command.
-        self.deprovision = self._run_command(
-            naming.child_name(name, "deprovision"),
-            args,
-            "deprovision",
-            render(DEPROVISION_TEMPLATE[spec.os], {}, os=spec.os, vm_name=vm_name),
-            timeout_s=DEPROVISION_TIMEOUT_S,
-            asynchronous=spec.windows,
-            depends_on=previous,
-        )
-        self.register_outputs({"deprovisionId": self.deprovision.id})
+        if args.legacy_deprovision:
+            previous = [self._run_command(
+                naming.child_name(name, "deprovision"), args, LEGACY_DEPROVISION,
+                seal_for(spec, build).script, timeout_s=900, depends_on=previous,
+                asynchronous=spec.windows, step="deprovision")]
+        self.last = previous[0] if previous else None
+        self.register_outputs({})
 
     def _run_command(
         self,
@@ -84,8 +114,9 @@ class GuestScripts(pulumi.ComponentResource):
         script: str,
         *,
         timeout_s: int,
-        asynchronous: bool,
         depends_on: list[pulumi.Resource],
+        step: str,
+        asynchronous: bool = False,
     ) -> compute.VirtualMachineRunCommandByVirtualMachine:
         inputs = dict(
             resource_group_name=args.resource_group_name,
@@ -98,6 +129,8 @@ class GuestScripts(pulumi.ComponentResource):
             # A failing script fails `pulumi up` with its output, instead of a VM that
             # reports success and an image that was never customized.
             treat_failure_as_deployment_failure=True,
+            # What the step is, as data: reviews and reports read it here, not from names.
+            tags=vm_profile.tags("build", args.build.version, **{vm_profile.STEP_TAG: step}),
         )
         return compute.VirtualMachineRunCommandByVirtualMachine(
             name, **inputs,

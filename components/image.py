@@ -84,7 +84,7 @@ class ImageCaptureArgs:
     """The generalized VM: an output of the Generalize step, so capture cannot run first."""
     gallery: ImageGallery | None
     """Where the version goes; None when capturing a managed image only."""
-    fingerprint: str = ""
+    fingerprint: str | None = None
     """The build's fingerprint (components/fingerprint.py), recorded on the image as a tag
     so a later run can tell whether this version's build changed."""
 
@@ -118,7 +118,9 @@ class ImageCapture(pulumi.ComponentResource):
         )
         self.version_id = None
         self.managed_image_id = None
-        tags = vm_profile.tags("image", build.version, **{FINGERPRINT_TAG: args.fingerprint})
+        tags = vm_profile.tags("image", build.version)
+        if args.fingerprint:
+            tags[FINGERPRINT_TAG] = args.fingerprint
         if spec.uses_gallery:
             assert args.gallery is not None
             version = compute.GalleryImageVersion(

@@ -18,17 +18,14 @@ from pulumi_azure_native import resources
 from components import naming
 from components.build_vm import BuildVm, BuildVmArgs
 from components.clones import CloneGroupArgs, CloneSet
-from components.fingerprint import Capture, build_fingerprint
+from components.fingerprint import Capture, fingerprint_to_record
 from components.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs, subscription_of
-from components.guest_scripts import GuestScripts, GuestScriptsArgs
+from components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
 from components.network import Network, NetworkArgs
 from components.scale_set import CloneScaleSet
 from components.spec import BuildSpec, PipelineSpec
 from components.vm_profile import AdminCredentials
-
-# A Windows build VM may take a while to run sysprep and power off.
-SYSPREP_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,8 @@ class ImagePipeline(pulumi.ComponentResource):
                 ImageCaptureArgs(
                     spec=spec, build=build, resource_group_name=rg_name,
                     source_vm_id=source_vm_id, gallery=gallery,
-                    fingerprint=build_fingerprint(spec, build),
+                    fingerprint=fingerprint_to_record(spec, build,
+                                                      args.captures.get(build.version)),
                 ),
                 opts=child,
             )
@@ -164,6 +162,7 @@ class ImagePipeline(pulumi.ComponentResource):
         # of its resources may change again (components/captures.py).
         capture = args.captures.get(build.version)
         frozen = capture is not None and capture.captured
+        legacy = frozen and capture is not None and capture.fingerprint is None
         vm = BuildVm(
             naming.child_name(prefix, "build"),
             BuildVmArgs(
@@ -177,10 +176,11 @@ class ImagePipeline(pulumi.ComponentResource):
             naming.child_name(prefix, "scripts"),
             GuestScriptsArgs(
                 spec=spec, build=build, resource_group_name=rg_name, vm_name=vm.vm_name,
-                vm=vm.vm, frozen=frozen,
+                vm=vm.vm, frozen=frozen, legacy_deprovision=legacy,
             ),
             opts=child,
         )
+        seal = seal_for(spec, build)
         generalized = Generalize(
             naming.child_name(prefix, "generalize"),
             GeneralizeArgs(
@@ -188,16 +188,20 @@ class ImagePipeline(pulumi.ComponentResource):
                 vm_name=vm.vm_name,
                 vm_id=vm.vm_id,
                 vm_unique_id=vm.vm_unique_id,
-                wait_for_guest_shutdown=spec.windows,
-                timeout_seconds=SYSPREP_TIMEOUT_S,
+                location=spec.location,
+                os=seal.os,
+                seal_script=seal.script,
+                seal_checks=seal.checks,
+                timeout_seconds=seal.timeout_s,
                 # Named although the step would find it in vm_id itself: stacks recorded
                 # it before, and an unchanged input keeps their previews quiet.
                 subscription_id=vm.vm_id.apply(subscription_of),
                 environment=args.environment,
             ),
-            # The deprovision script must have finished (Linux) or started sysprep
-            # (Windows) first; no output of it feeds generalize, hence depends_on.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[scripts.deprovision],
+            # The last customize step must have finished before the seal; no output of
+            # it feeds generalize, hence depends_on (the VM itself is a data dependency).
+            opts=pulumi.ResourceOptions(parent=self,
+                                        depends_on=[scripts.last] if scripts.last else [],
                                         ignore_changes=list(GENERALIZE_INPUTS) if frozen
                                         else None),
         )

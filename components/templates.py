@@ -15,12 +15,6 @@ import jinja2
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
-DEPROVISION_TEMPLATE = {
-    "linux": "linux/deprovision.sh.j2",
-    "windows": "windows/sysprep.ps1.j2",
-}
-
-
 class TemplateProblem(Exception):
     """A template that cannot be found or rendered; the message says which and why."""
 

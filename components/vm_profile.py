@@ -14,6 +14,7 @@ from components.spec import PipelineSpec
 ROLE_TAG = "vmimage-role"
 VERSION_TAG = "vmimage-version"
 GROUP_TAG = "vmimage-clone-group"
+STEP_TAG = "vmimage-step"  # on run commands: customize or deprovision
 SSH_KEY_PATH = "/home/{user}/.ssh/authorized_keys"
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from pulumi.runtime.rpc import wrap_rpc_secret
 
 from components import naming
+from offline import guest
 from offline.latency import LatencyModel
 from offline.secrets import unwrap
 
@@ -69,11 +70,13 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
 
 
 class ArmError(Exception):
-    """What ARM answers when it refuses: HTTP status, error code, message."""
+    """What ARM answers when it refuses: HTTP status, error code, message, and how long
+    the operation ran before it failed (0: refused at once)."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, after_s: float = 0.0) -> None:
         super().__init__(f"{code}: {message}")
         self.status, self.code, self.message = status, code, message
+        self.after_s = after_s
 
 
 @dataclass
@@ -153,6 +156,8 @@ class SimulatedArm:
         self.vms: dict[str, VmTimeline] = {}
         self.leases: dict[str, str] = {}  # disk or NIC id -> VM id holding it
         self.generalize_posts: dict[str, int] = {}  # VM id -> generalize POSTs that applied
+        # run command id -> (start, what the simulated guest made of its script)
+        self.guest_runs: dict[str, tuple[float, guest.GuestRun]] = {}
         self._ip_cursor: dict[str, int] = {}
 
     # -- ids --------------------------------------------------------------------------
@@ -187,12 +192,15 @@ class SimulatedArm:
         return parent
 
     # -- create or update -------------------------------------------------------------
-    def put(self, token: str, inputs: dict[str, Any], at: float) -> Outcome:
-        """Create (or update in place) one resource starting at simulated time `at`."""
+    def put(self, token: str, inputs: dict[str, Any], at: float, *,
+            provider_retries: bool = True) -> Outcome:
+        """Create (or update in place) one resource starting at simulated time `at`.
+        `provider_retries`: transient faults are the provider's to absorb here (False for
+        calls of the REST facade, whose client meets them itself)."""
         # Transient 429/5xx answers the provider retried: the operation starts later and
         # its duration includes the wait.
         retry_wait, start = 0.0, at
-        if self.faults is not None:
+        if self.faults is not None and provider_retries:
             retry_wait = float(self.faults.before_call(token, inputs) or 0.0)
             at += retry_wait
         props = unwrap(inputs)
@@ -263,6 +271,26 @@ class SimulatedArm:
         return max(times, default=0.0)
 
     # -- VM state -----------------------------------------------------------------------
+    def guest_state(self) -> guest.GuestState:
+        """The simulated guest, as the fault plan makes it (healthy without one)."""
+        if self.faults is None:
+            return guest.GuestState()
+        return self.faults.guest_state()
+
+    def run_command_view(self, command_id: str, at: float) -> dict[str, Any] | None:
+        """A run command's instance view at `at`, as `$expand=instanceView` returns it."""
+        resource = self.resources.get(command_id.lower())
+        if resource is None or resource.deleted_at is not None:
+            return None
+        start, run = self.guest_runs.get(command_id.lower(), (resource.ready_at, None))
+        if run is None:
+            return {"executionState": "Succeeded", "exitCode": 0}
+        if not run.reports or at < start + run.duration_s:
+            return {"executionState": "Running", "startTime": start}
+        return {"executionState": "Succeeded" if run.succeeded else "Failed",
+                "exitCode": run.exit_code, "output": run.output, "error": run.error,
+                "startTime": start, "endTime": start + run.duration_s}
+
     def vm_state(self, vm_id: str, at: float) -> tuple[str, str]:
         return self.vms[vm_id.lower()].at(at)
 
@@ -438,10 +466,12 @@ def _check_vm_image(
 
 
 def _run_command(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    """A managed run command: needs a running VM with its agent; what the script does to
+    the VM and to the command's result is the simulated guest's (offline/guest.py)."""
     rg, vm_name = p["resourceGroupName"], p["vmName"]
     arm.require_group(rg, at)
     vm_id = arm.provider_id(rg, "Microsoft.Compute/virtualMachines", vm_name)
-    arm.require_parent(vm_id, at, "virtual machine")
+    vm = arm.require_parent(vm_id, at, "virtual machine")
     power, os_state = arm.vm_state(vm_id, at)
     if power != "running":
         raise ArmError(
@@ -450,21 +480,36 @@ def _run_command(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
             f"VM '{vm_name}' is {power}.",
         )
     name = p["runCommandName"]
-    script = get_path(p, "source.script") or ""
     if arm.faults is not None:
         arm.faults.before_script(name, vm_name)
-    if p.get("asyncExecution"):
-        duration = arm.latency("runCommand.async")
-        if "sysprep" in script.lower():
-            # Sysprep /shutdown powers the VM off from inside once it has finished.
-            if arm.faults is None or not arm.faults.sysprep_hangs():
-                arm.vms[vm_id.lower()].set(at + duration + arm.latency("guest.sysprep"), "stopped")
-    elif name == "deprovision":
-        duration = arm.latency("runCommand.deprovision")
-    else:
-        duration = arm.latency("runCommand.customize")
+    asynchronous = bool(p.get("asyncExecution"))
+    run = guest.run_script(
+        get_path(p, "source.script") or "", windows=_is_windows(vm), asynchronous=asynchronous,
+        latency=arm.latency, state=arm.guest_state(), vm_name=vm_name)
+    if run.power_off_after_s is not None:
+        arm.vms[vm_id.lower()].set(at + run.power_off_after_s, "stopped")
     rid = f"{vm_id}/runCommands/{name}"
-    return Outcome(rid, duration, {"instanceView": {"executionState": "Succeeded", "exitCode": 0}})
+    arm.guest_runs[rid.lower()] = (at, run)
+    if asynchronous:
+        # ARM answers once the script has started; its end is only in the instance view.
+        return Outcome(rid, arm.latency("runCommand.async"), {}, name)
+    if not run.reports:
+        # The agent never reports: ARM gives up on the extension after its own timeout.
+        raise ArmError(
+            409, "VMExtensionProvisioningTimeout",
+            f"Run command '{name}' on VM '{vm_name}' never reported back: "
+            + "; ".join(run.notes), after_s=arm.latency("runCommand.agentLost"))
+    if not run.succeeded and p.get("treatFailureAsDeploymentFailure"):
+        raise ArmError(
+            409, "VMExtensionProvisioningError",
+            f"Run command '{name}' on VM '{vm_name}' failed: the script exited with code "
+            f"{run.exit_code}. Script output:\n{(run.error or run.output).strip()}",
+            after_s=run.duration_s)
+    return Outcome(rid, run.duration_s, {}, name)
+
+
+def _is_windows(vm: ArmResource) -> bool:
+    return "windowsConfiguration" in (get_path(unwrap(vm.props), "osProfile") or {})
 
 
 def _gallery(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:

@@ -221,17 +221,17 @@ class SimulatorMonitor(EngineMonitor):
         from offline.vm_rest import run_generalize
 
         props = unwrap(reg.inputs)
-        waited = not props.get("waitForGuestShutdown")
+        sealed_at: list[float] = []  # when the seal command returned: the wait begins
 
         def on_call(op: str, op_start: float, op_end: float) -> None:
-            nonlocal waited
-            if op == "instanceView":
+            if op in POLLS:
                 return
-            if not waited:  # the polls before the first POST were the wait for sysprep
-                waited = True
-                if op_start > start:
-                    self.record(reg.urn, "wait-for-guest-shutdown", start, op_start)
-            self.record(reg.urn, op, op_start, op_end)
+            if sealed_at and op_start > sealed_at[0]:
+                self.record(reg.urn, WAIT_FOR_POWER_OFF, sealed_at.pop(), op_start)
+            name = GENERALIZE_OPS.get(op, op)
+            self.record(reg.urn, name, op_start, op_end)
+            if name == "seal":
+                sealed_at[:] = [op_end]
 
         result, _, end = run_generalize(self.arm, props, start, on_call=on_call)
         finished = (EPOCH + timedelta(seconds=end)).isoformat()
@@ -241,6 +241,13 @@ class SimulatorMonitor(EngineMonitor):
             "osState": result["osState"],
             "generalizedAt": finished,
         }, end
+
+
+#: The Generalize step's REST calls, as its operations are named in reports.
+GENERALIZE_OPS = {"runCommand vmimage-seal-checks": "seal-checks",
+                  "runCommand vmimage-seal": "seal"}
+WAIT_FOR_POWER_OFF = "wait-for-guest-power-off"
+POLLS = ("instanceView", "runCommand.get")
 
 
 class _ArmMocks(Mocks):

@@ -30,9 +30,12 @@ __all__ = ["FakeVm", "FakeVmArm", "SimulatedCrash", "arm_error"]
 
 _VM_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
-    r"Microsoft\.Compute/virtualMachines/(?P<vm>[^/]+)(?:/(?P<action>[^/]+))?$",
+    r"Microsoft\.Compute/virtualMachines/(?P<vm>[^/]+)(?:/(?P<action>[^/]+))?"
+    r"(?:/(?P<command>[^/]+))?$",
     re.IGNORECASE,
 )
+SEAL_COMMAND, CHECKS_COMMAND = "vmimage-seal", "vmimage-seal-checks"
+SEALED_MARKER = "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 _OP_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/"
     r"(?P<kind>operations|operationResults)/(?P<op>[^/]+)$",
@@ -60,9 +63,17 @@ class FakeVm:
     location: str = "westeurope"
     power_state: str = "running"
     generalized: bool = False
-    #: Windows after `sysprep /shutdown`: the guest powers off after this many
-    #: instanceView reads (0 = already off at the next read). None = never.
+    #: The guest powers itself off after this many instanceView reads, counted from the
+    #: start of its seal (0 = already off at the next read). None = never.
     stops_after_polls: int | None = None
+    #: Run commands sent to the VM, by name: {"script", "async", "state", "output"}.
+    commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The checks before sysprep fail with this output (their synchronous PUT fails).
+    checks_fail: str | None = None
+    #: The seal fails in the guest with this output (its instance view says Failed).
+    seal_fails: str | None = None
+    #: What a seal that succeeded reports (Windows: the ImageState line).
+    seal_output: str = SEALED_MARKER
     #: InProgress answers before a deallocate operation finishes.
     deallocate_polls: int = 2
     #: The next deallocate operation ends Failed (and is then cleared).
@@ -90,7 +101,7 @@ class FakeVmArm:
     #: POSTs that took effect (accepted and applied), by action.
     applied: Counter[str] = field(default_factory=Counter)
     log: list[tuple[str, str, int]] = field(default_factory=list)
-    _faults: dict[tuple[str, str], deque[Reply]] = field(default_factory=dict)
+    _faults: dict[tuple[str, str], deque[Reply | None]] = field(default_factory=dict)
     _operations: dict[str, _Operation] = field(default_factory=dict)
     _op_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _crash: dict[str, int] = field(default_factory=dict)
@@ -103,13 +114,14 @@ class FakeVmArm:
 
     def inject(self, method: str, path_suffix: str, status: int, *, code: str = "",
                message: str = "", headers: dict[str, str] | None = None,
-               times: int = 1) -> None:
+               times: int = 1, after: int = 0) -> None:
         """Queue `times` canned error replies for requests whose path ends with
-        `path_suffix` (e.g. "/generalize", "/instanceView"); served before real logic."""
+        `path_suffix` (e.g. "/generalize", "/instanceView"), served before real logic,
+        once `after` such requests have been answered normally."""
         reply = arm_error(status, code or _default_code(status),
                           message or f"injected {status}", headers)
         queue = self._faults.setdefault((method.upper(), path_suffix.lower()), deque())
-        queue.extend([reply] * times)
+        queue.extend([None] * after + [reply] * times)
 
     def crash_after(self, action: str, count: int = 1) -> None:
         """Raise SimulatedCrash right after the `count`-th `action` took effect (for
@@ -124,17 +136,20 @@ class FakeVmArm:
     def handle(self, method: str, path: str, query: dict[str, str],
                body: dict[str, Any] | None) -> Reply:
         method = method.upper()
-        reply = self._route(method, path)
+        reply = self._route(method, path, body)
         self.log.append((method, path, reply[0]))
         return reply
 
-    def _route(self, method: str, path: str) -> Reply:
+    def _route(self, method: str, path: str, body: dict[str, Any] | None = None) -> Reply:
         vm_match = _VM_PATH.match(path)
         if method == "POST" and vm_match and vm_match["action"]:
             self.posts[vm_match["action"].lower()] += 1
         for (fault_method, suffix), queue in self._faults.items():
             if queue and fault_method == method and path.lower().endswith(suffix):
-                return queue.popleft()
+                canned = queue.popleft()
+                if canned is not None:
+                    return canned
+                break  # answered normally this time
         op_match = _OP_PATH.match(path)
         if op_match and method == "GET":
             return self._poll(op_match["op"], op_match["kind"].lower())
@@ -146,6 +161,8 @@ class FakeVmArm:
                              f"The Resource 'Microsoft.Compute/virtualMachines/{vm_match['vm']}'"
                              f" under resource group '{vm_match['rg']}' was not found.")
         action = (vm_match["action"] or "").lower()
+        if action == "runcommands" and vm_match["command"]:
+            return self._run_command(vm, method, vm_match["command"], body or {})
         if method == "GET" and action == "instanceview":
             return self._instance_view(vm)
         if method == "POST" and action == "deallocate":
@@ -158,8 +175,9 @@ class FakeVmArm:
     def _instance_view(self, vm: FakeVm) -> Reply:
         vm.instance_view_reads += 1
         if (vm.power_state == "running" and vm.stops_after_polls is not None
+                and SEAL_COMMAND in vm.commands
                 and vm.instance_view_reads > vm.stops_after_polls):
-            vm.power_state = "stopped"  # the guest shut itself down (sysprep /shutdown)
+            vm.power_state = "stopped"  # the guest powered itself off at the end of its seal
         statuses = [
             {"code": "ProvisioningState/succeeded", "level": "Info",
              "displayStatus": "Provisioning succeeded"},
@@ -171,6 +189,37 @@ class FakeVmArm:
                              "displayStatus": "VM generalized"})
         return 200, {}, {"computerName": vm.name[:15], "osName": vm.os_type,
                          "statuses": statuses}
+
+    def _run_command(self, vm: FakeVm, method: str, name: str, body: dict[str, Any]) -> Reply:
+        """Managed run commands, scripted: PUT needs a running VM; a seal starts the
+        guest's countdown to power-off; GET returns the instance view."""
+        if method == "PUT":
+            if vm.power_state != "running":
+                return arm_error(409, "OperationNotAllowed",
+                                 f"Run command '{name}' needs a running VM; VM '{vm.name}' "
+                                 f"is {vm.power_state}.")
+            properties = body.get("properties") or {}
+            if name == CHECKS_COMMAND and vm.checks_fail:
+                return arm_error(409, "VMExtensionProvisioningError",
+                                 f"Run command '{name}' failed: {vm.checks_fail}")
+            vm.commands[name] = {"script": (properties.get("source") or {}).get("script"),
+                                 "async": properties.get("asyncExecution", False)}
+            if name == SEAL_COMMAND:
+                vm.instance_view_reads = 0  # the guest's countdown starts now
+            return 200, {}, {"name": name, "properties": {"provisioningState": "Succeeded"}}
+        if method == "GET":
+            if name not in vm.commands:
+                return arm_error(404, "ResourceNotFound", f"Run command '{name}' not found.")
+            if name == SEAL_COMMAND and vm.seal_fails:
+                view = {"executionState": "Failed", "exitCode": 1, "output": vm.seal_fails}
+            elif vm.power_state == "running" and vm.commands[name]["async"]:
+                view = {"executionState": "Running"}
+            else:
+                view = {"executionState": "Succeeded", "exitCode": 0,
+                        "output": vm.seal_output if name == SEAL_COMMAND else ""}
+            return 200, {}, {"name": name, "properties": {"provisioningState": "Succeeded",
+                                                          "instanceView": view}}
+        return arm_error(405, "MethodNotAllowed", f"{method} runCommands not simulated")
 
     def _deallocate(self, vm: FakeVm) -> Reply:
         if any(op.vm is vm and op.status == "InProgress" for op in self._operations.values()):

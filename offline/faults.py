@@ -5,7 +5,9 @@ SPEC is comma-separated `name=value`:
 - `throttle=P`       each ARM call is answered 429 + Retry-After with probability P;
 - `error5xx=P`       each ARM call is answered a transient 500/503 with probability P;
 - `customize-fail=1` the first customize run command exits non-zero;
-- `sysprep-hang=1`   a Windows build VM never shuts down after sysprep;
+- `sysprep-hang=1`   sysprep never seals a Windows build VM (its seal fails at its deadline);
+- `bitlocker=1`      the Windows build VM's OS volume is not fully decrypted (checks fail);
+- `pending-reboot=1` the Windows build VM has a reboot pending (checks fail);
 - `crash-after=K`    the run dies after its K-th completed operation (a killed `pulumi up`).
 
 Transient answers are not failures: the azure-native provider (Go azcore) and the Python
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offline.arm import ArmError
+from offline.guest import GuestState
 
 MAX_ATTEMPTS = 10  # azure-native's azcore retry policy: MaxRetries 3..10; we take the top
 RETRY_AFTER_S = (5, 10, 15, 30)  # what ARM's throttling answers typically ask for
@@ -36,7 +39,9 @@ KNOWN = {
     "throttle": "probability 0-1 that an ARM call is answered 429 (Retry-After)",
     "error5xx": "probability 0-1 that an ARM call is answered a transient 500/503",
     "customize-fail": "1: the first customize script exits non-zero",
-    "sysprep-hang": "1: a Windows build VM never shuts down after sysprep",
+    "sysprep-hang": "1: sysprep never seals a Windows build VM",
+    "bitlocker": "1: a Windows build VM's OS volume is not fully decrypted",
+    "pending-reboot": "1: a Windows build VM has a reboot pending",
     "crash-after": "K >= 1: the run dies after its K-th completed operation",
 }
 SCRIPT_OUTPUT = (
@@ -72,6 +77,8 @@ class FaultPlan:
     error5xx: float = 0.0
     customize_fail: bool = False
     sysprep_hang: bool = False
+    bitlocker: bool = False
+    pending_reboot: bool = False
     crash_after: int | None = None
     retries: list[Retry] = field(default_factory=list)
     crashed: SimulatedCrash | None = None
@@ -113,7 +120,8 @@ class FaultPlan:
     @property
     def active(self) -> bool:
         return bool(self.throttle or self.error5xx or self.customize_fail
-                    or self.sysprep_hang or self.crash_after)
+                    or self.sysprep_hang or self.bitlocker or self.pending_reboot
+                    or self.crash_after)
 
     # -- hooks the simulator calls --------------------------------------------------------------
     def before_call(self, token: str, inputs: dict[str, Any]) -> float:
@@ -163,9 +171,10 @@ class FaultPlan:
                 f"{SCRIPT_OUTPUT}",
             )
 
-    def sysprep_hangs(self) -> bool:
-        """True: the guest never powers itself off after sysprep /shutdown."""
-        return self.sysprep_hang
+    def guest_state(self) -> GuestState:
+        """The simulated guest's answers to what the seal checks and waits for."""
+        return GuestState(bitlocker="EncryptionInProgress" if self.bitlocker else "FullyDecrypted",
+                          pending_reboot=self.pending_reboot, sysprep_hangs=self.sysprep_hang)
 
     def after_operation(self, count: int) -> None:
         """After the `count`-th completed operation: crash-after=K kills the run."""

@@ -22,9 +22,12 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "vmss.create": 180,  # Flexible scale set: instances start in parallel
     "vmss.instance": 0.05,  # per extra instance, for platform batching
     "runCommand.customize": 180,  # package installs dominate
-    "runCommand.deprovision": 30,  # waagent -deprovision+user
+    "runCommand.checks": 30,  # Windows checks before sysprep
+    "runCommand.deprovision": 20,  # schedules the detached deprovision and returns
     "runCommand.async": 10,  # returns once the script has started (sysprep)
-    "guest.sysprep": 600,  # sysprep /generalize /oobe /shutdown until PowerState/stopped
+    "runCommand.agentLost": 5400,  # ARM gives up on a command whose agent never reports
+    "guest.deprovision": 60,  # detached cloud-init clean + waagent deprovision + poweroff
+    "guest.sysprep": 600,  # sysprep /generalize /oobe until ImageState says sealed
     "vm.instanceView": 1,
     "vm.deallocate": 90,
     "vm.generalize": 5,

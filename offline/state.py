@@ -18,7 +18,7 @@ import json
 import os
 import secrets as std_secrets
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pulumi.runtime.rpc import is_rpc_secret, wrap_rpc_secret
 
 from offline.arm import ArmResource, SimulatedArm, VmTimeline
 from offline.engine import PriorResource, Registration
+from offline.guest import GuestRun
 from offline.pulumi_host import engine_urn
 
 # 2: URNs in the engine's form (the parent's whole type chain); 1 had the mock's form.
@@ -208,6 +209,11 @@ def dump_arm(arm: SimulatedArm, key: str, *, shift: float) -> dict[str, Any]:
         },
         "leases": {k: v for k, v in sorted(arm.leases.items()) if v in alive},
         "generalizePosts": dict(sorted(arm.generalize_posts.items())),
+        # what the guest made of each run command still there (its instance view)
+        "guestRuns": {
+            command: {"start": start - shift, **asdict(run)}
+            for command, (start, run) in sorted(arm.guest_runs.items()) if command in alive
+        },
     }
 
 
@@ -220,3 +226,7 @@ def load_arm(arm: SimulatedArm, data: dict[str, Any]) -> None:
         arm.vms[vm_id] = VmTimeline(list(tl["times"]), [tuple(s) for s in tl["states"]])
     arm.leases.update(data["leases"])
     arm.generalize_posts.update(data["generalizePosts"])
+    for command, record in (data.get("guestRuns") or {}).items():
+        record = dict(record)
+        start = record.pop("start")
+        arm.guest_runs[command] = (start, GuestRun(**record))

@@ -13,9 +13,10 @@ from offline.arm import ArmError, SimulatedArm
 
 VM_PATH = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
-    r"virtualMachines/(?P<name>[^/?]+)(?P<action>/[A-Za-z]+)?$",
+    r"virtualMachines/(?P<name>[^/?]+)(?P<action>/[A-Za-z]+)?(?:/(?P<command>[^/?]+))?$",
     re.IGNORECASE,
 )
+RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
 
 Reply = tuple[int, dict[str, str], dict[str, Any] | None]
 
@@ -55,6 +56,13 @@ class VmRestFacade:
         if vm_id not in self.arm.vms:
             return _error(404, "ResourceNotFound", f"The Resource '{name}' was not found.")
         try:
+            if action == "/runcommands" and match["command"]:
+                command = match["command"]
+                if method == "PUT":
+                    return self._put_command(rg, name, command, body or {})
+                if method == "GET":
+                    return self._timed("runCommand.get", "vm.instanceView",
+                                       lambda: self._get_command(vm_id, command))
             if method == "GET" and action == "/instanceview":
                 return self._timed("instanceView", "vm.instanceView", lambda: self._view(vm_id))
             if method == "POST" and action == "/deallocate":
@@ -69,10 +77,41 @@ class VmRestFacade:
         start = self.clock.now
         self.clock.sleep(self.arm.latency(latency_key))
         reply = action()
+        self._record(op, start)
+        return reply
+
+    def _put_command(self, rg: str, vm_name: str, command: str,
+                     body: dict[str, Any]) -> Reply:
+        """PUT a managed run command: the simulated ARM and guest decide what it does; the
+        reply comes when ARM would answer (a synchronous script has ended)."""
+        properties = body.get("properties") or {}
+        props = {"resourceGroupName": rg, "vmName": vm_name, "runCommandName": command,
+                 "location": body.get("location"), **properties}
+        start = self.clock.now
+        try:
+            outcome = self.arm.put(RUN_COMMAND, props, start, provider_retries=False)
+        except ArmError as err:
+            self.clock.sleep(err.after_s)
+            self._record(f"runCommand {command}", start)
+            raise
+        self.clock.sleep(outcome.duration)
+        self._record(f"runCommand {command}", start)
+        return 200, {}, {"id": outcome.id, "name": command, "location": body.get("location"),
+                         "properties": {**properties, "provisioningState": "Succeeded"}}
+
+    def _get_command(self, vm_id: str, command: str) -> Reply:
+        command_id = f"{vm_id}/runCommands/{command}"
+        view = self.arm.run_command_view(command_id, self.clock.now)
+        if view is None:
+            return _error(404, "ResourceNotFound",
+                          f"The Resource 'runCommands/{command}' was not found.")
+        return 200, {}, {"id": command_id, "name": command,
+                         "properties": {"provisioningState": "Succeeded", "instanceView": view}}
+
+    def _record(self, op: str, start: float) -> None:
         self.calls.append((op, start, self.clock.now))
         if self.on_call is not None:
             self.on_call(op, start, self.clock.now)
-        return reply
 
     def _view(self, vm_id: str) -> Reply:
         power, os_state = self.arm.vm_state(vm_id, self.clock.now)
@@ -110,7 +149,7 @@ def run_generalize(
     Returns its result, the REST calls made (op, start, end) and the end time."""
     from azure.core.exceptions import HttpResponseError
 
-    from components.generalize import GeneralizeError, generalize_vm
+    from components.generalize import GeneralizeError, generalize_vm, seal_of
     from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 
     clock = SimulatedClock(start)
@@ -120,14 +159,12 @@ def run_generalize(
     client = offline_compute_client(facade, transport=transport, retry_total=10)
     try:
         result = generalize_vm(
-            client, props["resourceGroupName"], props["vmName"],
-            wait_for_guest_shutdown=bool(props.get("waitForGuestShutdown")),
-            timeout_s=float(props.get("timeoutSeconds") or 3600.0),
-            sleep=clock.sleep, clock=clock,
-        )
+            client, props["resourceGroupName"], props["vmName"], seal=seal_of(props),
+            location=str(props.get("location") or ""), sleep=clock.sleep, clock=clock)
     except GeneralizeError as err:
-        raise ArmError(409, "GeneralizeFailed", str(err)) from None
+        raise ArmError(409, "GeneralizeFailed", str(err), after_s=clock.now - start) from None
     except HttpResponseError as err:
         code = getattr(err.error, "code", None) or str(err.status_code)
-        raise ArmError(err.status_code or 500, code, err.message) from None
+        raise ArmError(err.status_code or 500, code, err.message,
+                       after_s=clock.now - start) from None
     return result, facade.calls, clock.now

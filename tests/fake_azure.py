@@ -54,6 +54,7 @@ class FakeAzure:
     tunnels: Counter[str] = field(default_factory=Counter)  # CONNECT targets
     refuse: set[str] = field(default_factory=set)  # hosts whose tunnels are refused
     token_lifetime_s: int = 3599
+    require_issued_tokens: bool = True  # False: ARM takes any bearer token
     poll_after_s: int = 1  # Retry-After on long-running operations (0 means "use 30 s")
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -95,7 +96,7 @@ class FakeAzure:
                    auth: str) -> tuple[int, dict[str, str], Any]:
         self.arm_auth.append(auth)
         token = auth.removeprefix("Bearer ")
-        if token not in self.tokens_issued:
+        if self.require_issued_tokens and token not in self.tokens_issued:
             return 401, {}, {"error": {"code": "InvalidAuthenticationToken",
                                        "message": "The access token is invalid."}}
         status, headers, payload = self.arm.handle(method, path, query, body)
@@ -110,7 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         url = urlsplit(self.path)
-        host = (self.headers.get("Host") or "").split(":")[0]
+        authority = self.headers.get("Host") or ""
+        host = authority.split(":")[0]
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         auth = self.headers.get("Authorization", "")
@@ -121,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = self.azure.login(self.command, url.path, form)
         elif host == GITHUB_HOST:
             status, payload = self.azure.github(self.command, query, auth)
-        elif host == ARM_HOST:
+        elif host in (ARM_HOST, "127.0.0.1"):  # through the proxy, or addressed directly
             body = json.loads(raw) if raw else None
             status, headers, payload = self.azure.management(self.command, url.path, query,
                                                              body, auth)
@@ -129,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = 404, {"error": f"unknown host {host}"}
         content = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
-        origin = f"https://{host}"
+        origin = f"https://{authority}"
         for key, value in headers.items():
             # ARM sends absolute operation URLs; FakeVmArm gives paths.
             self.send_header(key, origin + value if value.startswith("/") else value)
@@ -185,6 +187,7 @@ class Endpoints:
     azure: FakeAzure
     proxy_url: str
     ca_bundle: Path
+    origin: str  # the server itself, as ARM, for clients given a base URL
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment that routes a process's HTTPS to the fake, nothing else."""
@@ -216,7 +219,8 @@ def fake_azure(folder: Path) -> Iterator[Endpoints]:
     for thread in threads:
         thread.start()
     try:
-        yield Endpoints(azure, f"http://127.0.0.1:{proxy.server_address[1]}", ca_bundle)
+        yield Endpoints(azure, f"http://127.0.0.1:{proxy.server_address[1]}", ca_bundle,
+                        f"https://127.0.0.1:{https.server_address[1]}")
     finally:
         for server in (https, proxy):
             server.shutdown()

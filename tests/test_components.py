@@ -151,16 +151,20 @@ def test_generalize_records_the_subscription_of_its_vm(dev):
     assert build_vm(result).id.startswith(f"/subscriptions/{SUBSCRIPTION_ID}/")
 
 
-def test_generalize_waits_for_the_deprovision_command(dev):
+def test_generalize_seals_after_the_last_customize_step(dev):
+    """The seal is the Generalize step's (it ends with the guest powering off), and it
+    waits for the last customize command; Linux seals with the detached deprovision."""
     result, prop_deps = dev
     generalize = regs_of(result, GENERALIZE_TYPE)[0]
-    deprovision = by_name(result)["vmimage-v1-0-0-scripts-deprovision"]
+    last = by_name(result)["vmimage-v1-0-0-scripts-customize-1"]
     vm = build_vm(result)
-    assert deprovision.urn in generalize.dependencies
+    assert last.urn in generalize.dependencies
     assert vm.urn in prop_deps[generalize.urn]["vmId"]
     props = unwrap(generalize.inputs)
-    assert props["waitForGuestShutdown"] is False  # Linux: waagent finished in the command
+    assert props["os"] == "linux" and props.get("sealChecks") is None
+    assert "systemd-run" in props["sealScript"] and "waagent" in props["sealScript"]
     assert props["vmName"] == "vm-build-web-ubuntu-1-0-0"
+    assert "vmimage-v1-0-0-scripts-deprovision" not in by_name(result)
 
 
 def test_run_commands_are_chained_in_order(dev):
@@ -168,20 +172,15 @@ def test_run_commands_are_chained_in_order(dev):
     commands = by_name(result)
     first = commands["vmimage-v1-0-0-scripts-customize-0"]
     second = commands["vmimage-v1-0-0-scripts-customize-1"]
-    deprovision = commands["vmimage-v1-0-0-scripts-deprovision"]
     vm = build_vm(result)
     assert vm.urn in first.dependencies
     assert first.urn in second.dependencies
-    assert second.urn in deprovision.dependencies
-    assert first.urn not in deprovision.dependencies  # a chain, not a fan-in
-    names = [unwrap(c.inputs)["runCommandName"] for c in (first, second, deprovision)]
-    assert names == ["customize-00-install-packages", "customize-01-run-script", "deprovision"]
-    scripts = [unwrap(c.inputs)["source"]["script"] for c in (first, second, deprovision)]
-    assert "apt-get install" in scripts[0] and "nginx" in scripts[0]
-    assert "echo second" in scripts[1]
-    assert "waagent -deprovision+user -force" in scripts[2]
-    assert all(unwrap(c.inputs)["treatFailureAsDeploymentFailure"] for c in commands.values()
-               if c.type == RUN_COMMAND)
+    names = [unwrap(c.inputs)["runCommandName"] for c in (first, second)]
+    assert names == ["customize-00-install-packages", "customize-01-run-script"]
+    scripts = [unwrap(c.inputs)["source"]["script"] for c in (first, second)]
+    assert "apt-get" in scripts[0] and "nginx" in scripts[0]
+    assert [unwrap(c.inputs)["tags"]["vmimage-step"] for c in (first, second)] == [
+        "customize", "customize"]
 
 
 def test_clones_boot_from_the_version(dev):
@@ -309,14 +308,16 @@ def test_windows_generated_password_output_is_secret(win):
     assert len(regs_of(result, "random:index/randomPassword:RandomPassword")) == 1
 
 
-def test_windows_generalize_waits_for_sysprep_shutdown(win):
+def test_windows_generalize_checks_then_runs_sysprep(win):
     result, _ = win
-    generalize = regs_of(result, GENERALIZE_TYPE)[0]
-    assert unwrap(generalize.inputs)["waitForGuestShutdown"] is True
-    deprovision = by_name(result)["vmimage-v1-0-0-scripts-deprovision"]
-    props = unwrap(deprovision.inputs)
-    assert props["asyncExecution"] is True
-    assert "/generalize" in props["source"]["script"]
+    props = unwrap(regs_of(result, GENERALIZE_TYPE)[0].inputs)
+    assert props["os"] == "windows"
+    assert "Get-BitLockerVolume" in props["sealChecks"]
+    assert "/generalize" in props["sealScript"] and "/quit" in props["sealScript"]
+    ops = [o.op for o in result.operations
+           if o.resource == regs_of(result, GENERALIZE_TYPE)[0].urn]
+    assert ops == ["seal-checks", "seal", "wait-for-guest-power-off", "deallocate",
+                   "generalize"]
 
 
 def test_windows_configured_password_stays_secret():

@@ -147,7 +147,7 @@ def run_lifecycle(tmp_path: Path, engine: Any, azure: Any, up_registration: Any,
                   cwd: Path = ROOT) -> dict[str, Any]:
     rg, vm = vm_of(up_registration)
     azure.azure.arm.subscription_id = SUBSCRIPTION
-    azure.azure.arm.add_vm(rg, vm, power_state="stopped")
+    azure.azure.arm.add_vm(rg, vm, stops_after_polls=0)  # powers off once sealed
     with start(tmp_path, engine, clean_env(**azure.env(**env)), cwd=cwd) as host:
         stub = provider_stub(host)
         configure(stub, config)
@@ -160,6 +160,9 @@ def run_lifecycle(tmp_path: Path, engine: Any, azure: Any, up_registration: Any,
         outs = from_struct(created.properties)
         assert created.id == up_registration.inputs["vmId"]
         assert outs["osState"] == "generalized" and outs["powerState"] == "deallocated"
+        # the guest was sealed with the script the program registered
+        sent = azure.azure.arm.vms[(rg.lower(), vm.lower())].commands
+        assert sent["vmimage-seal"]["script"] == up_registration.inputs["sealScript"]
         requests_after_create = len(azure.azure.arm.log)
 
         # a no-op up: Check (old inputs, news), then Diff (old outputs) -> nothing to do

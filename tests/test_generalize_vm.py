@@ -19,6 +19,7 @@ from components import generalize as gen
 from components.arm_auth import AuthError
 from components.arm_client import make_compute_client
 from components.generalize import GeneralizeError, generalize_vm
+from components.guest_seal import Seal
 from offline.arm_transport import SimulatedArmTransport, StaticTokenCredential
 from offline.arm_transport import offline_compute_client as _offline_client
 from offline.fake_vm import FakeVmArm, SimulatedCrash
@@ -57,12 +58,17 @@ def client_for(arm: FakeVmArm) -> tuple[Any, SimulatedArmTransport]:
     return _offline_client(arm, transport=transport), transport
 
 
-def run(arm: FakeVmArm, fake_time: FakeTime, vm: str, *, wait: bool = False,
+LINUX = Seal("linux", "the deprovision script")
+WINDOWS = Seal("windows", "the sysprep script", checks="the checks", timeout_s=3600)
+
+
+def run(arm: FakeVmArm, fake_time: FakeTime, vm: str, *, seal: Seal | None = None,
         client: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """generalize_vm; `seal` None: the guest was sealed by other means (ARM steps only)."""
     if client is None:
         client, _ = client_for(arm)
-    return generalize_vm(client, RG, vm, wait_for_guest_shutdown=wait, sleep=fake_time.sleep,
-                         clock=fake_time.clock, **kwargs)
+    return generalize_vm(client, RG, vm, seal=seal, location="westeurope",
+                         sleep=fake_time.sleep, clock=fake_time.clock, **kwargs)
 
 
 def post_order(arm: FakeVmArm) -> list[str]:
@@ -72,10 +78,10 @@ def post_order(arm: FakeVmArm) -> list[str]:
 
 # ----- the procedure -------------------------------------------------------------------
 
-def test_running_linux_vm_is_deallocated_then_generalized(arm, fake_time):
-    arm.add_vm(RG, "vm-linux")
+def test_running_linux_vm_is_sealed_deallocated_then_generalized(arm, fake_time):
+    arm.add_vm(RG, "vm-linux", stops_after_polls=1)
     messages: list[str] = []
-    out = run(arm, fake_time, "vm-linux", progress=messages.append)
+    out = run(arm, fake_time, "vm-linux", seal=LINUX, progress=messages.append)
     assert out["powerState"] == "deallocated"
     assert out["osState"] == "generalized"
     assert out["posts"] == 2
@@ -84,6 +90,9 @@ def test_running_linux_vm_is_deallocated_then_generalized(arm, fake_time):
     assert arm.vms[(RG, "vm-linux")].generalized
     assert messages and all(m.startswith("vm-linux: ") and m.endswith("s)") for m in messages)
     assert any("deallocating" in m for m in messages)
+    # one synchronous seal command (it only schedules the deprovision), no checks
+    seal = arm.vms[(RG, "vm-linux")].commands
+    assert list(seal) == ["vmimage-seal"] and seal["vmimage-seal"]["async"] is False
 
 
 def test_already_deallocated_vm_skips_deallocate(arm, fake_time):
@@ -164,36 +173,107 @@ def test_server_errors_then_success(arm, fake_time):
     assert out["posts"] == 2  # one logical POST per step
 
 
-def test_windows_vm_waits_for_sysprep_shutdown(arm, fake_time):
+def test_windows_vm_runs_checks_then_an_async_sysprep_and_waits_for_power_off(arm, fake_time):
     arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=3)
     messages: list[str] = []
-    out = run(arm, fake_time, "vm-win", wait=True, poll_s=15, progress=messages.append)
+    out = run(arm, fake_time, "vm-win", seal=WINDOWS, poll_s=15, progress=messages.append)
     assert out["powerState"] == "deallocated" and out["osState"] == "generalized"
+    commands = arm.vms[(RG, "vm-win")].commands
+    assert list(commands) == ["vmimage-seal-checks", "vmimage-seal"]
+    assert commands["vmimage-seal-checks"]["async"] is False
+    assert commands["vmimage-seal"]["async"] is True
     assert fake_time.sleeps == [15, 15, 15]
     assert arm.applied == {"deallocate": 1, "generalize": 1}
-    waiting = [m for m in messages if "waiting for the guest" in m]
-    assert len(waiting) == 3
-    assert waiting[-1].endswith("(30s)")
+    assert len([m for m in messages if "waiting for the guest" in m]) == 3
+
+
+def test_failed_checks_fail_at_once_with_their_message(arm, fake_time):
+    arm.add_vm(RG, "vm-win", os_type="Windows", checks_fail="BitLocker: C: is FullyEncrypted")
+    with pytest.raises(GeneralizeError, match="failed before it began.*BitLocker: C: is "
+                                              "FullyEncrypted"):
+        run(arm, fake_time, "vm-win", seal=WINDOWS)
+    assert fake_time.sleeps == []  # not an hour later: at once
+    assert "vmimage-seal" not in arm.vms[(RG, "vm-win")].commands
+    assert sum(arm.posts.values()) == 0
+
+
+def test_a_seal_that_fails_in_the_guest_fails_the_step_with_its_output(arm, fake_time):
+    arm.add_vm(RG, "vm-win", os_type="Windows",
+               seal_fails="ImageState still IMAGE_STATE_UNDEPLOYABLE\nsetuperr: boom")
+    with pytest.raises(GeneralizeError, match="(?s)failed in the guest.*setuperr: boom"):
+        run(arm, fake_time, "vm-win", seal=WINDOWS, poll_s=15)
+    assert fake_time.sleeps == []  # read at the first poll, not after the timeout
+    assert sum(arm.posts.values()) == 0
+    assert arm.vms[(RG, "vm-win")].power_state == "running"
 
 
 def test_windows_vm_that_never_stops_times_out_without_touching_it(arm, fake_time):
     arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=None)
     with pytest.raises(GeneralizeError) as info:
-        run(arm, fake_time, "vm-win", wait=True, timeout_s=60, poll_s=15)
+        run(arm, fake_time, "vm-win", seal=Seal("windows", "s", timeout_s=60), poll_s=15)
     message = str(info.value)
-    assert "'vm-win'" in message
-    assert "running" in message and "specialized" in message
-    assert r"C:\Windows\System32\Sysprep\Panther" in message
-    assert "setupact.log" in message and "setuperr.log" in message
+    assert "'vm-win'" in message and "running" in message
+    assert r"C:\Windows\System32\Sysprep\Panther\setupact.log" in message
     assert sum(arm.posts.values()) == 0
     assert sum(fake_time.sleeps) == 60
     assert arm.vms[(RG, "vm-win")].power_state == "running"
 
 
-def test_linux_vm_does_not_wait_for_guest(arm, fake_time):
-    arm.add_vm(RG, "vm1", stops_after_polls=None)
-    run(arm, fake_time, "vm1", wait=False)
-    assert fake_time.sleeps == []
+def test_windows_power_off_without_the_sealed_state_is_not_captured(arm, fake_time):
+    arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=1, seal_output="")
+    with pytest.raises(GeneralizeError, match="never reported ImageState="
+                                              "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"):
+        run(arm, fake_time, "vm-win", seal=WINDOWS)
+    assert sum(arm.posts.values()) == 0
+
+
+def test_a_vm_stopped_by_hand_is_not_captured(arm, fake_time):
+    arm.add_vm(RG, "vm1", power_state="stopped")
+    with pytest.raises(GeneralizeError, match="never sealed by vmimage"):
+        run(arm, fake_time, "vm1", seal=LINUX)
+    assert sum(arm.posts.values()) == 0
+
+
+def test_a_rerun_after_the_guest_powered_off_sends_nothing_to_the_guest(arm, fake_time):
+    """A run cut short once the seal started: the guest is off and Azure would refuse a
+    run command now. The re-run finds the seal command and only deallocates and
+    generalizes."""
+    arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=0)
+    arm.crash_after("deallocate")
+    with pytest.raises(SimulatedCrash):
+        run(arm, fake_time, "vm-win", seal=WINDOWS)
+    sent = [(m, p.rsplit("/", 1)[-1]) for m, p, _ in arm.log if m == "PUT"]
+    out = run(arm, fake_time, "vm-win", seal=WINDOWS)
+    assert out["osState"] == "generalized"
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _ in arm.log if m == "PUT"] == sent
+    assert arm.applied == {"deallocate": 1, "generalize": 1}
+
+
+def test_a_rerun_while_the_guest_seals_waits_instead_of_sending_again(arm, fake_time):
+    arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=None)
+    with pytest.raises(GeneralizeError):
+        run(arm, fake_time, "vm-win", seal=Seal("windows", "s", checks="c", timeout_s=15),
+            poll_s=15)
+    arm.vms[(RG, "vm-win")].stops_after_polls = 2
+    arm.vms[(RG, "vm-win")].instance_view_reads = 0
+    out = run(arm, fake_time, "vm-win", seal=WINDOWS)
+    assert out["osState"] == "generalized"
+    puts = [p.rsplit("/", 1)[-1] for m, p, _ in arm.log if m == "PUT"]
+    assert puts == ["vmimage-seal-checks", "vmimage-seal"]  # each sent once
+
+
+def test_transient_errors_while_waiting_do_not_abort_the_step(arm, fake_time):
+    """One exhausted read during the wait is not the end of the seal: keep waiting."""
+    arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=3)
+    # no client-side retries: every injected answer reaches the step itself
+    client = _offline_client(arm, transport=SimulatedArmTransport(arm), retry_total=0)
+    arm.inject("GET", "/instanceView", 503, times=1, after=2)
+    arm.inject("GET", "/runCommands/vmimage-seal", 429, times=2, after=1)
+    messages: list[str] = []
+    out = run(arm, fake_time, "vm-win", seal=WINDOWS, client=client, poll_s=15,
+              progress=messages.append)
+    assert out["osState"] == "generalized"
+    assert len([m for m in messages if "failed for now" in m]) == 3
 
 
 def test_failed_deallocate_stops_before_generalize(arm, fake_time):
@@ -257,7 +337,8 @@ def test_make_compute_client_rejects_unknown_environment():
 PROPS = {"resourceGroupName": RG, "vmName": "vm1",
          "vmId": f"/subscriptions/s/resourceGroups/{RG}/providers/Microsoft.Compute/"
                  "virtualMachines/vm1",
-         "waitForGuestShutdown": False, "timeoutSeconds": 900.0,
+         "location": "westeurope", "os": "linux", "sealScript": "seal it",
+         "sealChecks": None, "timeoutSeconds": 900.0,
          "subscriptionId": "00000000-0000-0000-0000-000000000000", "environment": None}
 
 
@@ -310,7 +391,7 @@ def test_check_reports_bad_inputs():
 
 
 def test_create_runs_generalize_and_records_outputs(arm, monkeypatch):
-    arm.add_vm(RG, "vm1", power_state="stopped")
+    arm.add_vm(RG, "vm1", stops_after_polls=0)
     seen: dict[str, Any] = {}
 
     def offline_client(subscription_id: str, **kwargs: Any) -> Any:
@@ -404,7 +485,8 @@ def test_resource_registers_camel_case_inputs_and_snake_case_outputs():
         def check() -> Any:
             res = gen.Generalize("build-generalize", gen.GeneralizeArgs(
                 resource_group_name=RG, vm_name="vm1", vm_id=PROPS["vmId"],
-                wait_for_guest_shutdown=True, timeout_seconds=1800.0))
+                location="westeurope", os="windows", seal_script="sysprep",
+                seal_checks="checks", timeout_seconds=1800.0))
 
             def verify(values: list[Any]) -> None:
                 assert values == ["deallocated", "generalized", "2025-01-01T00:00:00+00:00"]
@@ -419,10 +501,10 @@ def test_resource_registers_camel_case_inputs_and_snake_case_outputs():
     (typ, name, inputs), = registered
     assert typ == "pulumi-python:dynamic/vmimage:Generalize"
     assert name == "build-generalize"
-    assert {k: inputs[k] for k in ("resourceGroupName", "vmName", "vmId",
-                                   "waitForGuestShutdown", "timeoutSeconds")} == {
-        "resourceGroupName": RG, "vmName": "vm1", "vmId": PROPS["vmId"],
-        "waitForGuestShutdown": True, "timeoutSeconds": 1800.0}
+    assert {k: inputs[k] for k in ("resourceGroupName", "vmName", "vmId", "os",
+                                   "sealScript", "sealChecks", "timeoutSeconds")} == {
+        "resourceGroupName": RG, "vmName": "vm1", "vmId": PROPS["vmId"], "os": "windows",
+        "sealScript": "sysprep", "sealChecks": "checks", "timeoutSeconds": 1800.0}
     assert "__provider" in inputs
 
 

@@ -96,7 +96,7 @@ def test_child_version_builds_on_parent_and_leaves_the_rest_alone(scenario) -> N
     created = {name for name, action in acts.items() if action == "create"}
     assert created == {
         "vmimage-v1-1-0-build-nic", "vmimage-v1-1-0-build-vm",
-        "vmimage-v1-1-0-scripts-customize-0", "vmimage-v1-1-0-scripts-deprovision",
+        "vmimage-v1-1-0-scripts-customize-0",
         "vmimage-v1-1-0-generalize", "vmimage-v1-1-0-capture-version",
     }
     assert all(action == "same" for name, action in acts.items() if name not in created)
@@ -158,8 +158,7 @@ def test_retiring_builds_deletes_only_build_resources(scenario) -> None:
     deleted = {n for n, a in acts.items() if a == "delete"}
     assert deleted == {
         f"vmimage-v{v}-{role}" for v in ("1-0-0", "1-1-0")
-        for role in ("build-vm", "build-nic", "scripts-customize-0", "scripts-deprovision",
-                     "generalize")
+        for role in ("build-vm", "build-nic", "scripts-customize-0", "generalize")
     }
     # Image versions: no replacement, no recapture, no diff.
     assert acts["vmimage-v1-0-0-capture-version"] == "same"

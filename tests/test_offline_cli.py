@@ -76,11 +76,8 @@ class Run:
     def clone_vms(self):
         return self.of_type(VM, "vmimage:index:CloneSet")
 
-    def commands(self):
-        customize = [r for r in self.of_type(RUN_COMMAND) if "-customize-" in r["name"]]
-        (deprovision,) = [r for r in self.of_type(RUN_COMMAND) if r["name"].endswith(
-            "-deprovision")]
-        return customize, deprovision
+    def customize(self):
+        return [r for r in self.of_type(RUN_COMMAND) if "-customize-" in r["name"]]
 
 
 @pytest.mark.parametrize("stack", ["dev", "win"])
@@ -107,7 +104,7 @@ def test_report_has_the_contract_keys(stack, request):
 def test_stage_order_from_operation_times(stack, request):
     run = Run(request.getfixturevalue(stack)[0])
     vm = run.build_vm()
-    customize, deprovision = run.commands()
+    customize = run.customize()
     (generalize,) = run.of_type(GENERALIZE)
     captures = [r for r in run.report["resources"] if r["type"] in CAPTURE]
     clones = run.clone_vms()
@@ -116,12 +113,14 @@ def test_stage_order_from_operation_times(stack, request):
     vm_created = run.end(vm, "create")
     assert all(vm_created <= run.start(c) for c in customize)
     customized = max(run.end(c) for c in customize)
-    assert customized <= run.start(deprovision)
-    generalize_ops = run.ops_of(generalize, "deallocate", "generalize")
-    assert [o["op"] for o in sorted(generalize_ops, key=lambda o: o["start_s"])] == [
-        "deallocate", "generalize"]
-    assert run.end(deprovision) <= run.start(generalize, "deallocate")
-    assert run.end(generalize, "deallocate") <= run.start(generalize, "generalize")
+    steps = ["seal", "wait-for-guest-power-off", "deallocate", "generalize"]
+    if stack == "win":
+        steps.insert(0, "seal-checks")
+    ops = sorted(run.ops_of(generalize), key=lambda o: o["start_s"])
+    assert [o["op"] for o in ops] == steps
+    assert customized <= ops[0]["start_s"]
+    for before, after in zip(ops, ops[1:], strict=False):
+        assert before["end_s"] <= after["start_s"]
     generalized = run.end(generalize, "generalize")
     assert all(generalized <= run.start(c) for c in captures)
     captured = max(run.end(c) for c in captures)
@@ -130,27 +129,20 @@ def test_stage_order_from_operation_times(stack, request):
 
 def test_customize_steps_run_one_after_another(dev):
     run = Run(dev[0])
-    customize, _ = run.commands()
-    ordered = sorted(customize, key=lambda c: c["name"])
+    ordered = sorted(run.customize(), key=lambda c: c["name"])
     for before, after in zip(ordered, ordered[1:], strict=False):
         assert run.end(before) <= run.start(after)
 
 
-def test_windows_waits_for_the_guest_to_shut_down(win):
-    run = Run(win[0])
+@pytest.mark.parametrize("stack", ["dev", "win"])
+def test_generalize_waits_for_the_sealed_guest_to_power_off(stack, request):
+    """Both OSes: the seal ends with the guest powering itself off, and only then does
+    ARM deallocate (Linux's deprovision is detached from the agent that reports)."""
+    run = Run(request.getfixturevalue(stack)[0])
     (generalize,) = run.of_type(GENERALIZE)
-    _, deprovision = run.commands()
-    wait = run.ops_of(generalize, "wait-for-guest-shutdown")
-    assert len(wait) == 1
-    assert run.end(deprovision) <= wait[0]["start_s"] < wait[0]["end_s"]
-    assert wait[0]["end_s"] <= run.start(generalize, "deallocate")
-
-
-def test_linux_does_not_wait_for_a_guest_shutdown(dev):
-    run = Run(dev[0])
-    (generalize,) = run.of_type(GENERALIZE)
-    assert not [o for o in run.ops if o["resource"] == generalize["urn"]
-                and o["op"] == "wait-for-guest-shutdown"]
+    (wait,) = run.ops_of(generalize, "wait-for-guest-power-off")
+    assert run.end(generalize, "seal") <= wait["start_s"] < wait["end_s"]
+    assert wait["end_s"] <= run.start(generalize, "deallocate")
 
 
 @pytest.mark.parametrize(("stack", "clones"), [("dev", 3), ("win", 2)])

@@ -409,7 +409,7 @@ from pulumi_azure_native import resources
 from components.build_vm import BuildVm, BuildVmArgs
 from components.config import load_from_stack
 from components.generalize import Generalize, GeneralizeArgs
-from components.guest_scripts import GuestScripts, GuestScriptsArgs
+from components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
 from components.network import Network, NetworkArgs
 from components.vm_profile import AdminCredentials
@@ -427,18 +427,19 @@ vm = BuildVm("build", BuildVmArgs(spec=spec, build=build, resource_group_name=rg
 scripts = GuestScripts("scripts", GuestScriptsArgs(spec=spec, build=build,
                                                    resource_group_name=rg.name,
                                                    vm_name=vm.vm_name))
+seal = seal_for(spec, build)
 generalized = Generalize(
     "generalize",
     GeneralizeArgs(resource_group_name=rg.name, vm_name=vm.vm_name, vm_id=vm.vm_id,
-                   wait_for_guest_shutdown=False),
-    opts=pulumi.ResourceOptions(depends_on=[scripts.deprovision]),
+                   location=spec.location, os=seal.os, seal_script=seal.script),
+    opts=pulumi.ResourceOptions(depends_on=[scripts.last]),
 )
 ImageCapture(
     "capture",
     ImageCaptureArgs(spec=spec, build=build, resource_group_name=rg.name,
                      source_vm_id=SOURCE, gallery=gallery),
-    # Even waiting for the in-guest deprovision does not make the VM generalized.
-    opts=pulumi.ResourceOptions(depends_on=[scripts.deprovision]),
+    # Even waiting for the last customize step does not make the VM generalized.
+    opts=pulumi.ResourceOptions(depends_on=[scripts.last]),
 )
 '''
 

@@ -8,7 +8,8 @@ import shlex
 import pytest
 
 from components import guest_scripts
-from components.templates import DEPROVISION_TEMPLATE, TemplateProblem, render
+from components.guest_scripts import SEAL_CHECKS_TEMPLATE, SEAL_TEMPLATE, seal_for
+from components.templates import TemplateProblem, render
 
 
 def test_missing_variable_fails_naming_the_template():
@@ -43,7 +44,8 @@ def test_strict_undefined_also_inside_expressions(tmp_path):
 
 
 def _install_line(script):
-    return next(line for line in script.splitlines() if line.startswith("apt-get install"))
+    lines = script.replace("\\\n", " ").splitlines()
+    return next(line for line in lines if " install " in line and line.startswith("apt-get"))
 
 
 def test_packages_are_shell_quoted_one_word_each():
@@ -53,13 +55,17 @@ def test_packages_are_shell_quoted_one_word_each():
     words = shlex.split(_install_line(script))
     # Each config value is exactly one argument, verbatim: nothing split or executed.
     assert words[-len(hostile):] == hostile
-    assert words[:5] == ["apt-get", "install", "-y", "-q", "--no-install-recommends"]
+    assert words[:8] == ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q",
+                         "--no-install-recommends", "--"]
     assert "'x; rm -rf /'" in script
 
 
-def test_vm_name_is_quoted_in_deprovision_script():
-    script = render(DEPROVISION_TEMPLATE["linux"], {}, os="linux", vm_name="vm; reboot")
+def test_vm_name_is_quoted_in_the_seal_scripts():
+    script = render(SEAL_TEMPLATE["linux"], {}, os="linux", vm_name="vm; reboot")
     assert "vm='vm; reboot'" in script
+    for template in (SEAL_TEMPLATE["windows"], SEAL_CHECKS_TEMPLATE["windows"]):
+        script = render(template, {"seal_minutes": 50}, os="windows", vm_name="vm'; reboot")
+        assert "$vm = 'vm''; reboot'" in script
 
 
 def test_windows_features_are_powershell_quoted():
@@ -75,31 +81,45 @@ def test_config_vars_cannot_shadow_os_and_vm_name(tmp_path):
                   root=tmp_path) == "linux vm1"
 
 
-def test_linux_deprovision_runs_waagent():
-    script = render(DEPROVISION_TEMPLATE["linux"], {}, os="linux", vm_name="vm-build-x")
-    assert "waagent -deprovision+user -force" in script.splitlines()
-    assert script.startswith("#!/usr/bin/env bash")
-    assert "set -euo pipefail" in script
+def _code(script: str) -> list[str]:
+    return [line.strip() for line in script.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_windows_sysprep_generalizes_oobe_shutdown_mode_vm():
-    script = render(DEPROVISION_TEMPLATE["windows"], {}, os="windows", vm_name="vm-build-x")
-    launch = [line for line in script.splitlines() if "-ArgumentList '/generalize'" in line]
-    assert len(launch) == 1
-    args = launch[0].split("-ArgumentList", 1)[1]
-    for flag in ("/generalize", "/oobe", "/shutdown", "/mode:vm"):
+def test_windows_sysprep_quits_waits_for_the_sealed_state_then_powers_off():
+    script = seal_for(_spec("win"), _spec("win").builds[0]).script
+    code = _code(script)
+    launch = next(i for i, line in enumerate(code) if "sysprep.exe" in line)
+    args = code[launch + 1]
+    for flag in ("/generalize", "/oobe", "/quit", "/mode:vm"):
         assert f"'{flag}'" in args
-    assert "sysprep.exe" in script
-    # Launched, not awaited: sysprep powers the VM off from inside.
-    code = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
+    assert not any("/shutdown" in line for line in code)  # not sysprep: the script, after...
+    assert "(Get-ImageState) -ne $sealed" in script  # ...the sealed state
+    assert "$sealed = 'IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE'" in script
+    assert 'Write-Output "ImageState=$sealed"' in script
+    assert "& shutdown.exe /s /t 60" in script
+    assert "if ($LASTEXITCODE -ne 0)" in script  # native exit codes are checked
+    assert r"Remove-Item (Join-Path $env:SystemRoot 'Panther')" in script  # C:\Windows\Panther
     assert not any("-Wait" in line for line in code)
 
 
-def test_guest_scripts_use_the_deprovision_template_of_each_os():
-    assert DEPROVISION_TEMPLATE == {
-        "linux": "linux/deprovision.sh.j2",
-        "windows": "windows/sysprep.ps1.j2",
-    }
+def test_windows_checks_want_fully_decrypted_volumes_and_no_pending_reboot():
+    checks = seal_for(_spec("win"), _spec("win").builds[0]).checks
+    assert checks is not None
+    assert "VolumeStatus" in checks and "-ne 'FullyDecrypted'" in checks
+    for key in ("Component Based Servicing\\RebootPending",
+                "WindowsUpdate\\Auto Update\\RebootRequired", "PendingFileRenameOperations"):
+        assert key in checks, key
+    assert "throw" in checks  # a failed check fails the synchronous run command
+    assert seal_for(_spec("dev"), _spec("dev").builds[0]).checks is None
+
+
+def _spec(stack: str):
+    from conftest import load_pipeline
+
+    from components.spec import load_spec
+
+    return load_spec(load_pipeline(stack), location="westeurope").spec
 
 
 def test_run_command_names_are_ordered_and_readable():

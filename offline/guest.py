@@ -1,0 +1,183 @@
+"""The simulated guest: what a script run through Run Command does to the VM and to the
+command's own result.
+
+The simulator cannot run bash or PowerShell. It reads the commands a script executes and
+acts on the few that change what Azure sees; each is a documented behaviour with its
+source in docs/azure-behaviours.md:
+
+- `waagent ... -deprovision` run by the command itself stops the guest agent first
+  (azurelinuxagent/pa/deprovision/default.py), and the agent is what reports the command:
+  the command never reports back (WALinuxAgent#3547).
+- `systemd-run ... FILE` hands FILE to systemd, which runs it after the command reported,
+  outside the agent. A FILE that deprovisions and powers off stops the VM.
+- `sysprep.exe ... /shutdown` waited for (`& sysprep.exe`, `Start-Process -Wait`) powers
+  the VM off under the command: no report. Launched with `Start-Process` alone, the VM
+  powers off once sysprep is done.
+- `sysprep.exe ... /quit` followed by `shutdown.exe /s /t N`: the script polls ImageState,
+  so it ends (succeeding, with the ImageState line in its output) when sysprep is done,
+  and the VM powers off N seconds later.
+- `Get-BitLockerVolume` and the pending-reboot keys: what the checks script reads; the
+  simulated guest answers from its state (`--faults bitlocker=1`, `pending-reboot=1`).
+
+Here-document bodies are file contents, not commands; comments are skipped; continued
+lines (`\\` in bash, a backtick in PowerShell) are joined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+SEALED = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
+#: What the Windows seal reports when sysprep never seals (templates/windows/sysprep.ps1.j2).
+STUCK = "IMAGE_STATE_UNDEPLOYABLE"
+
+
+@dataclass(frozen=True)
+class GuestState:
+    """What the simulated guest would answer to the checks before sysprep."""
+
+    bitlocker: str = "FullyDecrypted"
+    pending_reboot: bool = False
+    sysprep_hangs: bool = False
+
+
+@dataclass
+class GuestRun:
+    """What running one script did."""
+
+    reports: bool = True  # False: the agent never reports this command's end
+    duration_s: float = 0.0  # from start until the script ended (and was reported)
+    succeeded: bool = True
+    exit_code: int = 0
+    output: str = ""
+    error: str = ""
+    power_off_after_s: float | None = None  # the guest powers off this long after start
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Script:
+    """A script as the guest executes it: its command lines, and the files it writes."""
+
+    commands: list[str]
+    files: dict[str, str]
+
+    def runs(self, pattern: str) -> list[str]:
+        return [c for c in self.commands if re.search(pattern, c, re.IGNORECASE)]
+
+
+_HEREDOC = re.compile(r"<<-?\s*'?\"?(\w+)'?\"?")
+_WRITES_TO = re.compile(r">\s*(\S+)")
+
+
+def parse(text: str, *, windows: bool) -> Script:
+    continuation = "`" if windows else "\\"
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        if line.endswith(continuation):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        lines.append(line)
+    commands: list[str] = []
+    files: dict[str, str] = {}
+    body: list[str] | None = None
+    terminator = target = ""
+    for line in lines:
+        if body is not None:
+            if line == terminator:
+                files[target] = "\n".join(body)
+                body = None
+            else:
+                body.append(line)
+            continue
+        if not line or line.startswith("#"):
+            continue
+        commands.append(line)
+        heredoc = _HEREDOC.search(line)
+        if heredoc and not windows:
+            terminator = heredoc.group(1)
+            written = _WRITES_TO.search(line)
+            target = written.group(1) if written else ""
+            body = []
+    return Script(commands, files)
+
+
+Latency = Callable[[str], float]
+
+
+def run_script(text: str, *, windows: bool, asynchronous: bool, latency: Latency,
+               state: GuestState, vm_name: str) -> GuestRun:
+    script = parse(text, windows=windows)
+    if windows:
+        return _windows(script, asynchronous=asynchronous, latency=latency, state=state,
+                        vm_name=vm_name)
+    return _linux(script, latency=latency)
+
+
+def _linux(script: Script, *, latency: Latency) -> GuestRun:
+    if script.runs(r"^(sudo\s+)?(\S*/)?waagent\b.*-deprovision"):
+        # The agent stops first: the command is killed or orphaned and never reported.
+        return GuestRun(reports=False, succeeded=False, power_off_after_s=None,
+                        notes=["waagent -deprovision stopped the agent running the command"])
+    run = GuestRun(duration_s=latency("runCommand.deprovision"))
+    for command in script.runs(r"^systemd-run\b"):
+        target = next((path for path in script.files if path in command), None)
+        payload = parse(script.files.get(target or "", ""), windows=False)
+        if payload.runs(r"waagent\b.*-deprovision") and payload.runs(
+                r"\b(poweroff|shutdown)\b"):
+            run.power_off_after_s = run.duration_s + latency("guest.deprovision")
+            run.output = "deprovision scheduled; the VM powers off when it is done"
+    if run.power_off_after_s is None:
+        run.duration_s = latency("runCommand.customize")
+    return run
+
+
+def _windows(script: Script, *, asynchronous: bool, latency: Latency, state: GuestState,
+             vm_name: str) -> GuestRun:
+    problems = _failed_checks(script, state)
+    sysprep = script.runs(r"sysprep\.exe")
+    if problems:
+        message = f"sysprep checks for {vm_name} failed:\n - " + "\n - ".join(problems)
+        return GuestRun(duration_s=latency("runCommand.checks"), succeeded=False,
+                        exit_code=1, error=message)
+    if not sysprep:
+        kind = "runCommand.checks" if script.runs(r"Get-BitLockerVolume") else \
+            "runCommand.customize"
+        return GuestRun(duration_s=latency(kind))
+    launch = " ".join(sysprep)
+    waited = bool(re.search(r"(^|\s)&\s|-Wait\b", launch, re.IGNORECASE))
+    sysprep_s = latency("guest.sysprep")
+    if "/shutdown" in launch.lower():
+        if waited or not asynchronous:
+            return GuestRun(reports=False, succeeded=False, power_off_after_s=sysprep_s,
+                            notes=["sysprep /shutdown powered the VM off under the command"])
+        return GuestRun(duration_s=latency("runCommand.async"),
+                        power_off_after_s=None if state.sysprep_hangs else sysprep_s)
+    shutdown = script.runs(r"shutdown\.exe\s+/s")
+    delay = re.search(r"/t\s+(\d+)", shutdown[0]) if shutdown else None
+    if state.sysprep_hangs:
+        deadline = re.search(r"AddMinutes\((\d+)\)", " ".join(script.commands))
+        minutes = float(deadline.group(1)) if deadline else 60.0
+        return GuestRun(duration_s=minutes * 60, succeeded=False, exit_code=1,
+                        output=f"seal {vm_name}: ImageState still {STUCK} after "
+                               f"{minutes:.0f} minutes\n(tail of setuperr.log, simulated)")
+    return GuestRun(duration_s=sysprep_s, output=f"ImageState={SEALED}",
+                    power_off_after_s=sysprep_s + (float(delay.group(1)) if delay else 0.0)
+                    if shutdown else None)
+
+
+def _failed_checks(script: Script, state: GuestState) -> list[str]:
+    """What the checks a script runs would find wrong in the simulated guest."""
+    problems = []
+    if script.runs(r"Get-BitLockerVolume") and state.bitlocker != "FullyDecrypted":
+        problems.append(f"BitLocker: C: is {state.bitlocker}, not FullyDecrypted; run "
+                        "Disable-BitLocker and wait for it")
+    if script.runs(r"RebootPending") and state.pending_reboot:
+        problems.append("a reboot is pending (Component Based Servicing): reboot the build "
+                        "VM before it is sealed")
+    return problems
