@@ -156,6 +156,9 @@ class SimulatedArm:
         self.vms: dict[str, VmTimeline] = {}
         self.leases: dict[str, str] = {}  # disk or NIC id -> VM id holding it
         self.generalize_posts: dict[str, int] = {}  # VM id -> generalize POSTs that applied
+        # How secrets are kept in a state file (offline/state.py): identity until a state
+        # is restored into this ARM.
+        self.seal_secrets: Callable[[Any], Any] = lambda value: value
         # run command id -> (start, what the simulated guest made of its script)
         self.guest_runs: dict[str, tuple[float, guest.GuestRun]] = {}
         self._ip_cursor: dict[str, int] = {}
@@ -210,7 +213,10 @@ class SimulatedArm:
         outcome = handler(self, props, at)
         existing = self.resources.get(outcome.id.lower())
         if existing is not None and existing.deleted_at is None:
-            changed = changed_immutable(token, existing.props, props)
+            # A resource restored from a state file holds its secrets sealed: compare the
+            # new values sealed the same way, or every secret would look changed.
+            changed = changed_immutable(token, self.seal_secrets(existing.props),
+                                        self.seal_secrets(inputs))
             if changed:
                 raise ArmError(
                     409, "PropertyChangeNotAllowed",

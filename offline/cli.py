@@ -136,7 +136,8 @@ def _main(argv: list[str] | None, out: Console) -> int:
     write_reports(args, stack, result, violations, changes)
     code = print_run(out, stack, result, quiet=args.quiet)
     if args.fault_plan is not None and args.fault_plan.retries:
-        out.print(args.fault_plan.describe(), markup=False)
+        # "Absorbed" only when they were: a failed run says what was retried before.
+        out.print(args.fault_plan.describe(absorbed=code == EXIT_OK), markup=False)
     if code != EXIT_OK or args.no_policy:
         return code
     return print_policy(out, violations, quiet=args.quiet)

@@ -195,13 +195,15 @@ class FaultPlan:
             "crashedAfter": self.crashed.after if self.crashed else None,
         }
 
-    def describe(self) -> str:
+    def describe(self, *, absorbed: bool = True) -> str:
         s = self.summary()
-        return (
-            f"faults (seed {self.seed}): {s['throttled']} throttled (429) and "
-            f"{s['transient5xx']} transient 5xx answers absorbed by retries, "
-            f"+{s['retryDelay_s']:.0f}s of waiting"
-        )
+        answers = (f"{s['throttled']} throttled (429) and {s['transient5xx']} transient 5xx "
+                   f"answers")
+        if absorbed:
+            return (f"faults (seed {self.seed}): {answers} absorbed by retries, "
+                    f"+{s['retryDelay_s']:.0f}s of waiting")
+        return (f"faults (seed {self.seed}): {answers} were retried before the run failed; "
+                "run again with the same --state to carry on")
 
     # -- internals ------------------------------------------------------------------------------
     def _check_alive(self) -> None:

@@ -49,6 +49,7 @@ class State:
         """Fill a fresh SimulatedArm (with this run's latency and faults) from state."""
         if self.arm is not None:
             load_arm(arm, self.arm)
+        arm.seal_secrets = lambda value: seal(value, self.key)
         return arm
 
 

@@ -149,6 +149,7 @@ def run_generalize(
     Returns its result, the REST calls made (op, start, end) and the end time."""
     from azure.core.exceptions import HttpResponseError
 
+    from components.arm_client import TRANSPORT
     from components.generalize import GeneralizeError, generalize_vm, seal_of
     from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 
@@ -156,7 +157,10 @@ def run_generalize(
     facade = VmRestFacade(arm, clock, on_call=on_call)
     # Retry-After sleeps of the SDK's own retry policy pass in simulated time too.
     transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
-    client = offline_compute_client(facade, transport=transport, retry_total=10)
+    # The retry settings of the real client (components/arm_client.py): what it absorbs
+    # on Azure is what it absorbs here; only the socket differs.
+    retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}
+    client = offline_compute_client(facade, transport=transport, **retries)
     try:
         result = generalize_vm(
             client, props["resourceGroupName"], props["vmName"], seal=seal_of(props),

@@ -160,3 +160,22 @@ def test_hooks_directly() -> None:
         crashing.after_operation(2)
     with pytest.raises(SimulatedCrash):  # a dead process makes no further calls
         crashing.before_call("x", {})
+
+
+@pytest.mark.parametrize(("fault", "message"), [
+    ("bitlocker=1", "BitLocker: C: is EncryptionInProgress, not FullyDecrypted"),
+    ("pending-reboot=1", "a reboot is pending"),
+])
+def test_windows_checks_fail_the_run_within_minutes_with_their_message(
+        tmp_path: Path, fault: str, message: str) -> None:
+    code, output, report = up(tmp_path, "win", "--faults", fault)
+    assert code == 1
+    assert message in output and "failed before it began" in output
+    assert "Traceback" not in output
+    clean_report = clean("win")
+    customized = max(o["end_s"] for o in clean_report["operations"]
+                     if "-scripts-customize-" in o["resource"])
+    assert report is not None
+    failed_at = max(o["end_s"] for o in report["operations"])
+    assert failed_at - customized < 5 * 60  # not after the hour-long wait
+    assert not ops(report, "seal") and not ops(report, "deallocate")

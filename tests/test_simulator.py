@@ -555,3 +555,68 @@ def test_lookups_answer_404_with_what_is_missing(arm):
     arm.put(VERSION, props, done)
     found = lookup(arm, args, done + 10_000)
     assert found["id"].endswith("/versions/1.0.0") and found["tags"] == props["tags"]
+
+
+# -- the simulated guest (offline/guest.py) -------------------------------------------------
+
+INLINE_DEPROVISION = """#!/usr/bin/env bash
+set -euo pipefail
+waagent -deprovision+user -force
+sync
+"""
+
+
+def _command(arm, script, name="seal", asynchronous=False):
+    return {**_run_command(name), "source": {"script": script},
+            "asyncExecution": asynchronous, "treatFailureAsDeploymentFailure": True}
+
+
+def test_a_synchronous_waagent_deprovision_never_reports(arm):
+    """waagent stops the agent that would report the command (WALinuxAgent#3547): ARM
+    waits for the extension's timeout, and the VM never powers off."""
+    vm = make_vm(arm)
+    error = refused(arm.put, RUN_COMMAND, _command(arm, INLINE_DEPROVISION), VM_READY,
+                    code="VMExtensionProvisioningTimeout", status=409,
+                    match="never reported back")
+    assert error.after_s == arm.latency("runCommand.agentLost")
+    assert arm.vm_state(vm, VM_READY + 10_000) == ("running", "specialized")
+
+
+def test_the_detached_deprovision_reports_then_powers_the_vm_off(arm):
+    from components.guest_scripts import SEAL_TEMPLATE
+    from components.templates import render
+
+    vm = make_vm(arm)
+    script = render(SEAL_TEMPLATE["linux"], {}, os="linux", vm_name="vm-a")
+    outcome = arm.put(RUN_COMMAND, _command(arm, script), VM_READY)
+    assert outcome.duration == arm.latency("runCommand.deprovision")
+    off = VM_READY + outcome.duration + arm.latency("guest.deprovision")
+    assert arm.vm_state(vm, off - 1)[0] == "running"
+    assert arm.vm_state(vm, off)[0] == "stopped"
+    view = arm.run_command_view(outcome.id, off)
+    assert view["executionState"] == "Succeeded"
+
+
+def test_a_synchronous_sysprep_shutdown_never_reports(arm):
+    vm = make_vm(arm, windows=True)
+    script = "& $env:SystemRoot\\System32\\Sysprep\\sysprep.exe /generalize /oobe /shutdown"
+    refused(arm.put, RUN_COMMAND, _command(arm, script), VM_READY,
+            code="VMExtensionProvisioningTimeout")
+    assert arm.vm_state(vm, VM_READY + arm.latency("guest.sysprep"))[0] == "stopped"
+
+
+def test_the_async_windows_seal_reports_the_sealed_state_before_power_off(arm):
+    from components.guest_scripts import SEAL_TEMPLATE
+    from components.templates import render
+
+    vm = make_vm(arm, windows=True)
+    script = render(SEAL_TEMPLATE["windows"], {"seal_minutes": 50}, os="windows",
+                    vm_name="vm-a")
+    outcome = arm.put(RUN_COMMAND, _command(arm, script, asynchronous=True), VM_READY)
+    sealed = VM_READY + arm.latency("guest.sysprep")
+    assert arm.run_command_view(outcome.id, sealed - 1)["executionState"] == "Running"
+    view = arm.run_command_view(outcome.id, sealed)
+    assert view["executionState"] == "Succeeded"
+    assert "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE" in view["output"]
+    assert arm.vm_state(vm, sealed + 59)[0] == "running"  # shutdown.exe /t 60
+    assert arm.vm_state(vm, sealed + 60)[0] == "stopped"

@@ -142,3 +142,21 @@ def test_version_1_state_files_upgrade_to_engine_urns(first_run: Path, tmp_path:
     changes = json.loads(report.read_text())["changes"]
     assert {c["action"] for c in changes} == {"same"}
     assert json.loads(state.read_text())["version"] == 2
+
+
+def test_a_windows_stack_updates_against_its_saved_state(tmp_path: Path) -> None:
+    """Secrets are sealed in the state; the simulated ARM compares a VM's immutable
+    properties under the same seal, so an update is not a PropertyChangeNotAllowed on
+    the (secret) osProfile's computerName."""
+    state = tmp_path / "win.json"
+    code, output = cli("up", "--stack", "win", "--state", str(state), "--quiet")
+    assert code == 0, output
+    report = tmp_path / "report.json"
+    code, output = cli("up", "--stack", "win", "--state", str(state), "--quiet",
+                       "--set", "security.bootDiagnostics=false",
+                       "--report-json", str(report))
+    assert code == 0, output
+    changes = {c["urn"].rsplit("::", 1)[-1]: c["action"]
+               for c in json.loads(report.read_text())["changes"]}
+    assert changes["vmimage-clones-iis-0"] == "update"
+    assert changes["vmimage-v1-0-0-build-vm"] == "same"  # captured: frozen
