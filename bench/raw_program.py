@@ -16,7 +16,7 @@ from pulumi_azure_native import compute, network, resources
 
 RG = "rg-vmimage-dev"
 LOCATION = "westeurope"
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyForExamplesOnly0000000000000000 bench"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG8eVohnH+7mb9ln3Bay8lWX0FEKl5S3uOXo1ecTOghm bench"
 
 
 class _NoopProvider(pulumi.dynamic.ResourceProvider):

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 import pulumi
 
 from components.captures import CaptureLookupError, look_up_captures, warn_unfingerprinted
+from components.cloud_reads import CloudReadError, cloud_reads
 from components.fingerprint import Capture
 from components.spec import Loaded, SpecError, load_spec
-from components.spec_rules import frozen_build_problems
+from components.spec_rules import frozen_build_problems, source_image_problems
 
 
 class ConfigProblems(pulumi.RunError):
@@ -37,13 +38,20 @@ def load_from_stack() -> Loaded:
 
 
 def captures_of(loaded: Loaded) -> dict[str, Capture]:
-    """Which builds Azure already holds an image of; refuses, before anything is
-    registered, a config that would change or retire what it must not."""
+    """Ask Azure, before anything is registered, what the config depends on: which builds
+    it already holds an image of, and what the marketplace sources are. Refuses a config
+    that would change or retire what it must not, or that Azure would refuse late."""
+    spec = loaded.spec
+    reads = cloud_reads()
     try:
-        captures = look_up_captures(loaded.spec)
-    except CaptureLookupError as exc:
+        captures = look_up_captures(spec)
+        problems = frozen_build_problems(spec, captures)
+        if reads is not None:
+            problems += source_image_problems(spec, lambda market, location: (
+                reads.marketplace_image(location, market.publisher, market.offer,
+                                        market.sku, market.version)))
+    except (CaptureLookupError, CloudReadError) as exc:
         raise pulumi.RunError(str(exc)) from None
-    problems = frozen_build_problems(loaded.spec, captures)
     if problems:
         raise ConfigProblems(problems)
     warn_unfingerprinted(captures)

@@ -18,6 +18,17 @@ TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
 )
 
 
+def definition_features(spec: PipelineSpec) -> list[compute.GalleryImageFeatureArgs]:
+    """Features of the image definition; set once, as Azure cannot add them later."""
+    assert spec.gallery is not None
+    features = [TRUSTED_LAUNCH_FEATURE] if spec.trusted_launch else []
+    controllers = spec.gallery.image.disk_controller_types
+    if "NVMe" in controllers:  # SCSI alone is what an unmarked definition means
+        features.append(compute.GalleryImageFeatureArgs(
+            name="DiskControllerTypes", value=",".join(controllers)))
+    return features
+
+
 @dataclass(frozen=True)
 class ImageGalleryArgs:
     spec: PipelineSpec
@@ -63,7 +74,7 @@ class ImageGallery(pulumi.ComponentResource):
                 publisher=image.publisher, offer=image.offer, sku=image.sku
             ),
             description=image.description,
-            features=[TRUSTED_LAUNCH_FEATURE] if spec.trusted_launch else None,
+            features=definition_features(spec) or None,
             opts=protected,
         )
         self.gallery_name = gallery.name
@@ -156,7 +167,7 @@ class ImageCapture(pulumi.ComponentResource):
                 resource_group_name=args.resource_group_name,
                 location=spec.location,
                 source_virtual_machine=compute.SubResourceArgs(id=args.source_vm_id),
-                hyper_v_generation=spec.gallery.image.generation if spec.gallery else "V2",
+                hyper_v_generation=spec.generation,
                 tags=tags,
                 opts=protected,
             )

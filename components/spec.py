@@ -152,6 +152,11 @@ class GalleryImageSpec(_Model):
     )
     sku: str = Field(min_length=1, max_length=64, description="image definition identifier: SKU")
     description: str | None = Field(None, description="free text shown in the portal")
+    disk_controller_types: tuple[Literal["SCSI", "NVMe"], ...] = Field(
+        ("SCSI",), min_length=1,
+        description="disk controllers the image boots with; NVMe-only sizes (v6 and later) "
+        "need NVMe, and it cannot be added to an existing definition",
+    )
 
 
 class GallerySpec(_Model):
@@ -161,6 +166,11 @@ class GallerySpec(_Model):
 
 class ManagedImageSpec(_Model):
     name: str = Field(description="managed image name prefix; the version is appended")
+    os: Literal["linux", "windows"] | None = Field(
+        None, description="OS of the image; required without a gallery (picks waagent or "
+        "sysprep, SSH key or password)")
+    generation: Literal["V1", "V2"] = Field(
+        "V2", description="Hyper-V generation, when there is no gallery image definition")
 
 
 class MarketplaceRef(_Model):
@@ -312,7 +322,19 @@ class PipelineSpec(_Model):
     # -- derived facts, so components never re-derive them differently ----------------
     @property
     def os(self) -> str:
-        return self.gallery.image.os if self.gallery else "linux"
+        if self.gallery:
+            return self.gallery.image.os
+        # Without either, validation reports the missing OS, and the checks that depend
+        # on it stay quiet rather than guess.
+        return (self.managed_image.os if self.managed_image else None) or "unset"
+
+    @property
+    def generation(self) -> str:
+        """Hyper-V generation of what is captured: the definition's, or the managed
+        image's when there is no gallery."""
+        if self.gallery:
+            return self.gallery.image.generation
+        return self.managed_image.generation if self.managed_image else "V2"
 
     @property
     def windows(self) -> bool:

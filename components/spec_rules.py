@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from components import naming
+from components import azure_limits, naming
 from components.fingerprint import Capture, build_fingerprint
 from components.sizing import VMS_PER_REPLICA, azure_guidance
+from components.ssh_keys import key_problems
 from components.templates import TemplateProblem, render
 
 if TYPE_CHECKING:
-    from components.spec import BuildSpec, PipelineSpec
+    from components.cloud_reads import MarketplaceImage
+    from components.spec import BuildSpec, MarketplaceRef, PipelineSpec
 
 MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
 # Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a
@@ -26,9 +28,6 @@ RESERVED_ADMIN_NAMES = frozenset(
     "admin2 aspnet backup console david guest john owner root server sql support "
     "support_388945a0 sys test2 test3 user4 user5".split()
 )
-SSH_KEY_RE = re.compile(
-    r"(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,3}( .*)?"
-)
 
 def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems: list[str] = []
@@ -38,7 +37,54 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _capture_problems(spec)
     problems += _build_problems(spec)
     problems += _clone_problems(spec)
+    problems += _capacity_problems(spec)
+    problems += _disk_controller_problems(spec)
     return problems
+
+
+def addresses_needed(spec: PipelineSpec) -> int:
+    """NICs the subnet must hold at the busiest moment: a VM per build still building,
+    every clone and scale-set instance, and, while a group rolls to a new version, its
+    successors beside it (old VMs go once the new ones exist)."""
+    builds = sum(1 for b in spec.builds if not b.retired)
+    clones = sum(c.count for c in spec.clones)
+    surge = sum(c.count for c in spec.clones if c.kind == "vm")
+    return builds + clones + surge
+
+
+def _capacity_problems(spec: PipelineSpec) -> list[str]:
+    prefix = spec.network.subnet_prefix
+    if prefix.prefixlen > 29:
+        return []  # too small for Azure at all: reported on its own
+    needed, usable = addresses_needed(spec), azure_limits.usable_addresses(prefix)
+    if needed <= usable:
+        return []
+    return [f"network.subnetPrefix: {prefix} holds {usable} VMs ({prefix.num_addresses} "
+            f"addresses, {azure_limits.SUBNET_RESERVED_ADDRESSES} reserved by Azure) but "
+            f"this pipeline needs {needed} at once (build VMs, clones and scale-set "
+            "instances, and every clone VM twice while a group rolls to a new version); "
+            "use a larger subnet"]
+
+
+def _disk_controller_problems(spec: PipelineSpec) -> list[str]:
+    """Sizes of the v6 generation and later boot only images that declare NVMe."""
+    if not spec.uses_gallery or spec.gallery is None:
+        return []
+    image = spec.gallery.image
+    found = []
+    sized = [(f"builds[{i}].size", b.size) for i, b in enumerate(spec.builds)]
+    sized += [(f"clones[{i}].size", c.size) for i, c in enumerate(spec.clones)]
+    for path, size in sized:
+        if not azure_limits.nvme_only(size):
+            continue
+        if "NVMe" not in image.disk_controller_types:
+            found.append(f"{path}: {size} boots only from images that support NVMe; add NVMe "
+                         "to gallery.image.diskControllerTypes (a new definition: it cannot "
+                         "be added to an existing one)")
+        elif image.generation == "V1":
+            found.append(f"{path}: {size} needs NVMe, which generation V1 images do not "
+                         "support; use gallery.image.generation V2")
+    return found
 
 
 def _naming_problems(spec: PipelineSpec) -> list[str]:
@@ -156,11 +202,8 @@ def _admin_problems(spec: PipelineSpec) -> list[str]:
         found.append(
             "admin.sshPublicKey: required for Linux (password authentication is off)"
         )
-    if key and not SSH_KEY_RE.fullmatch(key):
-        found.append(
-            "admin.sshPublicKey: not an OpenSSH public key "
-            "('ssh-ed25519 AAAA... comment' or 'ssh-rsa AAAA...')"
-        )
+    if key:
+        found += [f"admin.sshPublicKey: {p}" for p in key_problems(key)]
     return found
 
 
@@ -179,6 +222,14 @@ def _capture_problems(spec: PipelineSpec) -> list[str]:
         )
     if tl and spec.gallery and spec.gallery.image.generation == "V1":
         found.append("security.trustedLaunch: needs a generation V2 image")
+    managed = spec.managed_image
+    if managed is not None and spec.gallery is None and managed.os is None:
+        found.append("managedImage.os: required when there is no gallery (linux or windows: "
+                     "it decides deprovision or sysprep, SSH key or password)")
+    if managed is not None and spec.gallery is not None and managed.os not in (
+            None, spec.gallery.image.os):
+        found.append(f"managedImage.os: {managed.os} differs from gallery.image.os "
+                     f"{spec.gallery.image.os}; one build makes both images")
     return found
 
 
@@ -206,6 +257,12 @@ def _build_problems(spec: PipelineSpec) -> list[str]:
             if disk.lun in luns:
                 found.append(f"{at}.dataDisks[{j}].lun: LUN {disk.lun} is used twice")
             luns.add(disk.lun)
+            if spec.uses_gallery and disk.size_gb > azure_limits.GALLERY_DATA_DISK_MAX_GB:
+                found.append(
+                    f"{at}.dataDisks[{j}].sizeGb: {disk.size_gb} GiB is over the "
+                    f"{azure_limits.GALLERY_DATA_DISK_MAX_GB} GiB a gallery image version "
+                    "takes per data disk"
+                )
             if disk.sku in ("UltraSSD_LRS", "PremiumV2_LRS"):
                 found.append(
                     f"{at}.dataDisks[{j}].sku: {disk.sku} disks cannot be captured into "
@@ -255,6 +312,8 @@ def _source_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]
 
 def _template_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     found = []
+    if spec.os not in ("linux", "windows"):
+        return []  # which templates fit is unknown until the OS is (reported on its own)
     for j, step in enumerate(build.customize):
         expected_dir = "windows/" if spec.windows else "linux/"
         if not step.template.startswith(expected_dir):
@@ -329,9 +388,41 @@ def _clone_problems(spec: PipelineSpec) -> list[str]:
     return found
 
 
+def source_image_problems(spec: PipelineSpec,
+                          lookup: Callable[[MarketplaceRef, str], MarketplaceImage | None]
+                          ) -> list[str]:
+    """What Azure says of each marketplace source, against what the image is declared to
+    be: a source of another Hyper-V generation cannot be captured into the definition."""
+    found = []
+    for i, build in enumerate(spec.builds):
+        market = build.from_.marketplace
+        if market is None or build.retired:
+            continue
+        at = f"builds[{i}].from.marketplace"
+        image = lookup(market, spec.location)
+        name = f"{market.publisher}:{market.offer}:{market.sku}:{market.version}"
+        if image is None:
+            found.append(f"{at}: Azure has no marketplace image {name} in {spec.location}")
+        elif image.generation != spec.generation:
+            declared = "gallery.image.generation" if spec.gallery else \
+                "managedImage.generation"
+            found.append(f"{at}: {name} is a generation {image.generation} image, but "
+                         f"{declared} is {spec.generation}; pick the image's {spec.generation} "
+                         f"SKU or declare {image.generation}")
+    return found
+
+
 def warnings(spec: PipelineSpec) -> list[str]:
     """Allowed, but worth a reviewer's attention."""
     found = []
+    for i, clone in enumerate(spec.clones):
+        if clone.kind == "scaleSet":
+            found.append(
+                f"clones[{i}].kind: scale sets roll onto new versions with Flexible "
+                "orchestration's rolling upgrades, a preview in older subscriptions: if ARM "
+                "refuses the Rolling mode, register the Microsoft.Compute features "
+                "VMSSFlexRollingUpgrade and ImageReferenceUpgradeForVmoVMs (README, Scale sets)"
+            )
     for i, build in enumerate(spec.builds):
         for j, disk in enumerate(build.data_disks):
             if disk.caching == "ReadWrite":

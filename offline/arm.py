@@ -34,6 +34,7 @@ from pulumi.runtime.rpc import wrap_rpc_secret
 from components import naming
 from offline import guest
 from offline.latency import LatencyModel
+from offline.marketplace import CATALOG, CatalogImage
 from offline.secrets import unwrap
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
@@ -159,6 +160,8 @@ class SimulatedArm:
         # How secrets are kept in a state file (offline/state.py): identity until a state
         # is restored into this ARM.
         self.seal_secrets: Callable[[Any], Any] = lambda value: value
+        # marketplace images the simulated Azure knows (offline/marketplace.py)
+        self.marketplace: dict[tuple[str, str, str], CatalogImage] = dict(CATALOG)
         # run command id -> (start, what the simulated guest made of its script)
         self.guest_runs: dict[str, tuple[float, guest.GuestRun]] = {}
         self._ip_cursor: dict[str, int] = {}

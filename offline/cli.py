@@ -24,6 +24,7 @@ from offline.changes import Change, counts
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
 from offline.markdown import render_markdown
+from offline.marketplace import parse_entry
 from offline.policy_check import check_run, mandatory, violations_json
 from offline.report import duration, report_json, stage_spans, vm_states
 from offline.runner import (
@@ -73,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
                     "next run against it prints a change summary like a preview")
     up.add_argument("--markdown", type=Path, metavar="FILE",
                     help="write the plan as a PR-comment-ready Markdown report")
+    up.add_argument("--marketplace-image", action="append", default=[],
+                    metavar="PUBLISHER:OFFER:SKU=V2[/Arm64]",
+                    help="a marketplace image the simulated Azure should know, beyond its "
+                    "catalog (offline/marketplace.py)")
     up.add_argument("--no-policy", action="store_true",
                     help="skip the policy pack (by default its mandatory violations "
                     "fail the run, as in `pulumi preview --policy-pack`)")
@@ -97,6 +102,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
     try:
         args = parser().parse_args(argv)
         latency = LatencyModel(parse_overrides(args.latency))
+        marketplace = dict(parse_entry(item) for item in args.marketplace_image)
         path = args.stack_file or stack_file(args.stack)
         name = args.stack or _stack_name(path)
         stack = load_stack(path, name, args.set)
@@ -110,16 +116,17 @@ def _main(argv: list[str] | None, out: Console) -> int:
     problems = config_problems(stack)
     if problems:
         for line in problems:
-            out.print(line, markup=False)
+            out.print(line, markup=False, soft_wrap=True)  # one problem, one line
         return EXIT_INVALID
     try:
-        outcome = up(stack, latency=latency, faults=args.fault_plan, state_path=args.state)
+        outcome = up(stack, latency=latency, faults=args.fault_plan, state_path=args.state,
+                     marketplace=marketplace)
     except StateError as exc:
         out.print(f"error: {exc}", markup=False)
         return EXIT_INVALID
     if outcome.config_problems:
         for line in outcome.config_problems:
-            out.print(line, markup=False)
+            out.print(line, markup=False, soft_wrap=True)
         return EXIT_INVALID
     result = outcome.run
     if args.fault_plan is not None and args.fault_plan.crashed is not None:

@@ -109,6 +109,18 @@ class SimulatorMonitor(EngineMonitor):
         # parent urn -> child urns, so a component's readiness is not a scan of everything
         self._children: dict[str, list[str]] = {}
         self._completed_ops = 0
+        self._cloud_reads: Any = None
+
+    @property
+    def cloud_reads(self) -> Any:
+        """Azure reads the program makes itself (components/cloud_reads.py), answered by
+        this ARM through the same SDK code as on Azure, at the start of the run."""
+        if self._cloud_reads is None:
+            from components.cloud_reads import AzureReads
+            from offline.vm_rest import SimulatedClock, simulated_client
+
+            self._cloud_reads = AzureReads(simulated_client(self.arm, SimulatedClock(0.0)))
+        return self._cloud_reads
 
     # -- timing ---------------------------------------------------------------------------
     def ready_time(self, urns: list[str]) -> float:

@@ -17,6 +17,7 @@ from offline.changes import (
 )
 from offline.engine import GENERALIZE_TYPE, Failure, Operation, PriorResource
 from offline.latency import LatencyModel
+from offline.marketplace import CatalogImage
 from offline.runner import ProgramRun, StackConfig, run
 from offline.state import load_state, save_state
 
@@ -41,9 +42,12 @@ def up(
     faults: Any | None = None,
     state_path: Path | None = None,
     program: Path | None = None,
+    marketplace: dict[tuple[str, str, str], CatalogImage] | None = None,
 ) -> UpResult:
+    """`marketplace`: images the simulated Azure knows beyond its catalog."""
     state = load_state(state_path, stack.name) if state_path else None
     arm = SimulatedArm(latency, faults)
+    arm.marketplace.update(marketplace or {})
     prior: dict[str, PriorResource] = {}
     if state is not None:
         state.restore_arm(arm)

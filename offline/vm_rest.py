@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from offline.arm import ArmError, SimulatedArm
+from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm
 
 VM_PATH = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
@@ -17,8 +17,14 @@ VM_PATH = re.compile(
     re.IGNORECASE,
 )
 RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
+MARKETPLACE_PATH = re.compile(
+    r"/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/"
+    r"publishers/(?P<publisher>[^/]+)/artifacttypes/vmimage/offers/(?P<offer>[^/]+)/"
+    r"skus/(?P<sku>[^/]+)/versions(?:/(?P<version>[^/?]+))?$",
+    re.IGNORECASE,
+)
 
-Reply = tuple[int, dict[str, str], dict[str, Any] | None]
+Reply = tuple[int, dict[str, str], Any]  # a JSON body: an object, a list (ARM lists), None
 
 
 @dataclass
@@ -44,13 +50,18 @@ class VmRestFacade:
 
     def handle(self, method: str, path: str, query: dict[str, str],
                body: dict[str, Any] | None) -> Reply:
-        match = VM_PATH.match(path)
-        if match is None:
+        match, image = VM_PATH.match(path), MARKETPLACE_PATH.match(path)
+        if match is None and image is None:
             return _error(404, "NotFound", f"no simulated route for {method} {path}")
         if self.arm.faults is not None:
             canned = self.arm.faults.rest_fault(method, path)
             if canned is not None:
                 return canned
+        if image is not None and method == "GET":
+            return self._timed("marketplace", "vm.instanceView",
+                               lambda: self._marketplace(**image.groupdict()))
+        if match is None:
+            return _error(405, "MethodNotAllowed", f"{method} {path} is not simulated")
         rg, name, action = match["rg"], match["name"], (match["action"] or "").lower()
         vm_id = self.arm.provider_id(rg, "Microsoft.Compute/virtualMachines", name).lower()
         if vm_id not in self.arm.vms:
@@ -107,6 +118,23 @@ class VmRestFacade:
                           f"The Resource 'runCommands/{command}' was not found.")
         return 200, {}, {"id": command_id, "name": command,
                          "properties": {"provisioningState": "Succeeded", "instanceView": view}}
+
+    def _marketplace(self, location: str, publisher: str, offer: str, sku: str,
+                     version: str | None) -> Reply:
+        """Marketplace image versions, as ARM lists and describes them."""
+        entry = self.arm.marketplace.get((publisher.lower(), offer.lower(), sku.lower()))
+        if entry is None or (version is not None and version not in entry.versions):
+            return _error(404, "NotFound", f"Artifact: VMImage was not found "
+                          f"({publisher}:{offer}:{sku}:{version or ''}).")
+        base = (f"/Subscriptions/{SUBSCRIPTION_ID}/Providers/Microsoft.Compute/Locations/"
+                f"{location}/Publishers/{publisher}/ArtifactTypes/VMImage/Offers/{offer}/"
+                f"Skus/{sku}/Versions")
+        if version is None:
+            return 200, {}, [{"name": v, "location": location, "id": f"{base}/{v}"}
+                             for v in entry.versions]
+        return 200, {}, {"name": version, "location": location, "id": f"{base}/{version}",
+                         "properties": {"hyperVGeneration": entry.generation,
+                                        "architecture": entry.architecture}}
 
     def _record(self, op: str, start: float) -> None:
         self.calls.append((op, start, self.clock.now))
@@ -172,3 +200,15 @@ def run_generalize(
         raise ArmError(err.status_code or 500, code, err.message,
                        after_s=clock.now - start) from None
     return result, facade.calls, clock.now
+
+
+def simulated_client(arm: SimulatedArm, clock: SimulatedClock) -> Any:
+    """A real ComputeManagementClient over the simulated ARM, with the real client's
+    retry settings (components/arm_client.py): only the socket differs."""
+    from components.arm_client import TRANSPORT
+    from offline.arm_transport import SimulatedArmTransport, offline_compute_client
+
+    facade = VmRestFacade(arm, clock)
+    transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
+    retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}
+    return offline_compute_client(facade, transport=transport, **retries)

@@ -108,11 +108,13 @@ def test_build_changed_before_capture_is_rebuilt_and_generalized_again(tmp_path:
                  state_path=state)
     assert not crashed.ok
     # Another base image: an immutable property, so the build VM must be replaced.
-    config["vmimage:pipeline"]["builds"][0]["from"]["marketplace"]["sku"] = "server-gen1"
+    config["vmimage:pipeline"]["builds"][0]["from"]["marketplace"]["version"] = \
+        "24.04.202501140"
     rerun = up(StackConfig("dev", config), state_path=state)
     assert rerun.ok, (rerun.run.failures, rerun.run.error, rerun.config_problems)
     actions = {c.urn.rsplit("::", 1)[-1]: (c.action, c.properties) for c in rerun.changes}
-    assert actions["vmimage-v1-0-0-build-vm"] == ("replace", ("storageProfile.imageReference.sku",))
+    assert actions["vmimage-v1-0-0-build-vm"] == (
+        "replace", ("storageProfile.imageReference.version",))
     # The crash came before Generalize was recorded, so it is created for the new VM.
     assert actions["vmimage-v1-0-0-generalize"] == ("create", ())
     vm_ops = [o.op for o in rerun.run.operations if o.resource.endswith("build-vm")]

@@ -26,8 +26,12 @@ def report(*overrides: str) -> dict[str, Any]:
     return report_json(result)
 
 
+#: A subnet for a thousand instances (the dev /24 has 251 usable addresses): a /22.
+WIDE_SUBNET = "network.subnetPrefix=10.42.4.0/22"
+
+
 def scale_set(count: int, *extra: str) -> dict[str, Any]:
-    return report("clones[0].kind=scaleSet", f"clones[0].count={count}", *extra)
+    return report("clones[0].kind=scaleSet", f"clones[0].count={count}", WIDE_SUBNET, *extra)
 
 
 def of_type(rep: dict[str, Any], token: str) -> list[dict[str, Any]]:
@@ -76,7 +80,7 @@ def test_scale_set_resource_count_is_constant_in_count():
 
 
 def test_scale_set_is_one_flexible_vmss_from_the_version():
-    props = inputs(VMSS, "clones[0].kind=scaleSet", "clones[0].count=1000",
+    props = inputs(VMSS, "clones[0].kind=scaleSet", "clones[0].count=1000", WIDE_SUBNET,
                    'clones[0].zones=["1","2","3"]')
     assert props["orchestrationMode"] == "Flexible"
     assert props["platformFaultDomainCount"] == 1
@@ -111,7 +115,8 @@ def test_scale_set_image_is_a_data_dependency_on_the_version():
 ])
 def test_rolling_upgrade_batch_percent_from_rollout(count, batch, percent):
     extra = [f"clones[0].rollout.batchSize={batch}"] if batch else []
-    props = inputs(VMSS, "clones[0].kind=scaleSet", f"clones[0].count={count}", *extra)
+    props = inputs(VMSS, "clones[0].kind=scaleSet", f"clones[0].count={count}", WIDE_SUBNET,
+                   *extra)
     policy = props["upgradePolicy"]
     assert policy["mode"] == "Rolling"
     assert policy["rollingUpgradePolicy"]["maxBatchInstancePercent"] == percent
@@ -176,11 +181,27 @@ def test_clone_region_not_replicated_is_a_config_error():
 
 
 def test_scale_set_count_over_limit_is_a_config_error():
-    problems = spec_problems("clones[0].kind=scaleSet",
+    problems = spec_problems("clones[0].kind=scaleSet", WIDE_SUBNET,
                              f"clones[0].count={MAX_SCALE_SET_INSTANCES + 1}")
     assert any(p.startswith("clones[0].count:") and "1000" in p for p in problems)
-    assert spec_problems("clones[0].kind=scaleSet",
+    assert spec_problems("clones[0].kind=scaleSet", WIDE_SUBNET,
                          f"clones[0].count={MAX_SCALE_SET_INSTANCES}") == []
+
+
+def test_a_thousand_instances_do_not_fit_the_dev_subnet():
+    """Azure keeps 5 addresses of every subnet: the dev /24 holds 251 VMs."""
+    (problem,) = spec_problems("clones[0].kind=scaleSet",
+                               f"clones[0].count={MAX_SCALE_SET_INSTANCES}")
+    assert problem.startswith("network.subnetPrefix: 10.42.1.0/24 holds 251 VMs")
+    assert "needs 1001 at once" in problem
+
+
+@pytest.mark.parametrize(("count", "fits"), [(61, True), (62, False)])
+def test_a_rolling_vm_group_needs_room_for_its_successors(count, fits):
+    """Individual clone VMs roll by creating successors beside them: a /25 (123 usable)
+    holds one build VM and 2 x 61 clone VMs exactly, not 2 x 62."""
+    problems = spec_problems(f"clones[0].count={count}", "network.subnetPrefix=10.42.1.0/25")
+    assert (problems == []) == fits, problems
 
 
 def test_individual_vm_count_over_limit_points_to_scale_sets():

@@ -15,7 +15,7 @@ from components.spec import SpecError, load_spec
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
-SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyForExamplesOnly0000000000000000 t@e"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG8eVohnH+7mb9ln3Bay8lWX0FEKl5S3uOXo1ecTOghm t@e"
 LOCATION = "westeurope"
 REGIONS = ["westeurope", "northeurope", "eastus", "swedencentral"]
 
@@ -28,7 +28,7 @@ def data_disks(draw: st.DrawFn) -> list[dict[str, Any]]:
     return [
         {
             "lun": lun,
-            "sizeGb": draw(st.integers(1, 4096)),
+            "sizeGb": draw(st.integers(1, 1024)),  # a gallery takes 1 TB per data disk
             "caching": draw(st.sampled_from(["None", "ReadOnly", "ReadWrite"])),
             "sku": draw(st.sampled_from(["Standard_LRS", "StandardSSD_LRS", "Premium_LRS"])),
         }
@@ -52,10 +52,12 @@ def valid_pipelines(draw: st.DrawFn) -> dict[str, Any]:
         pipeline["admin"]["sshPublicKey"] = SSH_KEY
     image = {"name": draw(name_part), "os": "windows" if windows else "linux",
              "generation": "V2", "publisher": "contoso", "offer": "app", "sku": "base"}
-    if gallery or windows:  # the OS of a managed-image-only pipeline comes from gallery
+    if gallery:
         pipeline["gallery"] = {"name": "gal" + draw(name_part), "image": image}
     if capture != "gallery":
         pipeline["managedImage"] = {"name": draw(name_part)}
+        if not gallery:  # no definition to say what the image is
+            pipeline["managedImage"].update(os=image["os"], generation="V2")
     if capture == "managedImage" and windows:
         pipeline["security"] = {"trustedLaunch": False}
     builds = []

@@ -25,7 +25,7 @@ config:
     network: {addressSpace: 10.42.0.0/16, subnetPrefix: 10.42.1.0/24}
     admin:
       username: azureuser
-      sshPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyForExamplesOnly0000000000000000 demo@example
+      sshPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG8eVohnH+7mb9ln3Bay8lWX0FEKl5S3uOXo1ecTOghm demo@example
     capture: gallery            # gallery | managedImage | both
     gallery:
       name: galvmimagedev
