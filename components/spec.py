@@ -271,7 +271,10 @@ class CloneSpec(_Model):
         pattern=r"^(Standard|Basic)_\w+$", description="clone VM size, e.g. Standard_B2s"
     )
     kind: Literal["vm", "scaleSet"] = Field(
-        "vm", description="individual VMs, or one Flexible scale set (gallery only)"
+        "vm", description="individual VMs, or one Flexible scale set (gallery only); a scale "
+        "set rolls onto new versions with rolling upgrades, which older subscriptions must "
+        "enable first (Microsoft.Compute features VMSSFlexRollingUpgrade and "
+        "ImageReferenceUpgradeForVmoVMs)"
     )
     region: str | None = Field(
         None, description="region of the clones, a target region of the version (default: location)"
