@@ -48,7 +48,13 @@ class NameRule:
                 f"{self.what} name {name!r} must be {self.min_len}-{self.max_len} "
                 f"characters (has {len(name)})"
             ]
-        if not re.fullmatch(self.pattern, name):
+        # ASCII only: \w would let look-alikes through (Cyrillic letters, fullwidth and
+        # Arabic-Indic digits) that fail later or, worse, succeed as a different name.
+        if not name.isascii():
+            odd = next(c for c in name if not c.isascii())
+            return [f"{self.what} name {name!r} has {odd!r} (U+{ord(odd):04X}), which is "
+                    "not ASCII: use ASCII letters and digits (look-alikes are refused)"]
+        if not re.fullmatch(self.pattern, name, re.ASCII):
             return [f"{self.what} name {name!r} is not valid: {self.explain}"]
         return []
 
@@ -83,7 +89,7 @@ CLONE_GROUP = NameRule(
     "lower-case letters, digits and '-', starting with a letter, not ending with '-'",
 )
 
-VERSION_RE = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
+VERSION_RE = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 INT32_MAX = 2**31 - 1
 
 

@@ -9,6 +9,7 @@ from pulumi_azure_native import network
 
 from components.frozen import frozen_inputs
 from components.naming import child_name
+from components.nsg_sources import DENY_ALL_RULE
 from components.spec import NetworkSpec
 
 DENY_ALL_PRIORITY = 4096  # the lowest-priority custom rule: everything not allowed above
@@ -44,7 +45,7 @@ def security_rules(spec: NetworkSpec) -> list[network.SecurityRuleArgs]:
     ]
     rules.append(
         network.SecurityRuleArgs(
-            name="deny-all-inbound",
+            name=DENY_ALL_RULE,
             priority=DENY_ALL_PRIORITY,
             direction=network.SecurityRuleDirection.INBOUND,
             access=network.SecurityRuleAccess.DENY,

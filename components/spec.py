@@ -103,10 +103,11 @@ class InboundRule(_Model):
     """One explicit NSG allow rule; everything else inbound is denied."""
 
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][\w.-]{0,79}$", description="NSG rule name, unique in the NSG"
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$",
+        description="NSG rule name, unique in the NSG: letters, digits, '_', '.', '-'"
     )
     port: Annotated[str, BeforeValidator(str)] = Field(
-        pattern=r"^\d{1,5}(-\d{1,5})?$",
+        pattern=r"^[0-9]{1,5}(-[0-9]{1,5})?$",
         description="destination port or range, e.g. 443 or 8000-8080",
     )
     source: str = Field(min_length=1, description="CIDR or service tag, e.g. VirtualNetwork")
@@ -229,7 +230,8 @@ class BuildSpec(_Model):
         alias="from", description="what the build VM boots: a marketplace image or an older version"
     )
     size: str = Field(
-        pattern=r"^(Standard|Basic)_\w+$", description="build VM size, e.g. Standard_D2s_v5"
+        pattern=r"^(Standard|Basic)_[A-Za-z0-9_-]+$",
+        description="build VM size, e.g. Standard_D2s_v5"
     )
     data_disks: tuple[DataDiskSpec, ...] = Field(
         (), description="managed data disks of the build VM; captured with their LUNs"
@@ -268,7 +270,8 @@ class CloneSpec(_Model):
     )
     version: str = Field("latest", description="image version to clone: one built here, or latest")
     size: str = Field(
-        pattern=r"^(Standard|Basic)_\w+$", description="clone VM size, e.g. Standard_B2s"
+        pattern=r"^(Standard|Basic)_[A-Za-z0-9_-]+$",
+        description="clone VM size, e.g. Standard_B2s"
     )
     kind: Literal["vm", "scaleSet"] = Field(
         "vm", description="individual VMs, or one Flexible scale set (gallery only); a scale "

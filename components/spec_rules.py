@@ -9,11 +9,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from components import azure_limits, naming
+from components import azure_limits, naming, nsg_sources
 from components.fingerprint import Capture, build_fingerprint
+from components.nsg_sources import Source
 from components.sizing import VMS_PER_REPLICA, azure_guidance
 from components.ssh_keys import key_problems
-from components.templates import TemplateProblem, render
+from components.template_vars import declaration_of
+from components.templates import TEMPLATES_DIR, TemplateProblem, render
 
 if TYPE_CHECKING:
     from components.cloud_reads import MarketplaceImage
@@ -155,6 +157,12 @@ def _region_problem(region: str) -> str:
     return f"unknown Azure region {region!r}{hint}"
 
 
+#: Ports whose exposure to the internet is refused: remote administration.
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+#: Inbound rules get priorities 100, 110, ... and the final deny 4096 (Azure: 100-4096).
+MAX_INBOUND_RULES = (4096 - 100) // 10
+
+
 def _network_problems(spec: PipelineSpec) -> list[str]:
     net = spec.network
     found = []
@@ -165,23 +173,41 @@ def _network_problems(spec: PipelineSpec) -> list[str]:
         )
     if net.subnet_prefix.prefixlen > 29:
         found.append("network.subnetPrefix: Azure subnets must be /29 or larger")
+    if len(net.allow_inbound) > MAX_INBOUND_RULES:
+        found.append(f"network.allowInbound: at most {MAX_INBOUND_RULES} rules (Azure's "
+                     "priorities run from 100 to 4096)")
+    names: dict[str, int] = {}
+    sources: dict[int, Source] = {}
     for i, rule in enumerate(net.allow_inbound):
+        at = f"network.allowInbound[{i}]"
         low, _, high = rule.port.partition("-")
         if not 1 <= int(low) <= int(high or low) <= 65535:
-            found.append(f"network.allowInbound[{i}].port: {rule.port!r} is not 1-65535")
-        if rule.source in ("*", "0.0.0.0/0", "Internet", "Any") and int(low) <= 3389 and (
-            int(high or low) >= 22
-        ) and _opens_admin_port(rule.port):
+            found.append(f"{at}.port: {rule.port!r} is not 1-65535")
+        key = rule.name.lower()
+        if key in nsg_sources.DEFAULT_RULE_NAMES or key == nsg_sources.DENY_ALL_RULE:
+            found.append(f"{at}.name: {rule.name!r} is the name of a rule Azure or vmimage "
+                         "adds itself; choose another")
+        elif key in names:
+            found.append(f"{at}.name: {rule.name!r} is already used by "
+                         f"network.allowInbound[{names[key]}] (names are compared "
+                         "case-insensitively)")
+        names.setdefault(key, i)
+        try:
+            sources[i] = nsg_sources.parse_source(rule.source)
+        except ValueError as exc:
+            found.append(f"{at}.source: {exc}")
+    for port, what in ADMIN_PORTS.items():
+        allowing = [i for i, rule in enumerate(net.allow_inbound)
+                    if i in sources and rule.protocol in ("Tcp", "*")
+                    and nsg_sources.port_range_covers(rule.port, port)]
+        exposure = nsg_sources.internet_exposure(sources[i] for i in allowing)
+        if exposure:
+            rules = ", ".join(f"network.allowInbound[{i}]" for i in allowing)
             found.append(
-                f"network.allowInbound[{i}]: opens SSH/RDP to the internet; use a source "
-                "CIDR you control, Azure Bastion, or just-in-time access"
+                f"{rules}: {exposure}, which opens {what} ({port}) to the internet; allow "
+                "a source range you control, or use Azure Bastion or just-in-time access"
             )
     return found
-
-
-def _opens_admin_port(port: str) -> bool:
-    low, _, high = port.partition("-")
-    return any(int(low) <= p <= int(high or low) for p in (22, 3389))
 
 
 def _admin_problems(spec: PipelineSpec) -> list[str]:
@@ -192,7 +218,7 @@ def _admin_problems(spec: PipelineSpec) -> list[str]:
     limit = 20 if spec.windows else 64
     if len(user) > limit:
         found.append(f"admin.username: at most {limit} characters on {spec.os}")
-    if not re.fullmatch(r"[A-Za-z_][\w.-]*", user) or user.endswith("."):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", user, re.ASCII) or user.endswith("."):
         found.append(
             f"admin.username: {user!r} may hold letters, digits, '_', '-', '.' "
             "and must not start with a digit or end with '.'"
@@ -323,6 +349,17 @@ def _template_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[st
             )
             continue
         try:
+            declared = declaration_of(str(TEMPLATES_DIR), step.template)
+        except FileNotFoundError:
+            found.append(f"{at}.customize[{j}].template: {step.template!r} not found under "
+                         "templates/")
+            continue
+        if declared is not None:
+            problems = declared.problems(step.vars, f"{at}.customize[{j}].vars")
+            if problems:
+                found += problems
+                continue
+        try:
             render(step.template, step.vars, os=spec.os, vm_name="validation")
         except TemplateProblem as exc:
             found.append(f"{at}.customize[{j}]: {exc}")
@@ -415,6 +452,15 @@ def source_image_problems(spec: PipelineSpec,
 def warnings(spec: PipelineSpec) -> list[str]:
     """Allowed, but worth a reviewer's attention."""
     found = []
+    for i, build in enumerate(spec.builds):
+        for j, step in enumerate(build.customize):
+            try:
+                undeclared = declaration_of(str(TEMPLATES_DIR), step.template) is None
+            except FileNotFoundError:
+                continue  # reported as a problem
+            if undeclared:
+                found.append(f"builds[{i}].customize[{j}].template: {step.template} declares "
+                             "no variables ({#- vars: ... -#}), so its vars are not checked")
     for i, clone in enumerate(spec.clones):
         if clone.kind == "scaleSet":
             found.append(

@@ -15,6 +15,20 @@ import jinja2
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
+# PowerShell ends a single-quoted string at any of these, and reads two in a row as one
+# literal quote (PowerShell/PowerShell engine/parser/CharTraits.cs, IsSingleQuote).
+POWERSHELL_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
+def psquote(value: object) -> str:
+    """A PowerShell single-quoted literal that holds exactly `value`: every character that
+    PowerShell takes for a single quote is doubled."""
+    text = str(value)
+    for quote in POWERSHELL_SINGLE_QUOTES:
+        text = text.replace(quote, quote * 2)
+    return f"'{text}'"
+
+
 class TemplateProblem(Exception):
     """A template that cannot be found or rendered; the message says which and why."""
 
@@ -29,7 +43,7 @@ def _environment(root: str) -> jinja2.Environment:
     )
     # Values from config land in root shells: quote them instead of trusting them.
     env.filters["shquote"] = lambda value: shlex.quote(str(value))
-    env.filters["psquote"] = lambda value: "'" + str(value).replace("'", "''") + "'"
+    env.filters["psquote"] = psquote
     return env
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from components.nsg_sources import Source, internet_exposure, parse_source, port_range_covers
 from components.sizing import (
     MIN_REPLICAS_WHERE_CLONES_RUN,
     VMS_PER_REPLICA,
@@ -346,54 +347,57 @@ def check_public_ip(r: ResourceView, options: Options) -> list[str]:
 
 # --- rule 4: no-internet-ssh-rdp -----------------------------------------------------------------
 
-_INTERNET_SOURCES = frozenset({"*", "internet", "0.0.0.0/0", "any", "::/0"})
 _ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 
 
-def port_range_covers(spec: str, port: int) -> bool:
-    """Whether an NSG port spec ("22", "20-25", "*") includes ``port``; unparsable specs do not."""
-    spec = spec.strip()
-    if spec in ("*", "Any", "any"):
-        return True
-    lo, sep, hi = spec.partition("-")
-    try:
-        if sep:
-            return int(lo) <= port <= int(hi)
-        return int(spec) == port
-    except ValueError:
-        return False
-
-
-def _rule_violation(rule: Any, where: str, fallback_name: str = "?") -> str | None:
-    direction = _text(get(rule, "direction"))
-    access = _text(get(rule, "access"))
+def _allowing(rule: Any) -> bool:
+    direction = _text(get(rule, "direction")) or ""
+    access = _text(get(rule, "access")) or ""
     protocol = (_text(get(rule, "protocol")) or "*").lower()
-    if not direction or not access or direction.lower() != "inbound" or access.lower() != "allow":
-        return None
-    if protocol in ("icmp", "esp", "ah"):
-        return None
-    sources = [_text(get(rule, "sourceAddressPrefix"))] + [
+    return (direction.lower() == "inbound" and access.lower() == "allow"
+            and protocol in ("tcp", "*"))
+
+
+def _sources(rule: Any) -> list[Source]:
+    """The rule's sources, read by meaning; what cannot be read is not judged."""
+    texts = [_text(get(rule, "sourceAddressPrefix"))] + [
         _text(s) for s in as_list(get(rule, "sourceAddressPrefixes"))
     ]
-    open_sources = [s for s in sources if s and s.lower() in _INTERNET_SOURCES]
-    if not open_sources:
-        return None
-    specs = [_text(get(rule, "destinationPortRange"))] + [
-        _text(p) for p in as_list(get(rule, "destinationPortRanges"))
+    found = []
+    for text in texts:
+        if text:
+            try:
+                found.append(parse_source(text))
+            except ValueError:
+                continue
+    return found
+
+
+def _exposures(rules: Sequence[Any], where: str, fallback_name: str = "?") -> list[str]:
+    """Whether the allow rules covering an admin port, together, open it to the internet:
+    `0.0.0.0/1` and `128.0.0.0/1` are the whole IPv4 internet in two rules."""
+    exposed, names = [], []
+    for port, label in _ADMIN_PORTS.items():
+        covering = [
+            rule for rule in rules
+            if _allowing(rule) and any(
+                spec and port_range_covers(spec, port)
+                for spec in [_text(get(rule, "destinationPortRange"))]
+                + [_text(p) for p in as_list(get(rule, "destinationPortRanges"))])
+        ]
+        exposure = internet_exposure(s for rule in covering for s in _sources(rule))
+        if exposure:
+            exposed.append(f"{port}/{label} ({exposure})")
+            names += [_text(get(r, "name")) or _text(get(r, "securityRuleName"))
+                      or fallback_name for r in covering]
+    if not exposed:
+        return []
+    rule_names = ", ".join(f"'{n}'" for n in dict.fromkeys(names))
+    return [
+        f"{where}: rule(s) {rule_names} allow inbound {'; '.join(exposed)}. Never open SSH/RDP "
+        "to the internet: restrict the sources to a management range or use Azure Bastion; "
+        "the pipeline itself needs neither (it uses run commands)."
     ]
-    hits = [
-        f"{port}/{label}"
-        for port, label in _ADMIN_PORTS.items()
-        if any(spec and port_range_covers(spec, port) for spec in specs)
-    ]
-    if not hits:
-        return None
-    name = _text(get(rule, "name")) or _text(get(rule, "securityRuleName")) or fallback_name
-    return (
-        f"{where}: rule '{name}' allows inbound {', '.join(hits)} from '{open_sources[0]}'. "
-        "Never open SSH/RDP to the internet: restrict sourceAddressPrefix to a management range "
-        "or use Azure Bastion; the pipeline itself needs neither (it uses run commands)."
-    )
 
 
 def check_internet_ssh_rdp(r: ResourceView, _: Options) -> list[str]:
@@ -401,12 +405,10 @@ def check_internet_ssh_rdp(r: ResourceView, _: Options) -> list[str]:
         where = (
             f"network security group '{_text(r.props.get('networkSecurityGroupName')) or r.name}'"
         )
-        found = (_rule_violation(rule, where) for rule in as_list(get(r.props, "securityRules")))
-        return [m for m in found if m]
+        return _exposures(as_list(get(r.props, "securityRules")), where)
     if r.type == SECURITY_RULE:
         nsg = _text(r.props.get("networkSecurityGroupName")) or "?"
-        msg = _rule_violation(r.props, f"network security group '{nsg}'", r.name)
-        return [msg] if msg else []
+        return _exposures([r.props], f"network security group '{nsg}'", r.name)
     return []
 
 

@@ -310,8 +310,8 @@ def test_customize_template_vars_missing_names_the_template():
     raw = load_pipeline("dev")
     raw["builds"][0]["customize"][0]["vars"] = {}
     assert problems_of(raw) == [
-        "builds[0].customize[0]: template 'linux/install-packages.sh.j2': "
-        "'packages' is undefined"
+        "builds[0].customize[0].vars.packages: required by linux/install-packages.sh.j2 "
+        "(Debian package names, optionally :arch or =version)"
     ]
 
 
