@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 
 from components.captures import CaptureLookupError, look_up_captures, warn_unfingerprinted
 from components.cloud_reads import CloudReadError, cloud_reads
@@ -23,15 +24,46 @@ class ConfigProblems(pulumi.RunError):
         super().__init__(format_problems(self.problems))
 
 
+ADMIN_PASSWORD = "vmimage:adminPassword"
+
+
+def secret_problems() -> list[str]:
+    """Config that must be a secret and is not: it would sit in plain text in the stack
+    file and its history, and the engine would pass it around as a plain value."""
+    # Asked in this order: reading a secret with get() would log a warning.
+    if is_config_secret(ADMIN_PASSWORD) or pulumi.Config("vmimage").get("adminPassword") is None:
+        return []
+    return [f"{ADMIN_PASSWORD}: stored as plain text; remove it from the stack file and set "
+            f"it with `pulumi config set --secret {ADMIN_PASSWORD}` (or leave it out and "
+            "one is generated)"]
+
+
+def _unreadable_pipeline(exc: pulumi.config.ConfigTypeError) -> str:
+    """Why `vmimage:pipeline` is not an object, without echoing all of it."""
+    if isinstance(exc.__cause__, RecursionError):
+        # The Pulumi CLI reads stack files up to 10,000 levels deep; json.loads ~1,000.
+        return ("vmimage:pipeline: nests too deeply to read (over a thousand levels); the "
+                "pipeline needs fewer than ten")
+    text = str(exc.value)
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return f"vmimage:pipeline: expected a mapping, got the text {shown!r}"
+
+
 def load_from_stack() -> Loaded:
     """Read `vmimage:pipeline` and `azure-native:location`; a bad config raises
     ConfigProblems before any resource is registered."""
-    raw = pulumi.Config("vmimage").get_object("pipeline")
+    try:
+        raw = pulumi.Config("vmimage").get_object("pipeline")
+    except pulumi.config.ConfigTypeError as exc:
+        raise ConfigProblems([_unreadable_pipeline(exc)]) from None
     location = pulumi.Config("azure-native").get("location")
+    problems = secret_problems()
     try:
         loaded = load_spec(raw, location=location)
     except SpecError as exc:
-        raise ConfigProblems(exc.problems) from None
+        raise ConfigProblems(problems + exc.problems) from None
+    if problems:
+        raise ConfigProblems(problems)
     for warning in loaded.warnings:
         pulumi.log.warn(warning)
     return loaded

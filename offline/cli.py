@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -113,16 +114,18 @@ def _main(argv: list[str] | None, out: Console) -> int:
     except StackFileError as exc:
         out.print(str(exc), markup=False)
         return EXIT_INVALID
-    problems = config_problems(stack)
+    for notice in stack.notices:
+        out.print(f"note: {notice}", markup=False, soft_wrap=True)
+    problems = config_problems(stack) + unwritable_outputs(args)
     if problems:
         for line in problems:
             out.print(line, markup=False, soft_wrap=True)  # one problem, one line
         return EXIT_INVALID
     try:
         outcome = up(stack, latency=latency, faults=args.fault_plan, state_path=args.state,
-                     marketplace=marketplace)
+                     marketplace=marketplace, policy=None if args.no_policy else check_run)
     except StateError as exc:
-        out.print(f"error: {exc}", markup=False)
+        out.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_INVALID
     if outcome.config_problems:
         for line in outcome.config_problems:
@@ -139,7 +142,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
     if outcome.blocked:
         print_blocked(out, outcome.blocked)
         return EXIT_REFUSED
-    violations = [] if args.no_policy or not succeeded(result) else check_run(result)
+    violations = outcome.violations
     write_reports(args, stack, result, violations, changes)
     code = print_run(out, stack, result, quiet=args.quiet)
     if args.fault_plan is not None and args.fault_plan.retries:
@@ -147,11 +150,39 @@ def _main(argv: list[str] | None, out: Console) -> int:
         out.print(args.fault_plan.describe(absorbed=code == EXIT_OK), markup=False)
     if code != EXIT_OK or args.no_policy:
         return code
-    return print_policy(out, violations, quiet=args.quiet)
+    code = print_policy(out, violations, quiet=args.quiet)
+    if code != EXIT_OK and args.state is not None:
+        out.print(f"the state in {args.state} was not changed", markup=False)
+    return code
 
 
-def succeeded(result: ProgramRun) -> bool:
-    return not (result.failures or result.error)
+def unwritable_outputs(args: argparse.Namespace) -> list[str]:
+    """Output files that could not be written, found before the run rather than after
+    it: a run's result must not be lost to a typo in a path."""
+    problems = []
+    for flag, path in (("--report-json", args.report_json), ("--markdown", args.markdown),
+                       ("--state", args.state)):
+        # The state is replaced by a rename beside the file a symlink points to.
+        if path is not None and (reason := output_path_problem(path, replaced=flag == "--state")):
+            problems.append(f"error: {flag} {path}: {reason}")
+    return problems
+
+
+def output_path_problem(path: Path, *, replaced: bool = False) -> str | None:
+    """Why `path` cannot be written, or None. An existing file must be writable; a new
+    one (or one `replaced` by a rename) needs an existing, writable directory."""
+    real = Path(os.path.realpath(path))
+    if real.is_dir():
+        return "is a directory"
+    if real.exists() and not os.access(real, os.W_OK):
+        return "is not writable"
+    if real.exists() and not replaced:
+        return None
+    if not real.parent.is_dir():
+        return f"directory {real.parent} does not exist"
+    if not os.access(real.parent, os.W_OK | os.X_OK):
+        return f"directory {real.parent} is not writable"
+    return None
 
 
 def write_reports(

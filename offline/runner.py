@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,10 @@ from offline.engine import (
     SimulatorMonitor,
     _final_state,
 )
+from offline.passphrase import PassphraseError, decrypt, key_for
 from offline.pulumi_host import run_program, stack_outputs, type_depth
 from offline.secrets import REDACTED
-from offline.yaml_load import load_yaml
+from offline.yaml_load import StackYamlError, load_yaml
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
@@ -48,6 +50,7 @@ class StackConfig:
     name: str
     config: dict[str, Any]  # full Pulumi config: "ns:key" -> value
     secret_keys: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # said before the run
     _loaded: Loaded | SpecError | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -82,6 +85,8 @@ def load_stack(path: Path, name: str, overrides: list[str] = ()) -> StackConfig:
         raise StackFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         document = load_yaml(text)
+    except StackYamlError as exc:
+        raise StackFileError(f"{path.name}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -91,19 +96,64 @@ def load_stack(path: Path, name: str, overrides: list[str] = ()) -> StackConfig:
         raise StackFileError(f"{path.name}: empty stack file; expected a 'config:' mapping")
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise StackFileError(f"{path.name}: expected a top-level 'config:' mapping")
-    config = dict(document["config"])
-    secret_keys = []
-    for key, value in list(config.items()):
-        # `pulumi config set --secret` writes {secure: <ciphertext>}; offline there is no
-        # key to decrypt it, so the value is treated as absent (a password is generated).
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            del config[key]
+    config, secret_keys, notices = open_secrets(path, document, dict(document["config"]))
     pipeline = config.get(PIPELINE_KEY)
     for item in overrides:
         pipeline = apply_override(pipeline, item)
     if pipeline is not None:
         config[PIPELINE_KEY] = pipeline
-    return StackConfig(name, config, secret_keys)
+    return StackConfig(name, config, secret_keys, notices=notices)
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _holds_secure(value: Any) -> bool:
+    if _is_secure(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secure(v) for v in value)
+    return False
+
+
+def _decrypt(value: Any, key: bytes) -> Any:
+    if _is_secure(value):
+        return decrypt(key, str(value["secure"]))
+    if isinstance(value, dict):
+        return {k: _decrypt(v, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decrypt(v, key) for v in value]
+    return value
+
+
+def open_secrets(path: Path, document: dict[str, Any], config: dict[str, Any],
+                 env: Mapping[str, str] | None = None,
+                 ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """`secure:` values decrypted as the CLI would, for a passphrase stack; the keys that
+    held them, secret to the program as under `pulumi up`; and notices for the reader.
+    Stacks of other secrets providers (Pulumi Cloud, a cloud KMS) cannot be opened here:
+    their secure values are left out, which changes the plan, and a notice says so."""
+    secure = [k for k, v in config.items() if _holds_secure(v)]
+    if not secure:
+        return config, [], []
+    salt = document.get("encryptionsalt")
+    if not salt:
+        provider = document.get("secretsprovider") or "Pulumi Cloud (the default)"
+        for k in secure:
+            del config[k]
+        return config, [], [
+            f"{path.name} encrypts its secrets with {provider}, which offline runs cannot "
+            f"open: {', '.join(secure)} left out, so this plan may differ from `pulumi "
+            "preview` (a generated password instead of yours, for example)"]
+    try:
+        key = key_for(str(salt), os.environ if env is None else env)
+        return {k: _decrypt(v, key) if k in secure else v for k, v in config.items()}, \
+            secure, []
+    except PassphraseError as exc:
+        raise StackFileError(f"{path.name}: {exc}") from None
 
 
 _SEGMENT = re.compile(r"([A-Za-z_][\w-]*)((?:\[\d+\])*)")
@@ -129,8 +179,8 @@ def apply_override(pipeline: Any, item: str) -> Any:
     if not sep:
         raise StackFileError(f"--set {item!r}: expected PATH=VALUE")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = load_yaml(raw) if raw.strip() else ""
+    except (yaml.YAMLError, StackYamlError):
         value = raw
     parts = parse_key_path(path.strip())
     root = json.loads(json.dumps(pipeline if pipeline is not None else {}, default=str))

@@ -12,13 +12,19 @@ compares equal to itself on the next run.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets as std_secrets
+import socket
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +79,59 @@ def key_file(path: Path) -> Path:
     return path.with_name(path.name + ".key")
 
 
+def lock_file(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+@contextmanager
+def state_lock(path: Path) -> Iterator[Path]:
+    """Hold the state for one run, as the Pulumi backend holds a stack during an update.
+
+    A symlinked state is followed on purpose: the run reads and writes the file it points
+    to, and its key and lock live beside that file, so the link stays a link. A second
+    run on the same state is refused, naming the run that holds it (the lock is released
+    when that process ends, however it ends)."""
+    real = Path(os.path.realpath(path))
+    real.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(lock_file(real), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(handle, 512, 0).decode(errors="replace").strip() or "another run"
+            raise StateError(f"{path} is in use by {holder}; wait for that run to finish "
+                             "(two runs on one state would each plan against the other's "
+                             "half-saved work)") from None
+        os.ftruncate(handle, 0)
+        os.pwrite(handle, (f"pid {os.getpid()} on {socket.gethostname()} since "
+                           f"{datetime.now(UTC).isoformat(timespec='seconds')}").encode(), 0)
+        yield real
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def read_key(keys: Path) -> str:
+    """The sealing key; refused if anyone but its owner may read it, as ssh refuses a
+    private key that others can read."""
+    mode = keys.stat().st_mode
+    if mode & 0o077:
+        raise StateError(f"{keys}: readable by others (mode {stat.filemode(mode)}); it is the "
+                         f"key to this state's secrets: chmod 600 {keys}")
+    return keys.read_text().strip()
+
+
+def key_check(key: str) -> str:
+    """A digest that says which key sealed a state, without revealing it: a state is never
+    read with, or written under, another state's key (its digests would never match)."""
+    return hmac.new(bytes.fromhex(key), b"vmimage state key", hashlib.sha256).hexdigest()[:16]
+
+
 def load_state(path: Path, stack: str) -> State:
     """The state of `stack` in `path`, or a fresh one when the file does not exist."""
     keys = key_file(path)
     if not path.exists():
         # A key left beside a removed state is reused; otherwise a new one is made.
-        key = keys.read_text().strip() if keys.exists() else std_secrets.token_hex(32)
+        key = read_key(keys) if keys.exists() else std_secrets.token_hex(32)
         return State(stack, key=key)
     try:
         data = upgrade(json.loads(path.read_text(encoding="utf-8")))
@@ -92,10 +145,14 @@ def load_state(path: Path, stack: str) -> State:
         )
     if not keys.exists():
         raise StateError(f"{keys}: missing; it holds the key that seals this state's secrets")
+    key = read_key(keys)
+    if data.get("keyCheck", key_check(key)) != key_check(key):
+        raise StateError(f"{keys} is not the key {path} was sealed with; restore the key "
+                         "that was saved with it")
     try:
         return State(
             stack=stack,
-            key=keys.read_text().strip(),
+            key=key,
             resources={r["urn"]: PriorResource(**r) for r in data["resources"]},
             arm=data["arm"],
         )
@@ -171,6 +228,7 @@ def save_state(
         "version": STATE_VERSION,
         "project": "vmimage",
         "stack": state.stack,
+        "keyCheck": key_check(state.key),
         "resources": [records[urn] for urn in sorted(records)],
         "arm": dump_arm(arm, state.key, shift=now),
     }
@@ -180,6 +238,8 @@ def save_state(
     if not keys.exists():
         with os.fdopen(os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             out.write(state.key + "\n")
+    elif read_key(keys) != state.key:
+        raise StateError(f"{keys} changed during the run; the state was not saved")
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         json.dump(document, out, indent=1, sort_keys=True, default=str)

@@ -3,6 +3,7 @@ carry out the deletes, save the state. The CLI prints what this returns."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from offline.engine import GENERALIZE_TYPE, Failure, Operation, PriorResource
 from offline.latency import LatencyModel
 from offline.marketplace import CatalogImage
 from offline.runner import ProgramRun, StackConfig, run
-from offline.state import load_state, save_state
+from offline.state import load_state, save_state, state_lock
+from policy.rules import Violation
 
 
 @dataclass
@@ -28,6 +30,7 @@ class UpResult:
     changes: list[Change] | None = None  # None without --state
     blocked: list[Change] = field(default_factory=list)  # protected deletes/replaces
     config_problems: list[str] = field(default_factory=list)  # refused by the program
+    violations: list[Violation] = field(default_factory=list)  # the policy pack's findings
     saved: bool = False
 
     @property
@@ -43,8 +46,29 @@ def up(
     state_path: Path | None = None,
     program: Path | None = None,
     marketplace: dict[tuple[str, str, str], CatalogImage] | None = None,
+    policy: Callable[[ProgramRun], list[Violation]] | None = None,
 ) -> UpResult:
-    """`marketplace`: images the simulated Azure knows beyond its catalog."""
+    """One run. `marketplace`: images the simulated Azure knows beyond its catalog.
+    `policy`: the pack's rules; a mandatory violation refuses the run, as it refuses a
+    `pulumi up`, and nothing is saved. With `state_path`, the state is locked for the run."""
+    if state_path is None:
+        return _up(stack, None, latency=latency, faults=faults, program=program,
+                   marketplace=marketplace, policy=policy)
+    with state_lock(state_path) as path:
+        return _up(stack, path, latency=latency, faults=faults, program=program,
+                   marketplace=marketplace, policy=policy)
+
+
+def _up(
+    stack: StackConfig,
+    state_path: Path | None,
+    *,
+    latency: LatencyModel | None,
+    faults: Any | None,
+    program: Path | None,
+    marketplace: dict[tuple[str, str, str], CatalogImage] | None,
+    policy: Callable[[ProgramRun], list[Violation]] | None,
+) -> UpResult:
     state = load_state(state_path, stack.name) if state_path else None
     arm = SimulatedArm(latency, faults)
     arm.marketplace.update(marketplace or {})
@@ -59,16 +83,18 @@ def up(
         # Refused by the program before it registered anything (e.g. a captured build
         # that changed): like a config error, nothing happened and nothing is saved.
         return UpResult(result, config_problems=result.config_problems)
+    finished = not (result.failures or result.error)
+    violations = policy(result) if policy is not None and finished else []
+    refused = any(v.enforcement == "mandatory" for v in violations)
     if state is None:
-        return UpResult(result)
-    changes = summarize(result.registrations, prior,
-                        finished=not (result.failures or result.error))
-    outcome = UpResult(result, changes)
+        return UpResult(result, violations=violations)
+    changes = summarize(result.registrations, prior, finished=finished)
+    outcome = UpResult(result, changes, violations=violations)
     outcome.blocked = protected_losses(changes, prior)
-    if outcome.blocked:
+    if outcome.blocked or refused:
         return outcome  # nothing is saved: the state on disk is untouched
     completed = {r.urn for r in result.registrations if r.id or not r.custom}
-    if not (result.failures or result.error):
+    if finished:
         _delete(result, changes, prior)
         kept: list[PriorResource] = []
     else:

@@ -177,7 +177,9 @@ def restore(scenario: dict[str, Any], folder: Path) -> Path:
     """A copy of the retired step's state (and its key) to run one more step against."""
     state = folder / "state.json"
     state.write_bytes(scenario["retired_state"])
-    (folder / "state.json.key").write_bytes(scenario["key"])
+    key = folder / "state.json.key"
+    key.write_bytes(scenario["key"])
+    key.chmod(0o600)  # a key others can read is refused
     return state
 
 

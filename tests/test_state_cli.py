@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,8 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def copy_state(state: Path, folder: Path) -> Path:
     target = folder / state.name
-    target.write_bytes(state.read_bytes())
-    (folder / f"{state.name}.key").write_bytes(Path(f"{state}.key").read_bytes())
+    shutil.copy(state, target)
+    shutil.copy(f"{state}.key", folder / f"{state.name}.key")  # keeps its mode, 0600
     return target
 
 
