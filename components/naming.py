@@ -41,21 +41,23 @@ class NameRule:
     max_len: int
     pattern: str  # full-match regex
     explain: str
+    noun: str = "name"
 
     def problems(self, name: str) -> list[str]:
+        what = f"{self.what} {self.noun}"
         if not self.min_len <= len(name) <= self.max_len:
             return [
-                f"{self.what} name {name!r} must be {self.min_len}-{self.max_len} "
+                f"{what} {name!r} must be {self.min_len}-{self.max_len} "
                 f"characters (has {len(name)})"
             ]
         # ASCII only: \w would let look-alikes through (Cyrillic letters, fullwidth and
         # Arabic-Indic digits) that fail later or, worse, succeed as a different name.
         if not name.isascii():
             odd = next(c for c in name if not c.isascii())
-            return [f"{self.what} name {name!r} has {odd!r} (U+{ord(odd):04X}), which is "
+            return [f"{what} {name!r} has {odd!r} (U+{ord(odd):04X}), which is "
                     "not ASCII: use ASCII letters and digits (look-alikes are refused)"]
         if not re.fullmatch(self.pattern, name, re.ASCII):
-            return [f"{self.what} name {name!r} is not valid: {self.explain}"]
+            return [f"{what} {name!r} is not valid: {self.explain}"]
         return []
 
 
@@ -82,6 +84,14 @@ MANAGED_IMAGE = NameRule(
 VIRTUAL_MACHINE = NameRule(
     "virtual machine", 1, VM_NAME_MAX, r"[A-Za-z0-9]([\w.-]*[A-Za-z0-9_])?",
     "letters, digits, '_', '-', '.'; start with a letter or digit, not end with '.' or '-'",
+)
+# Publisher, offer and SKU of a marketplace image or a gallery image definition: segments
+# of ARM resource paths (.../publishers/{p}/.../offers/{o}/skus/{s}), so no '/', '?' or
+# quote, and ASCII so a look-alike is never a different image.
+IMAGE_IDENTIFIER = NameRule(
+    "image", 1, 128, r"[A-Za-z0-9]([\w.-]*[A-Za-z0-9_])?",
+    "letters, digits, '_', '-', '.'; start with a letter or digit, not end with '.' or '-'",
+    noun="identifier",
 )
 # Our own rule for clone group names: they become part of VM and computer names.
 CLONE_GROUP = NameRule(

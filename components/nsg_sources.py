@@ -21,13 +21,14 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 INTERNET_TAGS = frozenset({"*", "any", "internet"})
 #: Service tags an inbound rule may name (learn.microsoft.com/azure/virtual-network/
 #: service-tags-overview); regional forms such as `AzureCloud.westeurope` are accepted.
-SERVICE_TAGS = frozenset(tag.lower() for tag in """
+_TAG_SPELLINGS = {tag.lower(): tag for tag in """
     Internet VirtualNetwork AzureLoadBalancer AzureCloud AzureTrafficManager GatewayManager
     AzureBastion AzureFrontDoor.Backend AzureFrontDoor.Frontend ApiManagement
     AppService AzureMonitor AzureResourceManager Storage Sql AzureActiveDirectory
     AzureContainerRegistry AzureKeyVault EventHub ServiceBus ActionGroup
-    AzureDevOps AzureDevSpaces GuestAndHybridManagement
-""".split())
+    AzureDevOps AzureDevSpaces GuestAndHybridManagement Any
+""".split()}
+SERVICE_TAGS = frozenset(_TAG_SPELLINGS)
 #: Azure's default security rules: a custom rule may not take their names.
 DEFAULT_RULE_NAMES = frozenset(name.lower() for name in (
     "AllowVnetInBound", "AllowAzureLoadBalancerInBound", "DenyAllInBound",
@@ -73,8 +74,8 @@ def parse_source(text: str) -> Source:
         return Source(text, network=ipaddress.ip_network(value, strict=True))
     except ValueError:
         pass
-    close = difflib.get_close_matches(lowered, sorted(SERVICE_TAGS | INTERNET_TAGS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = difflib.get_close_matches(lowered, sorted(SERVICE_TAGS), n=1)
+    hint = f"; did you mean {_TAG_SPELLINGS[close[0]]!r}?" if close else ""
     raise ValueError(f"{text!r} is not a CIDR, an address or a service tag{hint}")
 
 

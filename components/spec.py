@@ -17,6 +17,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -137,6 +138,17 @@ class AdminSpec(_Model):
     )
 
 
+def _image_identifier(value: str) -> str:
+    problems = naming.IMAGE_IDENTIFIER.problems(value)
+    if problems:
+        raise ValueError(problems[0])
+    return value
+
+
+#: A publisher, offer or SKU: ASCII, and nothing that would change an ARM path.
+ImageIdentifier = Annotated[str, AfterValidator(_image_identifier)]
+
+
 class GalleryImageSpec(_Model):
     name: str = Field(description="image definition name in the gallery")
     os: Literal["linux", "windows"] = Field(
@@ -145,13 +157,14 @@ class GalleryImageSpec(_Model):
     generation: Literal["V1", "V2"] = Field(
         "V2", description="Hyper-V generation; Trusted Launch needs V2"
     )
-    publisher: str = Field(
+    publisher: ImageIdentifier = Field(
         min_length=1, max_length=128, description="image definition identifier: publisher"
     )
-    offer: str = Field(
+    offer: ImageIdentifier = Field(
         min_length=1, max_length=64, description="image definition identifier: offer"
     )
-    sku: str = Field(min_length=1, max_length=64, description="image definition identifier: SKU")
+    sku: ImageIdentifier = Field(
+        min_length=1, max_length=64, description="image definition identifier: SKU")
     description: str | None = Field(None, description="free text shown in the portal")
     disk_controller_types: tuple[Literal["SCSI", "NVMe"], ...] = Field(
         ("SCSI",), min_length=1,
@@ -175,9 +188,11 @@ class ManagedImageSpec(_Model):
 
 
 class MarketplaceRef(_Model):
-    publisher: str = Field(min_length=1, description="marketplace image publisher, e.g. Canonical")
-    offer: str = Field(min_length=1, description="marketplace image offer, e.g. ubuntu-24_04-lts")
-    sku: str = Field(min_length=1, description="marketplace image SKU, e.g. server")
+    publisher: ImageIdentifier = Field(
+        min_length=1, description="marketplace image publisher, e.g. Canonical")
+    offer: ImageIdentifier = Field(
+        min_length=1, description="marketplace image offer, e.g. ubuntu-24_04-lts")
+    sku: ImageIdentifier = Field(min_length=1, description="marketplace image SKU, e.g. server")
     version: str = Field("latest", description="marketplace image version, or latest")
 
 

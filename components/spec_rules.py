@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from components import azure_limits, naming, nsg_sources
@@ -14,7 +15,7 @@ from components.fingerprint import Capture, build_fingerprint
 from components.nsg_sources import Source
 from components.sizing import VMS_PER_REPLICA, azure_guidance
 from components.ssh_keys import key_problems
-from components.template_vars import declaration_of
+from components.template_vars import DeclarationError, declaration_of
 from components.templates import TEMPLATES_DIR, TemplateProblem, render
 
 if TYPE_CHECKING:
@@ -220,7 +221,7 @@ def _admin_problems(spec: PipelineSpec) -> list[str]:
         found.append(f"admin.username: at most {limit} characters on {spec.os}")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", user, re.ASCII) or user.endswith("."):
         found.append(
-            f"admin.username: {user!r} may hold letters, digits, '_', '-', '.' "
+            f"admin.username: {user!r} may hold ASCII letters, digits, '_', '-', '.' "
             "and must not start with a digit or end with '.'"
         )
     key = spec.admin.ssh_public_key
@@ -307,8 +308,10 @@ def _build_problems(spec: PipelineSpec) -> list[str]:
                 f"{at}.regions: managed images live in one region; target regions "
                 "need capture: gallery or both"
             )
-        vm_name = naming.build_vm_name(spec.image_name, build.version)
-        found += [f"{at}.version: {p}" for p in naming.VIRTUAL_MACHINE.problems(vm_name)]
+        if naming.parse_version(build.version) and spec.image_name.isascii():
+            # Only a name made of valid parts is judged: its parts report their own faults.
+            vm_name = naming.build_vm_name(spec.image_name, build.version)
+            found += [f"{at}.version: {p}" for p in naming.VIRTUAL_MACHINE.problems(vm_name)]
     return found
 
 
@@ -348,11 +351,18 @@ def _template_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[st
                 f"templates/{expected_dir}"
             )
             continue
+        if ".." in PurePosixPath(step.template).parts or "\\" in step.template:
+            found.append(f"{at}.customize[{j}].template: {step.template!r} leaves "
+                         f"templates/{expected_dir}; name a file inside it, without '..'")
+            continue
         try:
             declared = declaration_of(str(TEMPLATES_DIR), step.template)
-        except FileNotFoundError:
-            found.append(f"{at}.customize[{j}].template: {step.template!r} not found under "
-                         "templates/")
+        except (OSError, UnicodeDecodeError):
+            found.append(f"{at}.customize[{j}].template: {step.template!r} is not a template "
+                         "file under templates/")
+            continue
+        except DeclarationError as exc:
+            found.append(f"{at}.customize[{j}].template: {exc}")
             continue
         if declared is not None:
             problems = declared.problems(step.vars, f"{at}.customize[{j}].vars")
@@ -456,7 +466,7 @@ def warnings(spec: PipelineSpec) -> list[str]:
         for j, step in enumerate(build.customize):
             try:
                 undeclared = declaration_of(str(TEMPLATES_DIR), step.template) is None
-            except FileNotFoundError:
+            except (OSError, UnicodeDecodeError, DeclarationError):
                 continue  # reported as a problem
             if undeclared:
                 found.append(f"builds[{i}].customize[{j}].template: {step.template} declares "

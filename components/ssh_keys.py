@@ -30,6 +30,13 @@ def _fields(blob: bytes) -> list[bytes]:
 
 def key_problems(text: str) -> list[str]:
     """Why Azure would refuse this public key (empty: it would accept it)."""
+    text = text.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in text if c != "\t"):
+        # The key is written into authorized_keys: a line break would add a second key.
+        return ["one key on one line expected; it holds a line break or another control "
+                "character"]
+    if not text.isascii():
+        return ["an OpenSSH public key is ASCII; this one is not"]
     parts = text.split()
     if len(parts) < 2:
         return ["not an OpenSSH public key ('ssh-ed25519 AAAA... comment')"]

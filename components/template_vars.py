@@ -27,7 +27,10 @@ import yaml
 from components.spec_errors import kind_of
 
 BUILT_IN = ("os", "vm_name")
-TYPES = ("str", "text", "int", "bool", "list")
+#: Each type, as a problem message names what was expected.
+EXPECTED = {"str": "a string", "text": "a string", "int": "a whole number",
+            "bool": "true or false", "list": "a list of strings"}
+TYPES = tuple(EXPECTED)
 _DECLARATION = re.compile(r"\A\{#-?\s*vars:(.*?)-?#\}", re.DOTALL)
 
 
@@ -48,10 +51,11 @@ class Variable:
     def problems(self, value: Any) -> list[str]:
         """What is wrong with `value` for this variable (empty: nothing)."""
         if value is None:
-            return ["required" if self.required else "may not be null; leave it out"]
+            return [f"expected {EXPECTED[self.type]}, got null" if self.required
+                    else "may not be null; leave it out"]
         if self.type == "list":
             if not isinstance(value, list):
-                return [f"expected a list of strings, got {kind_of(value)}"]
+                return [f"expected {EXPECTED['list']}, got {kind_of(value)}"]
             found = self._size(len(value), "item")
             for i, item in enumerate(value):
                 if not isinstance(item, str):
@@ -61,12 +65,12 @@ class Variable:
             return found
         if self.type == "bool":
             return [] if isinstance(value, bool) else [
-                f"expected true or false, got {kind_of(value)}"]
+                f"expected {EXPECTED['bool']}, got {kind_of(value)}"]
         if self.type == "int":
             return [] if isinstance(value, int) and not isinstance(value, bool) else [
-                f"expected a whole number, got {kind_of(value)}"]
+                f"expected {EXPECTED['int']}, got {kind_of(value)}"]
         if not isinstance(value, str):
-            return [f"expected a string, got {kind_of(value)}"]
+            return [f"expected {EXPECTED[self.type]}, got {kind_of(value)}"]
         if self.type == "str" and ("\n" in value or "\r" in value):
             return ["expected one line, got several"]
         return self._size(len(value), "character") + self._text(value)
@@ -82,7 +86,8 @@ class Variable:
         if "\x00" in value:
             return ["contains a NUL character"]
         if self.pattern and not re.fullmatch(self.pattern, value, re.ASCII):
-            return [f"{value!r} is not {self.description or 'allowed'} ({self.pattern})"]
+            what = f" ({self.description})" if self.description else ""
+            return [f"{value!r} does not match {self.pattern}{what}"]
         return []
 
 

@@ -365,6 +365,9 @@ def _rule(**kw: Any) -> dict[str, Any]:
         _rule(destinationPortRange=None, destinationPortRanges=["80", "3000-3400"]),
         _rule(sourceAddressPrefix=None, sourceAddressPrefixes=["10.0.0.0/8", "internet"]),
         _rule(direction="inbound", access="allow", protocol="*"),
+        _rule(sourceAddressPrefix="INTERNET"),  # service tags are case-insensitive
+        _rule(sourceAddressPrefix="::/0"),
+        _rule(sourceAddressPrefix=None, sourceAddressPrefixes=["0.0.0.0/1", "128.0.0.0/1"]),
     ],
 )
 def test_internet_ssh_rdp_fires(rule: dict[str, Any]) -> None:
@@ -374,6 +377,18 @@ def test_internet_ssh_rdp_fires(rule: dict[str, Any]) -> None:
     )
     assert len(out) == 1 and out[0].enforcement == "mandatory"
     assert "Bastion" in out[0].message and "'r'" in out[0].message
+
+
+def test_internet_judged_on_the_union_of_rules() -> None:
+    """The IPv4 internet in two halves is one exposure; four public /10s are each under
+    the bar (a /8's worth of addresses) and over it together."""
+    halves = [_rule(name="low", sourceAddressPrefix="0.0.0.0/1"),
+              _rule(name="high", sourceAddressPrefix="128.0.0.0/1", destinationPortRange="1-100")]
+    out = fired(evaluate([_nsg(*halves)]), "no-internet-ssh-rdp")
+    assert len(out) == 1 and "0.0.0.0/1, 128.0.0.0/1" in out[0].message
+    slices = [_rule(name=f"s{i}", sourceAddressPrefix=f"32.{i * 64}.0.0/10") for i in range(4)]
+    assert not fired(evaluate([_nsg(*slices[:1])]), "no-internet-ssh-rdp")
+    assert fired(evaluate([_nsg(*slices)]), "no-internet-ssh-rdp")
 
 
 @pytest.mark.parametrize(
