@@ -11,7 +11,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when the requirements change.
-$(STAMP): $(PY) requirements.txt requirements-dev.txt
+$(STAMP): $(PY) requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 schema: $(STAMP)
-	$(PY) -m components.schema
+	$(PY) -m vmimage.spec.schema
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -3,12 +3,12 @@ build the pipeline, export what other stacks and people need."""
 
 import pulumi
 
-from components.gc_tuning import tune_gc
+from vmimage.gc_tuning import tune_gc
 
 tune_gc()  # first: the imports below allocate a lot too (bench/README.md, B1)
 
-from components.config import admin_password, captures_of, load_from_stack  # noqa: E402
-from components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
+from vmimage.components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
+from vmimage.spec.stack_config import admin_password, captures_of, load_from_stack  # noqa: E402
 
 loaded = load_from_stack()
 pipeline = ImagePipeline(

@@ -51,7 +51,7 @@ def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: f
         f"Target ours/raw wall time <= {b1['target']} at N = {last['n']}: "
         f"{wall_ratio:.2f} -> met: {_yes(wall_ratio <= b1['target'])}.",
         "",
-        f"GC fix (components/gc_tuning.py `tune_gc`): ours at N = {last['n']} without it "
+        f"GC fix (vmimage/gc_tuning.py `tune_gc`): ours at N = {last['n']} without it "
         f"(CPython's default thresholds and exit-time collection): {before.wall_s:.2f} s "
         f"wall, {before.cpu_s:.2f} s CPU; with it: {last['ours'].wall_s:.2f} s wall, "
         f"{last['ours'].cpu_s:.2f} s CPU. The raw program gets the same settings at the "

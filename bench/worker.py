@@ -22,7 +22,7 @@ import sys
 from collections import Counter
 from typing import Any
 
-from components import gc_tuning
+from vmimage import gc_tuning
 
 
 class TrivialMocks:
@@ -71,7 +71,6 @@ def _run_mock(program: str, count: int) -> Counter[str]:
 
         main_py = Path(__file__).resolve().parent.parent / "__main__.py"
         pulumi.runtime.set_all_config(json.loads(os.environ["BENCH_CONFIG"]), [])
-        sys.path.insert(0, str(main_py.parent))
 
         def body() -> Any:
             return runpy.run_path(str(main_py), run_name="__main__")

@@ -31,11 +31,11 @@ from typing import Any
 
 from pulumi.runtime.rpc import wrap_rpc_secret
 
-from components import naming
 from offline import guest
 from offline.latency import LatencyModel
 from offline.marketplace import CATALOG, CatalogImage
 from offline.secrets import unwrap
+from vmimage.azure import naming
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
 VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"

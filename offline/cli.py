@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from components.spec import SpecError
 from offline.changes import Change, counts
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
@@ -37,7 +36,8 @@ from offline.runner import (
 )
 from offline.state import StateError
 from offline.up import up
-from policy.rules import Violation
+from vmimage.policy.rules import Violation
+from vmimage.spec.errors import SpecError
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
 

@@ -113,11 +113,11 @@ class SimulatorMonitor(EngineMonitor):
 
     @property
     def cloud_reads(self) -> Any:
-        """Azure reads the program makes itself (components/cloud_reads.py), answered by
+        """Azure reads the program makes itself (vmimage/azure/reads.py), answered by
         this ARM through the same SDK code as on Azure, at the start of the run."""
         if self._cloud_reads is None:
-            from components.cloud_reads import AzureReads
             from offline.vm_rest import SimulatedClock, simulated_client
+            from vmimage.azure.reads import AzureReads
 
             self._cloud_reads = AzureReads(simulated_client(self.arm, SimulatedClock(0.0)))
         return self._cloud_reads

@@ -25,7 +25,7 @@ from offline.report import (
     stage_spans,
 )
 from offline.runner import ProgramRun
-from policy.rules import Violation
+from vmimage.policy.rules import Violation
 
 VM_TYPE = "azure-native:compute:VirtualMachine"
 ACTION_ORDER = ("create", "update", "replace", "delete", "same")
@@ -42,7 +42,7 @@ def render_markdown(
     stack: str | None = None,
 ) -> str:
     """The whole report. `changes` are `{"urn", "action", "properties"}` from a state
-    file (None: no prior state); `warnings` are the spec's (components.spec.warnings)."""
+    file (None: no prior state); `warnings` are the spec's (vmimage.spec.models.warnings)."""
     customs = sorted((r for r in run.registrations if r.custom), key=_order)
     name = stack or _stack_of(run)
     parts = [

@@ -2,8 +2,9 @@
 
 A run's registrations are what the engine would hand the pack's resource policies (inputs,
 secrets still wrapped in the rpc marker, `protect`), so each becomes a
-:class:`policy.rules.ResourceView` and :func:`policy.rules.evaluate` does the rest. Mandatory
-violations fail the run, as they fail a preview; advisory ones are only reported.
+:class:`vmimage.policy.rules.ResourceView` and :func:`vmimage.policy.rules.evaluate` does
+the rest. Mandatory violations fail the run, as they fail a preview; advisory ones are
+only reported.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from offline.engine import Registration
 from offline.runner import ProgramRun
-from policy.rules import ResourceView, Violation, evaluate
+from vmimage.policy.rules import ResourceView, Violation, evaluate
 
 
 def resource_view(reg: Registration) -> ResourceView:

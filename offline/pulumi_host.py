@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -81,9 +80,7 @@ def run_program(
     Pulumi's runtime is process-global, so it is reset first: runs in one process do not
     see each other (but must never overlap). Raises whatever the program raised."""
     if isinstance(body, Path):
-        program = body
-        if str(program.parent) not in sys.path:
-            sys.path.insert(0, str(program.parent))
+        program = body  # its imports resolve to the installed vmimage package
 
         def body() -> Any:
             return runpy.run_path(str(program), run_name="__main__")

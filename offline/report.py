@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.vm_profile import ROLE_TAG, STEP_TAG
 from offline.engine import GENERALIZE_TYPE, WAIT_FOR_POWER_OFF, Registration
 from offline.runner import ProgramRun
 from offline.secrets import unwrap
+from vmimage.components.vm_profile import ROLE_TAG, STEP_TAG
 
 STAGES = ("foundation", "build", "customize", "deprovision", "generalize", "capture", "clone")
 RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"

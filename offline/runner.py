@@ -19,8 +19,6 @@ from typing import Any
 import pulumi
 import yaml
 
-from components.config import ConfigProblems
-from components.spec import Loaded, SpecError, load_spec
 from offline.arm import SimulatedArm
 from offline.engine import (
     DiffFn,
@@ -35,6 +33,9 @@ from offline.passphrase import PassphraseError, decrypt, key_for
 from offline.pulumi_host import run_program, stack_outputs, type_depth
 from offline.secrets import REDACTED
 from offline.yaml_load import StackYamlError, load_yaml
+from vmimage.spec.errors import SpecError
+from vmimage.spec.stack_config import ConfigProblems
+from vmimage.spec.validate import Loaded, load_spec
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"

@@ -21,7 +21,7 @@ from offline.latency import LatencyModel
 from offline.marketplace import CatalogImage
 from offline.runner import ProgramRun, StackConfig, run
 from offline.state import load_state, save_state, state_lock
-from policy.rules import Violation
+from vmimage.policy.rules import Violation
 
 
 @dataclass

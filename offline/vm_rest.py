@@ -177,15 +177,15 @@ def run_generalize(
     Returns its result, the REST calls made (op, start, end) and the end time."""
     from azure.core.exceptions import HttpResponseError
 
-    from components.arm_client import TRANSPORT
-    from components.generalize import GeneralizeError, generalize_vm, seal_of
     from offline.arm_transport import SimulatedArmTransport, offline_compute_client
+    from vmimage.azure.client import TRANSPORT
+    from vmimage.providers.generalize import GeneralizeError, generalize_vm, seal_of
 
     clock = SimulatedClock(start)
     facade = VmRestFacade(arm, clock, on_call=on_call)
     # Retry-After sleeps of the SDK's own retry policy pass in simulated time too.
     transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
-    # The retry settings of the real client (components/arm_client.py): what it absorbs
+    # The retry settings of the real client (vmimage/azure/client.py): what it absorbs
     # on Azure is what it absorbs here; only the socket differs.
     retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}
     client = offline_compute_client(facade, transport=transport, **retries)
@@ -204,9 +204,9 @@ def run_generalize(
 
 def simulated_client(arm: SimulatedArm, clock: SimulatedClock) -> Any:
     """A real ComputeManagementClient over the simulated ARM, with the real client's
-    retry settings (components/arm_client.py): only the socket differs."""
-    from components.arm_client import TRANSPORT
+    retry settings (vmimage/azure/client.py): only the socket differs."""
     from offline.arm_transport import SimulatedArmTransport, offline_compute_client
+    from vmimage.azure.client import TRANSPORT
 
     facade = VmRestFacade(arm, clock)
     transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)

@@ -1,7 +1,7 @@
 """CrossGuard entry point: ``pulumi preview --policy-pack policy``.
 
-Wraps the pure rules of :mod:`policy.rules` as pulumi-policy policies. What the engine shows a
-policy, and how it is adapted into :class:`rules.ResourceView`:
+Wraps the pure rules of :mod:`vmimage.policy.rules` as pulumi-policy policies. What the
+engine shows a policy, and how it is adapted into :class:`rules.ResourceView`:
 
 * Resource policies get the resource's *inputs* (``args.props``); stack policies get every
   resource's *outputs*. Both arrive wrapped in pulumi-policy proxies that raise
@@ -20,9 +20,7 @@ policy, and how it is adapted into :class:`rules.ResourceView`:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -39,14 +37,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-try:
-    from policy import rules
-except ImportError:
-    # The pulumi CLI runs this file with cwd=policy/ and only policy/ on sys.path, so the
-    # `policy` package is not importable until the repo root is. Importing it as a package
-    # (never as a bare `rules`) keeps one module object when tests import this file too.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from policy import rules
+# The rules are the project's (installed into the pack's virtualenv, ../.venv): the same
+# module object whether the engine runs this pack or a test imports it.
+from vmimage.policy import rules
 
 PACK_NAME = "vmimage"
 ALLOW_PUBLIC_IP = "allowPublicIp"

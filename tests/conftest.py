@@ -7,7 +7,6 @@ tests may run the program many times in one process, but never two at once.
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
-
-if str(ROOT) not in sys.path:  # `components` and `offline` are top-level packages
-    sys.path.insert(0, str(ROOT))
 
 
 def load_stack_dict(name: str) -> dict[str, Any]:

@@ -16,9 +16,9 @@ import pulumi
 from conftest import ROOT
 from pulumi.runtime import rpc
 
-from components.fingerprint import FINGERPRINT_TAG
 from offline.pulumi_host import EngineMonitor
 from offline.pulumi_host import run_program as run_on_monitor
+from vmimage.spec.fingerprint import FINGERPRINT_TAG
 
 PROGRAM = ROOT / "__main__.py"
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"

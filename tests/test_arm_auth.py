@@ -10,8 +10,8 @@ import azure.identity as identity
 import pytest
 from azure.core.pipeline.policies import RetryPolicy
 
-from components import arm_client
-from components.arm_auth import (
+from vmimage.azure import client as arm_client
+from vmimage.azure.auth import (
     AuthError,
     make_credential,
     oidc_assertion,
@@ -81,7 +81,7 @@ def test_oidc_prefers_a_static_token_then_a_file_then_the_request(tmp_path, monk
     token_file.write_text("from-file-2\n")
     assert from_file() == "from-file-2"  # read again each time: a renewed file is used
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr("components.arm_auth.github_oidc_token",
+    monkeypatch.setattr("vmimage.azure.auth.github_oidc_token",
                         lambda *args: calls.append(args) or f"gh-{len(calls)}")
     requested, how = oidc_assertion(resolve_settings({}, request))
     assert (requested(), requested()) == ("gh-1", "gh-2")

@@ -77,8 +77,9 @@ def test_raw_program_sends_inputs_of_the_same_shape_as_ours():
     import subprocess
     import sys
 
+    from conftest import ROOT
+
     from bench import stack_config
-    from tests.conftest import ROOT
 
     def shapes(program: str) -> list[str]:
         env = {"BENCH_CONFIG": json.dumps(stack_config(2)), "PATH": ""}

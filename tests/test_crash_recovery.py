@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_stack_dict
 
 from offline.faults import FaultPlan
 from offline.runner import StackConfig
 from offline.up import UpResult, up
-from tests.conftest import load_stack_dict
 
 
 def clean_run(stack: str, tmp: Path) -> UpResult:

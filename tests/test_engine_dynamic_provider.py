@@ -33,7 +33,7 @@ from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 
-from components.arm_client import UNREACHABLE_BUDGET_S
+from vmimage.azure.client import UNREACHABLE_BUDGET_S
 
 GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
 TENANT = "11111111-1111-1111-1111-111111111111"

@@ -23,7 +23,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2
 
 from offline.policy_check import check_run
-from policy import rules
+from vmimage.policy import rules
 
 PACK = ROOT / "policy"
 MANDATORY = analyzer_pb2.EnforcementLevel.MANDATORY

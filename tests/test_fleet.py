@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from components.spec import SpecError, load_spec
-from components.spec_rules import MAX_SCALE_SET_INSTANCES
 from offline.arm import SimulatedArm
 from offline.report import report_json
 from offline.runner import load_stack, run, stack_file
+from vmimage.spec.errors import SpecError
+from vmimage.spec.rules import MAX_SCALE_SET_INSTANCES
+from vmimage.spec.validate import load_spec
 
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 VERSION = "azure-native:compute:GalleryImageVersion"

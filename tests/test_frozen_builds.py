@@ -14,13 +14,13 @@ import pytest
 from conftest import load_stack_dict
 from program_mocks import run_program
 
-from components.captures import look_up_captures
-from components.config import ConfigProblems
-from components.fingerprint import FINGERPRINT_TAG, build_fingerprint
-from components.spec import load_spec
 from offline.pulumi_host import InvokeFailure
 from offline.runner import StackConfig
 from offline.up import up
+from vmimage.azure.captures import look_up_captures
+from vmimage.spec.fingerprint import FINGERPRINT_TAG, build_fingerprint
+from vmimage.spec.stack_config import ConfigProblems
+from vmimage.spec.validate import load_spec
 
 VM = "azure-native:compute:VirtualMachine"
 NIC = "azure-native:network:NetworkInterface"

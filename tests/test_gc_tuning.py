@@ -9,7 +9,7 @@ import sys
 
 from conftest import ROOT
 
-from components.gc_tuning import GC_THRESHOLD, tune_gc
+from vmimage.gc_tuning import GC_THRESHOLD, tune_gc
 
 
 def test_thresholds() -> None:
@@ -33,7 +33,7 @@ def test_objects_alive_at_exit_are_frozen_before_shutdown() -> None:
     assert _at_exit(
         "import atexit, gc\n"
         "atexit.register(lambda: print('after', gc.get_freeze_count() > 0))\n"
-        "from components.gc_tuning import tune_gc\n"
+        "from vmimage.gc_tuning import tune_gc\n"
         "tune_gc()\n"
         "atexit.register(lambda: print('before', gc.get_freeze_count()))\n"
     ) == ["before", "0", "after", "True"]
@@ -45,6 +45,6 @@ def test_the_exit_hook_is_registered_once() -> None:
         "calls = []\n"
         "gc.freeze = lambda: calls.append(1)\n"
         "atexit.register(lambda: print(len(calls)))\n"
-        "from components.gc_tuning import tune_gc\n"
+        "from vmimage.gc_tuning import tune_gc\n"
         "tune_gc(); tune_gc(); tune_gc()\n"
     ) == ["1"]

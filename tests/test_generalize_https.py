@@ -14,9 +14,9 @@ from azure.core.exceptions import ServiceRequestError
 from azure.mgmt.compute import ComputeManagementClient
 from fake_azure import Endpoints, fake_azure
 
-from components.generalize import generalize_vm
-from components.guest_seal import Seal
 from offline.arm_transport import StaticTokenCredential
+from vmimage.providers.generalize import generalize_vm
+from vmimage.providers.guest_seal import Seal
 
 RG = "rg-build"
 

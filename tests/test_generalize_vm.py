@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from components import generalize as gen
-from components.arm_auth import AuthError
-from components.arm_client import make_compute_client
-from components.generalize import GeneralizeError, generalize_vm
-from components.guest_seal import Seal
 from offline.arm_transport import SimulatedArmTransport, StaticTokenCredential
 from offline.arm_transport import offline_compute_client as _offline_client
 from offline.fake_vm import FakeVmArm, SimulatedCrash
+from vmimage.azure.auth import AuthError
+from vmimage.azure.client import make_compute_client
+from vmimage.providers import generalize as gen
+from vmimage.providers.generalize import GeneralizeError, generalize_vm
+from vmimage.providers.guest_seal import Seal
 
 ROOT = Path(__file__).resolve().parent.parent
 RG = "rg-build"

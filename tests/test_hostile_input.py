@@ -11,20 +11,20 @@ import pulumi
 import pytest
 from program_mocks import Recorded, run_program
 
-from components.nsg_sources import (
+from offline.yaml_load import MAX_BYTES, MAX_DEPTH, MAX_VALUES, StackYamlError, load_yaml
+from vmimage.azure.nsg_sources import (
     internet_exposure,
     parse_source,
     port_range_covers,
     public_addresses,
 )
-from components.template_vars import (
+from vmimage.scripts.declarations import (
     DeclarationError,
     Variable,
     declaration_of,
     parse_declaration,
 )
-from components.templates import TEMPLATES_DIR
-from offline.yaml_load import MAX_BYTES, MAX_DEPTH, MAX_VALUES, StackYamlError, load_yaml
+from vmimage.scripts.render import TEMPLATES_DIR
 
 # -- template variables -------------------------------------------------------------------
 

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_stack_dict
 
 from offline.changes import counts
 from offline.runner import StackConfig
 from offline.state import load_state
 from offline.up import UpResult, up
-from tests.conftest import load_stack_dict
 
 CLONE_VM = "azure-native:compute:VirtualMachine"
 VERSION = "azure-native:compute:GalleryImageVersion"
@@ -300,8 +300,8 @@ def run_retired(scenario: dict[str, Any]) -> Any:
 
 def captured(pipeline: dict[str, Any], versions: tuple[str, ...]) -> dict[str, str | None]:
     """version -> the fingerprint of its build in `pipeline`, as Azure would hold it."""
-    from components.fingerprint import build_fingerprint
-    from components.spec import load_spec
+    from vmimage.spec.fingerprint import build_fingerprint
+    from vmimage.spec.validate import load_spec
 
     spec = load_spec(pipeline, location="westeurope").spec
     return {v: build_fingerprint(spec, spec.build(v)) for v in versions}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from components.guest_scripts import SEAL_TEMPLATE
-from components.templates import render
+from vmimage.components.guest_scripts import SEAL_TEMPLATE
+from vmimage.scripts.render import render
 
 STUBS = ("waagent", "systemd-run", "systemctl", "cloud-init", "sync")
 #: The only other commands the scripts may use; nothing else of this machine is on PATH.

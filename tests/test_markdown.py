@@ -16,7 +16,7 @@ from rich.console import Console
 from offline.cli import main
 from offline.markdown import _escape_label, render_markdown
 from offline.report import STAGES, duration
-from policy.rules import Violation
+from vmimage.policy.rules import Violation
 
 NODE = re.compile(r'^\s+(n\d+)\["(.*)"\]$', re.MULTILINE)
 EDGE = re.compile(r"^\s+(n\d+) --> (n\d+)$", re.MULTILINE)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from components import naming
+from vmimage.azure import naming
 
 
 @pytest.mark.parametrize(

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
+import importlib.util
 from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-if (
-    str(ROOT) not in sys.path
-):  # plain `pytest` (not `python -m pytest`) leaves the repo root off sys.path
-    sys.path.insert(0, str(ROOT))
-
-from policy import rules  # noqa: E402
-from policy.rules import ResourceView, Violation, evaluate  # noqa: E402
+from vmimage.policy import rules
+from vmimage.policy.rules import ResourceView, Violation, evaluate
 
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SUB = (
@@ -638,7 +631,14 @@ def test_get_looks_through_secret_markers_and_keeps_unknowns() -> None:
 
 @pytest.fixture(scope="module")
 def pack() -> ModuleType:
-    return importlib.import_module("policy.__main__")
+    """The pack's entry file, loaded from its path as the engine's host runs it (the pack
+    directory is not a package)."""
+    spec = importlib.util.spec_from_file_location("vmimage_policy_pack",
+                                                  ROOT / "policy" / "__main__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_build_policies_matches_rule_registry(pack: ModuleType) -> None:

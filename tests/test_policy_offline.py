@@ -12,7 +12,7 @@ from rich.console import Console
 
 from offline.cli import main
 from offline.policy_check import check_run, mandatory, resource_view
-from policy.rules import SECRET_SIG, SECRET_SIG_KEY
+from vmimage.policy.rules import SECRET_SIG, SECRET_SIG_KEY
 
 
 def cli(*argv: str) -> tuple[int, str]:

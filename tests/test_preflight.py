@@ -13,9 +13,10 @@ from conftest import load_pipeline, load_stack_dict
 from program_mocks import run_program
 from rich.console import Console
 
-from components.spec import SpecError, load_spec
-from components.spec_rules import warnings
 from offline.cli import main
+from vmimage.spec.errors import SpecError
+from vmimage.spec.rules import warnings
+from vmimage.spec.validate import load_spec
 
 LOCATION = "westeurope"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from components.templates import POWERSHELL_SINGLE_QUOTES, psquote, render
+from vmimage.scripts.render import POWERSHELL_SINGLE_QUOTES, psquote, render
 
 # Each ends a naive quote somewhere: ASCII and typographic single quotes (U+2018-201B),
 # doubled and mixed, PowerShell's escape and subexpression syntax, line breaks, a NUL.

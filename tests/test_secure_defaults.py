@@ -226,7 +226,7 @@ def test_generated_password_never_leaks(tmp_path: Path) -> None:
 def test_windows_scale_set_keeps_its_vm_profile_secret() -> None:
     """The policy pack can only see secrecy through additional_secret_outputs: a Windows
     scale set must list its VM profile, or `admin-password-secret` fails it."""
-    from policy.rules import ResourceView, evaluate
+    from vmimage.policy.rules import ResourceView, evaluate
 
     config = load_stack_dict("win")
     config["vmimage:pipeline"]["clones"][0]["kind"] = "scaleSet"

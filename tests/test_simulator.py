@@ -406,13 +406,13 @@ WRONG_PROGRAM = '''
 import pulumi
 from pulumi_azure_native import resources
 
-from components.build_vm import BuildVm, BuildVmArgs
-from components.config import load_from_stack
-from components.generalize import Generalize, GeneralizeArgs
-from components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
-from components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
-from components.network import Network, NetworkArgs
-from components.vm_profile import AdminCredentials
+from vmimage.components.build_vm import BuildVm, BuildVmArgs
+from vmimage.spec.stack_config import load_from_stack
+from vmimage.providers.generalize import Generalize, GeneralizeArgs
+from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
+from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
+from vmimage.components.network import Network, NetworkArgs
+from vmimage.components.vm_profile import AdminCredentials
 
 spec = load_from_stack().spec
 build = spec.builds[0]
@@ -583,8 +583,8 @@ def test_a_synchronous_waagent_deprovision_never_reports(arm):
 
 
 def test_the_detached_deprovision_reports_then_powers_the_vm_off(arm):
-    from components.guest_scripts import SEAL_TEMPLATE
-    from components.templates import render
+    from vmimage.components.guest_scripts import SEAL_TEMPLATE
+    from vmimage.scripts.render import render
 
     vm = make_vm(arm)
     script = render(SEAL_TEMPLATE["linux"], {}, os="linux", vm_name="vm-a")
@@ -606,8 +606,8 @@ def test_a_synchronous_sysprep_shutdown_never_reports(arm):
 
 
 def test_the_async_windows_seal_reports_the_sealed_state_before_power_off(arm):
-    from components.guest_scripts import SEAL_TEMPLATE
-    from components.templates import render
+    from vmimage.components.guest_scripts import SEAL_TEMPLATE
+    from vmimage.scripts.render import render
 
     vm = make_vm(arm, windows=True)
     script = render(SEAL_TEMPLATE["windows"], {"seal_minutes": 50}, os="windows",

@@ -9,10 +9,11 @@ import pulumi
 import pytest
 from conftest import load_pipeline, load_stack_dict
 
-from components import config as stack_config_module
-from components.spec import SpecError, auto_replicas, load_spec
-from components.spec_errors import key_path
-from components.spec_rules import semantic_problems
+from vmimage.spec import stack_config as stack_config_module
+from vmimage.spec.errors import SpecError, key_path
+from vmimage.spec.models import auto_replicas
+from vmimage.spec.rules import semantic_problems
+from vmimage.spec.validate import load_spec
 
 LOCATION = "westeurope"
 
@@ -367,7 +368,7 @@ def test_auto_replicas_is_one_per_20_vms_and_two_where_clones_run(vms, replicas)
 @pytest.mark.parametrize(("vms", "replicas"), [(0, 1), (1, 1), (20, 1), (21, 2), (100, 5),
                                                (10_000, 100)])
 def test_azure_guidance_is_one_replica_per_20_vms(vms, replicas):
-    from components.sizing import azure_guidance
+    from vmimage.azure.sizing import azure_guidance
 
     assert azure_guidance(vms) == replicas
 
@@ -472,7 +473,7 @@ def test_semantic_problems_is_empty_for_the_examples():
         assert semantic_problems(spec) == []
 
 
-# -- components/config.py: the Pulumi bridge -------------------------------------------------
+# -- vmimage/spec/stack_config.py: the Pulumi bridge ---------------------------------------
 
 def _set_config(pipeline):
     pulumi.runtime.set_all_config(

@@ -6,7 +6,6 @@ import pytest
 import yaml
 from conftest import ROOT, STACKS, load_pipeline, load_stack_dict
 
-from components.spec import load_spec
 from offline.pulumi_host import config_strings
 from offline.runner import (
     StackFileError,
@@ -15,6 +14,7 @@ from offline.runner import (
     parse_key_path,
     stack_file,
 )
+from vmimage.spec.validate import load_spec
 
 # The example of issue 2, verbatim: it must keep working as stacks/Pulumi.dev.yaml.
 ISSUE_EXAMPLE = """

@@ -19,7 +19,7 @@ from rich.console import Console
 import offline.cli
 from offline.cli import main
 from offline.state import StateError, key_check, state_lock
-from policy.rules import Violation
+from vmimage.policy.rules import Violation
 
 
 def cli(*argv: str) -> tuple[int, str]:

@@ -7,9 +7,9 @@ import shlex
 
 import pytest
 
-from components import guest_scripts
-from components.guest_scripts import SEAL_CHECKS_TEMPLATE, SEAL_TEMPLATE, seal_for
-from components.templates import TemplateProblem, render
+from vmimage.components import guest_scripts
+from vmimage.components.guest_scripts import SEAL_CHECKS_TEMPLATE, SEAL_TEMPLATE, seal_for
+from vmimage.scripts.render import TemplateProblem, render
 
 
 def test_missing_variable_fails_naming_the_template():
@@ -117,7 +117,7 @@ def test_windows_checks_want_fully_decrypted_volumes_and_no_pending_reboot():
 def _spec(stack: str):
     from conftest import load_pipeline
 
-    from components.spec import load_spec
+    from vmimage.spec.validate import load_spec
 
     return load_spec(load_pipeline(stack), location="westeurope").spec
 

@@ -1,1 +1,0 @@
-"""vmimage CrossGuard policy pack; rules live in :mod:`policy.rules` (pure, no pulumi imports)."""

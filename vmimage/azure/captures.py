@@ -1,0 +1,69 @@
+"""Which builds are already captured, read from Azure before anything is registered.
+
+A captured build's VM is generalized: Azure refuses to start or modify it, and to change
+or delete its extensions and run commands while it is not running (docs/azure-behaviours.md,
+"frozen build VM"). So before the program registers a single resource it asks Azure, with
+the provider's own lookups (`getGalleryImageVersion`, `getImage`), whether each build's
+image exists, and what fingerprint it was captured with. `pulumi preview` and `pulumi up`
+both do this; the offline simulator answers the same invokes.
+
+The answers decide three things (rules in vmimage/spec/rules.py, `frozen_build_problems`):
+a captured build whose config changed is refused ("give it a new version"), a build can
+only be retired once captured, and a captured build's resources are registered frozen
+(every input ignored), so no later change reaches the generalized VM.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+from pulumi_azure_native import compute
+
+from vmimage.azure import naming
+from vmimage.spec.fingerprint import FINGERPRINT_TAG, Capture
+from vmimage.spec.models import BuildSpec, PipelineSpec
+
+# How ARM says "there is no such resource" (the resource, its gallery, its group):
+# azure-native passes ARM's status and error code through in the invoke's error text.
+_NOT_FOUND = re.compile(r"\b404\b|NotFound\b", re.IGNORECASE)
+
+
+class CaptureLookupError(Exception):
+    """Azure could not say whether a build is captured; the message names the build."""
+
+
+def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
+    try:
+        if spec.uses_gallery and spec.gallery is not None:
+            found = compute.get_gallery_image_version(
+                resource_group_name=spec.resource_group, gallery_name=spec.gallery.name,
+                gallery_image_name=spec.gallery.image.name,
+                gallery_image_version_name=build.version)
+        else:
+            found = compute.get_image(
+                resource_group_name=spec.resource_group,
+                image_name=naming.managed_image_name(spec.image_name, build.version))
+    except Exception as err:  # the SDK raises a bare Exception for a failed invoke
+        if _NOT_FOUND.search(str(err)):
+            return Capture(build.version, captured=False)
+        raise CaptureLookupError(
+            f"cannot tell whether version {build.version} is already captured: {err}") from None
+    if not getattr(found, "id", None):
+        return Capture(build.version, captured=False)
+    tags = getattr(found, "tags", None) or {}
+    return Capture(build.version, captured=True, fingerprint=tags.get(FINGERPRINT_TAG))
+
+
+def look_up_captures(spec: PipelineSpec) -> dict[str, Capture]:
+    """Every build's capture, by version (one read per build)."""
+    return {build.version: _lookup(build, spec) for build in spec.builds}
+
+
+def warn_unfingerprinted(captures: dict[str, Capture]) -> None:
+    for capture in captures.values():
+        if capture.captured and capture.fingerprint is None:
+            pulumi.log.warn(
+                f"version {capture.version} was captured without a build fingerprint (by an "
+                "earlier vmimage): changes to its build cannot be detected, so they are "
+                "ignored; its build VM stays as it is")

@@ -1,0 +1,120 @@
+"""Reads from Azure that azure-native offers no lookup for, made before anything is
+registered: today, what a marketplace image is (its Hyper-V generation, architecture).
+
+azure-native (3.x) has no invoke for marketplace images, so the program asks ARM itself,
+through the Azure SDK, authenticated as azure-native is (vmimage/azure/auth.py). The
+same `AzureReads` runs offline over the simulator's REST surface: only its client differs.
+Under Pulumi's plain mocks (unit tests) there is no Azure to ask, and these checks are
+skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pulumi
+
+from vmimage.azure.auth import CONFIG_ENV, resolve_settings
+
+
+@dataclass(frozen=True)
+class MarketplaceImage:
+    """What ARM says of one marketplace image version."""
+
+    version: str
+    generation: str  # V1 or V2
+    architecture: str  # x64 or Arm64
+
+
+class CloudReads(Protocol):
+    def marketplace_image(self, location: str, publisher: str, offer: str, sku: str,
+                          version: str) -> MarketplaceImage | None:
+        """The image (`version` may be 'latest'), or None when Azure has no such image."""
+
+
+class CloudReadError(Exception):
+    """Azure could not be asked; the message says what was asked and why it failed."""
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
+class AzureReads:
+    """Reads through a ComputeManagementClient: the real one, or one over the simulator."""
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+        self._images: dict[tuple[str, ...], MarketplaceImage | None] = {}
+
+    def client(self) -> Any:
+        if self._client is None:
+            from vmimage.azure.client import make_compute_client
+
+            settings = resolve_settings(_azure_native_config(), os.environ)
+            self._client = make_compute_client(_subscription(settings.get("subscriptionId")),
+                                               settings=settings)
+        return self._client
+
+    def marketplace_image(self, location: str, publisher: str, offer: str, sku: str,
+                          version: str) -> MarketplaceImage | None:
+        key = (location, publisher, offer, sku, version)
+        if key not in self._images:  # one read per image per run
+            self._images[key] = self._read_image(*key)
+        return self._images[key]
+
+    def _read_image(self, location: str, publisher: str, offer: str, sku: str,
+                    version: str) -> MarketplaceImage | None:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        images = self.client().virtual_machine_images
+        what = f"{publisher}:{offer}:{sku}:{version} in {location}"
+        try:
+            if version == "latest":
+                versions = [v.name for v in images.list(location, publisher, offer, sku)]
+                if not versions:
+                    return None
+                version = max(versions, key=_version_key)
+            image = images.get(location, publisher, offer, sku, version).as_dict()
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as err:
+            raise CloudReadError(f"cannot read the marketplace image {what}: "
+                                 f"{str(err).splitlines()[0]}") from None
+        properties = image.get("properties") or image
+        return MarketplaceImage(
+            version=version,
+            generation=str(properties.get("hyperVGeneration") or "V1"),
+            architecture=str(properties.get("architecture") or "x64"))
+
+
+def _azure_native_config() -> dict[str, Any]:
+    config = pulumi.Config("azure-native")
+    return {f"azure-native:{key}": config.get(key) for key in CONFIG_ENV}
+
+
+def _subscription(configured: str | None) -> str:
+    """The subscription azure-native uses: configured, or (Azure CLI login) the CLI's,
+    which azure-native's own client config lookup reports."""
+    if configured:
+        return configured
+    from pulumi_azure_native import authorization
+
+    return authorization.get_client_config().subscription_id
+
+
+def cloud_reads() -> CloudReads | None:
+    """Who answers: whoever stands in for Azure under the engine (the offline simulator
+    offers its own), nobody under plain mocks, Azure itself under `pulumi up`."""
+    from pulumi.runtime.mocks import MockMonitor
+    from pulumi.runtime.settings import get_monitor
+
+    monitor = get_monitor()
+    provided = getattr(monitor, "cloud_reads", None)
+    if provided is not None:
+        return provided
+    if isinstance(monitor, MockMonitor):
+        return None
+    return AzureReads()

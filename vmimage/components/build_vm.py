@@ -1,0 +1,116 @@
+"""The build VM: a NIC and a VM with its managed data disks, booted from a marketplace
+image or from an earlier version of this pipeline's gallery image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import compute
+
+from vmimage.azure import naming
+from vmimage.components import vm_profile
+from vmimage.components.disks import build_data_disks
+from vmimage.components.frozen import frozen_inputs
+from vmimage.components.network import network_interface
+from vmimage.spec.models import BuildSpec, PipelineSpec
+
+
+@dataclass(frozen=True)
+class BuildVmArgs:
+    spec: PipelineSpec
+    """The whole validated pipeline spec (OS, security defaults, location)."""
+    build: BuildSpec
+    """The image version this VM builds."""
+    resource_group_name: pulumi.Input[str]
+    """Resource group of the build VM."""
+    subnet_id: pulumi.Input[str]
+    """Subnet of the build VM's NIC (no public IP: it is reached by run commands)."""
+    admin: vm_profile.AdminCredentials
+    """SSH key (Linux) or secret password (Windows)."""
+    parent_image_id: pulumi.Input[str] | None = None
+    """Gallery image version id to boot from when `from.version` names a parent."""
+    frozen: bool = False
+    """The build is captured: its VM is generalized and may never change again, so every
+    input is ignored from now on (Azure would refuse the PUT)."""
+
+
+def image_reference(
+    build: BuildSpec, parent_image_id: pulumi.Input[str] | None
+) -> compute.ImageReferenceArgs:
+    if build.from_.version is not None:
+        if parent_image_id is None:
+            raise ValueError(f"build {build.version}: parent image id missing")
+        return compute.ImageReferenceArgs(id=parent_image_id)
+    market = build.from_.marketplace
+    assert market is not None  # the spec guarantees exactly one source
+    return compute.ImageReferenceArgs(
+        publisher=market.publisher, offer=market.offer, sku=market.sku, version=market.version
+    )
+
+
+class BuildVm(pulumi.ComponentResource):
+    vm: compute.VirtualMachine
+    """The VM itself: its run commands and NIC are deleted with it."""
+    vm_id: pulumi.Output[str]
+    """ARM id of the build VM."""
+    vm_name: pulumi.Output[str]
+    """Azure name of the build VM."""
+    vm_unique_id: pulumi.Output[str]
+    """The VM's unique id: new whenever the VM is recreated, even under the same name."""
+
+    def __init__(
+        self, name: str, args: BuildVmArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vmimage:index:BuildVm", name, None, opts)
+        spec, build = args.spec, args.build
+        azure_name = naming.build_vm_name(spec.image_name, build.version)
+        nic = network_interface(
+            naming.child_name(name, "nic"),
+            nic_name=f"nic-{azure_name}",
+            resource_group_name=args.resource_group_name,
+            location=spec.location,
+            subnet_id=args.subnet_id,
+            public_ip=False,  # the build VM is reached through run commands only
+            parent=self,
+            tags=vm_profile.tags("build", build.version),
+            frozen=args.frozen,
+        )
+        vm_inputs = dict(
+            vm_name=azure_name,
+            resource_group_name=args.resource_group_name,
+            location=spec.location,
+            hardware_profile=compute.HardwareProfileArgs(vm_size=build.size),
+            storage_profile=compute.StorageProfileArgs(
+                image_reference=image_reference(build, args.parent_image_id),
+                os_disk=vm_profile.os_disk(spec),
+                data_disks=build_data_disks(spec, build),
+            ),
+            os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
+            # Replaced delete-first (below), so its NIC must outlive it: Pulumi deletes
+            # the NIC itself when the build is retired.
+            network_profile=vm_profile.network_profile(nic.id, delete_with_vm=False),
+            security_profile=vm_profile.security_profile(spec),
+            diagnostics_profile=vm_profile.diagnostics_profile(spec),
+            tags=vm_profile.tags("build", build.version),
+        )
+        vm = compute.VirtualMachine(
+            naming.child_name(name, "vm"),
+            **vm_inputs,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The password is inside osProfile: the engine must keep the whole output
+                # secret in state (the policy pack checks this).
+                additional_secret_outputs=["osProfile"] if args.admin.password is not None
+                else None,
+                # A build VM is scaffolding with a fixed name: a replacement (say, a new
+                # size before capture) must free the name first, or ARM refuses the PUT.
+                delete_before_replace=True,
+                ignore_changes=frozen_inputs(vm_inputs, args.frozen),
+            ),
+        )
+        self.vm = vm
+        self.vm_id = vm.id
+        self.vm_unique_id = vm.vm_id
+        self.vm_name = vm.name
+        self.register_outputs({"vmId": self.vm_id, "vmName": self.vm_name})

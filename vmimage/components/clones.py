@@ -1,0 +1,137 @@
+"""Clones: N VMs stamped from a captured image, each with its own NIC and disks.
+
+Rollouts: a clone's Azure name carries its image version, so moving a group to a new
+version creates new VMs beside the old ones (no PropertyChangeNotAllowed, no name
+collision); Pulumi deletes the old ones only after their successors exist. With
+`rollout.batchSize`, each batch waits for the batch before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import compute, network
+
+from vmimage.azure import naming
+from vmimage.components import vm_profile
+from vmimage.components.disks import clone_data_disks
+from vmimage.components.network import network_interface
+from vmimage.spec.models import CloneSpec, PipelineSpec
+
+
+@dataclass(frozen=True)
+class CloneGroupArgs:
+    """One clone group, for either kind: CloneSet (VMs) or CloneScaleSet."""
+
+    spec: PipelineSpec
+    """The validated pipeline spec."""
+    clone: CloneSpec
+    """The clone group: size, count, zones, rollout."""
+    version: str
+    """The resolved image version ('latest' already turned into a number)."""
+    image_id: pulumi.Input[str]
+    """Gallery image version id or managed image id: an output of the capture, so the
+    clones wait for it."""
+    resource_group_name: pulumi.Input[str]
+    """Resource group of the clones."""
+    subnet_id: pulumi.Input[str]
+    """Subnet of the clones' NICs."""
+    admin: vm_profile.AdminCredentials
+    """SSH key (Linux) or secret password (Windows)."""
+
+
+def batches(count: int, batch_size: int | None) -> list[range]:
+    """Clone indexes grouped into rollout batches; one batch when no size is given."""
+    size = batch_size or max(count, 1)
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+class CloneSet(pulumi.ComponentResource):
+    vm_names: list[str]
+    """Azure names of the clone VMs, in index order."""
+    members: pulumi.Output[list[dict[str, str]]]
+    """Each clone's {"name", "privateIp"}, in index order."""
+
+    def __init__(
+        self, name: str, args: CloneGroupArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vmimage:index:CloneSet", name, None, opts)
+        spec, clone = args.spec, args.clone
+        region = spec.clone_region(clone)
+        self.vm_names = []
+        self._private_ips: list[pulumi.Output[str | None]] = []
+        previous_batch: list[pulumi.Resource] = []
+        for batch in batches(clone.count, clone.rollout.batch_size):
+            current_batch: list[pulumi.Resource] = []
+            for index in batch:
+                vm = self._clone(name, args, region, index, previous_batch)
+                current_batch.append(vm)
+            previous_batch = current_batch
+        self.members = pulumi.Output.all(*self._private_ips).apply(
+            lambda ips, names=tuple(self.vm_names): [
+                {"name": name, "privateIp": ip} for name, ip in zip(names, ips, strict=True)
+            ]
+        )
+        self.register_outputs({"vmNames": self.vm_names, "members": self.members})
+
+    def _clone(
+        self,
+        name: str,
+        args: CloneGroupArgs,
+        region: str,
+        index: int,
+        after: list[pulumi.Resource],
+    ) -> compute.VirtualMachine:
+        spec, clone = args.spec, args.clone
+        azure_name = naming.clone_vm_name(clone.name, args.version, index)
+        zone = clone.zones[index % len(clone.zones)] if clone.zones else None
+        nic = network_interface(
+            naming.child_name(name, f"{index}-nic"),
+            nic_name=f"nic-{azure_name}",
+            resource_group_name=args.resource_group_name,
+            location=region,
+            subnet_id=args.subnet_id,
+            public_ip=spec.network.public_ip,
+            parent=self,
+            tags=vm_profile.tags("clone", args.version, **{vm_profile.GROUP_TAG: clone.name}),
+        )
+        vm = compute.VirtualMachine(
+            naming.child_name(name, str(index)),
+            vm_name=azure_name,
+            resource_group_name=args.resource_group_name,
+            location=region,
+            zones=[zone] if zone else None,
+            hardware_profile=compute.HardwareProfileArgs(vm_size=clone.size),
+            storage_profile=compute.StorageProfileArgs(
+                image_reference=compute.ImageReferenceArgs(id=args.image_id),
+                os_disk=vm_profile.os_disk(spec),
+                data_disks=clone_data_disks(spec, args.version),
+            ),
+            os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
+            network_profile=vm_profile.network_profile(nic.id),
+            security_profile=vm_profile.security_profile(spec),
+            diagnostics_profile=vm_profile.diagnostics_profile(spec),
+            tags=vm_profile.tags(
+                "clone", args.version, **{vm_profile.GROUP_TAG: clone.name}
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=after,
+                # The password is inside osProfile: keep the whole output secret in state.
+                additional_secret_outputs=["osProfile"] if args.admin.password is not None
+                else None,
+            ),
+        )
+        self.vm_names.append(azure_name)
+        # Pick the address out per NIC: handing the whole ipConfigurations list to
+        # Output.all would have the SDK wrap every nested value in an Output of its own
+        # (bench/README.md, B1).
+        self._private_ips.append(nic.ip_configurations.apply(_first_private_ip))
+        return vm
+
+
+def _first_private_ip(
+    configs: list[network.outputs.NetworkInterfaceIPConfigurationResponse] | None,
+) -> str | None:
+    return configs[0].private_ip_address if configs else None

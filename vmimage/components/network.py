@@ -1,0 +1,152 @@
+"""The network the build VM and clones live in: VNet, subnet, NSG (deny inbound by default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import network
+
+from vmimage.azure.naming import child_name
+from vmimage.azure.nsg_sources import DENY_ALL_RULE
+from vmimage.components.frozen import frozen_inputs
+from vmimage.spec.models import NetworkSpec
+
+DENY_ALL_PRIORITY = 4096  # the lowest-priority custom rule: everything not allowed above
+FIRST_ALLOW_PRIORITY = 100
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    resource_group_name: pulumi.Input[str]
+    """The resource group the network lives in."""
+    location: str
+    """Azure region of the VNet."""
+    spec: NetworkSpec
+    """Address space, subnet and the inbound allow list from config."""
+
+
+def security_rules(spec: NetworkSpec) -> list[network.SecurityRuleArgs]:
+    """The config's allow list in order, then an explicit deny of all other inbound
+    traffic (Azure's default rules allow VNet-internal traffic; this makes intent plain)."""
+    rules = [
+        network.SecurityRuleArgs(
+            name=rule.name,
+            priority=FIRST_ALLOW_PRIORITY + 10 * i,
+            direction=network.SecurityRuleDirection.INBOUND,
+            access=network.SecurityRuleAccess.ALLOW,
+            protocol=rule.protocol,
+            source_address_prefix=rule.source,
+            source_port_range="*",
+            destination_address_prefix="*",
+            destination_port_range=rule.port,
+        )
+        for i, rule in enumerate(spec.allow_inbound)
+    ]
+    rules.append(
+        network.SecurityRuleArgs(
+            name=DENY_ALL_RULE,
+            priority=DENY_ALL_PRIORITY,
+            direction=network.SecurityRuleDirection.INBOUND,
+            access=network.SecurityRuleAccess.DENY,
+            protocol=network.SecurityRuleProtocol.ASTERISK,
+            source_address_prefix="*",
+            source_port_range="*",
+            destination_address_prefix="*",
+            destination_port_range="*",
+        )
+    )
+    return rules
+
+
+class Network(pulumi.ComponentResource):
+    subnet_id: pulumi.Output[str]
+    """The subnet every NIC of the pipeline attaches to."""
+
+    def __init__(
+        self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("vmimage:index:Network", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        nsg = network.NetworkSecurityGroup(
+            child_name(name, "nsg"),
+            network_security_group_name="nsg-vmimage",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            security_rules=security_rules(args.spec),
+            opts=child,
+        )
+        vnet = network.VirtualNetwork(
+            child_name(name, "vnet"),
+            virtual_network_name="vnet-vmimage",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            address_space=network.AddressSpaceArgs(
+                address_prefixes=[str(args.spec.address_space)]
+            ),
+            opts=child,
+        )
+        subnet = network.Subnet(
+            child_name(name, "subnet"),
+            subnet_name="snet-vmimage",
+            resource_group_name=args.resource_group_name,
+            virtual_network_name=vnet.name,
+            address_prefix=str(args.spec.subnet_prefix),
+            network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+            opts=child,
+        )
+        self.subnet_id = subnet.id
+        self.register_outputs({"subnetId": self.subnet_id})
+
+
+def network_interface(
+    name: str,
+    *,
+    nic_name: str,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    subnet_id: pulumi.Input[str],
+    public_ip: bool,
+    parent: pulumi.Resource,
+    tags: dict[str, str] | None = None,
+    frozen: bool = False,
+) -> network.NetworkInterface:
+    """One NIC (and, only when config asks for it, a public IP) for a VM. `tags` are
+    the VM's (its role above all), so a reviewer or policy can tell build from clone NICs.
+    `frozen`: the NIC of a generalized VM, which must not change (vmimage/components/frozen.py)."""
+    public = None
+    if public_ip:
+        address_inputs = dict(
+            public_ip_address_name=f"pip-{nic_name.removeprefix('nic-')}",
+            resource_group_name=resource_group_name,
+            location=location,
+            sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD),
+            public_ip_allocation_method=network.IPAllocationMethod.STATIC,
+            tags=tags,
+        )
+        address = network.PublicIPAddress(
+            f"{name}-pip", **address_inputs,
+            opts=pulumi.ResourceOptions(parent=parent,
+                                        ignore_changes=frozen_inputs(address_inputs, frozen)),
+        )
+        public = network.PublicIPAddressArgs(id=address.id)
+    nic_inputs = dict(
+        network_interface_name=nic_name,
+        resource_group_name=resource_group_name,
+        location=location,
+        ip_configurations=[
+            network.NetworkInterfaceIPConfigurationArgs(
+                name="ipconfig1",
+                subnet=network.SubnetArgs(id=subnet_id),
+                private_ip_allocation_method=network.IPAllocationMethod.DYNAMIC,
+                public_ip_address=public,
+                primary=True,
+            )
+        ],
+        tags=tags,
+    )
+    return network.NetworkInterface(
+        name, **nic_inputs,
+        opts=pulumi.ResourceOptions(parent=parent,
+                                    ignore_changes=frozen_inputs(nic_inputs, frozen)),
+    )

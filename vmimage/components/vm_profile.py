@@ -1,0 +1,146 @@
+"""The parts of a VM definition that build VMs and clones share: OS profile, security,
+diagnostics, tags. One place, so a secure default cannot differ between the two."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import compute
+
+from vmimage.azure import naming
+from vmimage.spec.models import PipelineSpec
+
+ROLE_TAG = "vmimage-role"
+VERSION_TAG = "vmimage-version"
+GROUP_TAG = "vmimage-clone-group"
+STEP_TAG = "vmimage-step"  # on run commands: customize or deprovision
+SSH_KEY_PATH = "/home/{user}/.ssh/authorized_keys"
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    """Who logs in: the SSH key (Linux) or the password (Windows, always a secret)."""
+
+    username: str
+    ssh_public_key: str | None
+    password: pulumi.Input[str] | None
+
+
+def guest_configuration(
+    spec: PipelineSpec, admin: AdminCredentials
+) -> tuple[compute.LinuxConfigurationArgs | None, compute.WindowsConfigurationArgs | None]:
+    """(linux, windows) guest settings, one of them None; VMs and scale sets share them."""
+    if spec.windows:
+        return None, compute.WindowsConfigurationArgs(
+            provision_vm_agent=True,  # run commands need the guest agent
+            enable_automatic_updates=True,
+        )
+    return compute.LinuxConfigurationArgs(
+        disable_password_authentication=True,
+        provision_vm_agent=True,
+        ssh=compute.SshConfigurationArgs(
+            public_keys=[
+                compute.SshPublicKeyArgs(
+                    path=SSH_KEY_PATH.format(user=admin.username),
+                    key_data=admin.ssh_public_key,
+                )
+            ]
+        ),
+    ), None
+
+
+def os_profile(
+    spec: PipelineSpec, vm_name: str, admin: AdminCredentials
+) -> compute.OSProfileArgs:
+    linux, windows = guest_configuration(spec, admin)
+    return compute.OSProfileArgs(
+        computer_name=naming.computer_name(vm_name, windows=spec.windows),
+        admin_username=admin.username,
+        admin_password=admin.password if spec.windows else None,
+        linux_configuration=linux,
+        windows_configuration=windows,
+    )
+
+
+def scale_set_os_profile(
+    spec: PipelineSpec, computer_name_prefix: str, admin: AdminCredentials
+) -> compute.VirtualMachineScaleSetOSProfileArgs:
+    linux, windows = guest_configuration(spec, admin)
+    return compute.VirtualMachineScaleSetOSProfileArgs(
+        computer_name_prefix=computer_name_prefix,
+        admin_username=admin.username,
+        admin_password=admin.password if spec.windows else None,
+        linux_configuration=linux,
+        windows_configuration=windows,
+    )
+
+
+def security_profile(spec: PipelineSpec) -> compute.SecurityProfileArgs | None:
+    if not spec.trusted_launch and not spec.security.encryption_at_host:
+        return None
+    return compute.SecurityProfileArgs(
+        encryption_at_host=spec.security.encryption_at_host or None,
+        security_type=compute.SecurityTypes.TRUSTED_LAUNCH if spec.trusted_launch else None,
+        uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True)
+        if spec.trusted_launch
+        else None,
+    )
+
+
+def diagnostics_profile(spec: PipelineSpec) -> compute.DiagnosticsProfileArgs | None:
+    # Managed boot diagnostics (no storage URI): the serial log is the first place to look
+    # when sysprep or cloud-init hangs, and costs no storage account.
+    if not spec.security.boot_diagnostics:
+        return None
+    return compute.DiagnosticsProfileArgs(
+        boot_diagnostics=compute.BootDiagnosticsArgs(enabled=True)
+    )
+
+
+# Premium OS disks, ReadWrite host caching (the OS disk's usual setting), deleted with
+# their VM: a deleted build VM, clone or scale-set instance leaves nothing billed.
+OS_DISK_SKU = "Premium_LRS"
+
+
+def os_disk(spec: PipelineSpec, sku: str = OS_DISK_SKU) -> compute.OSDiskArgs:
+    return compute.OSDiskArgs(
+        create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
+        caching=compute.CachingTypes.READ_WRITE,
+        delete_option=compute.DiskDeleteOptionTypes.DELETE,
+        managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=sku),
+    )
+
+
+def scale_set_os_disk(
+    spec: PipelineSpec, sku: str = OS_DISK_SKU
+) -> compute.VirtualMachineScaleSetOSDiskArgs:
+    return compute.VirtualMachineScaleSetOSDiskArgs(
+        create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
+        caching=compute.CachingTypes.READ_WRITE,
+        delete_option=compute.DiskDeleteOptionTypes.DELETE,
+        managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
+            storage_account_type=sku
+        ),
+    )
+
+
+def tags(role: str, version: str, **extra: str) -> dict[str, str]:
+    return {ROLE_TAG: role, VERSION_TAG: version, **extra}
+
+
+def network_profile(
+    nic_id: pulumi.Input[str], *, delete_with_vm: bool = True
+) -> compute.NetworkProfileArgs:
+    """`delete_with_vm`: the NIC goes with its VM, like the disks, so a deleted clone leaves
+    no orphan. Not for a VM replaced delete-before-replace under its own name (the build
+    VM): Azure would delete the NIC with the old VM and the new one would find it gone."""
+    return compute.NetworkProfileArgs(
+        network_interfaces=[
+            compute.NetworkInterfaceReferenceArgs(
+                id=nic_id, primary=True,
+                delete_option=compute.DeleteOptions.DELETE if delete_with_vm
+                else compute.DeleteOptions.DETACH,
+            )
+        ]
+    )

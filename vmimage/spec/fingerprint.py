@@ -1,0 +1,65 @@
+"""A build's fingerprint: what its image is made of, as config says it.
+
+Gallery image versions are immutable, and after capture the build VM is generalized, which
+Azure will not let anyone start or modify again. So a captured build must not change: the
+fingerprint is recorded as a tag on the captured image, and a later run whose config gives
+another fingerprint for that version is refused with "give it a new version"
+(vmimage/azure/captures.py, spec rule `frozen_build_problems`).
+
+It covers what goes into the image: the OS, the source, the build VM's size and security
+type, every data disk (its own and its parent's) and every customize step as configured.
+Publishing settings (regions, replicas, end of life, latest) are left out: Azure lets them
+change on a version. So is vmimage's own code: a new release that renders a template
+differently does not make captured builds "changed" (their VMs are frozen, not rebuilt).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vmimage.spec.models import BuildSpec, PipelineSpec
+
+FINGERPRINT_TAG = "vmimage-build"
+FINGERPRINT_VERSION = "v1"  # bump if what is hashed changes, so old tags are not misread
+
+
+def build_content(spec: PipelineSpec, build: BuildSpec) -> dict[str, Any]:
+    """The config that makes up a build's image, as plain data."""
+    return {
+        "os": spec.os,
+        "from": build.from_.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "size": build.size,
+        "trustedLaunch": spec.trusted_launch,
+        "dataDisks": [d.model_dump(mode="json", by_alias=True) for d in build.data_disks],
+        "customize": [s.model_dump(mode="json", by_alias=True) for s in build.customize],
+    }
+
+
+def build_fingerprint(spec: PipelineSpec, build: BuildSpec) -> str:
+    """'v1:<16 hex digits>', stable across runs, Python versions and key order."""
+    canonical = json.dumps(build_content(spec, build), sort_keys=True, separators=(",", ":"))
+    return f"{FINGERPRINT_VERSION}:{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What Azure holds for one build: whether its image exists, and with which
+    fingerprint it was captured (None: before fingerprints were recorded)."""
+
+    version: str
+    captured: bool
+    fingerprint: str | None = None
+
+
+def fingerprint_to_record(spec: PipelineSpec, build: BuildSpec,
+                          capture: Capture | None) -> str | None:
+    """The fingerprint tag an image is registered with: none for an image captured
+    before fingerprints existed (that absence is how its legacy resources are known, so a
+    tag update must not add one), the build's own otherwise."""
+    if capture is not None and capture.captured and capture.fingerprint is None:
+        return None
+    return build_fingerprint(spec, build)

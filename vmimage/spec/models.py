@@ -1,0 +1,412 @@
+"""The pipeline spec's models: the only code that knows the shape of `vmimage:pipeline`.
+
+Pydantic checks shape, types, ranges and enums here (its errors worded in
+vmimage/spec/errors.py); the rules that span keys live in vmimage/spec/rules.py, and
+vmimage/spec/validate.py runs both. All pure, so tests call them directly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from vmimage.azure import naming
+from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
+from vmimage.spec.errors import kind_of
+
+
+class _Model(BaseModel):
+    # camelCase in YAML, snake_case in Python; unknown keys are errors (typos must not
+    # be silently ignored); frozen so no component can change the spec under another.
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_silent_coercion(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic's lax mode reads `count: true` as 1 and `publicIp: "no"` as False; a
+        # config that says something else than it means must fail, not be reinterpreted.
+        field_info = cls.model_fields.get(info.field_name or "")
+        if field_info is None:
+            return value
+        accepted = _scalar_types(field_info.annotation)
+        if isinstance(value, bool) and bool not in accepted and int in accepted:
+            raise ValueError(f"expected a whole number, got the boolean {str(value).lower()}")
+        if isinstance(value, str) and bool in accepted and str not in accepted:
+            raise ValueError(f"expected true or false, got the string {value!r}")
+        if ipaddress.IPv4Network in accepted and isinstance(value, int | float):
+            # pydantic would read 5 as the network 0.0.0.5/32
+            raise ValueError(f"expected an IPv4 CIDR such as 10.0.0.0/16, got {kind_of(value)}")
+        return value
+
+
+def _scalar_types(annotation: Any) -> set[Any]:
+    """The scalar types a field annotation accepts (through Optional and Annotated)."""
+    if annotation in (int, bool, str, ipaddress.IPv4Network):
+        return {annotation}
+    found: set[Any] = set()
+    if get_origin(annotation) in (Union, UnionType, Annotated):
+        for arg in get_args(annotation):
+            found |= _scalar_types(arg)
+    return found
+
+
+def _replicas(value: Any) -> Any:
+    # 'auto' is kept as None so the field is a plain optional int (one clean error).
+    return None if value == "auto" else value
+
+
+Replicas = Annotated[
+    Annotated[int, Field(ge=1, le=MAX_REPLICAS_PER_REGION)] | None, BeforeValidator(_replicas)
+]
+Caching = Literal["None", "ReadOnly", "ReadWrite"]
+DiskSku = Literal[
+    "Standard_LRS", "StandardSSD_LRS", "Premium_LRS", "PremiumV2_LRS", "UltraSSD_LRS",
+    "StandardSSD_ZRS", "Premium_ZRS",
+]
+
+
+class InboundRule(_Model):
+    """One explicit NSG allow rule; everything else inbound is denied."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$",
+        description="NSG rule name, unique in the NSG: letters, digits, '_', '.', '-'"
+    )
+    port: Annotated[str, BeforeValidator(str)] = Field(
+        pattern=r"^[0-9]{1,5}(-[0-9]{1,5})?$",
+        description="destination port or range, e.g. 443 or 8000-8080",
+    )
+    source: str = Field(min_length=1, description="CIDR or service tag, e.g. VirtualNetwork")
+    protocol: Literal["Tcp", "Udp", "*"] = Field("Tcp", description="IP protocol; * for any")
+
+
+class NetworkSpec(_Model):
+    address_space: ipaddress.IPv4Network = Field(description="VNet address space (IPv4 CIDR)")
+    subnet_prefix: ipaddress.IPv4Network = Field(
+        description="the subnet of build VM and clones; inside addressSpace, /29 or larger"
+    )
+    allow_inbound: tuple[InboundRule, ...] = Field(
+        (), description="explicit inbound allow rules; all other inbound traffic is denied"
+    )
+    public_ip: bool = Field(False, description="give clones public IPs (off by default)")
+
+
+class AdminSpec(_Model):
+    username: str = Field(
+        min_length=1, max_length=64,
+        description="admin user of build VM and clones; not one Azure reserves; "
+        "Windows: at most 20 characters",
+    )
+    ssh_public_key: str | None = Field(
+        None,
+        description="OpenSSH public key (required for Linux; password authentication stays off)",
+    )
+
+
+def _image_identifier(value: str) -> str:
+    problems = naming.IMAGE_IDENTIFIER.problems(value)
+    if problems:
+        raise ValueError(problems[0])
+    return value
+
+
+#: A publisher, offer or SKU: ASCII, and nothing that would change an ARM path.
+ImageIdentifier = Annotated[str, AfterValidator(_image_identifier)]
+
+
+class GalleryImageSpec(_Model):
+    name: str = Field(description="image definition name in the gallery")
+    os: Literal["linux", "windows"] = Field(
+        description="OS of the image: picks waagent deprovision or sysprep"
+    )
+    generation: Literal["V1", "V2"] = Field(
+        "V2", description="Hyper-V generation; Trusted Launch needs V2"
+    )
+    publisher: ImageIdentifier = Field(
+        min_length=1, max_length=128, description="image definition identifier: publisher"
+    )
+    offer: ImageIdentifier = Field(
+        min_length=1, max_length=64, description="image definition identifier: offer"
+    )
+    sku: ImageIdentifier = Field(
+        min_length=1, max_length=64, description="image definition identifier: SKU")
+    description: str | None = Field(None, description="free text shown in the portal")
+    disk_controller_types: tuple[Literal["SCSI", "NVMe"], ...] = Field(
+        ("SCSI",), min_length=1,
+        description="disk controllers the image boots with; NVMe-only sizes (v6 and later) "
+        "need NVMe, and it cannot be added to an existing definition",
+    )
+
+
+class GallerySpec(_Model):
+    name: str = Field(description="Azure Compute Gallery name (letters, digits, '.', '_')")
+    image: GalleryImageSpec = Field(description="the image definition every build is a version of")
+
+
+class ManagedImageSpec(_Model):
+    name: str = Field(description="managed image name prefix; the version is appended")
+    os: Literal["linux", "windows"] | None = Field(
+        None, description="OS of the image; required without a gallery (picks waagent or "
+        "sysprep, SSH key or password)")
+    generation: Literal["V1", "V2"] = Field(
+        "V2", description="Hyper-V generation, when there is no gallery image definition")
+
+
+class MarketplaceRef(_Model):
+    publisher: ImageIdentifier = Field(
+        min_length=1, description="marketplace image publisher, e.g. Canonical")
+    offer: ImageIdentifier = Field(
+        min_length=1, description="marketplace image offer, e.g. ubuntu-24_04-lts")
+    sku: ImageIdentifier = Field(min_length=1, description="marketplace image SKU, e.g. server")
+    version: str = Field("latest", description="marketplace image version, or latest")
+
+
+class BuildSource(_Model):
+    """Exactly one of: a marketplace image, or an earlier version of this gallery image."""
+
+    marketplace: MarketplaceRef | None = Field(None, description="start from a marketplace image")
+    version: str | None = Field(
+        None, description="start from an older version built here (capture: gallery or both)"
+    )
+
+
+class DataDiskSpec(_Model):
+    lun: int = Field(
+        ge=0, le=63, description="logical unit number, unique per VM; kept in the image"
+    )
+    size_gb: int = Field(ge=1, le=32767, description="disk size in GiB")
+    caching: Caching = Field(
+        "None", description="host caching; ReadWrite loses unflushed writes if the host fails"
+    )
+    sku: DiskSku = Field(
+        "StandardSSD_LRS",
+        description="managed disk SKU; PremiumV2_LRS and UltraSSD_LRS cannot be captured",
+    )
+
+
+class CustomizeStep(_Model):
+    template: str = Field(
+        min_length=1,
+        description="Jinja2 template under templates/, e.g. linux/install-packages.sh.j2",
+    )
+    vars: dict[str, Any] = Field(default_factory=dict, description="variables the template needs")
+    timeout_seconds: int = Field(1800, ge=60, le=5400, description="run command timeout in seconds")
+
+
+class RegionSpec(_Model):
+    name: str = Field(description="Azure region to replicate the version to")
+    replicas: Replicas = Field(
+        None,
+        description="replicas in that region, or auto (the default): 1 per 20 VMs cloned "
+        "there at once, at least 2 where clones run",
+    )
+
+
+class BuildSpec(_Model):
+    version: str = Field(
+        description="gallery image version Major.Minor.Patch; immutable once built"
+    )
+    from_: BuildSource = Field(
+        alias="from", description="what the build VM boots: a marketplace image or an older version"
+    )
+    size: str = Field(
+        pattern=r"^(Standard|Basic)_[A-Za-z0-9_-]+$",
+        description="build VM size, e.g. Standard_D2s_v5"
+    )
+    data_disks: tuple[DataDiskSpec, ...] = Field(
+        (), description="managed data disks of the build VM; captured with their LUNs"
+    )
+    customize: tuple[CustomizeStep, ...] = Field(
+        (), description="scripts run on the build VM, in order, before deprovision"
+    )
+    regions: tuple[RegionSpec, ...] = Field(
+        (), description="target regions; the pipeline's location is always one"
+    )
+    storage_type: Literal["Standard_LRS", "Standard_ZRS", "Premium_LRS"] = Field(
+        "Standard_LRS", description="storage of the version's replicas"
+    )
+    retired: bool = Field(
+        False, description="delete the build VM; the captured version stays as it is"
+    )
+    exclude_from_latest: bool = Field(
+        False, description="clones asking for latest skip this version"
+    )
+    end_of_life: date | None = Field(
+        None, description="end-of-life date recorded on the version (YYYY-MM-DD)"
+    )
+
+
+class Rollout(_Model):
+    batch_size: int | None = Field(
+        None, ge=1,
+        description="clones per batch; each batch waits for the one before (default: one batch)",
+    )
+
+
+class CloneSpec(_Model):
+    name: str = Field(description="clone group name; part of every clone VM's name")
+    count: int = Field(  # upper limits depend on kind: see _clone_problems
+        ge=0, description="how many clones: at most 100 VMs, or 1000 scale set instances"
+    )
+    version: str = Field("latest", description="image version to clone: one built here, or latest")
+    size: str = Field(
+        pattern=r"^(Standard|Basic)_[A-Za-z0-9_-]+$",
+        description="clone VM size, e.g. Standard_B2s"
+    )
+    kind: Literal["vm", "scaleSet"] = Field(
+        "vm", description="individual VMs, or one Flexible scale set (gallery only); a scale "
+        "set rolls onto new versions with rolling upgrades, which older subscriptions must "
+        "enable first (Microsoft.Compute features VMSSFlexRollingUpgrade and "
+        "ImageReferenceUpgradeForVmoVMs)"
+    )
+    region: str | None = Field(
+        None, description="region of the clones, a target region of the version (default: location)"
+    )
+    zones: tuple[Literal["1", "2", "3"], ...] = Field(
+        (), description="availability zones the clones spread over, round-robin"
+    )
+    rollout: Rollout = Field(Rollout(), description="how clones roll out")
+
+
+class SecuritySpec(_Model):
+    trusted_launch: bool | None = Field(
+        None, description="secure boot + vTPM; default on for Gen2 gallery images"
+    )
+    encryption_at_host: bool = Field(False, description="encrypt temp disks and caches at the host")
+    boot_diagnostics: bool = Field(
+        True, description="managed boot diagnostics (serial log, screenshot)"
+    )
+
+
+class PipelineSpec(_Model):
+    resource_group: str = Field(description="resource group for everything the pipeline creates")
+    location: str = Field(description="Azure region; defaults to azure-native:location")
+    network: NetworkSpec = Field(description="the network of build VM and clones")
+    admin: AdminSpec = Field(description="who logs in to build VM and clones")
+    capture: Literal["gallery", "managedImage", "both"] = Field(
+        "gallery", description="capture into a gallery image version, a managed image, or both"
+    )
+    gallery: GallerySpec | None = Field(
+        None, description="the Azure Compute Gallery (capture: gallery or both)"
+    )
+    managed_image: ManagedImageSpec | None = Field(
+        None, description="the managed image (capture: managedImage or both)"
+    )
+    builds: tuple[BuildSpec, ...] = Field(
+        min_length=1, description="the image versions to build, each once"
+    )
+    clones: tuple[CloneSpec, ...] = Field(
+        (), description="groups of VMs cloned from the built versions"
+    )
+    security: SecuritySpec = Field(
+        SecuritySpec(), description="security settings of build VM and clones"
+    )
+    protect_images: bool = Field(
+        True, description="protect galleries, definitions and versions from deletion"
+    )
+
+    # -- derived facts, so components never re-derive them differently ----------------
+    @property
+    def os(self) -> str:
+        if self.gallery:
+            return self.gallery.image.os
+        # Without either, validation reports the missing OS, and the checks that depend
+        # on it stay quiet rather than guess.
+        return (self.managed_image.os if self.managed_image else None) or "unset"
+
+    @property
+    def generation(self) -> str:
+        """Hyper-V generation of what is captured: the definition's, or the managed
+        image's when there is no gallery."""
+        if self.gallery:
+            return self.gallery.image.generation
+        return self.managed_image.generation if self.managed_image else "V2"
+
+    @property
+    def windows(self) -> bool:
+        return self.os == "windows"
+
+    @property
+    def image_name(self) -> str:
+        if self.gallery:
+            return self.gallery.image.name
+        # Without either, validation reports the missing name; 'image' keeps it going.
+        return self.managed_image.name if self.managed_image else "image"
+
+    @property
+    def uses_gallery(self) -> bool:
+        return self.capture in ("gallery", "both")
+
+    @property
+    def uses_managed_image(self) -> bool:
+        return self.capture in ("managedImage", "both")
+
+    @property
+    def trusted_launch(self) -> bool:
+        if self.security.trusted_launch is not None:
+            return self.security.trusted_launch
+        # Managed images support no Trusted Launch; Gen1 images cannot boot it.
+        return (
+            self.uses_gallery
+            and not self.uses_managed_image
+            and self.gallery is not None
+            and self.gallery.image.generation == "V2"
+        )
+
+    def build(self, version: str) -> BuildSpec:
+        return next(b for b in self.builds if b.version == version)
+
+    def regions_of(self, build: BuildSpec) -> tuple[RegionSpec, ...]:
+        """Target regions; the source region is always one (Azure requires it), added
+        with replicas 'auto' when the config leaves it out."""
+        if all(r.name != self.location for r in build.regions):
+            return (RegionSpec(name=self.location), *build.regions)
+        return build.regions
+
+    def clone_region(self, clone: CloneSpec) -> str:
+        return clone.region or self.location
+
+    def resolve_version(self, wanted: str) -> str | None:
+        """'latest' is the newest version not excluded from latest; pinned is itself."""
+        if wanted != "latest":
+            return wanted if any(b.version == wanted for b in self.builds) else None
+        candidates = [
+            b.version for b in self.builds
+            if not b.exclude_from_latest and naming.parse_version(b.version) is not None
+        ]
+        return max(candidates, key=naming.parse_version, default=None)
+
+    def replicas_for(self, build: BuildSpec, region: RegionSpec) -> int:
+        """Explicit replicas, or 'auto' (vmimage/azure/sizing.py)."""
+        if region.replicas is not None:
+            return region.replicas
+        return recommended_replicas(self.vms_created_from(build.version, region.name))
+
+    def vms_created_from(self, version: str, region: str) -> int:
+        return sum(
+            c.count
+            for c in self.clones
+            if self.resolve_version(c.version) == version and self.clone_region(c) == region
+        )
+
+
+auto_replicas = recommended_replicas  # the name the spec's `replicas: auto` goes by

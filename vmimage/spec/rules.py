@@ -1,0 +1,520 @@
+"""The rules of a pipeline spec that span keys: references, uniqueness, Azure naming,
+region coverage, what a managed image or Trusted Launch allows; and the warnings a
+reviewer should see. Pure functions of a validated `PipelineSpec`."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from vmimage.azure import limits, naming, nsg_sources
+from vmimage.azure.nsg_sources import Source
+from vmimage.azure.sizing import VMS_PER_REPLICA, azure_guidance
+from vmimage.azure.ssh_keys import key_problems
+from vmimage.scripts.declarations import DeclarationError, declaration_of
+from vmimage.scripts.render import TEMPLATES_DIR, TemplateProblem, render
+from vmimage.spec.fingerprint import Capture, build_fingerprint
+
+if TYPE_CHECKING:
+    from vmimage.azure.reads import MarketplaceImage
+    from vmimage.spec.models import BuildSpec, MarketplaceRef, PipelineSpec
+
+MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
+# Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a
+# managed image, which kind: scaleSet does not use).
+MAX_SCALE_SET_INSTANCES = 1000
+RESERVED_ADMIN_NAMES = frozenset(
+    "administrator admin user user1 test user2 test1 user3 admin1 1 123 a actuser adm "
+    "admin2 aspnet backup console david guest john owner root server sql support "
+    "support_388945a0 sys test2 test3 user4 user5".split()
+)
+
+def semantic_problems(spec: PipelineSpec) -> list[str]:
+    problems: list[str] = []
+    problems += _naming_problems(spec)
+    problems += _network_problems(spec)
+    problems += _admin_problems(spec)
+    problems += _capture_problems(spec)
+    problems += _build_problems(spec)
+    problems += _clone_problems(spec)
+    problems += _capacity_problems(spec)
+    problems += _disk_controller_problems(spec)
+    return problems
+
+
+def addresses_needed(spec: PipelineSpec) -> int:
+    """NICs the subnet must hold at the busiest moment: a VM per build still building,
+    every clone and scale-set instance, and, while a group rolls to a new version, its
+    successors beside it (old VMs go once the new ones exist)."""
+    builds = sum(1 for b in spec.builds if not b.retired)
+    clones = sum(c.count for c in spec.clones)
+    surge = sum(c.count for c in spec.clones if c.kind == "vm")
+    return builds + clones + surge
+
+
+def _capacity_problems(spec: PipelineSpec) -> list[str]:
+    prefix = spec.network.subnet_prefix
+    if prefix.prefixlen > 29:
+        return []  # too small for Azure at all: reported on its own
+    needed, usable = addresses_needed(spec), limits.usable_addresses(prefix)
+    if needed <= usable:
+        return []
+    return [f"network.subnetPrefix: {prefix} holds {usable} VMs ({prefix.num_addresses} "
+            f"addresses, {limits.SUBNET_RESERVED_ADDRESSES} reserved by Azure) but "
+            f"this pipeline needs {needed} at once (build VMs, clones and scale-set "
+            "instances, and every clone VM twice while a group rolls to a new version); "
+            "use a larger subnet"]
+
+
+def _disk_controller_problems(spec: PipelineSpec) -> list[str]:
+    """Sizes of the v6 generation and later boot only images that declare NVMe."""
+    if not spec.uses_gallery or spec.gallery is None:
+        return []
+    image = spec.gallery.image
+    found = []
+    sized = [(f"builds[{i}].size", b.size) for i, b in enumerate(spec.builds)]
+    sized += [(f"clones[{i}].size", c.size) for i, c in enumerate(spec.clones)]
+    for path, size in sized:
+        if not limits.nvme_only(size):
+            continue
+        if "NVMe" not in image.disk_controller_types:
+            found.append(f"{path}: {size} boots only from images that support NVMe; add NVMe "
+                         "to gallery.image.diskControllerTypes (a new definition: it cannot "
+                         "be added to an existing one)")
+        elif image.generation == "V1":
+            found.append(f"{path}: {size} needs NVMe, which generation V1 images do not "
+                         "support; use gallery.image.generation V2")
+    return found
+
+
+def _naming_problems(spec: PipelineSpec) -> list[str]:
+    found = [f"resourceGroup: {p}" for p in naming.RESOURCE_GROUP.problems(spec.resource_group)]
+    if spec.location not in naming.AZURE_REGIONS and spec.location != "unset":
+        found.append(f"location: {_region_problem(spec.location)}")
+    if spec.gallery:
+        found += [f"gallery.name: {p}" for p in naming.GALLERY.problems(spec.gallery.name)]
+        found += [
+            f"gallery.image.name: {p}"
+            for p in naming.GALLERY_IMAGE.problems(spec.gallery.image.name)
+        ]
+    if spec.managed_image:
+        found += [
+            f"managedImage.name: {p}"
+            for p in naming.MANAGED_IMAGE.problems(spec.managed_image.name)
+        ]
+    return found
+
+
+def raw_value_problems(data: dict[str, Any]) -> list[str]:
+    """The single-value rules of `semantic_problems`, on raw data that failed the shape
+    check: only values that are of the right type are judged (the rest is reported)."""
+
+    def at(node: Any, *keys: str | int) -> Any:
+        for key in keys:
+            if isinstance(key, int):
+                node = node[key] if isinstance(node, list) and key < len(node) else None
+            else:
+                node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    found: list[str] = []
+    rules: list[tuple[str, naming.NameRule, Any]] = [
+        ("resourceGroup", naming.RESOURCE_GROUP, at(data, "resourceGroup")),
+        ("gallery.name", naming.GALLERY, at(data, "gallery", "name")),
+        ("gallery.image.name", naming.GALLERY_IMAGE, at(data, "gallery", "image", "name")),
+        ("managedImage.name", naming.MANAGED_IMAGE, at(data, "managedImage", "name")),
+    ]
+    clones = at(data, "clones")
+    for i in range(len(clones) if isinstance(clones, list) else 0):
+        rules.append((f"clones[{i}].name", naming.CLONE_GROUP, at(clones, i, "name")))
+    for path, rule, value in rules:
+        if isinstance(value, str):
+            found += [f"{path}: {p}" for p in rule.problems(value.strip())]
+    location = at(data, "location")
+    if isinstance(location, str) and location != "unset" and location not in naming.AZURE_REGIONS:
+        found.append(f"location: {_region_problem(location)}")
+    builds = at(data, "builds")
+    for i in range(len(builds) if isinstance(builds, list) else 0):
+        version = at(builds, i, "version")
+        if isinstance(version, str) and naming.parse_version(version.strip()) is None:
+            found.append(
+                f"builds[{i}].version: {version!r} is not Major.Minor.Patch "
+                "(32-bit integers, no leading zeros)"
+            )
+        regions = at(builds, i, "regions")
+        for j in range(len(regions) if isinstance(regions, list) else 0):
+            name = at(regions, j, "name")
+            if isinstance(name, str) and name not in naming.AZURE_REGIONS:
+                found.append(f"builds[{i}].regions[{j}].name: {_region_problem(name)}")
+    return found
+
+
+def _region_problem(region: str) -> str:
+    close = difflib.get_close_matches(region, sorted(naming.AZURE_REGIONS), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown Azure region {region!r}{hint}"
+
+
+#: Ports whose exposure to the internet is refused: remote administration.
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+#: Inbound rules get priorities 100, 110, ... and the final deny 4096 (Azure: 100-4096).
+MAX_INBOUND_RULES = (4096 - 100) // 10
+
+
+def _network_problems(spec: PipelineSpec) -> list[str]:
+    net = spec.network
+    found = []
+    if not net.subnet_prefix.subnet_of(net.address_space):
+        found.append(
+            f"network.subnetPrefix: {net.subnet_prefix} is not inside "
+            f"network.addressSpace {net.address_space}"
+        )
+    if net.subnet_prefix.prefixlen > 29:
+        found.append("network.subnetPrefix: Azure subnets must be /29 or larger")
+    if len(net.allow_inbound) > MAX_INBOUND_RULES:
+        found.append(f"network.allowInbound: at most {MAX_INBOUND_RULES} rules (Azure's "
+                     "priorities run from 100 to 4096)")
+    names: dict[str, int] = {}
+    sources: dict[int, Source] = {}
+    for i, rule in enumerate(net.allow_inbound):
+        at = f"network.allowInbound[{i}]"
+        low, _, high = rule.port.partition("-")
+        if not 1 <= int(low) <= int(high or low) <= 65535:
+            found.append(f"{at}.port: {rule.port!r} is not 1-65535")
+        key = rule.name.lower()
+        if key in nsg_sources.DEFAULT_RULE_NAMES or key == nsg_sources.DENY_ALL_RULE:
+            found.append(f"{at}.name: {rule.name!r} is the name of a rule Azure or vmimage "
+                         "adds itself; choose another")
+        elif key in names:
+            found.append(f"{at}.name: {rule.name!r} is already used by "
+                         f"network.allowInbound[{names[key]}] (names are compared "
+                         "case-insensitively)")
+        names.setdefault(key, i)
+        try:
+            sources[i] = nsg_sources.parse_source(rule.source)
+        except ValueError as exc:
+            found.append(f"{at}.source: {exc}")
+    for port, what in ADMIN_PORTS.items():
+        allowing = [i for i, rule in enumerate(net.allow_inbound)
+                    if i in sources and rule.protocol in ("Tcp", "*")
+                    and nsg_sources.port_range_covers(rule.port, port)]
+        exposure = nsg_sources.internet_exposure(sources[i] for i in allowing)
+        if exposure:
+            rules = ", ".join(f"network.allowInbound[{i}]" for i in allowing)
+            found.append(
+                f"{rules}: {exposure}, which opens {what} ({port}) to the internet; allow "
+                "a source range you control, or use Azure Bastion or just-in-time access"
+            )
+    return found
+
+
+def _admin_problems(spec: PipelineSpec) -> list[str]:
+    found = []
+    user = spec.admin.username
+    if user.lower() in RESERVED_ADMIN_NAMES:
+        found.append(f"admin.username: {user!r} is reserved by Azure; choose another")
+    limit = 20 if spec.windows else 64
+    if len(user) > limit:
+        found.append(f"admin.username: at most {limit} characters on {spec.os}")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", user, re.ASCII) or user.endswith("."):
+        found.append(
+            f"admin.username: {user!r} may hold ASCII letters, digits, '_', '-', '.' "
+            "and must not start with a digit or end with '.'"
+        )
+    key = spec.admin.ssh_public_key
+    if spec.os == "linux" and not key:
+        found.append(
+            "admin.sshPublicKey: required for Linux (password authentication is off)"
+        )
+    if key:
+        found += [f"admin.sshPublicKey: {p}" for p in key_problems(key)]
+    return found
+
+
+def _capture_problems(spec: PipelineSpec) -> list[str]:
+    found = []
+    if spec.uses_gallery and spec.gallery is None:
+        found.append(f"gallery: required when capture is {spec.capture!r}")
+    if spec.capture == "managedImage" and spec.gallery is None and spec.managed_image is None:
+        found.append("managedImage.name: required when capture is 'managedImage' "
+                     "and there is no gallery")
+    tl = spec.security.trusted_launch
+    if tl and spec.uses_managed_image:
+        found.append(
+            "security.trustedLaunch: managed images do not support Trusted Launch; "
+            "use capture: gallery or turn trustedLaunch off"
+        )
+    if tl and spec.gallery and spec.gallery.image.generation == "V1":
+        found.append("security.trustedLaunch: needs a generation V2 image")
+    managed = spec.managed_image
+    if managed is not None and spec.gallery is None and managed.os is None:
+        found.append("managedImage.os: required when there is no gallery (linux or windows: "
+                     "it decides deprovision or sysprep, SSH key or password)")
+    if managed is not None and spec.gallery is not None and managed.os not in (
+            None, spec.gallery.image.os):
+        found.append(f"managedImage.os: {managed.os} differs from gallery.image.os "
+                     f"{spec.gallery.image.os}; one build makes both images")
+    return found
+
+
+def _build_problems(spec: PipelineSpec) -> list[str]:
+    found: list[str] = []
+    versions: dict[str, int] = {}
+    for i, build in enumerate(spec.builds):
+        at = f"builds[{i}]"
+        if naming.parse_version(build.version) is None:
+            found.append(
+                f"{at}.version: {build.version!r} is not Major.Minor.Patch "
+                "(32-bit integers, no leading zeros)"
+            )
+        elif build.version in versions:
+            found.append(
+                f"{at}.version: {build.version} is already built by "
+                f"builds[{versions[build.version]}]; gallery versions are immutable, "
+                "give the new build a new version number"
+            )
+        else:
+            versions[build.version] = i
+        found += _source_problems(spec, build, at)
+        luns: set[int] = set()
+        for j, disk in enumerate(build.data_disks):
+            if disk.lun in luns:
+                found.append(f"{at}.dataDisks[{j}].lun: LUN {disk.lun} is used twice")
+            luns.add(disk.lun)
+            if spec.uses_gallery and disk.size_gb > limits.GALLERY_DATA_DISK_MAX_GB:
+                found.append(
+                    f"{at}.dataDisks[{j}].sizeGb: {disk.size_gb} GiB is over the "
+                    f"{limits.GALLERY_DATA_DISK_MAX_GB} GiB a gallery image version "
+                    "takes per data disk"
+                )
+            if disk.sku in ("UltraSSD_LRS", "PremiumV2_LRS"):
+                found.append(
+                    f"{at}.dataDisks[{j}].sku: {disk.sku} disks cannot be captured into "
+                    "an image; use Premium_LRS or StandardSSD_LRS"
+                )
+        found += _template_problems(spec, build, at)
+        seen_regions: set[str] = set()
+        for j, region in enumerate(build.regions):
+            if region.name in seen_regions:
+                found.append(f"{at}.regions[{j}].name: {region.name} is listed twice")
+            seen_regions.add(region.name)
+            if region.name not in naming.AZURE_REGIONS:
+                found.append(f"{at}.regions[{j}].name: {_region_problem(region.name)}")
+        if build.regions and spec.capture == "managedImage":
+            found.append(
+                f"{at}.regions: managed images live in one region; target regions "
+                "need capture: gallery or both"
+            )
+        if naming.parse_version(build.version) and spec.image_name.isascii():
+            # Only a name made of valid parts is judged: its parts report their own faults.
+            vm_name = naming.build_vm_name(spec.image_name, build.version)
+            found += [f"{at}.version: {p}" for p in naming.VIRTUAL_MACHINE.problems(vm_name)]
+    return found
+
+
+def _source_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
+    src = build.from_
+    if (src.marketplace is None) == (src.version is None):
+        return [f"{at}.from: give exactly one of 'marketplace' or 'version'"]
+    if src.version is None:
+        return []
+    parent = next((b for b in spec.builds if b.version == src.version), None)
+    if parent is None:
+        known = ", ".join(b.version for b in spec.builds if b is not build) or "none"
+        return [f"{at}.from.version: {src.version} is not built here (versions: {known})"]
+    mine, theirs = naming.parse_version(build.version), naming.parse_version(parent.version)
+    if mine is not None and theirs is not None and theirs >= mine:
+        return [
+            f"{at}.from.version: parent {parent.version} must be older than "
+            f"{build.version} (a version is built on an earlier one; no cycles)"
+        ]
+    if not spec.uses_gallery:
+        return [
+            f"{at}.from.version: building on a parent version needs capture: gallery or "
+            "both (a parent captured as managed image only cannot be a gallery source)"
+        ]
+    return []
+
+
+def _template_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
+    found = []
+    if spec.os not in ("linux", "windows"):
+        return []  # which templates fit is unknown until the OS is (reported on its own)
+    for j, step in enumerate(build.customize):
+        expected_dir = "windows/" if spec.windows else "linux/"
+        if not step.template.startswith(expected_dir):
+            found.append(
+                f"{at}.customize[{j}].template: {spec.os} builds use templates under "
+                f"templates/{expected_dir}"
+            )
+            continue
+        if ".." in PurePosixPath(step.template).parts or "\\" in step.template:
+            found.append(f"{at}.customize[{j}].template: {step.template!r} leaves "
+                         f"templates/{expected_dir}; name a file inside it, without '..'")
+            continue
+        try:
+            declared = declaration_of(str(TEMPLATES_DIR), step.template)
+        except (OSError, UnicodeDecodeError):
+            found.append(f"{at}.customize[{j}].template: {step.template!r} is not a template "
+                         "file under templates/")
+            continue
+        except DeclarationError as exc:
+            found.append(f"{at}.customize[{j}].template: {exc}")
+            continue
+        if declared is not None:
+            problems = declared.problems(step.vars, f"{at}.customize[{j}].vars")
+            if problems:
+                found += problems
+                continue
+        try:
+            render(step.template, step.vars, os=spec.os, vm_name="validation")
+        except TemplateProblem as exc:
+            found.append(f"{at}.customize[{j}]: {exc}")
+    return found
+
+
+def _clone_problems(spec: PipelineSpec) -> list[str]:
+    found: list[str] = []
+    names: dict[str, int] = {}
+    for i, clone in enumerate(spec.clones):
+        at = f"clones[{i}]"
+        found += [f"{at}.name: {p}" for p in naming.CLONE_GROUP.problems(clone.name)]
+        if clone.name in names:
+            first = names[clone.name]
+            found.append(f"{at}.name: {clone.name!r} is already used by clones[{first}]")
+        names.setdefault(clone.name, i)
+        version = spec.resolve_version(clone.version)
+        if version is None:
+            if clone.version == "latest":
+                # An invalid build version is reported on its own line already.
+                if all(naming.parse_version(b.version) for b in spec.builds):
+                    found.append(f"{at}.version: 'latest' but every build is excludeFromLatest")
+            elif naming.parse_version(clone.version) is None:
+                found.append(
+                    f"{at}.version: {clone.version!r} is not 'latest' or Major.Minor.Patch"
+                )
+            else:
+                known = ", ".join(b.version for b in spec.builds)
+                found.append(f"{at}.version: {clone.version} is not built here (versions: {known})")
+            continue
+        region = spec.clone_region(clone)
+        if clone.region and clone.region not in naming.AZURE_REGIONS:
+            found.append(f"{at}.region: {_region_problem(clone.region)}")
+            continue
+        build = spec.build(version)
+        if spec.uses_gallery:
+            if all(r.name != region for r in spec.regions_of(build)):
+                found.append(
+                    f"{at}.region: {region} is not a target region of version {version}; "
+                    f"add it to builds[{spec.builds.index(build)}].regions"
+                )
+        elif region != spec.location:
+            found.append(f"{at}.region: a managed image can only clone in {spec.location}")
+        if clone.kind == "vm" and clone.count > MAX_VMS_PER_GROUP:
+            found.append(
+                f"{at}.count: {clone.count} individual VMs is too many for one group "
+                f"(at most {MAX_VMS_PER_GROUP}); use kind: scaleSet"
+            )
+        if clone.kind == "scaleSet" and clone.count > MAX_SCALE_SET_INSTANCES:
+            found.append(
+                f"{at}.count: {clone.count} instances is over Azure's limit of "
+                f"{MAX_SCALE_SET_INSTANCES} per scale set (Flexible, from a gallery image); "
+                "split the fleet into several clone groups"
+            )
+        if clone.kind == "scaleSet" and not spec.uses_gallery:
+            found.append(f"{at}.kind: scale sets clone from a gallery image; set capture: gallery")
+        if clone.zones and clone.kind == "vm" and clone.count % len(clone.zones):
+            found.append(f"{at}.zones: {clone.count} VMs do not spread evenly over "
+                         f"{len(clone.zones)} zones")
+        width = len(naming.clone_vm_name(clone.name, version, max(clone.count - 1, 0)))
+        if width > naming.VM_NAME_MAX:
+            found.append(f"{at}.name: clone VM names would exceed {naming.VM_NAME_MAX} characters")
+    return found
+
+
+def source_image_problems(spec: PipelineSpec,
+                          lookup: Callable[[MarketplaceRef, str], MarketplaceImage | None]
+                          ) -> list[str]:
+    """What Azure says of each marketplace source, against what the image is declared to
+    be: a source of another Hyper-V generation cannot be captured into the definition."""
+    found = []
+    for i, build in enumerate(spec.builds):
+        market = build.from_.marketplace
+        if market is None or build.retired:
+            continue
+        at = f"builds[{i}].from.marketplace"
+        image = lookup(market, spec.location)
+        name = f"{market.publisher}:{market.offer}:{market.sku}:{market.version}"
+        if image is None:
+            found.append(f"{at}: Azure has no marketplace image {name} in {spec.location}")
+        elif image.generation != spec.generation:
+            declared = "gallery.image.generation" if spec.gallery else \
+                "managedImage.generation"
+            found.append(f"{at}: {name} is a generation {image.generation} image, but "
+                         f"{declared} is {spec.generation}; pick the image's {spec.generation} "
+                         f"SKU or declare {image.generation}")
+    return found
+
+
+def warnings(spec: PipelineSpec) -> list[str]:
+    """Allowed, but worth a reviewer's attention."""
+    found = []
+    for i, build in enumerate(spec.builds):
+        for j, step in enumerate(build.customize):
+            try:
+                undeclared = declaration_of(str(TEMPLATES_DIR), step.template) is None
+            except (OSError, UnicodeDecodeError, DeclarationError):
+                continue  # reported as a problem
+            if undeclared:
+                found.append(f"builds[{i}].customize[{j}].template: {step.template} declares "
+                             "no variables ({#- vars: ... -#}), so its vars are not checked")
+    for i, clone in enumerate(spec.clones):
+        if clone.kind == "scaleSet":
+            found.append(
+                f"clones[{i}].kind: scale sets roll onto new versions with Flexible "
+                "orchestration's rolling upgrades, a preview in older subscriptions: if ARM "
+                "refuses the Rolling mode, register the Microsoft.Compute features "
+                "VMSSFlexRollingUpgrade and ImageReferenceUpgradeForVmoVMs (README, Scale sets)"
+            )
+    for i, build in enumerate(spec.builds):
+        for j, disk in enumerate(build.data_disks):
+            if disk.caching == "ReadWrite":
+                found.append(
+                    f"builds[{i}].dataDisks[{j}].caching: ReadWrite loses unflushed writes "
+                    "if the host fails; prefer ReadOnly or None"
+                )
+        # Only explicit numbers can be too low; paths name the entry in the config.
+        for j, region in enumerate(build.regions):
+            vms = spec.vms_created_from(build.version, region.name)
+            if region.replicas is not None and region.replicas < azure_guidance(vms):
+                found.append(
+                    f"builds[{i}].regions[{j}].replicas: {region.replicas} replica(s) for "
+                    f"{vms} VMs in {region.name}; Azure advises {azure_guidance(vms)} "
+                    f"(1 per {VMS_PER_REPLICA} VMs created at once) or 'auto'"
+                )
+    return found
+
+
+def frozen_build_problems(spec: PipelineSpec, captures: Mapping[str, Capture]) -> list[str]:
+    """What Azure's state forbids: changing a captured build (its gallery version is
+    immutable and its VM generalized), and retiring a build that was never captured (its
+    VM would go, and its image was never made)."""
+    found = []
+    for i, build in enumerate(spec.builds):
+        capture = captures.get(build.version)
+        captured = capture is not None and capture.captured
+        if build.retired and not captured:
+            found.append(
+                f"builds[{i}].retired: version {build.version} was never captured (Azure has "
+                "no image for it); run once without retired: true to build and capture it")
+        if captured and capture is not None and capture.fingerprint is not None \
+                and capture.fingerprint != build_fingerprint(spec, build):
+            found.append(
+                f"builds[{i}]: version {build.version} was already captured from another "
+                "build (its source, size, disks or customize steps changed). Gallery image "
+                "versions are immutable and its build VM is generalized: give the changed "
+                "build a new version number (and keep or retire this one)")
+    return found

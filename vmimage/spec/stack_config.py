@@ -1,0 +1,101 @@
+"""Reading the stack config: the one bridge from Pulumi config to the validated spec, and
+from Azure's state to the rules that depend on it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+from pulumi.runtime.config import is_config_secret
+
+from vmimage.azure.captures import CaptureLookupError, look_up_captures, warn_unfingerprinted
+from vmimage.azure.reads import CloudReadError, cloud_reads
+from vmimage.spec.errors import SpecError
+from vmimage.spec.fingerprint import Capture
+from vmimage.spec.rules import frozen_build_problems, source_image_problems
+from vmimage.spec.validate import Loaded, load_spec
+
+
+class ConfigProblems(pulumi.RunError):
+    """The config cannot be deployed; Pulumi prints the message without a traceback, and
+    the offline runner reads `problems` (exit 2)."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(format_problems(self.problems))
+
+
+ADMIN_PASSWORD = "vmimage:adminPassword"
+
+
+def secret_problems() -> list[str]:
+    """Config that must be a secret and is not: it would sit in plain text in the stack
+    file and its history, and the engine would pass it around as a plain value."""
+    # Asked in this order: reading a secret with get() would log a warning.
+    if is_config_secret(ADMIN_PASSWORD) or pulumi.Config("vmimage").get("adminPassword") is None:
+        return []
+    return [f"{ADMIN_PASSWORD}: stored as plain text; remove it from the stack file and set "
+            f"it with `pulumi config set --secret {ADMIN_PASSWORD}` (or leave it out and "
+            "one is generated)"]
+
+
+def _unreadable_pipeline(exc: pulumi.config.ConfigTypeError) -> str:
+    """Why `vmimage:pipeline` is not an object, without echoing all of it."""
+    if isinstance(exc.__cause__, RecursionError):
+        # The Pulumi CLI reads stack files up to 10,000 levels deep; json.loads ~1,000.
+        return ("vmimage:pipeline: nests too deeply to read (over a thousand levels); the "
+                "pipeline needs fewer than ten")
+    text = str(exc.value)
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    return f"vmimage:pipeline: expected a mapping, got the text {shown!r}"
+
+
+def load_from_stack() -> Loaded:
+    """Read `vmimage:pipeline` and `azure-native:location`; a bad config raises
+    ConfigProblems before any resource is registered."""
+    try:
+        raw = pulumi.Config("vmimage").get_object("pipeline")
+    except pulumi.config.ConfigTypeError as exc:
+        raise ConfigProblems([_unreadable_pipeline(exc)]) from None
+    location = pulumi.Config("azure-native").get("location")
+    problems = secret_problems()
+    try:
+        loaded = load_spec(raw, location=location)
+    except SpecError as exc:
+        raise ConfigProblems(problems + exc.problems) from None
+    if problems:
+        raise ConfigProblems(problems)
+    for warning in loaded.warnings:
+        pulumi.log.warn(warning)
+    return loaded
+
+
+def captures_of(loaded: Loaded) -> dict[str, Capture]:
+    """Ask Azure, before anything is registered, what the config depends on: which builds
+    it already holds an image of, and what the marketplace sources are. Refuses a config
+    that would change or retire what it must not, or that Azure would refuse late."""
+    spec = loaded.spec
+    reads = cloud_reads()
+    try:
+        captures = look_up_captures(spec)
+        problems = frozen_build_problems(spec, captures)
+        if reads is not None:
+            problems += source_image_problems(spec, lambda market, location: (
+                reads.marketplace_image(location, market.publisher, market.offer,
+                                        market.sku, market.version)))
+    except (CaptureLookupError, CloudReadError) as exc:
+        raise pulumi.RunError(str(exc)) from None
+    if problems:
+        raise ConfigProblems(problems)
+    warn_unfingerprinted(captures)
+    return captures
+
+
+def format_problems(problems: Sequence[str]) -> str:
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return f"invalid vmimage:pipeline config ({count}):\n" + "\n".join(problems)
+
+
+def admin_password() -> pulumi.Output[str] | None:
+    """The Windows admin password from `pulumi config set --secret vmimage:adminPassword`."""
+    return pulumi.Config("vmimage").get_secret("adminPassword")

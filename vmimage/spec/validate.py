@@ -1,0 +1,66 @@
+"""Validation of `vmimage:pipeline`: raw config -> an immutable `PipelineSpec` and its
+warnings, or a `SpecError` listing every problem as `<key path>: <what is wrong>`.
+
+Two passes: the models (vmimage/spec/models.py) check shape, types and ranges; the rules
+(vmimage/spec/rules.py) check what spans keys. Pure: tests call it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from vmimage.spec.errors import SpecError, kind_of, pydantic_problems
+from vmimage.spec.models import PipelineSpec
+from vmimage.spec.rules import raw_value_problems, semantic_problems, warnings
+
+
+@dataclass(frozen=True)
+class Loaded:
+    spec: PipelineSpec
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
+    """Validate raw config (the `vmimage:pipeline` object) into a spec, or raise SpecError
+    with all problems. `location` is `azure-native:location`, the default region."""
+    if raw is None or raw == {}:
+        raise SpecError(["vmimage:pipeline: missing; see README 'Config reference'"])
+    if not isinstance(raw, dict):
+        raise SpecError([f"vmimage:pipeline: expected a mapping, got {kind_of(raw)}"])
+    data = dict(raw)
+    data.setdefault("location", location)
+    problems = list(_pre_checks(data))
+    if data.get("location") is None:
+        problems.append(
+            "location: not set; set azure-native:location (or vmimage:pipeline.location)"
+        )
+        data["location"] = "unset"
+    try:
+        spec = PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        # Shape errors stop the cross-key rules, but the rules of single values (names,
+        # regions, version numbers) still run on the raw data: every problem at once.
+        raise SpecError(
+            problems + list(pydantic_problems(exc, PipelineSpec)) + raw_value_problems(data)
+        ) from None
+    problems += semantic_problems(spec)
+    if problems:
+        raise SpecError(problems)
+    return Loaded(spec, warnings(spec))
+
+
+def _pre_checks(data: dict[str, Any]) -> Iterator[str]:
+    admin = data.get("admin")
+    if isinstance(admin, dict) and ("password" in admin or "adminPassword" in admin):
+        # Reported once, here: without the key, pydantic adds no second 'unknown key' line.
+        data["admin"] = {k: v for k, v in admin.items() if k not in ("password", "adminPassword")}
+        yield (
+            "admin.password: passwords never go in plain config; run "
+            "`pulumi config set --secret vmimage:adminPassword` (or leave it out and "
+            "one is generated)"
+        )
+
