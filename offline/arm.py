@@ -36,37 +36,55 @@ from offline.latency import LatencyModel
 from offline.marketplace import CATALOG, CatalogImage
 from offline.secrets import unwrap
 from vmimage.azure import naming
+from vmimage.vocabulary import (
+    GALLERY,
+    GALLERY_IMAGE,
+    GALLERY_IMAGE_VERSION,
+    GENERALIZE,
+    GET_GALLERY_IMAGE_VERSION,
+    GET_MANAGED_IMAGE,
+    MANAGED_IMAGE,
+    NIC,
+    NSG,
+    PUBLIC_IP,
+    RANDOM_PASSWORD,
+    RESOURCE_GROUP,
+    RUN_COMMAND,
+    SCALE_SET,
+    STEP_TAG,
+    SUBNET,
+    VIRTUAL_MACHINE,
+    VIRTUAL_NETWORK,
+)
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
-VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
-RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
 MAX_SCALE_SET_CAPACITY = 1000  # instances per scale set (Flexible, gallery image)
 
 # Properties ARM refuses to change on an existing resource: a changed value means the
 # resource must be replaced (and, since ARM keys resources by name, under a new name).
 # The change summary and the simulator share this table.
 IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
-    "azure-native:compute:VirtualMachine": (
+    VIRTUAL_MACHINE: (
         "location", "storageProfile.imageReference", "storageProfile.osDisk.createOption",
         "osProfile.computerName", "osProfile.adminUsername", "zones",
         "securityProfile.securityType",
     ),
-    "azure-native:compute:GalleryImageVersion": (
+    GALLERY_IMAGE_VERSION: (
         "location", "storageProfile", "publishingProfile.storageAccountType",
     ),
-    "azure-native:compute:GalleryImage": (
+    GALLERY_IMAGE: (
         "location", "osType", "osState", "hyperVGeneration", "identifier",
     ),
-    "azure-native:compute:Gallery": ("location",),
-    "azure-native:compute:Image": ("location", "sourceVirtualMachine", "hyperVGeneration"),
-    "azure-native:compute:VirtualMachineScaleSet": ("location", "orchestrationMode", "zones"),
-    "azure-native:compute:VirtualMachineRunCommandByVirtualMachine": ("location",),
-    "azure-native:network:NetworkInterface": ("location",),
-    "azure-native:network:VirtualNetwork": ("location",),
-    "azure-native:network:NetworkSecurityGroup": ("location",),
-    "azure-native:network:PublicIPAddress": ("location", "sku"),
-    "azure-native:resources:ResourceGroup": ("location",),
-    "pulumi-python:dynamic/vmimage:Generalize": ("vmId", "vmUniqueId"),
+    GALLERY: ("location",),
+    MANAGED_IMAGE: ("location", "sourceVirtualMachine", "hyperVGeneration"),
+    SCALE_SET: ("location", "orchestrationMode", "zones"),
+    RUN_COMMAND: ("location",),
+    NIC: ("location",),
+    VIRTUAL_NETWORK: ("location",),
+    NSG: ("location",),
+    PUBLIC_IP: ("location", "sku"),
+    RESOURCE_GROUP: ("location",),
+    GENERALIZE: ("vmId", "vmUniqueId"),
 }
 
 
@@ -455,7 +473,7 @@ def _check_vm_image(
 ) -> None:
     image = arm.find(image_id, at, "image")
     location = p.get("location")
-    if image.token == "azure-native:compute:GalleryImageVersion":
+    if image.token == GALLERY_IMAGE_VERSION:
         regions = [r["name"] for r in get_path(image.props, "publishingProfile.targetRegions")]
         if location not in regions:
             raise ArmError(
@@ -490,7 +508,7 @@ def _run_command(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
         )
     name = p["runCommandName"]
     if arm.faults is not None:
-        arm.faults.before_script(name, vm_name)
+        arm.faults.before_script(name, vm_name, step=(p.get("tags") or {}).get(STEP_TAG))
     asynchronous = bool(p.get("asyncExecution"))
     run = guest.run_script(
         get_path(p, "source.script") or "", windows=_is_windows(vm), asynchronous=asynchronous,
@@ -656,20 +674,20 @@ def _random_password(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome
 
 
 HANDLERS: dict[str, Handler] = {
-    "azure-native:resources:ResourceGroup": _resource_group,
-    "azure-native:network:NetworkSecurityGroup": _nsg,
-    "azure-native:network:VirtualNetwork": _vnet,
-    "azure-native:network:Subnet": _subnet,
-    "azure-native:network:PublicIPAddress": _public_ip,
-    "azure-native:network:NetworkInterface": _nic,
-    "azure-native:compute:VirtualMachine": _vm,
-    "azure-native:compute:VirtualMachineRunCommandByVirtualMachine": _run_command,
-    "azure-native:compute:Gallery": _gallery,
-    "azure-native:compute:GalleryImage": _gallery_image,
-    "azure-native:compute:GalleryImageVersion": _gallery_image_version,
-    "azure-native:compute:Image": _managed_image,
-    "azure-native:compute:VirtualMachineScaleSet": _scale_set,
-    "random:index/randomPassword:RandomPassword": _random_password,
+    RESOURCE_GROUP: _resource_group,
+    NSG: _nsg,
+    VIRTUAL_NETWORK: _vnet,
+    SUBNET: _subnet,
+    PUBLIC_IP: _public_ip,
+    NIC: _nic,
+    VIRTUAL_MACHINE: _vm,
+    RUN_COMMAND: _run_command,
+    GALLERY: _gallery,
+    GALLERY_IMAGE: _gallery_image,
+    GALLERY_IMAGE_VERSION: _gallery_image_version,
+    MANAGED_IMAGE: _managed_image,
+    SCALE_SET: _scale_set,
+    RANDOM_PASSWORD: _random_password,
 }
 
 
@@ -713,6 +731,6 @@ def _get_image(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any
 Invoke = Callable[[SimulatedArm, dict[str, Any], float], dict[str, Any]]
 
 INVOKES: dict[str, Invoke] = {
-    "azure-native:compute:getGalleryImageVersion": _get_gallery_image_version,
-    "azure-native:compute:getImage": _get_image,
+    GET_GALLERY_IMAGE_VERSION: _get_gallery_image_version,
+    GET_MANAGED_IMAGE: _get_image,
 }

@@ -14,6 +14,7 @@ from typing import Any
 from offline.arm import IMMUTABLE_PROPERTIES
 from offline.engine import PriorResource, Registration
 from offline.state import seal
+from vmimage.vocabulary import SECRET_SIG_KEY
 
 ACTIONS = ("create", "update", "replace", "delete", "same")
 
@@ -44,7 +45,7 @@ def leaf_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def _is_marker(old: dict[str, Any], new: dict[str, Any]) -> bool:
     # Secret markers compare as whole values, never by their inner fields.
-    return "4dabf18193072939515e22adb298388d" in old or "4dabf18193072939515e22adb298388d" in new
+    return SECRET_SIG_KEY in old or SECRET_SIG_KEY in new
 
 
 def forces_replacement(resource_type: str, path: str) -> bool:

@@ -19,11 +19,10 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
 from offline.arm import INVOKES, ArmError, SimulatedArm
-from offline.pulumi_host import STACK_TYPE, EngineMonitor, InvokeFailure, resolve
+from offline.pulumi_host import EngineMonitor, InvokeFailure, resolve
 from offline.secrets import secret_paths, unwrap
+from vmimage.vocabulary import DYNAMIC_PROVIDER_KEY, GENERALIZE, STACK
 
-GENERALIZE_TYPE = "pulumi-python:dynamic/vmimage:Generalize"
-DYNAMIC_PROVIDER_KEY = "__provider"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t=0, for timestamps in outputs
 
 
@@ -146,7 +145,7 @@ class SimulatorMonitor(EngineMonitor):
     # -- the engine's side of RegisterResource ----------------------------------------------
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
-        if request.type == STACK_TYPE:
+        if request.type == STACK:
             return resource_pb2.RegisterResourceResponse(urn=urn)
         inputs = rpc.deserialize_properties(request.object)
         dependencies = sorted(set(
@@ -198,7 +197,7 @@ class SimulatorMonitor(EngineMonitor):
         reg.start_s = reg.end_s = start
         keeps_outputs = reg.action == "same" or (
             # Generalize's update is a no-op: the VM was generalized once, as recorded.
-            reg.type == GENERALIZE_TYPE and reg.action == "update"
+            reg.type == GENERALIZE and reg.action == "update"
         )
         if keeps_outputs and prior is not None:
             # Unchanged: the engine makes no provider call; outputs come from state.
@@ -213,7 +212,7 @@ class SimulatorMonitor(EngineMonitor):
                 self.record(reg.urn, "delete", start, start + deleted_in)
                 start += deleted_in
                 reg.start_s = start
-        if reg.type == GENERALIZE_TYPE:
+        if reg.type == GENERALIZE:
             outputs, end = self._generalize(reg, start)
             reg.id = f"generalize-{unwrap(reg.inputs)['vmId']}"
         else:
@@ -225,7 +224,7 @@ class SimulatorMonitor(EngineMonitor):
             reg.id = outcome.id  # the registration did not complete, state skips it
         reg.end_s = end
         reg.outputs = outputs
-        reg.azure_name = outputs.get("name") if reg.type != GENERALIZE_TYPE else None
+        reg.azure_name = outputs.get("name") if reg.type != GENERALIZE else None
         reg.state = _final_state(self.arm, reg)
         return reg.id, outputs
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offline.arm_transport import Reply
+from vmimage.vocabulary import SEAL_CHECKS_COMMAND, SEAL_COMMAND, SEALED_MARKER
 
 __all__ = ["FakeVm", "FakeVmArm", "SimulatedCrash", "arm_error"]
 
@@ -34,8 +35,6 @@ _VM_PATH = re.compile(
     r"(?:/(?P<command>[^/]+))?$",
     re.IGNORECASE,
 )
-SEAL_COMMAND, CHECKS_COMMAND = "vmimage-seal", "vmimage-seal-checks"
-SEALED_MARKER = "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 _OP_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/"
     r"(?P<kind>operations|operationResults)/(?P<op>[^/]+)$",
@@ -199,7 +198,7 @@ class FakeVmArm:
                                  f"Run command '{name}' needs a running VM; VM '{vm.name}' "
                                  f"is {vm.power_state}.")
             properties = body.get("properties") or {}
-            if name == CHECKS_COMMAND and vm.checks_fail:
+            if name == SEAL_CHECKS_COMMAND and vm.checks_fail:
                 return arm_error(409, "VMExtensionProvisioningError",
                                  f"Run command '{name}' failed: {vm.checks_fail}")
             vm.commands[name] = {"script": (properties.get("source") or {}).get("script"),

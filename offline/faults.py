@@ -30,6 +30,7 @@ from typing import Any
 
 from offline.arm import ArmError
 from offline.guest import GuestState
+from vmimage.vocabulary import STEP_CUSTOMIZE
 
 MAX_ATTEMPTS = 10  # azure-native's azcore retry policy: MaxRetries 3..10; we take the top
 RETRY_AFTER_S = (5, 10, 15, 30)  # what ARM's throttling answers typically ask for
@@ -159,10 +160,11 @@ class FaultPlan:
             "error": {"code": code, "message": message}
         }
 
-    def before_script(self, name: str, vm_name: str) -> None:
-        """Before a run command executes: the first customize script may fail."""
+    def before_script(self, name: str, vm_name: str, *, step: str | None) -> None:
+        """Before a run command executes: the first customize step (its `vmimage-step`
+        tag says which it is) may fail."""
         self._check_alive()
-        if self.customize_fail and not self.customize_failed and name.startswith("customize"):
+        if self.customize_fail and not self.customize_failed and step == STEP_CUSTOMIZE:
             self.customize_failed = True
             raise ArmError(
                 409, "VMExtensionProvisioningError",

@@ -26,8 +26,8 @@ from offline.report import (
 )
 from offline.runner import ProgramRun
 from vmimage.policy.rules import Violation
+from vmimage.vocabulary import VIRTUAL_MACHINE
 
-VM_TYPE = "azure-native:compute:VirtualMachine"
 ACTION_ORDER = ("create", "update", "replace", "delete", "same")
 ACTION_SYMBOL = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
 FOLD_ROWS = 20  # stage tables longer than this are folded into <details>
@@ -244,7 +244,7 @@ def _label(key: str, regs: list[Registration]) -> str:
         r = regs[0]
         text = f"{_short_type(r.type)}<br/>{r.azure_name or r.name}"
         return _escape_label(text)
-    vms = [r for r in regs if r.type == VM_TYPE]
+    vms = [r for r in regs if r.type == VIRTUAL_MACHINE]
     group = _clone_group(vms) or key.rsplit("::", 1)[-1]
     what = f"{len(vms)} VMs" if vms else f"{len(regs)} resources"
     return _escape_label(f"CloneSet<br/>{group} × {what}")

@@ -27,7 +27,7 @@ from pulumi.runtime.mocks import MockMonitor, Mocks, set_mocks
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-STACK_TYPE = "pulumi:pulumi:Stack"
+from vmimage.vocabulary import STACK
 
 
 def qualified_type(urn: str) -> str:
@@ -39,7 +39,7 @@ def engine_urn(stack: str, project: str, parent_urn: str | None, type_: str, nam
     """A URN exactly as the Pulumi engine forms it."""
     if parent_urn:
         parent_type = qualified_type(parent_urn)
-        if parent_type != STACK_TYPE:
+        if parent_type != STACK:
             type_ = f"{parent_type}${type_}"
     return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
 
@@ -47,7 +47,7 @@ def engine_urn(stack: str, project: str, parent_urn: str | None, type_: str, nam
 def type_depth(urn: str) -> int:
     """How deep a resource sits under the stack: 0 for a child of the stack itself."""
     chain = qualified_type(urn)
-    return 0 if chain == STACK_TYPE else chain.count("$")
+    return 0 if chain == STACK else chain.count("$")
 
 
 class EngineMonitor(MockMonitor):

@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from offline.engine import GENERALIZE_TYPE, WAIT_FOR_POWER_OFF, Registration
+from offline.engine import WAIT_FOR_POWER_OFF, Registration
 from offline.runner import ProgramRun
 from offline.secrets import unwrap
-from vmimage.components.vm_profile import ROLE_TAG, STEP_TAG
+from vmimage.vocabulary import (
+    CAPTURED_IMAGE_TYPES,
+    GENERALIZE,
+    ROLE_TAG,
+    RUN_COMMAND,
+    STEP_DEPROVISION,
+    STEP_TAG,
+)
 
 STAGES = ("foundation", "build", "customize", "deprovision", "generalize", "capture", "clone")
-RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
-CAPTURE_TYPES = ("azure-native:compute:GalleryImageVersion", "azure-native:compute:Image")
 #: The Generalize step spans two stages: sealing the guest, then ARM's deallocate and
 #: generalize. Its operations say which (offline/engine.py names them).
 OP_STAGES = {"seal-checks": "deprovision", "seal": "deprovision",
@@ -30,13 +35,13 @@ def parent_type(urn: str | None) -> str:
 def stage_of(reg: Registration) -> str:
     """A resource's stage, from what it is: its type, and the tags the program gives it
     (`vmimage-step` on run commands, `vmimage-role` on VMs and NICs)."""
-    if reg.type == GENERALIZE_TYPE:
+    if reg.type == GENERALIZE:
         return "generalize"
-    if reg.type in CAPTURE_TYPES:
+    if reg.type in CAPTURED_IMAGE_TYPES:
         return "capture"
     tags = unwrap(reg.inputs).get("tags") or {}
     if reg.type == RUN_COMMAND:
-        return "deprovision" if tags.get(STEP_TAG) == "deprovision" else "customize"
+        return "deprovision" if tags.get(STEP_TAG) == STEP_DEPROVISION else "customize"
     role = tags.get(ROLE_TAG)
     if role in ("build", "clone"):
         return role
@@ -57,14 +62,14 @@ def stage_spans(run: ProgramRun) -> list[StageSpan]:
     spans: dict[str, list[tuple[float, float, str]]] = {stage: [] for stage in STAGES}
     by_urn = {r.urn: r for r in run.registrations}
     for reg in run.registrations:
-        if reg.custom and reg.type != GENERALIZE_TYPE:
+        if reg.custom and reg.type != GENERALIZE:
             spans[stage_of(reg)].append((reg.start_s, reg.end_s, reg.urn))
     for op in run.operations:
         reg = by_urn.get(op.resource)
-        if reg is not None and reg.type == GENERALIZE_TYPE and op.op in OP_STAGES:
+        if reg is not None and reg.type == GENERALIZE and op.op in OP_STAGES:
             spans[OP_STAGES[op.op]].append((op.start_s, op.end_s, op.resource))
     for reg in run.registrations:  # a Generalize that made no call (recorded, unchanged)
-        if reg.type == GENERALIZE_TYPE and not any(urn == reg.urn for s in spans.values()
+        if reg.type == GENERALIZE and not any(urn == reg.urn for s in spans.values()
                                                    for _, _, urn in s):
             spans["generalize"].append((reg.start_s, reg.end_s, reg.urn))
     return [StageSpan(stage, min(t[0] for t in items), max(t[1] for t in items),

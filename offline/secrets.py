@@ -10,7 +10,9 @@ from typing import Any
 
 from pulumi.runtime.rpc import is_rpc_secret
 
-REDACTED = "[secret]"
+from vmimage.vocabulary import REDACTED_SECRET
+
+REDACTED = REDACTED_SECRET
 
 
 def unwrap(value: Any) -> Any:

@@ -16,12 +16,13 @@ from offline.changes import (
     protected_losses,
     summarize,
 )
-from offline.engine import GENERALIZE_TYPE, Failure, Operation, PriorResource
+from offline.engine import Failure, Operation, PriorResource
 from offline.latency import LatencyModel
 from offline.marketplace import CatalogImage
 from offline.runner import ProgramRun, StackConfig, run
 from offline.state import load_state, save_state, state_lock
 from vmimage.policy.rules import Violation
+from vmimage.vocabulary import GENERALIZE
 
 
 @dataclass
@@ -124,7 +125,7 @@ def _delete(result: ProgramRun, changes: list[Change], prior: dict[str, PriorRes
             old = prior[urn]
             if old.deleted_with in doomed:
                 continue  # deletedWith: the engine leaves it to its owner's delete
-            if old.type == GENERALIZE_TYPE or old.id.lower() not in result.arm.resources:
+            if old.type == GENERALIZE or old.id.lower() not in result.arm.resources:
                 continue  # nothing in Azure to delete (Generalize's delete is a no-op)
             try:
                 duration = result.arm.delete(old.id, start)

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm
+from vmimage.vocabulary import RUN_COMMAND
 
 VM_PATH = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
     r"virtualMachines/(?P<name>[^/?]+)(?P<action>/[A-Za-z]+)?(?:/(?P<command>[^/?]+))?$",
     re.IGNORECASE,
 )
-RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
 MARKETPLACE_PATH = re.compile(
     r"/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/"
     r"publishers/(?P<publisher>[^/]+)/artifacttypes/vmimage/offers/(?P<offer>[^/]+)/"

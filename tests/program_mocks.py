@@ -18,7 +18,7 @@ from pulumi.runtime import rpc
 
 from offline.pulumi_host import EngineMonitor
 from offline.pulumi_host import run_program as run_on_monitor
-from vmimage.spec.fingerprint import FINGERPRINT_TAG
+from vmimage.vocabulary import FINGERPRINT_TAG
 
 PROGRAM = ROOT / "__main__.py"
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"

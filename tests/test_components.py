@@ -10,9 +10,10 @@ from conftest import by_name, load_pipeline, run_offline, stack_config
 
 import offline.runner
 from offline.arm import SUBSCRIPTION_ID
-from offline.engine import GENERALIZE_TYPE, SimulatorMonitor
+from offline.engine import SimulatorMonitor
 from offline.report import report_json
 from offline.secrets import REDACTED, unwrap
+from vmimage.vocabulary import GENERALIZE
 
 VM = "azure-native:compute:VirtualMachine"
 NIC = "azure-native:network:NetworkInterface"
@@ -130,7 +131,7 @@ def test_images_are_protected_and_nothing_else(dev):
 def test_capture_source_is_the_generalize_output(dev):
     result, prop_deps = dev
     version = regs_of(result, VERSION)[0]
-    generalize = regs_of(result, GENERALIZE_TYPE)[0]
+    generalize = regs_of(result, GENERALIZE)[0]
     vm = build_vm(result)
     source = unwrap(version.inputs)["storageProfile"]["source"]["virtualMachineId"]
     assert source == vm.id
@@ -146,7 +147,7 @@ def test_generalize_records_the_subscription_of_its_vm(dev):
     an input: stacks recorded it (once from a client-config lookup), and dropping it
     would show every captured build as changed."""
     result, _ = dev
-    props = unwrap(regs_of(result, GENERALIZE_TYPE)[0].inputs)
+    props = unwrap(regs_of(result, GENERALIZE)[0].inputs)
     assert props["subscriptionId"] == SUBSCRIPTION_ID
     assert build_vm(result).id.startswith(f"/subscriptions/{SUBSCRIPTION_ID}/")
 
@@ -155,7 +156,7 @@ def test_generalize_seals_after_the_last_customize_step(dev):
     """The seal is the Generalize step's (it ends with the guest powering off), and it
     waits for the last customize command; Linux seals with the detached deprovision."""
     result, prop_deps = dev
-    generalize = regs_of(result, GENERALIZE_TYPE)[0]
+    generalize = regs_of(result, GENERALIZE)[0]
     last = by_name(result)["vmimage-v1-0-0-scripts-customize-1"]
     vm = build_vm(result)
     assert last.urn in generalize.dependencies
@@ -310,12 +311,12 @@ def test_windows_generated_password_output_is_secret(win):
 
 def test_windows_generalize_checks_then_runs_sysprep(win):
     result, _ = win
-    props = unwrap(regs_of(result, GENERALIZE_TYPE)[0].inputs)
+    props = unwrap(regs_of(result, GENERALIZE)[0].inputs)
     assert props["os"] == "windows"
     assert "Get-BitLockerVolume" in props["sealChecks"]
     assert "/generalize" in props["sealScript"] and "/quit" in props["sealScript"]
     ops = [o.op for o in result.operations
-           if o.resource == regs_of(result, GENERALIZE_TYPE)[0].urn]
+           if o.resource == regs_of(result, GENERALIZE)[0].urn]
     assert ops == ["seal-checks", "seal", "wait-for-guest-power-off", "deallocate",
                    "generalize"]
 

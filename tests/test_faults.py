@@ -149,10 +149,10 @@ def test_hooks_directly() -> None:
     assert all("Retry-After" in c[1] for c in canned if c is not None)
 
     failing = FaultPlan.parse("customize-fail=1", 0)
-    failing.before_script("deprovision", "vm")  # not a customize script
+    failing.before_script("deprovision", "vm", step="deprovision")  # not a customize step
     with pytest.raises(ArmError):
-        failing.before_script("customize-00-x", "vm")
-    failing.before_script("customize-01-y", "vm")  # only the first fails
+        failing.before_script("customize-00-x", "vm", step="customize")
+    failing.before_script("customize-01-y", "vm", step="customize")  # only the first fails
 
     crashing = FaultPlan.parse("crash-after=2", 0)
     crashing.after_operation(1)

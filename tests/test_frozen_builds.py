@@ -18,9 +18,10 @@ from offline.pulumi_host import InvokeFailure
 from offline.runner import StackConfig
 from offline.up import up
 from vmimage.azure.captures import look_up_captures
-from vmimage.spec.fingerprint import FINGERPRINT_TAG, build_fingerprint
+from vmimage.spec.fingerprint import build_fingerprint
 from vmimage.spec.stack_config import ConfigProblems
 from vmimage.spec.validate import load_spec
+from vmimage.vocabulary import FINGERPRINT_TAG
 
 VM = "azure-native:compute:VirtualMachine"
 NIC = "azure-native:network:NetworkInterface"

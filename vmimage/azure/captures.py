@@ -21,8 +21,9 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
-from vmimage.spec.fingerprint import FINGERPRINT_TAG, Capture
+from vmimage.spec.fingerprint import Capture
 from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.vocabulary import FINGERPRINT_TAG
 
 # How ARM says "there is no such resource" (the resource, its gallery, its group):
 # azure-native passes ARM's status and error code through in the invoke's error text.

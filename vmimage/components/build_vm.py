@@ -14,6 +14,7 @@ from vmimage.components.disks import build_data_disks
 from vmimage.components.frozen import frozen_inputs
 from vmimage.components.network import network_interface
 from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.vocabulary import BUILD_VM
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class BuildVm(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: BuildVmArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:BuildVm", name, None, opts)
+        super().__init__(BUILD_VM, name, None, opts)
         spec, build = args.spec, args.build
         azure_name = naming.build_vm_name(spec.image_name, build.version)
         nic = network_interface(

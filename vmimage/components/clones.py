@@ -18,6 +18,7 @@ from vmimage.components import vm_profile
 from vmimage.components.disks import clone_data_disks
 from vmimage.components.network import network_interface
 from vmimage.spec.models import CloneSpec, PipelineSpec
+from vmimage.vocabulary import CLONE_SET, GROUP_TAG
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class CloneSet(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: CloneGroupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:CloneSet", name, None, opts)
+        super().__init__(CLONE_SET, name, None, opts)
         spec, clone = args.spec, args.clone
         region = spec.clone_region(clone)
         self.vm_names = []
@@ -94,7 +95,7 @@ class CloneSet(pulumi.ComponentResource):
             subnet_id=args.subnet_id,
             public_ip=spec.network.public_ip,
             parent=self,
-            tags=vm_profile.tags("clone", args.version, **{vm_profile.GROUP_TAG: clone.name}),
+            tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name}),
         )
         vm = compute.VirtualMachine(
             naming.child_name(name, str(index)),
@@ -113,7 +114,7 @@ class CloneSet(pulumi.ComponentResource):
             security_profile=vm_profile.security_profile(spec),
             diagnostics_profile=vm_profile.diagnostics_profile(spec),
             tags=vm_profile.tags(
-                "clone", args.version, **{vm_profile.GROUP_TAG: clone.name}
+                "clone", args.version, **{GROUP_TAG: clone.name}
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,

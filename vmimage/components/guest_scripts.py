@@ -17,6 +17,7 @@ from vmimage.components import vm_profile
 from vmimage.components.frozen import frozen_inputs
 from vmimage.scripts.render import render
 from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.vocabulary import GUEST_SCRIPTS, STEP_CUSTOMIZE, STEP_DEPROVISION, STEP_TAG
 
 SEAL_TEMPLATE = {"linux": "linux/deprovision.sh.j2", "windows": "windows/sysprep.ps1.j2"}
 SEAL_CHECKS_TEMPLATE = {"windows": "windows/sysprep-checks.ps1.j2"}
@@ -82,7 +83,7 @@ class GuestScripts(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: GuestScriptsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:GuestScripts", name, None, opts)
+        super().__init__(GUEST_SCRIPTS, name, None, opts)
         spec, build = args.spec, args.build
         vm_name = naming.build_vm_name(spec.image_name, build.version)
         previous: list[pulumi.Resource] = []
@@ -96,14 +97,14 @@ class GuestScripts(pulumi.ComponentResource):
                 render(step.template, step.vars, os=spec.os, vm_name=vm_name),
                 timeout_s=step.timeout_seconds,
                 depends_on=previous,
-                step="customize",
+                step=STEP_CUSTOMIZE,
             )
             previous = [command]
         if args.legacy_deprovision:
             previous = [self._run_command(
                 naming.child_name(name, "deprovision"), args, LEGACY_DEPROVISION,
                 seal_for(spec, build).script, timeout_s=900, depends_on=previous,
-                asynchronous=spec.windows, step="deprovision")]
+                asynchronous=spec.windows, step=STEP_DEPROVISION)]
         self.last = previous[0] if previous else None
         self.register_outputs({})
 
@@ -131,7 +132,7 @@ class GuestScripts(pulumi.ComponentResource):
             # reports success and an image that was never customized.
             treat_failure_as_deployment_failure=True,
             # What the step is, as data: reviews and reports read it here, not from names.
-            tags=vm_profile.tags("build", args.build.version, **{vm_profile.STEP_TAG: step}),
+            tags=vm_profile.tags("build", args.build.version, **{STEP_TAG: step}),
         )
         return compute.VirtualMachineRunCommandByVirtualMachine(
             name, **inputs,

@@ -11,8 +11,8 @@ from pulumi_azure_native import compute
 
 from vmimage.azure import naming
 from vmimage.components import vm_profile
-from vmimage.spec.fingerprint import FINGERPRINT_TAG
 from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.vocabulary import FINGERPRINT_TAG, IMAGE_CAPTURE, IMAGE_GALLERY
 
 TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
     name="SecurityType", value="TrustedLaunchSupported"
@@ -47,7 +47,7 @@ class ImageGallery(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ImageGalleryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:ImageGallery", name, None, opts)
+        super().__init__(IMAGE_GALLERY, name, None, opts)
         spec = args.spec
         assert spec.gallery is not None
         protected = pulumi.ResourceOptions(parent=self, protect=spec.protect_images)
@@ -120,7 +120,7 @@ class ImageCapture(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ImageCaptureArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:ImageCapture", name, None, opts)
+        super().__init__(IMAGE_CAPTURE, name, None, opts)
         spec, build = args.spec, args.build
         # A captured image is final: its source VM may be retired (deleted) later, or
         # reported by ARM with other casing, without that ever meaning a recapture.

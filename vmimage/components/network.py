@@ -11,6 +11,7 @@ from vmimage.azure.naming import child_name
 from vmimage.azure.nsg_sources import DENY_ALL_RULE
 from vmimage.components.frozen import frozen_inputs
 from vmimage.spec.models import NetworkSpec
+from vmimage.vocabulary import NETWORK
 
 DENY_ALL_PRIORITY = 4096  # the lowest-priority custom rule: everything not allowed above
 FIRST_ALLOW_PRIORITY = 100
@@ -66,7 +67,7 @@ class Network(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:Network", name, None, opts)
+        super().__init__(NETWORK, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         nsg = network.NetworkSecurityGroup(
             child_name(name, "nsg"),

@@ -31,6 +31,7 @@ from vmimage.providers.generalize import (
 )
 from vmimage.spec.fingerprint import Capture, fingerprint_to_record
 from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.vocabulary import IMAGE_PIPELINE
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class ImagePipeline(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ImagePipelineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:ImagePipeline", name, None, opts)
+        super().__init__(IMAGE_PIPELINE, name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
         group = resources.ResourceGroup(

@@ -32,6 +32,7 @@ from vmimage.components import vm_profile
 from vmimage.components.clones import CloneGroupArgs
 from vmimage.components.disks import clone_data_disks
 from vmimage.spec.models import CloneSpec, PipelineSpec
+from vmimage.vocabulary import CLONE_SCALE_SET, GROUP_TAG
 
 DEFAULT_BATCH_PERCENT = 20  # Azure's default maxBatchInstancePercent
 MIN_BATCH_PERCENT = 5  # Azure accepts 5-100
@@ -130,7 +131,7 @@ class CloneScaleSet(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: CloneGroupArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("vmimage:index:CloneScaleSet", name, None, opts)
+        super().__init__(CLONE_SCALE_SET, name, None, opts)
         spec, clone = args.spec, args.clone
         self.scale_set_name = vmss_name(clone.name)
         self.instances = clone.count
@@ -161,7 +162,7 @@ class CloneScaleSet(pulumi.ComponentResource):
                     extensions=[health_extension(spec)]
                 ),
             ),
-            tags=vm_profile.tags("clone", args.version, **{vm_profile.GROUP_TAG: clone.name}),
+            tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name}),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # The password sits in the VM profile: keep the whole output secret.

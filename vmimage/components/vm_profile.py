@@ -10,11 +10,8 @@ from pulumi_azure_native import compute
 
 from vmimage.azure import naming
 from vmimage.spec.models import PipelineSpec
+from vmimage.vocabulary import ROLE_TAG, VERSION_TAG
 
-ROLE_TAG = "vmimage-role"
-VERSION_TAG = "vmimage-version"
-GROUP_TAG = "vmimage-clone-group"
-STEP_TAG = "vmimage-step"  # on run commands: customize or deprovision
 SSH_KEY_PATH = "/home/{user}/.ssh/authorized_keys"
 
 

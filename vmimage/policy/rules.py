@@ -29,42 +29,25 @@ from vmimage.azure.sizing import (
     recommended_replicas,
 )
 
-# --- wire-format markers -------------------------------------------------------------------------
-
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-REDACTED_SECRET = "[secret]"
-
-# The engine's unknown sentinels (same values as pulumi_policy.proxy / pulumi.runtime.rpc).
-UNKNOWN_VALUES: frozenset[str] = frozenset(
-    {
-        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
-        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
-        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string
-        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
-        "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
-        "e48ece36-62e2-4504-bad9-02848725956a",  # archive
-        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
-    }
+# The shared vocabulary (vmimage/vocabulary.py), under the short names the rules read best in.
+from vmimage.vocabulary import (
+    GALLERY,
+    GALLERY_IMAGE,
+    GALLERY_IMAGE_VERSION,
+    GENERALIZE,
+    MANAGED_IMAGE,
+    NIC,
+    NSG,
+    PUBLIC_IP,
+    REDACTED_SECRET,
+    ROLE_TAG,
+    SECRET_SIG,
+    SECRET_SIG_KEY,
+    SECURITY_RULE,
+    UNKNOWN_VALUES,
 )
-
-# --- resource type tokens ------------------------------------------------------------------------
-
-VM = "azure-native:compute:VirtualMachine"
-VMSS = "azure-native:compute:VirtualMachineScaleSet"
-NIC = "azure-native:network:NetworkInterface"
-PUBLIC_IP = "azure-native:network:PublicIPAddress"
-NSG = "azure-native:network:NetworkSecurityGroup"
-SECURITY_RULE = "azure-native:network:SecurityRule"
-GALLERY = "azure-native:compute:Gallery"
-GALLERY_IMAGE = "azure-native:compute:GalleryImage"
-GALLERY_IMAGE_VERSION = "azure-native:compute:GalleryImageVersion"
-MANAGED_IMAGE = "azure-native:compute:Image"
-RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
-
-ROLE_TAG = "vmimage-role"
-CLONE_GROUP_TAG = "vmimage-clone-group"
+from vmimage.vocabulary import SCALE_SET as VMSS
+from vmimage.vocabulary import VIRTUAL_MACHINE as VM
 
 IMAGE_TYPES: frozenset[str] = frozenset(
     {GALLERY, GALLERY_IMAGE, GALLERY_IMAGE_VERSION, MANAGED_IMAGE}
@@ -585,9 +568,7 @@ def check_linux_password_auth(r: ResourceView, _: Options) -> list[str]:
 
 
 def _is_generalize(r: ResourceView) -> bool:
-    return r.type == GENERALIZE or (
-        r.type.startswith("pulumi-python:dynamic") and r.type.endswith(":Generalize")
-    )
+    return r.type == GENERALIZE
 
 
 def check_build_vm_generalized(

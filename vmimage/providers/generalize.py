@@ -44,6 +44,7 @@ from vmimage.azure.client import (
 )
 from vmimage.providers.bundle import reduce_by_value
 from vmimage.providers.guest_seal import Seal, SealError, seal_guest
+from vmimage.vocabulary import UNKNOWN_STRING
 
 __all__ = [
     "Generalize",
@@ -54,8 +55,8 @@ __all__ = [
 ]
 
 #: The modules the provider host needs, dependencies first (vmimage/providers/bundle.py).
-BUNDLE = ("vmimage.providers.bundle", "vmimage.azure.auth", "vmimage.azure.client",
-          "vmimage.providers.guest_seal", __name__)
+BUNDLE = ("vmimage.vocabulary", "vmimage.providers.bundle", "vmimage.azure.auth",
+          "vmimage.azure.client", "vmimage.providers.guest_seal", __name__)
 
 #: ARM error codes of a 409 that only means "another operation holds the VM right now".
 #: OperationNotAllowed (e.g. generalize on a running VM) is *not* here: waiting won't fix it.
@@ -231,13 +232,12 @@ _PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
              "generalizedAt": "generalized_at"}
 _WIRE_NAMES = {py: wire for wire, py in _PY_NAMES.items()}
 #: The engine's sentinel for a value not known yet (a preview before the VM exists).
-_UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def is_unknown(value: object) -> bool:
     """During a preview the engine sends what is not known yet as a sentinel, which the
     provider host hands over as `pulumi.output.Unknown` (or the raw sentinel string)."""
-    return isinstance(value, Unknown) or value == _UNKNOWN_SENTINEL
+    return isinstance(value, Unknown) or value == UNKNOWN_STRING
 
 
 def subscription_of(arm_id: object) -> str | None:

@@ -29,11 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmimage.azure.client import describe, is_transient
+from vmimage.vocabulary import SEAL_CHECKS_COMMAND, SEAL_COMMAND, SEALED_MARKER
 
-SEAL_COMMAND = "vmimage-seal"
-CHECKS_COMMAND = "vmimage-seal-checks"
 #: What the Windows seal prints once Windows reports the image sealed.
-SEALED_MARKER = "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 FAILED_STATES = ("failed", "timedout", "canceled")
 STOPPED = ("stopped", "deallocated")
 #: Where to look when a seal hangs, by OS.
@@ -133,7 +131,7 @@ def seal_guest(client: Any, resource_group: str, vm_name: str, seal: Seal, *,
         try:
             if seal.checks:
                 report("checking the guest before sysprep")
-                run_command(client, resource_group, vm_name, CHECKS_COMMAND, seal.checks,
+                run_command(client, resource_group, vm_name, SEAL_CHECKS_COMMAND, seal.checks,
                             location=location, asynchronous=False, timeout_s=900)
             report("starting the seal in the guest")
             run_command(client, resource_group, vm_name, SEAL_COMMAND, seal.script,

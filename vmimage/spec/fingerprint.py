@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vmimage.spec.models import BuildSpec, PipelineSpec
 
-FINGERPRINT_TAG = "vmimage-build"
 FINGERPRINT_VERSION = "v1"  # bump if what is hashed changes, so old tags are not misread
 
 

@@ -1,0 +1,100 @@
+"""The words the program, the policy pack and the offline simulator share: type tokens, tag
+keys, run command names and Pulumi's wire markers. Plain strings, no imports: the dynamic
+provider host, the policy analyzer and the simulator all read this module, and none of
+them may need Pulumi's runtime to do so.
+
+What a resource *is* is said here once and read from its type and tags everywhere else,
+never guessed from its logical name or its script text.
+"""
+
+from __future__ import annotations
+
+# -- component resources (vmimage:index:<Name>) ---------------------------------------------
+
+IMAGE_PIPELINE = "vmimage:index:ImagePipeline"
+IMAGE_BUILD = "vmimage:index:ImageBuild"
+NETWORK = "vmimage:index:Network"
+BUILD_VM = "vmimage:index:BuildVm"
+GUEST_SCRIPTS = "vmimage:index:GuestScripts"
+IMAGE_GALLERY = "vmimage:index:ImageGallery"
+IMAGE_CAPTURE = "vmimage:index:ImageCapture"
+CLONE_SET = "vmimage:index:CloneSet"
+CLONE_SCALE_SET = "vmimage:index:CloneScaleSet"
+
+# -- dynamic resources (the VM-action provider) ---------------------------------------------
+
+DYNAMIC_PREFIX = "pulumi-python:dynamic/"
+GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
+RESTART = "pulumi-python:dynamic/vmimage:Restart"
+#: The input in which a dynamic resource carries its pickled provider.
+DYNAMIC_PROVIDER_KEY = "__provider"
+
+# -- provider resources the program registers -----------------------------------------------
+
+RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
+VIRTUAL_NETWORK = "azure-native:network:VirtualNetwork"
+SUBNET = "azure-native:network:Subnet"
+NSG = "azure-native:network:NetworkSecurityGroup"
+SECURITY_RULE = "azure-native:network:SecurityRule"
+PUBLIC_IP = "azure-native:network:PublicIPAddress"
+NIC = "azure-native:network:NetworkInterface"
+VIRTUAL_MACHINE = "azure-native:compute:VirtualMachine"
+SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
+RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
+GALLERY = "azure-native:compute:Gallery"
+GALLERY_IMAGE = "azure-native:compute:GalleryImage"
+GALLERY_IMAGE_VERSION = "azure-native:compute:GalleryImageVersion"
+MANAGED_IMAGE = "azure-native:compute:Image"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+STACK = "pulumi:pulumi:Stack"
+
+#: What a capture registers: the image clones boot from.
+CAPTURED_IMAGE_TYPES = (GALLERY_IMAGE_VERSION, MANAGED_IMAGE)
+
+# -- invokes --------------------------------------------------------------------------------
+
+GET_GALLERY_IMAGE_VERSION = "azure-native:compute:getGalleryImageVersion"
+GET_MANAGED_IMAGE = "azure-native:compute:getImage"
+
+# -- tags the program puts on Azure resources -----------------------------------------------
+
+#: On VMs, NICs and scale sets: `build` or `clone`.
+ROLE_TAG = "vmimage-role"
+#: On VMs and scale sets: the image version they run or build.
+VERSION_TAG = "vmimage-version"
+#: On clone VMs and scale sets: their `clones[].name`.
+GROUP_TAG = "vmimage-clone-group"
+#: On run commands: the kind of step (`customize`, or `deprovision` for legacy builds).
+STEP_TAG = "vmimage-step"
+#: On captured images: the fingerprint of the build they were captured from.
+FINGERPRINT_TAG = "vmimage-build"
+
+STEP_CUSTOMIZE = "customize"
+STEP_DEPROVISION = "deprovision"
+
+# -- run commands the VM-action provider sends ------------------------------------------------
+
+SEAL_COMMAND = "vmimage-seal"
+SEAL_CHECKS_COMMAND = "vmimage-seal-checks"
+
+# -- Pulumi's wire format (pulumi.runtime.rpc; the same values in pulumi_policy) --------------
+
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+REDACTED_SECRET = "[secret]"
+UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+#: Every unknown sentinel, one per kind of value.
+UNKNOWN_VALUES = frozenset({
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
+    UNKNOWN_STRING,
+    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+    "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
+    "e48ece36-62e2-4504-bad9-02848725956a",  # archive
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+})
+
+# -- what the Windows seal prints once sysprep has sealed the image ---------------------------
+
+#: templates/windows/sysprep.ps1.j2 prints it; the seal's confirmation looks for it.
+SEALED_MARKER = "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
