@@ -24,9 +24,16 @@ class Change:
     urn: str
     action: str
     properties: tuple[str, ...] = ()
+    was: str | None = None  # the previous run's URN, when an alias matched it
+
+    @property
+    def prior_urn(self) -> str:
+        """The key of this resource in the previous run's state."""
+        return self.was or self.urn
 
     def as_json(self) -> dict[str, Any]:
-        return {"urn": self.urn, "action": self.action, "properties": list(self.properties)}
+        found = {"urn": self.urn, "action": self.action, "properties": list(self.properties)}
+        return {**found, "aliasedFrom": self.was} if self.was else found
 
 
 def leaf_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -83,10 +90,10 @@ def summarize(
     """Every resource of this run and the last, in a stable order (by URN). A run that
     did not finish deletes nothing: what it did not reach is not listed."""
     changes = [
-        Change(r.urn, r.action if prior else "create", tuple(r.changed))
+        Change(r.urn, r.action if prior else "create", tuple(r.changed), r.aliased_from)
         for r in registrations if r.custom
     ]
-    seen = {c.urn for c in changes}
+    seen = {c.prior_urn for c in changes}
     if finished:
         changes += [Change(urn, "delete") for urn, p in prior.items()
                     if p.custom and urn not in seen]
@@ -103,7 +110,7 @@ def counts(changes: Iterable[Change]) -> dict[str, int]:
 def protected_losses(changes: Iterable[Change], prior: dict[str, PriorResource]) -> list[Change]:
     """Deletes and replacements of protected resources: Pulumi refuses both."""
     return [c for c in changes if c.action in ("delete", "replace")
-            and c.urn in prior and prior[c.urn].protect]
+            and c.prior_urn in prior and prior[c.prior_urn].protect]
 
 
 def delete_order(urns: Iterable[str], prior: dict[str, PriorResource]) -> list[list[str]]:

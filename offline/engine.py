@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
 from offline.arm import INVOKES, ArmError, SimulatedArm
-from offline.pulumi_host import EngineMonitor, InvokeFailure, resolve
+from offline.pulumi_host import Aliases, EngineMonitor, InvokeFailure, resolve
 from offline.secrets import secret_paths, unwrap
 from vmimage.vocabulary import DYNAMIC_PROVIDER_KEY, GENERALIZE, STACK
 
@@ -55,6 +56,8 @@ class Registration:
     ignore_changes: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
     deleted_with: str = ""  # urn whose delete takes this one with it (the engine skips it)
+    #: The previous run's URN of this resource when it differs (found through an alias).
+    aliased_from: str | None = None
 
     @property
     def secret_paths(self) -> list[str]:
@@ -109,6 +112,10 @@ class SimulatorMonitor(EngineMonitor):
         self._children: dict[str, list[str]] = {}
         self._completed_ops = 0
         self._cloud_reads: Any = None
+        self._aliases: Aliases | None = None
+
+    def prior_of(self, reg: Registration) -> PriorResource | None:
+        return self.prior.get(reg.aliased_from or reg.urn)
 
     @property
     def cloud_reads(self) -> Any:
@@ -161,6 +168,11 @@ class SimulatorMonitor(EngineMonitor):
             deleted_with=request.deletedWith,
         )
         with self._lock:
+            if self._aliases is None:
+                self._aliases = Aliases(pulumi.get_stack(), pulumi.get_project(), self.prior)
+            old = self._aliases.old_urn(urn, request.type, request.name, reg.parent,
+                                        request.aliases)
+            reg.aliased_from = old if old not in (None, urn) else None
             self.registrations[urn] = reg
             if reg.parent:
                 self._children.setdefault(reg.parent, []).append(urn)
@@ -190,7 +202,7 @@ class SimulatorMonitor(EngineMonitor):
         """Called (under the lock) for each custom resource: diff against the prior state,
         then run the ARM operation at the time its dependencies allow."""
         reg = self._pending.pop((args.typ, args.name))
-        prior = self.prior.get(reg.urn)
+        prior = self.prior_of(reg)
         if self.diff is not None:
             reg.action, reg.changed = self.diff(reg, prior)
         start = self.ready_time(reg.dependencies)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import runpy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,59 @@ def type_depth(urn: str) -> int:
     """How deep a resource sits under the stack: 0 for a child of the stack itself."""
     chain = qualified_type(urn)
     return 0 if chain == STACK else chain.count("$")
+
+
+class Aliases:
+    """Which resource of the previous run a registration is, as the engine decides it
+    (pulumi/pulumi pkg/resource/deploy/step_generator.go: `generateAliases`,
+    `collapseAliasToUrn`, `inheritedChildAlias`): its own URN first, then its aliases; a
+    child inherits the alias its parent was matched by, with a name that began with the
+    parent's name renamed alike. `olds`: the URNs the previous run left."""
+
+    def __init__(self, stack: str, project: str, olds: Collection[str]) -> None:
+        self.stack, self.project, self.olds = stack, project, set(olds)
+        self.matched: dict[str, str] = {}  # new URN -> the old URN it was found under
+
+    def old_urn(self, urn: str, type_: str, name: str, parent: str | None,
+                aliases: Sequence[Any]) -> str | None:
+        """The previous run's URN of this resource, or None if it is new."""
+        for candidate in (urn, *self._generate(type_, name, parent, aliases)):
+            if candidate in self.olds:
+                if candidate != urn:
+                    self.matched[urn] = candidate
+                return candidate
+        return None
+
+    def _generate(self, type_: str, name: str, parent: str | None,
+                  aliases: Sequence[Any]) -> list[str]:
+        found: list[str] = []
+        own = [self._collapse(a, type_, name, parent) for a in aliases]
+        found += own
+        parent_alias = self.matched.get(parent or "")
+        if parent is not None and parent_alias is not None:
+            found.append(self._inherited(type_, name, parent, parent_alias))
+            for alias in own:
+                found.append(self._inherited(alias.split("::")[2].split("$")[-1],
+                                             alias.rsplit("::", 1)[-1], parent, parent_alias))
+        return list(dict.fromkeys(found))
+
+    def _collapse(self, alias: Any, type_: str, name: str, parent: str | None) -> str:
+        if alias.urn:
+            return str(alias.urn)
+        spec = alias.spec
+        alias_parent = spec.parentUrn or parent
+        if spec.parentUrn and spec.parentUrn in self.matched:
+            alias_parent = self.matched[spec.parentUrn]  # the parent's old URN
+        if spec.noParent or (alias_parent and qualified_type(alias_parent) == STACK):
+            alias_parent = None
+        return engine_urn(spec.stack or self.stack, spec.project or self.project,
+                          alias_parent, spec.type or type_, spec.name or name)
+
+    def _inherited(self, type_: str, name: str, parent: str, parent_alias: str) -> str:
+        parent_name = parent.rsplit("::", 1)[-1]
+        if name.startswith(parent_name):
+            name = parent_alias.rsplit("::", 1)[-1] + name[len(parent_name):]
+        return engine_urn(self.stack, self.project, parent_alias, type_, name)
 
 
 class EngineMonitor(MockMonitor):

@@ -214,7 +214,10 @@ def save_state(
     """Write the state after a run: this run's completed registrations, the prior
     resources still alive (`kept`: e.g. not deleted because the run failed first), and
     the ARM, with simulated time shifted so the next run starts at t=0."""
-    records = {p.urn: _prior_record(p, state.key) for p in kept}
+    # Resources found under an alias are saved under their new URN, and so is every
+    # reference to them (as the engine's snapshot rewrites them).
+    renamed = {r.aliased_from: r.urn for r in registrations if r.aliased_from}
+    records = {p.urn: _renamed(_prior_record(p, state.key), renamed) for p in kept}
     for reg in registrations:
         if reg.custom and not reg.id:
             continue  # never completed: the next run creates it again
@@ -244,6 +247,15 @@ def save_state(
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         json.dump(document, out, indent=1, sort_keys=True, default=str)
     os.replace(temp, path)
+
+
+def _renamed(record: dict[str, Any], renamed: dict[str, str]) -> dict[str, Any]:
+    if not renamed:
+        return record
+    return {**record,
+            "parent": renamed.get(record["parent"], record["parent"]),
+            "deleted_with": renamed.get(record["deleted_with"], record["deleted_with"]),
+            "dependencies": [renamed.get(d, d) for d in record["dependencies"]]}
 
 
 def _prior_record(prior: PriorResource, key: str) -> dict[str, Any]:

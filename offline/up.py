@@ -94,7 +94,8 @@ def _up(
     outcome.blocked = protected_losses(changes, prior)
     if outcome.blocked or refused:
         return outcome  # nothing is saved: the state on disk is untouched
-    completed = {r.urn for r in result.registrations if r.id or not r.custom}
+    done = [r for r in result.registrations if r.id or not r.custom]
+    completed = {r.urn for r in done} | {r.aliased_from for r in done if r.aliased_from}
     if finished:
         _delete(result, changes, prior)
         kept: list[PriorResource] = []
@@ -115,9 +116,9 @@ def _delete(result: ProgramRun, changes: list[Change], prior: dict[str, PriorRes
     regs = {r.urn: r for r in result.registrations}
     doomed = [c.urn for c in changes if c.action == "delete"]
     # A replacement under a new Azure name leaves its predecessor to delete.
-    doomed += [c.urn for c in changes
+    doomed += [c.prior_urn for c in changes
                if c.action == "replace" and not regs[c.urn].delete_before_replace
-               and regs[c.urn].id.lower() != prior[c.urn].id.lower()]
+               and regs[c.urn].id.lower() != prior[c.prior_urn].id.lower()]
     start = max((o.end_s for o in result.operations), default=0.0)
     for wave in delete_order(doomed, prior):
         wave_end = start

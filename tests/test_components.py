@@ -92,7 +92,8 @@ def test_component_type_tokens(dev):
     components = {r.type for r in result.registrations if not r.custom}
     assert components == {
         "vmimage:index:ImagePipeline", "vmimage:index:Network", "vmimage:index:ImageGallery",
-        "vmimage:index:BuildVm", "vmimage:index:GuestScripts", "vmimage:index:ImageCapture",
+        "vmimage:index:ImageBuild", "vmimage:index:BuildVm", "vmimage:index:GuestScripts",
+        "vmimage:index:ImageCapture",
         "vmimage:index:CloneSet",
     }
 

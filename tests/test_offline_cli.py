@@ -211,7 +211,8 @@ def test_printed_tree_nests_every_resource_under_its_parent(dev):
         # The nearest line above at one level less is the parent.
         above = next(n for d, n in reversed(lines[:index]) if d == depth - 1)
         assert above == parent["name"], (name, above, parent["name"])
-    assert max(depth for depth, _ in lines) == 3  # stack > pipeline > component > resource
+    # stack > pipeline > image build > component > resource
+    assert max(depth for depth, _ in lines) == 4
 
 
 # -- critical path ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The whole pipeline: network and gallery beside the build VMs; per build the guest
-scripts, generalize and capture; then the clone groups.
+"""The whole pipeline: resource group, network and gallery; one ImageBuild per build
+(build VM, customize, generalize, capture); then the clone groups.
 
 Every edge that can be a data dependency is one: capture reads the Generalize step's
 `vm_id`, clones read the capture's id, a child build boots from its parent's version id.
@@ -16,20 +16,13 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from vmimage.azure import naming
-from vmimage.components.build_vm import BuildVm, BuildVmArgs
 from vmimage.components.clones import CloneGroupArgs, CloneSet
-from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
-from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
+from vmimage.components.image import ImageGallery, ImageGalleryArgs
+from vmimage.components.image_build import ImageBuild, ImageBuildArgs
 from vmimage.components.network import Network, NetworkArgs
 from vmimage.components.scale_set import CloneScaleSet
 from vmimage.components.vm_profile import AdminCredentials
-from vmimage.providers.generalize import (
-    GENERALIZE_INPUTS,
-    Generalize,
-    GeneralizeArgs,
-    subscription_of,
-)
-from vmimage.spec.fingerprint import Capture, fingerprint_to_record
+from vmimage.spec.fingerprint import Capture
 from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import IMAGE_PIPELINE
 
@@ -89,32 +82,22 @@ class ImagePipeline(pulumi.ComponentResource):
             password=self._password(name, spec, args.admin_password),
         )
 
-        captures: dict[str, ImageCapture] = {}
-        self.build_vm_states = {}
-        # Oldest first: a child build boots from its parent's captured version.
-        for build in build_order(spec):
-            parent_id = captures[build.from_.version].version_id if build.from_.version else None
-            prefix = naming.child_name(name, f"v{naming.version_slug(build.version)}")
-            if build.retired:
-                # The build VM is gone; the captured image stays exactly as it was, its
-                # source recorded as the same ARM id the Generalize step reported.
-                source_vm_id = retired_vm_id(group.id, spec, build)
-                self.build_vm_states[build.version] = pulumi.Output.from_input(
-                    {"powerState": "deleted", "osState": "retired"}
-                )
-            else:
-                source_vm_id = self._build(prefix, spec, build, args, rg_name, net, admin,
-                                           parent_id)
-            captures[build.version] = ImageCapture(
-                naming.child_name(prefix, "capture"),
-                ImageCaptureArgs(
+        builds: dict[str, ImageBuild] = {}
+        for build in build_order(spec):  # oldest first: a child boots from its parent
+            parent = builds[build.from_.version].image.clone_source_id \
+                if build.from_.version else None
+            builds[build.version] = ImageBuild(
+                naming.child_name(name, f"v{naming.version_slug(build.version)}"),
+                ImageBuildArgs(
                     spec=spec, build=build, resource_group_name=rg_name,
-                    source_vm_id=source_vm_id, gallery=gallery,
-                    fingerprint=fingerprint_to_record(spec, build,
-                                                      args.captures.get(build.version)),
+                    resource_group_id=group.id, subnet_id=net.subnet_id, admin=admin,
+                    gallery=gallery, parent_image_id=parent,
+                    capture=args.captures.get(build.version), environment=args.environment,
                 ),
                 opts=child,
             )
+        captures = {version: b.image for version, b in builds.items()}
+        self.build_vm_states = {version: b.vm_state for version, b in builds.items()}
 
         self.image_version_ids = {
             v: c.version_id for v, c in captures.items() if c.version_id is not None
@@ -151,71 +134,6 @@ class ImagePipeline(pulumi.ComponentResource):
             }
         )
 
-    def _build(
-        self,
-        prefix: str,
-        spec: PipelineSpec,
-        build: BuildSpec,
-        args: ImagePipelineArgs,
-        rg_name: pulumi.Output[str],
-        net: Network,
-        admin: AdminCredentials,
-        parent_id: pulumi.Output[str] | None,
-    ) -> pulumi.Output[str]:
-        """Build VM -> guest scripts -> generalize; returns the generalized VM's id."""
-        child = pulumi.ResourceOptions(parent=self)
-        # Captured already: the VM is generalized and Azure refuses to modify it, so none
-        # of its resources may change again (vmimage/azure/captures.py).
-        capture = args.captures.get(build.version)
-        frozen = capture is not None and capture.captured
-        legacy = frozen and capture is not None and capture.fingerprint is None
-        vm = BuildVm(
-            naming.child_name(prefix, "build"),
-            BuildVmArgs(
-                spec=spec, build=build, resource_group_name=rg_name,
-                subnet_id=net.subnet_id, admin=admin, parent_image_id=parent_id,
-                frozen=frozen,
-            ),
-            opts=child,
-        )
-        scripts = GuestScripts(
-            naming.child_name(prefix, "scripts"),
-            GuestScriptsArgs(
-                spec=spec, build=build, resource_group_name=rg_name, vm_name=vm.vm_name,
-                vm=vm.vm, frozen=frozen, legacy_deprovision=legacy,
-            ),
-            opts=child,
-        )
-        seal = seal_for(spec, build)
-        generalized = Generalize(
-            naming.child_name(prefix, "generalize"),
-            GeneralizeArgs(
-                resource_group_name=rg_name,
-                vm_name=vm.vm_name,
-                vm_id=vm.vm_id,
-                vm_unique_id=vm.vm_unique_id,
-                location=spec.location,
-                os=seal.os,
-                seal_script=seal.script,
-                seal_checks=seal.checks,
-                timeout_seconds=seal.timeout_s,
-                # Named although the step would find it in vm_id itself: stacks recorded
-                # it before, and an unchanged input keeps their previews quiet.
-                subscription_id=vm.vm_id.apply(subscription_of),
-                environment=args.environment,
-            ),
-            # The last customize step must have finished before the seal; no output of
-            # it feeds generalize, hence depends_on (the VM itself is a data dependency).
-            opts=pulumi.ResourceOptions(parent=self,
-                                        depends_on=[scripts.last] if scripts.last else [],
-                                        ignore_changes=list(GENERALIZE_INPUTS) if frozen
-                                        else None),
-        )
-        self.build_vm_states[build.version] = pulumi.Output.all(
-            generalized.power_state, generalized.os_state
-        ).apply(lambda states: {"powerState": states[0], "osState": states[1]})
-        return generalized.vm_id
-
     def _password(
         self, name: str, spec: PipelineSpec, configured: pulumi.Input[str] | None
     ) -> pulumi.Input[str] | None:
@@ -244,13 +162,3 @@ class ImagePipeline(pulumi.ComponentResource):
 def build_order(spec: PipelineSpec) -> list[BuildSpec]:
     return sorted(spec.builds, key=lambda b: naming.parse_version(b.version))
 
-
-def retired_vm_id(
-    resource_group_id: pulumi.Input[str], spec: PipelineSpec, build: BuildSpec
-) -> pulumi.Output[str]:
-    """The ARM id the build VM had: what the image version recorded as its source. The
-    resource group's ARM id carries the subscription, so no lookup is needed."""
-    return pulumi.Output.concat(
-        resource_group_id, "/providers/Microsoft.Compute/virtualMachines/",
-        naming.build_vm_name(spec.image_name, build.version),
-    )

@@ -1,0 +1,154 @@
+"""One `builds[]` entry, as one component: the build VM, its customize steps, the
+Generalize step, and the capture of the generalized VM into images.
+
+Before this component existed its children sat directly under ImagePipeline; each is
+registered with an alias to that old parent, so a stack created then finds every one of
+them (and, through the engine's inherited aliases, everything beneath) where it was:
+nothing is replaced or deleted, protected images least of all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from vmimage.azure import naming
+from vmimage.components.build_vm import BuildVm, BuildVmArgs
+from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
+from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
+from vmimage.components.vm_profile import AdminCredentials
+from vmimage.providers.generalize import (
+    GENERALIZE_INPUTS,
+    Generalize,
+    GeneralizeArgs,
+    subscription_of,
+)
+from vmimage.spec.fingerprint import Capture, fingerprint_to_record
+from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.vocabulary import IMAGE_BUILD
+
+#: What a retired build reports instead of its (deleted) VM's power and OS state.
+RETIRED_STATE = {"powerState": "deleted", "osState": "retired"}
+
+
+@dataclass(frozen=True)
+class ImageBuildArgs:
+    spec: PipelineSpec
+    """The whole validated pipeline spec."""
+    build: BuildSpec
+    """The `builds[]` entry this component builds."""
+    resource_group_name: pulumi.Input[str]
+    resource_group_id: pulumi.Input[str]
+    """The group's ARM id: a retired build's VM id is derived from it."""
+    subnet_id: pulumi.Input[str]
+    admin: AdminCredentials
+    gallery: ImageGallery | None
+    """Where the version is captured; None for managed images only."""
+    parent_image_id: pulumi.Input[str] | None = None
+    """The image of the build this one starts from (`from.version`), if any."""
+    capture: Capture | None = None
+    """What Azure already holds of this version: a captured build is registered frozen."""
+    environment: str | None = None
+    """azure-native:environment, for the Generalize step's SDK client."""
+
+
+class ImageBuild(pulumi.ComponentResource):
+    image: ImageCapture
+    """The captured images: their ids, and the one clones boot from."""
+    vm_state: pulumi.Output[dict[str, str]]
+    """The build VM's powerState and osState as the Generalize step left them."""
+
+    def __init__(
+        self, name: str, args: ImageBuildArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(IMAGE_BUILD, name, None, opts)
+        old_parent = opts.parent if opts is not None else None
+        # Same name and type, under the pipeline: where stacks made before this component
+        # recorded each child.
+        child = pulumi.ResourceOptions(
+            parent=self, aliases=[pulumi.Alias(parent=old_parent)] if old_parent else None)
+        spec, build = args.spec, args.build
+        if build.retired:
+            # The build VM is gone; the captured image stays exactly as it was, its source
+            # recorded as the same ARM id the Generalize step reported.
+            source_vm_id = retired_vm_id(args.resource_group_id, spec, build)
+            self.vm_state = pulumi.Output.from_input(RETIRED_STATE)
+        else:
+            source_vm_id, self.vm_state = self._build_and_generalize(name, args, child)
+        self.image = ImageCapture(
+            naming.child_name(name, "capture"),
+            ImageCaptureArgs(
+                spec=spec, build=build, resource_group_name=args.resource_group_name,
+                source_vm_id=source_vm_id, gallery=args.gallery,
+                fingerprint=fingerprint_to_record(spec, build, args.capture),
+            ),
+            opts=child,
+        )
+        self.register_outputs({"vmState": self.vm_state, "imageId": self.image.clone_source_id})
+
+    def _build_and_generalize(
+        self, name: str, args: ImageBuildArgs, child: pulumi.ResourceOptions,
+    ) -> tuple[pulumi.Output[str], pulumi.Output[dict[str, str]]]:
+        """Build VM -> guest scripts -> generalize: the generalized VM's id and state."""
+        spec, build = args.spec, args.build
+        # Captured already: the VM is generalized and Azure refuses to modify it, so none
+        # of its resources may change again (vmimage/azure/captures.py).
+        frozen = args.capture is not None and args.capture.captured
+        legacy = frozen and args.capture is not None and args.capture.fingerprint is None
+        vm = BuildVm(
+            naming.child_name(name, "build"),
+            BuildVmArgs(
+                spec=spec, build=build, resource_group_name=args.resource_group_name,
+                subnet_id=args.subnet_id, admin=args.admin,
+                parent_image_id=args.parent_image_id, frozen=frozen,
+            ),
+            opts=child,
+        )
+        scripts = GuestScripts(
+            naming.child_name(name, "scripts"),
+            GuestScriptsArgs(
+                spec=spec, build=build, resource_group_name=args.resource_group_name,
+                vm_name=vm.vm_name, vm=vm.vm, frozen=frozen, legacy_deprovision=legacy,
+            ),
+            opts=child,
+        )
+        seal = seal_for(spec, build)
+        generalized = Generalize(
+            naming.child_name(name, "generalize"),
+            GeneralizeArgs(
+                resource_group_name=args.resource_group_name,
+                vm_name=vm.vm_name,
+                vm_id=vm.vm_id,
+                vm_unique_id=vm.vm_unique_id,
+                location=spec.location,
+                os=seal.os,
+                seal_script=seal.script,
+                seal_checks=seal.checks,
+                timeout_seconds=seal.timeout_s,
+                # Named although the step would find it in vm_id itself: stacks recorded
+                # it before, and an unchanged input keeps their previews quiet.
+                subscription_id=vm.vm_id.apply(subscription_of),
+                environment=args.environment,
+            ),
+            # The last customize step must have finished before the seal; no output of
+            # it feeds generalize, hence depends_on (the VM itself is a data dependency).
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
+                depends_on=[scripts.last] if scripts.last else [],
+                ignore_changes=list(GENERALIZE_INPUTS) if frozen else None)),
+        )
+        state = pulumi.Output.all(generalized.power_state, generalized.os_state).apply(
+            lambda states: {"powerState": states[0], "osState": states[1]})
+        return generalized.vm_id, state
+
+
+def retired_vm_id(
+    resource_group_id: pulumi.Input[str], spec: PipelineSpec, build: BuildSpec
+) -> pulumi.Output[str]:
+    """The ARM id the build VM had: what the image version recorded as its source. The
+    resource group's ARM id carries the subscription, so no lookup is needed."""
+    return pulumi.Output.concat(
+        resource_group_id, "/providers/Microsoft.Compute/virtualMachines/",
+        naming.build_vm_name(spec.image_name, build.version),
+    )
+
