@@ -27,6 +27,7 @@ import ipaddress
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pulumi.runtime.rpc import wrap_rpc_secret
@@ -49,6 +50,7 @@ from vmimage.vocabulary import (
     PUBLIC_IP,
     RANDOM_PASSWORD,
     RESOURCE_GROUP,
+    RESTART,
     RUN_COMMAND,
     SCALE_SET,
     STEP_TAG,
@@ -58,6 +60,12 @@ from vmimage.vocabulary import (
 )
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t=0, for timestamps ARM reports
+
+
+def timestamp(at: float) -> str:
+    """Simulated time `at` as the ISO 8601 timestamp ARM would report."""
+    return (EPOCH + timedelta(seconds=at)).isoformat()
 MAX_SCALE_SET_CAPACITY = 1000  # instances per scale set (Flexible, gallery image)
 
 # Properties ARM refuses to change on an existing resource: a changed value means the
@@ -85,6 +93,7 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     PUBLIC_IP: ("location", "sku"),
     RESOURCE_GROUP: ("location",),
     GENERALIZE: ("vmId", "vmUniqueId"),
+    RESTART: ("vmId", "vmUniqueId"),
 }
 
 
@@ -182,6 +191,11 @@ class SimulatedArm:
         self.marketplace: dict[tuple[str, str, str], CatalogImage] = dict(CATALOG)
         # run command id -> (start, what the simulated guest made of its script)
         self.guest_runs: dict[str, tuple[float, guest.GuestRun]] = {}
+        # VM id -> restarts: (when ARM rebooted it, when its agent reported Ready again)
+        self.reboots: dict[str, list[tuple[float, float]]] = {}
+        # Told of each REST call of a VM action as it completes (op, start, end): the
+        # engine records them as the resource's operations.
+        self.on_vm_call: Callable[[str, float, float], None] | None = None
         self._ip_cursor: dict[str, int] = {}
 
     # -- ids --------------------------------------------------------------------------
@@ -320,6 +334,32 @@ class SimulatedArm:
 
     def vm_state(self, vm_id: str, at: float) -> tuple[str, str]:
         return self.vms[vm_id.lower()].at(at)
+
+    def restart(self, vm_id: str, at: float) -> float:
+        """ARM's restart of a running VM at `at`; returns how long the LRO takes. The
+        guest agent reports Ready again only once the guest has booted."""
+        power, os_state = self.vm_state(vm_id, at)
+        if power != "running" or os_state == "generalized":
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Operation 'restart' is not allowed on VM "
+                           f"'{vm_id.rsplit('/', 1)[-1]}' since the VM is {power}.")
+        rebooted = at + self.latency("vm.restart")
+        self.reboots.setdefault(vm_id.lower(), []).append(
+            (rebooted, rebooted + self.latency("guest.boot")))
+        return rebooted - at
+
+    def agent_status(self, vm_id: str, at: float) -> tuple[str, float]:
+        """The guest agent's status in the instance view at `at`: (display status, time
+        of its report). Until a rebooted guest reports again, the instance view keeps the
+        last report from before the reboot."""
+        power, _ = self.vm_state(vm_id, at)
+        if power != "running":
+            return "Not Ready", at
+        reported = self.resources[vm_id.lower()].ready_at  # provisioning ends with Ready
+        for _rebooted, ready in self.reboots.get(vm_id.lower(), []):
+            if ready <= at:
+                reported = ready
+        return "Ready", reported
 
     def next_private_ip(self, subnet_id: str) -> str:
         subnet = self.resources[subnet_id.lower()]
@@ -673,6 +713,25 @@ def _random_password(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome
     return Outcome(resource_id, arm.latency("random.create"), {"result": wrap_rpc_secret(result)})
 
 
+def _vm_action(arm: SimulatedArm, which: str, p: dict[str, Any], at: float) -> Outcome:
+    """A VM action (vmimage/providers/vm_action.py): its procedure run against this ARM
+    through the real compute client; its REST calls reported as they complete."""
+    from offline.vm_rest import run_action
+    from vmimage.providers.generalize import GENERALIZE as GENERALIZE_ACTION
+    from vmimage.providers.restart import RESTART as RESTART_ACTION
+
+    action = {"generalize": GENERALIZE_ACTION, "restart": RESTART_ACTION}[which]
+    reported, end = run_action(arm, action, p, at, on_call=arm.on_vm_call)
+    outputs = {k: reported.get(k) for k in action.outputs}
+    outputs[action.done_at] = timestamp(end)
+    # Keyed apart from the VM itself (the provider's id is the VM id); a VM may be
+    # restarted more than once, each after another step.
+    rid = f"{which}-{p['vmId']}"
+    if "after" in action.inputs:
+        rid += f"-{naming.short_hash(str(p.get('after')), length=8)}"
+    return Outcome(rid, end - at, outputs, which)
+
+
 HANDLERS: dict[str, Handler] = {
     RESOURCE_GROUP: _resource_group,
     NSG: _nsg,
@@ -688,6 +747,9 @@ HANDLERS: dict[str, Handler] = {
     MANAGED_IMAGE: _managed_image,
     SCALE_SET: _scale_set,
     RANDOM_PASSWORD: _random_password,
+    # Dynamic resources: the VM actions' real procedures, through the simulated REST API.
+    GENERALIZE: lambda arm, p, at: _vm_action(arm, "generalize", p, at),
+    RESTART: lambda arm, p, at: _vm_action(arm, "restart", p, at),
 }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pulumi
@@ -22,9 +21,13 @@ from pulumi.runtime.proto import resource_pb2
 from offline.arm import INVOKES, ArmError, SimulatedArm
 from offline.pulumi_host import Aliases, EngineMonitor, InvokeFailure, resolve
 from offline.secrets import secret_paths, unwrap
-from vmimage.vocabulary import DYNAMIC_PROVIDER_KEY, GENERALIZE, STACK
-
-EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # simulated t=0, for timestamps in outputs
+from vmimage.vocabulary import (
+    DYNAMIC_PREFIX,
+    DYNAMIC_PROVIDER_KEY,
+    SEAL_CHECKS_COMMAND,
+    SEAL_COMMAND,
+    STACK,
+)
 
 
 @dataclass
@@ -208,8 +211,9 @@ class SimulatorMonitor(EngineMonitor):
         start = self.ready_time(reg.dependencies)
         reg.start_s = reg.end_s = start
         keeps_outputs = reg.action == "same" or (
-            # Generalize's update is a no-op: the VM was generalized once, as recorded.
-            reg.type == GENERALIZE and reg.action == "update"
+            # A VM action's update records new inputs and calls nothing: the action
+            # happened once, as recorded (vmimage/providers/vm_action.py).
+            reg.type.startswith(DYNAMIC_PREFIX) and reg.action == "update"
         )
         if keeps_outputs and prior is not None:
             # Unchanged: the engine makes no provider call; outputs come from state.
@@ -224,51 +228,47 @@ class SimulatorMonitor(EngineMonitor):
                 self.record(reg.urn, "delete", start, start + deleted_in)
                 start += deleted_in
                 reg.start_s = start
-        if reg.type == GENERALIZE:
-            outputs, end = self._generalize(reg, start)
-            reg.id = f"generalize-{unwrap(reg.inputs)['vmId']}"
-        else:
-            outcome = self.arm.put(reg.type, args.inputs, start)
-            end = start + outcome.duration
-            outputs = {**args.inputs, **outcome.outputs, "id": outcome.id}
+        dynamic = reg.type.startswith(DYNAMIC_PREFIX)
+        self.arm.on_vm_call = self._vm_call_recorder(reg.urn) if dynamic else None
+        try:
+            # A dynamic provider is not ARM: only its REST calls meet ARM's faults.
+            outcome = self.arm.put(reg.type, args.inputs, start, provider_retries=not dynamic)
+        finally:
+            self.arm.on_vm_call = None
+        end = start + outcome.duration
+        outputs = {**args.inputs, **outcome.outputs, "id": outcome.id}
+        if not dynamic:
+            # A dynamic resource's operations are its REST calls, recorded as they went.
             outputs.setdefault("name", outcome.name or outcome.id.rsplit("/", 1)[-1])
             self.record(reg.urn, reg.action, start, end)  # a crash here leaves no id:
-            reg.id = outcome.id  # the registration did not complete, state skips it
+        reg.id = outcome.id  # the registration did not complete, state skips it
         reg.end_s = end
         reg.outputs = outputs
-        reg.azure_name = outputs.get("name") if reg.type != GENERALIZE else None
+        reg.azure_name = None if dynamic else outputs.get("name")
         reg.state = _final_state(self.arm, reg)
         return reg.id, outputs
 
-    def _generalize(self, reg: Registration, start: float) -> tuple[dict[str, Any], float]:
-        from offline.vm_rest import run_generalize
-
-        props = unwrap(reg.inputs)
+    def _vm_call_recorder(self, urn: str) -> Callable[[str, float, float], None]:
+        """Record a VM action's REST calls as its operations, named for reports; the
+        time between the seal and the next call is the wait for the guest to power off."""
         sealed_at: list[float] = []  # when the seal command returned: the wait begins
 
         def on_call(op: str, op_start: float, op_end: float) -> None:
             if op in POLLS:
                 return
             if sealed_at and op_start > sealed_at[0]:
-                self.record(reg.urn, WAIT_FOR_POWER_OFF, sealed_at.pop(), op_start)
-            name = GENERALIZE_OPS.get(op, op)
-            self.record(reg.urn, name, op_start, op_end)
+                self.record(urn, WAIT_FOR_POWER_OFF, sealed_at.pop(), op_start)
+            name = VM_ACTION_OPS.get(op, op)
+            self.record(urn, name, op_start, op_end)
             if name == "seal":
                 sealed_at[:] = [op_end]
 
-        result, _, end = run_generalize(self.arm, props, start, on_call=on_call)
-        finished = (EPOCH + timedelta(seconds=end)).isoformat()
-        return {
-            **reg.inputs,
-            "powerState": result["powerState"],
-            "osState": result["osState"],
-            "generalizedAt": finished,
-        }, end
+        return on_call
 
 
-#: The Generalize step's REST calls, as its operations are named in reports.
-GENERALIZE_OPS = {"runCommand vmimage-seal-checks": "seal-checks",
-                  "runCommand vmimage-seal": "seal"}
+#: A VM action's REST calls, as its operations are named in reports.
+VM_ACTION_OPS = {f"runCommand {SEAL_CHECKS_COMMAND}": "seal-checks",
+                 f"runCommand {SEAL_COMMAND}": "seal"}
 WAIT_FOR_POWER_OFF = "wait-for-guest-power-off"
 POLLS = ("instanceView", "runCommand.get")
 

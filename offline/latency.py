@@ -31,6 +31,8 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "vm.instanceView": 1,
     "vm.deallocate": 90,
     "vm.generalize": 5,
+    "vm.restart": 60,  # ARM's restart LRO: the platform reboots the VM
+    "guest.boot": 45,  # from the reboot until the guest agent reports Ready again
     "gallery.create": 10,
     "galleryImage.create": 10,
     "galleryImageVersion.capture": 600,  # snapshot of OS + data disks, first replica

@@ -11,6 +11,7 @@ from offline.secrets import unwrap
 from vmimage.vocabulary import (
     CAPTURED_IMAGE_TYPES,
     GENERALIZE,
+    RESTART,
     ROLE_TAG,
     RUN_COMMAND,
     STEP_DEPROVISION,
@@ -37,6 +38,8 @@ def stage_of(reg: Registration) -> str:
     (`vmimage-step` on run commands, `vmimage-role` on VMs and NICs)."""
     if reg.type == GENERALIZE:
         return "generalize"
+    if reg.type == RESTART:
+        return "customize"  # a restart sits between customize steps
     if reg.type in CAPTURED_IMAGE_TYPES:
         return "capture"
     tags = unwrap(reg.inputs).get("tags") or {}

@@ -22,7 +22,7 @@ from offline.marketplace import CatalogImage
 from offline.runner import ProgramRun, StackConfig, run
 from offline.state import load_state, save_state, state_lock
 from vmimage.policy.rules import Violation
-from vmimage.vocabulary import GENERALIZE
+from vmimage.vocabulary import DYNAMIC_PREFIX
 
 
 @dataclass
@@ -126,8 +126,8 @@ def _delete(result: ProgramRun, changes: list[Change], prior: dict[str, PriorRes
             old = prior[urn]
             if old.deleted_with in doomed:
                 continue  # deletedWith: the engine leaves it to its owner's delete
-            if old.type == GENERALIZE or old.id.lower() not in result.arm.resources:
-                continue  # nothing in Azure to delete (Generalize's delete is a no-op)
+            if old.type.startswith(DYNAMIC_PREFIX) or old.id.lower() not in result.arm.resources:
+                continue  # nothing in Azure to delete (a VM action's delete is a no-op)
             try:
                 duration = result.arm.delete(old.id, start)
             except ArmError as err:

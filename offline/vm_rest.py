@@ -1,16 +1,20 @@
-"""The simulator's VM REST surface, so the Generalize step offline runs the very same
-`generalize_vm` as on Azure, through a real ComputeManagementClient. Time is simulated:
-every call advances a clock by its modeled latency, and sleeping advances it too."""
+"""The simulator's VM REST surface, so VM actions offline (generalize, restart) run the
+very same procedures as on Azure, through a real ComputeManagementClient. Time is
+simulated: every call advances a clock by its modeled latency, and sleeping advances it
+too."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm
+from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm, timestamp
 from vmimage.vocabulary import RUN_COMMAND
+
+if TYPE_CHECKING:
+    from vmimage.providers.vm_action import VmAction
 
 VM_PATH = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
@@ -80,6 +84,8 @@ class VmRestFacade:
                 return self._timed("deallocate", "vm.deallocate", lambda: self._deallocate(vm_id))
             if method == "POST" and action == "/generalize":
                 return self._timed("generalize", "vm.generalize", lambda: self._generalize(vm_id))
+            if method == "POST" and action == "/restart":
+                return self._restart(vm_id)
         except ArmError as err:
             return _error(err.status, err.code, err.message)
         return _error(405, "MethodNotAllowed", f"{method} {action or '/'} is not simulated")
@@ -146,7 +152,17 @@ class VmRestFacade:
         statuses = [{"code": "ProvisioningState/succeeded"}, {"code": f"PowerState/{power}"}]
         if os_state == "generalized":
             statuses.append({"code": "OSState/generalized"})
-        return 200, {}, {"statuses": statuses}
+        agent, reported = self.arm.agent_status(vm_id, self.clock.now)
+        return 200, {}, {"statuses": statuses, "vmAgent": {"statuses": [
+            {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": agent,
+             "time": timestamp(reported)}]}}
+
+    def _restart(self, vm_id: str) -> Reply:
+        """ARM's restart LRO, answered when it has finished (the client polls nothing)."""
+        start = self.clock.now
+        self.clock.sleep(self.arm.restart(vm_id, start))
+        self._record("restart", start)
+        return 200, {}, None
 
     def _deallocate(self, vm_id: str) -> Reply:
         self.arm.vms[vm_id].set(self.clock.now, "deallocated")
@@ -169,46 +185,39 @@ def _error(status: int, code: str, message: str) -> Reply:
     return status, {}, {"error": {"code": code, "message": message}}
 
 
-def run_generalize(
-    arm: SimulatedArm, props: dict[str, Any], start: float,
+def run_action(
+    arm: SimulatedArm, action: VmAction, props: dict[str, Any], start: float,
     on_call: Callable[[str, float, float], None] | None = None,
-) -> tuple[dict[str, Any], list[tuple[str, float, float]], float]:
-    """Run the real `generalize_vm` against the simulated VM, in simulated time.
-    Returns its result, the REST calls made (op, start, end) and the end time."""
+) -> tuple[dict[str, Any], float]:
+    """Run a VM action's real procedure against the simulated VM, in simulated time.
+    Returns what it reported and when it ended; its failure is ARM's refusal of it."""
     from azure.core.exceptions import HttpResponseError
 
-    from offline.arm_transport import SimulatedArmTransport, offline_compute_client
-    from vmimage.azure.client import TRANSPORT
-    from vmimage.providers.generalize import GeneralizeError, generalize_vm, seal_of
+    from vmimage.providers.vm_action import VmActionError
 
     clock = SimulatedClock(start)
-    facade = VmRestFacade(arm, clock, on_call=on_call)
-    # Retry-After sleeps of the SDK's own retry policy pass in simulated time too.
-    transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
-    # The retry settings of the real client (vmimage/azure/client.py): what it absorbs
-    # on Azure is what it absorbs here; only the socket differs.
-    retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}
-    client = offline_compute_client(facade, transport=transport, **retries)
+    client = simulated_client(arm, clock, on_call=on_call)
     try:
-        result = generalize_vm(
-            client, props["resourceGroupName"], props["vmName"], seal=seal_of(props),
-            location=str(props.get("location") or ""), sleep=clock.sleep, clock=clock)
-    except GeneralizeError as err:
-        raise ArmError(409, "GeneralizeFailed", str(err), after_s=clock.now - start) from None
+        result = action.run(client, props, sleep=clock.sleep, clock=clock)
+    except VmActionError as err:
+        raise ArmError(409, f"{action.name.capitalize()}Failed", str(err),
+                       after_s=clock.now - start) from None
     except HttpResponseError as err:
         code = getattr(err.error, "code", None) or str(err.status_code)
         raise ArmError(err.status_code or 500, code, err.message,
                        after_s=clock.now - start) from None
-    return result, facade.calls, clock.now
+    return result, clock.now
 
 
-def simulated_client(arm: SimulatedArm, clock: SimulatedClock) -> Any:
+def simulated_client(arm: SimulatedArm, clock: SimulatedClock,
+                     on_call: Callable[[str, float, float], None] | None = None) -> Any:
     """A real ComputeManagementClient over the simulated ARM, with the real client's
-    retry settings (vmimage/azure/client.py): only the socket differs."""
+    retry settings (vmimage/azure/client.py): only the socket differs. Retry-After
+    sleeps of the SDK's own retry policy pass in simulated time too."""
     from offline.arm_transport import SimulatedArmTransport, offline_compute_client
     from vmimage.azure.client import TRANSPORT
 
-    facade = VmRestFacade(arm, clock)
+    facade = VmRestFacade(arm, clock, on_call=on_call)
     transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
     retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}
     return offline_compute_client(facade, transport=transport, **retries)

@@ -21,6 +21,7 @@ from offline.fake_vm import FakeVmArm, SimulatedCrash
 from vmimage.azure.auth import AuthError
 from vmimage.azure.client import make_compute_client
 from vmimage.providers import generalize as gen
+from vmimage.providers import vm_action
 from vmimage.providers.generalize import GeneralizeError, generalize_vm
 from vmimage.providers.guest_seal import Seal
 
@@ -368,12 +369,12 @@ def test_delete_is_a_no_op(monkeypatch):
     def boom(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("delete must not call Azure")
 
-    monkeypatch.setattr(gen, "make_compute_client", boom)
+    monkeypatch.setattr(vm_action, "make_compute_client", boom)
     assert gen.GeneralizeProvider().delete("id", dict(PROPS)) is None
 
 
 def test_update_keeps_recorded_outputs_and_calls_nothing(monkeypatch):
-    monkeypatch.setattr(gen, "make_compute_client", lambda *a, **k: pytest.fail("no Azure"))
+    monkeypatch.setattr(vm_action, "make_compute_client", lambda *a, **k: pytest.fail("no Azure"))
     olds = {**PROPS, "powerState": "deallocated", "osState": "generalized",
             "generalizedAt": "2025-01-01T00:00:00+00:00"}
     outs = gen.GeneralizeProvider().update("id", olds, {**PROPS, "timeoutSeconds": 60.0}).outs
@@ -398,8 +399,8 @@ def test_create_runs_generalize_and_records_outputs(arm, monkeypatch):
         seen.update(subscription=subscription_id)
         return _offline_client(arm, subscription_id)
 
-    monkeypatch.setattr(gen, "make_compute_client", offline_client)
-    monkeypatch.setattr(gen, "make_credential",
+    monkeypatch.setattr(vm_action, "make_compute_client", offline_client)
+    monkeypatch.setattr(vm_action, "make_credential",
                         lambda settings, **_: (StaticTokenCredential(), "a test token"))
     result = gen.GeneralizeProvider().create(dict(PROPS))
     assert result.id == PROPS["vmId"]
@@ -421,22 +422,23 @@ def test_create_runs_generalize_and_records_outputs(arm, monkeypatch):
     (None, None),
 ])
 def test_subscription_of_an_arm_id(arm_id, subscription):
-    assert gen.subscription_of(arm_id) == subscription
+    assert vm_action.subscription_of(arm_id) == subscription
 
 
 def test_subscription_comes_from_the_input_then_the_vm_id_then_the_environment(monkeypatch):
     monkeypatch.delenv("ARM_SUBSCRIPTION_ID", raising=False)
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "from-env")
-    assert gen._subscription(dict(PROPS)) == PROPS["subscriptionId"]
-    assert gen._subscription({**PROPS, "subscriptionId": None}) == "s"  # from vmId
+    assert vm_action.subscription(dict(PROPS)) == PROPS["subscriptionId"]
+    assert vm_action.subscription({**PROPS, "subscriptionId": None}) == "s"  # from vmId
     not_arm = {**PROPS, "subscriptionId": None, "vmId": "/mock/vm1"}
-    assert gen._subscription(not_arm) == "from-env"
+    assert vm_action.subscription(not_arm) == "from-env"
 
 
 def test_create_without_any_subscription_fails_clearly(monkeypatch):
     monkeypatch.delenv("ARM_SUBSCRIPTION_ID", raising=False)
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
-    with pytest.raises(GeneralizeError, match="vmId is not an ARM id.*ARM_SUBSCRIPTION_ID"):
+    with pytest.raises(vm_action.VmActionError,
+                       match="vmId is not an ARM id.*ARM_SUBSCRIPTION_ID"):
         gen.GeneralizeProvider().create({**PROPS, "subscriptionId": None, "vmId": "/mock/vm1"})
 
 
@@ -451,7 +453,8 @@ def test_provider_unpickles_without_the_project_on_sys_path(tmp_path):
     script = (
         "import base64, sys, dill\n"
         "p = dill.loads(base64.b64decode(sys.stdin.read()))\n"
-        "assert 'components' not in sys.modules, sorted(sys.modules)\n"
+        # rebuilt from the pickled source: the installed package itself never imported
+        "assert 'vmimage' not in sys.modules, sorted(sys.modules)\n"
         "old = {'vmId': 'a'}; new = {'vmId': 'b'}\n"
         "print(type(p).__name__, p.diff('x', old, new).replaces)\n"
     )

@@ -18,12 +18,8 @@ from vmimage.components.build_vm import BuildVm, BuildVmArgs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
 from vmimage.components.vm_profile import AdminCredentials
-from vmimage.providers.generalize import (
-    GENERALIZE_INPUTS,
-    Generalize,
-    GeneralizeArgs,
-    subscription_of,
-)
+from vmimage.providers.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs
+from vmimage.providers.vm_action import subscription_of
 from vmimage.spec.fingerprint import Capture, fingerprint_to_record
 from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import IMAGE_BUILD

@@ -1,52 +1,40 @@
-"""Generalize a build VM on Azure: wait for the guest, deallocate, flag it generalized.
+"""Generalize a build VM on Azure: seal the guest, deallocate, flag it generalized.
 
 Neither Terraform azurerm nor pulumi-azure-native can generalize a VM (users shell out to
 `az vm generalize`), so this file owns that step:
 
 - `generalize_vm`: the convergent procedure against a real `ComputeManagementClient`;
-- `Generalize`: a Pulumi dynamic resource recording that it ran, once, for one VM id,
-  and `GeneralizeProvider`, what the engine's provider host runs for it.
+- `GENERALIZE`: it as a VM action (vmimage/providers/vm_action.py), and `Generalize`, the
+  Pulumi dynamic resource recording that it ran, once, for one VM.
 
 Every step reads the VM's state before acting, so a run that dies anywhere (say between
 deallocate and generalize) converges when run again, and an already generalized VM costs
 one GET and zero POSTs. See docs/generalize.md for RBAC actions, timings and pitfalls.
-
-The provider is pickled by value with the modules it needs (vmimage/providers/bundle.py):
-this file imports only those, registers no resources at import time, and imports the
-Azure SDK lazily (which also keeps imports cheap under Pulumi mocks).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
 import pulumi.dynamic
-from pulumi.output import Unknown
 
-from vmimage.azure.auth import CLOUDS, AuthError, AuthSettings, make_credential, resolve_settings
-from vmimage.azure.client import (
-    TRANSPORT,
-    ArmUnreachable,
-    arm_code,
-    check_credential,
-    configured,
-    describe,
-    endpoints,
-    make_compute_client,
-    retry_after,
-    unreachable,
-)
-from vmimage.providers.bundle import reduce_by_value
+from vmimage.azure.client import arm_code, describe, retry_after
 from vmimage.providers.guest_seal import Seal, SealError, seal_guest
-from vmimage.vocabulary import UNKNOWN_STRING
+from vmimage.providers.vm_action import (
+    BASE_BUNDLE,
+    VmAction,
+    VmActionError,
+    VmActionProvider,
+    is_unknown,
+    wire_names,
+)
 
 __all__ = [
+    "GENERALIZE",
     "Generalize",
     "GeneralizeArgs",
     "GeneralizeError",
@@ -55,8 +43,7 @@ __all__ = [
 ]
 
 #: The modules the provider host needs, dependencies first (vmimage/providers/bundle.py).
-BUNDLE = ("vmimage.vocabulary", "vmimage.providers.bundle", "vmimage.azure.auth",
-          "vmimage.azure.client", "vmimage.providers.guest_seal", __name__)
+BUNDLE = (*BASE_BUNDLE, "vmimage.providers.guest_seal", __name__)
 
 #: ARM error codes of a 409 that only means "another operation holds the VM right now".
 #: OperationNotAllowed (e.g. generalize on a running VM) is *not* here: waiting won't fix it.
@@ -71,7 +58,7 @@ _CONFLICT_BACKOFF_MAX_S = 120.0
 _RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 
 
-class GeneralizeError(Exception):
+class GeneralizeError(VmActionError):
     """The VM could not be generalized; the message names the VM, phase and next step."""
 
 
@@ -214,51 +201,15 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
     return result(power, os_state)
 
 
-# ----- Pulumi dynamic resource -------------------------------------------------------------
+# ----- the VM action and its Pulumi dynamic resource ----------------------------------------
 
-#: Its inputs; only a change of the VM (its id, its unique id) is a new generalization.
-GENERALIZE_INPUTS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "location", "os",
-                     "sealScript", "sealChecks", "timeoutSeconds", "subscriptionId",
-                     "environment")
-#: A different VM is a new generalization: another ARM id, or the same name recreated
-#: (a new unique id behind the same ARM id).
-_REPLACE_KEYS = ("vmId", "vmUniqueId")
-_OUTPUT_KEYS = ("powerState", "osState", "generalizedAt")
+_OWN_INPUTS = ("os", "sealScript", "sealChecks", "timeoutSeconds")
 _PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
              "vmId": "vm_id", "vmUniqueId": "vm_unique_id",
              "sealScript": "seal_script", "sealChecks": "seal_checks",
              "timeoutSeconds": "timeout_seconds", "subscriptionId": "subscription_id",
              "powerState": "power_state", "osState": "os_state",
              "generalizedAt": "generalized_at"}
-_WIRE_NAMES = {py: wire for wire, py in _PY_NAMES.items()}
-#: The engine's sentinel for a value not known yet (a preview before the VM exists).
-
-
-def is_unknown(value: object) -> bool:
-    """During a preview the engine sends what is not known yet as a sentinel, which the
-    provider host hands over as `pulumi.output.Unknown` (or the raw sentinel string)."""
-    return isinstance(value, Unknown) or value == UNKNOWN_STRING
-
-
-def subscription_of(arm_id: object) -> str | None:
-    """The subscription in an ARM id (`/subscriptions/<id>/...`), or None."""
-    parts = str(arm_id or "").split("/")
-    if len(parts) > 2 and parts[0] == "" and parts[1].lower() == "subscriptions" and parts[2]:
-        return parts[2]
-    return None
-
-
-def _subscription(props: dict[str, Any], configured_subscription: str | None = None) -> str:
-    # The VM's own ARM id names its subscription; the provider's configuration and the
-    # environment are for callers whose VM id is not an ARM id (tests, mocks).
-    sub = props.get("subscriptionId") or subscription_of(props.get("vmId")) \
-        or configured_subscription or os.environ.get("ARM_SUBSCRIPTION_ID") \
-        or os.environ.get("AZURE_SUBSCRIPTION_ID")
-    if not sub:
-        raise GeneralizeError(
-            "no subscription id: vmId is not an ARM id; set the subscriptionId input, "
-            "azure-native:subscriptionId, or ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID")
-    return str(sub)
 
 
 def seal_of(props: dict[str, Any]) -> Seal:
@@ -268,106 +219,34 @@ def seal_of(props: dict[str, Any]) -> Seal:
                 timeout_s=float(props.get("timeoutSeconds") or 3600.0))
 
 
-class GeneralizeProvider(pulumi.dynamic.ResourceProvider):
-    """CRUD for `Generalize`. Stateless: everything comes from the resource's props and
-    the stack's `azure-native:*` configuration (for credentials, as azure-native's)."""
+def _run(client: Any, props: dict[str, Any], **how: Any) -> dict[str, Any]:
+    return generalize_vm(client, props["resourceGroupName"], props["vmName"],
+                         seal=seal_of(props), location=str(props.get("location") or ""), **how)
 
-    # The pickle holds source code and nothing else; no secret to protect.
-    serialize_as_secret_always = False
 
-    def __init__(self) -> None:
-        self._config: dict[str, Any] = {}
+def _check(news: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    timeout = news.get("timeoutSeconds")
+    if not is_unknown(timeout) and (not isinstance(timeout, int | float) or timeout <= 0):
+        found.append(("timeoutSeconds", "timeoutSeconds must be a positive number"))
+    if news.get("os") not in ("linux", "windows"):
+        found.append(("os", "os must be linux or windows"))
+    return found
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return reduce_by_value(BUNDLE, type(self).__name__)
 
-    def configure(self, req: pulumi.dynamic.ConfigureRequest) -> None:
-        # The engine hands dynamic providers the whole stack config, keys with their
-        # namespace (pulumi/pulumi#17673, v3.139): azure-native's credentials among them.
-        raw = getattr(req.config, "_props", {}) or {}
-        self._config = configured(raw)
+GENERALIZE = VmAction(name="generalize", inputs=_OWN_INPUTS,
+                      outputs=("powerState", "osState"), done_at="generalizedAt", run=_run,
+                      required=("resourceGroupName", "vmName", "vmId", "sealScript"),
+                      check=_check)
+#: Its inputs; only a change of the VM (its id, its unique id) is a new generalization.
+GENERALIZE_INPUTS = GENERALIZE.all_inputs
 
-    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
-        # A preview of a new build VM has no VM id yet: unknown values are fine here and
-        # checked when they are known (the engine calls Check again during the update).
-        failures = []
-        for key in ("resourceGroupName", "vmName", "vmId", "sealScript"):
-            value = news.get(key)
-            if not is_unknown(value) and (not isinstance(value, str) or not value):
-                failures.append(pulumi.dynamic.CheckFailure(
-                    key, f"{key} must be a non-empty string"))
-        timeout = news.get("timeoutSeconds")
-        if not is_unknown(timeout) and (not isinstance(timeout, int | float) or timeout <= 0):
-            failures.append(pulumi.dynamic.CheckFailure(
-                "timeoutSeconds", "timeoutSeconds must be a positive number"))
-        if news.get("os") not in ("linux", "windows"):
-            failures.append(pulumi.dynamic.CheckFailure("os", "os must be linux or windows"))
-        env = news.get("environment")
-        if env is not None and not is_unknown(env) and str(env).lower() not in CLOUDS:
-            failures.append(pulumi.dynamic.CheckFailure(
-                "environment", f"environment must be one of {', '.join(CLOUDS)}"))
-        return pulumi.dynamic.CheckResult(news, failures)
 
-    def diff(self, _id: str, olds: dict[str, Any],
-             news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
-        # Generalizing is irreversible and tied to one VM: only a different VM (another ARM
-        # id, or a VM recreated under the same name: a new unique id) is a new
-        # generalization. Other inputs (timeout, wait flag) change in place without Azure.
-        # An unknown VM id (a preview that replaces the build VM) may be another VM.
-        changed = [k for k in GENERALIZE_INPUTS
-                   if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
-        replaces = [k for k in _REPLACE_KEYS if k in changed]
-        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=replaces,
-                                         stables=list(_OUTPUT_KEYS),
-                                         delete_before_replace=False)
+class GeneralizeProvider(VmActionProvider):
+    """What the engine's provider host runs for `Generalize`."""
 
-    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        from azure.core.exceptions import ServiceRequestError
-
-        settings = resolve_settings(self._config, os.environ)
-        if props.get("environment"):
-            settings = AuthSettings({**settings.values, "environment": props["environment"]})
-        endpoint = "Azure Resource Manager"
-        subscription = _subscription(props, settings.get("subscriptionId"))
-        try:
-            cloud = endpoints(settings.environment)
-            endpoint = cloud["resource_manager"]
-            credential, how = make_credential(settings, **TRANSPORT)
-            # One token first: a missing or wrong credential fails before any VM is touched.
-            check_credential(credential, cloud["credential_scopes"], how)
-            client = make_compute_client(subscription, credential=credential,
-                                         settings=settings)
-            # pulumi.log reaches the CLI from a program; inside the provider host there is
-            # no engine connection (pulumi/pulumi#6065) and it falls back to stderr, which
-            # the engine shows as the plugin's diagnostics. Good enough for progress lines.
-            outcome = generalize_vm(
-                client, props["resourceGroupName"], props["vmName"], seal=seal_of(props),
-                location=str(props.get("location") or ""), progress=pulumi.log.info)
-        except ServiceRequestError as err:
-            raise GeneralizeError(str(unreachable(err, endpoint))) from None
-        except (AuthError, ArmUnreachable) as err:
-            raise GeneralizeError(str(err)) from None
-        outs = {k: props.get(k) for k in GENERALIZE_INPUTS}
-        outs.update(powerState=outcome["powerState"], osState=outcome["osState"],
-                    generalizedAt=datetime.now(UTC).isoformat(timespec="seconds"))
-        return pulumi.dynamic.CreateResult(id_=str(props["vmId"]), outs=outs)
-
-    def read(self, id_: str, props: dict[str, Any]) -> pulumi.dynamic.ReadResult:
-        # The record of a one-off event: refresh keeps it. (Re-reading Azure would drop
-        # the record once the build VM is deleted after capture, and the next `up` would
-        # try to generalize a VM that no longer exists.)
-        return pulumi.dynamic.ReadResult(id_=id_, outs=dict(props))
-
-    def update(self, _id: str, olds: dict[str, Any],
-               news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        outs = {k: news.get(k) for k in GENERALIZE_INPUTS}
-        outs.update({k: olds.get(k) for k in _OUTPUT_KEYS})
-        return pulumi.dynamic.UpdateResult(outs=outs)
-
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        # Nothing to undo: a generalized VM stays generalized. Deleting the VM is the
-        # BuildVm component's business.
-        return None
+    action = GENERALIZE
+    bundle = BUNDLE
 
 
 @dataclass
@@ -399,6 +278,9 @@ class GeneralizeArgs:
     vm_unique_id: pulumi.Input[str] | None = None
     """The VM's unique id (`VirtualMachine.vm_id`): changes when a VM is recreated under
     the same name, which must be generalized again."""
+
+
+_WIRE_NAMES = wire_names(_PY_NAMES)
 
 
 class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):

@@ -1,0 +1,205 @@
+"""Restart a build VM between two customize steps: ARM's restart, then wait until the
+guest agent reports Ready again (a step after it runs through that agent).
+
+- `restart_vm`: the procedure against a real `ComputeManagementClient`;
+- `RESTART`: it as a VM action (vmimage/providers/vm_action.py), and `Restart`, the
+  Pulumi dynamic resource recording that it ran, once, for one VM.
+
+ARM's restart is a long-running POST that ends when the platform has rebooted the VM;
+the agent reports again only once the guest has booted. Until then the instance view may
+still show the agent's last status from before the reboot, so Ready counts only with a
+status time later than the one seen before the restart was sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+
+from vmimage.azure.client import describe
+from vmimage.providers.vm_action import (
+    BASE_BUNDLE,
+    VmAction,
+    VmActionError,
+    VmActionProvider,
+    is_unknown,
+    wire_names,
+)
+
+__all__ = ["RESTART", "Restart", "RestartArgs", "RestartError", "RestartProvider", "restart_vm"]
+
+#: The modules the provider host needs, dependencies first (vmimage/providers/bundle.py).
+BUNDLE = (*BASE_BUNDLE, __name__)
+#: Retry the idempotent restart POST on any retryable status (see generalize's note).
+_RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
+READY = "ready"
+
+
+class RestartError(VmActionError):
+    """The VM could not be restarted, or its agent did not come back in time."""
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    power: str
+    agent: str  # the agent's display status, lower-case ("ready", "not ready", "")
+    reported_at: datetime | None
+
+
+def agent_status(client: Any, resource_group: str, vm_name: str) -> AgentStatus:
+    """Power state and the guest agent's last status, from the VM's instance view."""
+    view = client.virtual_machines.instance_view(resource_group, vm_name)
+    power = "unknown"
+    for status in view.statuses or []:
+        code = (status.code or "").lower()
+        if code.startswith("powerstate/"):
+            power = code.split("/", 1)[1]
+    agent, reported = "", None
+    statuses = view.vm_agent.statuses if view.vm_agent is not None else None
+    for status in statuses or []:
+        agent, reported = (status.display_status or "").lower(), status.time
+    return AgentStatus(power, agent, reported)
+
+
+def restart_vm(client: Any, resource_group: str, vm_name: str, *, timeout_s: float = 900.0,
+               poll_s: float = 15.0, sleep: Callable[[float], None] = time.sleep,
+               clock: Callable[[], float] = time.monotonic,
+               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Restart `vm_name` and wait until its agent is Ready again.
+
+    Refuses a VM that is not running (ARM restarts only running VMs; a stopped build VM
+    means something else went wrong). Returns {"vmName", "powerState", "agentStatus"}.
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    started = clock()
+
+    def report(what: str) -> None:
+        if progress is not None:
+            progress(f"{vm_name}: {what} ({clock() - started:.0f}s)")
+
+    def read() -> AgentStatus:
+        try:
+            return agent_status(client, resource_group, vm_name)
+        except HttpResponseError as err:
+            raise RestartError(f"cannot read the instance view of VM {vm_name!r} in "
+                               f"{resource_group!r}: {describe(err)}") from err
+
+    before = read()
+    if before.power != "running":
+        raise RestartError(f"VM {vm_name!r} is {before.power}: a restart step needs a "
+                           "running build VM")
+    report("restarting")
+    try:
+        client.virtual_machines.begin_restart(
+            resource_group, vm_name, retry_on_methods=_RETRY_METHODS).result()
+    except HttpResponseError as err:
+        raise RestartError(f"restart of VM {vm_name!r} in {resource_group!r} failed: "
+                           f"{describe(err)}") from err
+    report("restarted; waiting for the guest agent")
+    deadline = clock() + timeout_s
+    while True:
+        now = read()
+        fresh = now.reported_at is not None and (
+            before.reported_at is None or now.reported_at > before.reported_at)
+        if now.power == "running" and now.agent == READY and fresh:
+            report("guest agent ready")
+            return {"vmName": vm_name, "powerState": now.power, "agentStatus": "Ready"}
+        if clock() >= deadline:
+            raise RestartError(
+                f"VM {vm_name!r} was restarted but its guest agent did not report Ready "
+                f"within {timeout_s:.0f}s (power {now.power}, agent "
+                f"{now.agent or 'no status'}); check boot diagnostics, then run again")
+        sleep(poll_s)
+
+
+# ----- the VM action and its Pulumi dynamic resource ----------------------------------------
+
+_PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
+             "vmId": "vm_id", "vmUniqueId": "vm_unique_id", "subscriptionId": "subscription_id",
+             "timeoutSeconds": "timeout_seconds", "after": "after",
+             "powerState": "power_state", "agentStatus": "agent_status",
+             "restartedAt": "restarted_at"}
+_WIRE_NAMES = wire_names(_PY_NAMES)
+
+
+def _run(client: Any, props: dict[str, Any], **how: Any) -> dict[str, Any]:
+    return restart_vm(client, props["resourceGroupName"], props["vmName"],
+                      timeout_s=float(props.get("timeoutSeconds") or 900.0), **how)
+
+
+def _check(news: dict[str, Any]) -> list[tuple[str, str]]:
+    timeout = news.get("timeoutSeconds")
+    if not is_unknown(timeout) and (not isinstance(timeout, int | float) or timeout <= 0):
+        return [("timeoutSeconds", "timeoutSeconds must be a positive number")]
+    return []
+
+
+RESTART = VmAction(name="restart", inputs=("timeoutSeconds", "after"),
+                   outputs=("powerState", "agentStatus"), done_at="restartedAt",
+                   run=_run, check=_check)
+RESTART_INPUTS = RESTART.all_inputs
+
+
+class RestartProvider(VmActionProvider):
+    """What the engine's provider host runs for `Restart`."""
+
+    action = RESTART
+    bundle = BUNDLE
+
+
+@dataclass
+class RestartArgs:
+    """Inputs of `Restart`."""
+
+    resource_group_name: pulumi.Input[str]
+    vm_name: pulumi.Input[str]
+    vm_id: pulumi.Input[str]
+    """ARM id of the build VM: the data dependency on it, and a replace trigger."""
+    location: pulumi.Input[str]
+    after: pulumi.Input[str]
+    """The id of the step before it (a run command, or another restart): the restart
+    waits for it, and its record says where in the sequence it sits."""
+    timeout_seconds: float = 900.0
+    """How long the guest agent may take to report Ready after the reboot."""
+    subscription_id: pulumi.Input[str] | None = None
+    environment: pulumi.Input[str] | None = None
+    vm_unique_id: pulumi.Input[str] | None = None
+
+
+class Restart(pulumi.dynamic.Resource, module="vmimage", name="Restart"):
+    """The build VM, restarted once, with its guest agent Ready again."""
+
+    power_state: pulumi.Output[str]
+    agent_status: pulumi.Output[str]
+    restarted_at: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RestartArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        props: dict[str, Any] = {
+            "resource_group_name": args.resource_group_name,
+            "vm_name": args.vm_name,
+            "vm_id": args.vm_id,
+            "vm_unique_id": args.vm_unique_id,
+            "location": args.location,
+            "after": args.after,
+            "timeout_seconds": args.timeout_seconds,
+            "subscription_id": args.subscription_id,
+            "environment": args.environment,
+            "power_state": None,
+            "agent_status": None,
+            "restarted_at": None,
+        }
+        super().__init__(RestartProvider(), name, props, opts)
+
+    def translate_input_property(self, prop: str) -> str:
+        return _WIRE_NAMES.get(prop, prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        return _PY_NAMES.get(prop, prop)
