@@ -1,14 +1,16 @@
 """A scripted ARM backend for virtual machines' power and OS state.
 
-Follows the Azure rules the generalize step depends on (see docs/generalize.md):
+Follows the Azure rules the VM actions depend on (see docs/generalize.md):
 
 - instanceView lists `ProvisioningState/succeeded`, `PowerState/<state>` and, once
-  flagged, `OSState/generalized`;
+  flagged, `OSState/generalized`; its `vmAgent` status is the agent's last report;
 - POST deallocate answers 202 with `Azure-AsyncOperation` and `Location`; the operation
   reports InProgress a few times, then Succeeded (VM deallocated) or Failed (VM unchanged);
 - POST generalize answers 200 only for a stopped or deallocated VM (idempotent once
   generalized), 409 OperationNotAllowed for a running one, and 409 Conflict while a
   deallocation is still in flight;
+- POST restart (a running VM only) is an operation like deallocate; after it the agent's
+  status stays the one from before the reboot until the booted guest reports again;
 - errors use ARM's body shape `{"error": {"code": ..., "message": ...}}`.
 
 Fault scripting (`inject`) queues canned replies per (method, path suffix) ahead of the
@@ -22,6 +24,7 @@ import itertools
 import re
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from offline.arm_transport import Reply
@@ -78,6 +81,15 @@ class FakeVm:
     #: The next deallocate operation ends Failed (and is then cleared).
     fail_next_deallocate: bool = False
     instance_view_reads: int = 0
+    #: When the guest agent last reported (its status in the instance view: Ready).
+    agent_reported_at: datetime = field(
+        default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    #: InProgress answers before a restart operation finishes.
+    restart_polls: int = 1
+    #: Instance-view reads after a restart before the booted agent reports again (until
+    #: then the view keeps its report from before the reboot). None: it never does.
+    agent_boot_reads: int | None = 2
+    _agent_reports_in: int | None = None
 
 
 @dataclass
@@ -168,6 +180,8 @@ class FakeVmArm:
             return self._deallocate(vm)
         if method == "POST" and action == "generalize":
             return self._generalize(vm)
+        if method == "POST" and action == "restart":
+            return self._restart(vm)
         return arm_error(405, "MethodNotAllowed", f"{method} {action or 'vm'} not simulated")
 
     # ----- behaviour ----------------------------------------------------------------
@@ -186,8 +200,16 @@ class FakeVmArm:
         if vm.generalized:
             statuses.append({"code": "OSState/generalized", "level": "Info",
                              "displayStatus": "VM generalized"})
+        if vm._agent_reports_in is not None:
+            vm._agent_reports_in -= 1
+            if vm._agent_reports_in <= 0:  # the rebooted guest's agent reports again
+                vm.agent_reported_at += timedelta(minutes=2)
+                vm._agent_reports_in = None
+        agent = {"code": "ProvisioningState/succeeded", "level": "Info",
+                 "displayStatus": "Ready" if vm.power_state == "running" else "Not Ready",
+                 "time": vm.agent_reported_at.isoformat()}
         return 200, {}, {"computerName": vm.name[:15], "osName": vm.os_type,
-                         "statuses": statuses}
+                         "statuses": statuses, "vmAgent": {"statuses": [agent]}}
 
     def _run_command(self, vm: FakeVm, method: str, name: str, body: dict[str, Any]) -> Reply:
         """Managed run commands, scripted: PUT needs a running VM; a seal starts the
@@ -224,12 +246,24 @@ class FakeVmArm:
         if any(op.vm is vm and op.status == "InProgress" for op in self._operations.values()):
             return arm_error(409, "Conflict", f"Operation 'deallocate' on VM '{vm.name}' "
                              "is not allowed: another operation is in progress.")
-        op_id = f"op-{next(self._op_ids)}"
-        self._operations[op_id] = _Operation(vm, "deallocate", vm.deallocate_polls,
-                                             fail=vm.fail_next_deallocate)
+        reply = self._start_operation(vm, "deallocate", vm.deallocate_polls,
+                                      fail=vm.fail_next_deallocate)
         vm.fail_next_deallocate = False
         if vm.power_state != "deallocated":
             vm.power_state = "deallocating"
+        return reply
+
+    def _restart(self, vm: FakeVm) -> Reply:
+        if vm.power_state != "running" or vm.generalized:
+            return arm_error(409, "OperationNotAllowed",
+                             f"Operation 'restart' is not allowed on VM '{vm.name}' since the "
+                             f"VM is {vm.power_state}.")
+        return self._start_operation(vm, "restart", vm.restart_polls, fail=False)
+
+    def _start_operation(self, vm: FakeVm, kind: str, polls: int, *, fail: bool) -> Reply:
+        """An ARM long-running operation: 202, with the URLs the client polls."""
+        op_id = f"op-{next(self._op_ids)}"
+        self._operations[op_id] = _Operation(vm, kind, polls, fail=fail)
         base = f"/subscriptions/{self.subscription_id}/providers/Microsoft.Compute/locations/" \
                f"{vm.location}"
         api = "?api-version=2026-04-01"
@@ -261,7 +295,10 @@ class FakeVmArm:
             op.vm.power_state = "running"  # the platform rolled back; the VM keeps running
             return
         op.status = "Succeeded"
-        op.vm.power_state = "deallocated"
+        if op.kind == "restart":
+            op.vm._agent_reports_in = op.vm.agent_boot_reads  # None: the guest never boots
+        else:
+            op.vm.power_state = "deallocated"
         self._applied(op.kind)
 
     def _generalize(self, vm: FakeVm) -> Reply:

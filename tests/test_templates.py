@@ -7,7 +7,6 @@ import shlex
 
 import pytest
 
-from vmimage.components import guest_scripts
 from vmimage.components.guest_scripts import SEAL_CHECKS_TEMPLATE, SEAL_TEMPLATE, seal_for
 from vmimage.scripts.render import TemplateProblem, render
 
@@ -123,9 +122,10 @@ def _spec(stack: str):
 
 
 def test_run_command_names_are_ordered_and_readable():
-    assert guest_scripts.run_command_name(0, "linux/install-packages.sh.j2") == (
+    from vmimage.steps.run_command import command_name
+    from vmimage.steps.template import stem_of
+
+    assert command_name(0, stem_of("linux/install-packages.sh.j2")) == (
         "customize-00-install-packages"
     )
-    assert guest_scripts.run_command_name(12, "windows/run-script.ps1.j2") == (
-        "customize-12-run-script"
-    )
+    assert command_name(12, stem_of("windows/run-script.ps1.j2")) == "customize-12-run-script"

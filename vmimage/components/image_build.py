@@ -105,7 +105,8 @@ class ImageBuild(pulumi.ComponentResource):
             naming.child_name(name, "scripts"),
             GuestScriptsArgs(
                 spec=spec, build=build, resource_group_name=args.resource_group_name,
-                vm_name=vm.vm_name, vm=vm.vm, frozen=frozen, legacy_deprovision=legacy,
+                vm_name=vm.vm_name, vm=vm.vm, vm_id=vm.vm_id, vm_unique_id=vm.vm_unique_id,
+                frozen=frozen, legacy_deprovision=legacy,
             ),
             opts=child,
         )

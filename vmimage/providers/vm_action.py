@@ -48,6 +48,17 @@ VM_INPUTS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "location",
 #: A different VM is a new action: another ARM id, or the same name recreated (a new
 #: unique id behind the same ARM id).
 REPLACE_KEYS = ("vmId", "vmUniqueId")
+#: How often an action reads the VM while it waits (seconds; default 15): set in the
+#: provider host's environment to poll faster or slower.
+POLL_ENV = "VMIMAGE_POLL_SECONDS"
+
+
+def poll_interval(env: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    try:
+        value = float(env.get(POLL_ENV, "15"))
+    except ValueError:
+        return 15.0
+    return value if 0 < value <= 300 else 15.0
 
 
 class VmActionError(Exception):
@@ -176,7 +187,8 @@ class VmActionProvider(pulumi.dynamic.ResourceProvider):
             # pulumi.log reaches the CLI from a program; inside the provider host there is
             # no engine connection (pulumi/pulumi#6065) and it falls back to stderr, which
             # the engine shows as the plugin's diagnostics. Good enough for progress lines.
-            outcome = self.action.run(client, props, progress=pulumi.log.info)
+            outcome = self.action.run(client, props, progress=pulumi.log.info,
+                                      poll_s=poll_interval())
         except ServiceRequestError as err:
             raise VmActionError(str(unreachable(err, endpoint))) from None
         except (AuthError, ArmUnreachable) as err:

@@ -13,7 +13,9 @@ from typing import Any
 
 import jinja2
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"  # the project's
+#: The Pulumi project (Pulumi.yaml's directory): script steps' paths are relative to it.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = PROJECT_DIR / "templates"
 
 # PowerShell ends a single-quoted string at any of these, and reads two in a row as one
 # literal quote (PowerShell/PowerShell engine/parser/CharTraits.cs, IsSingleQuote).

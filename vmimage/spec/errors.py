@@ -7,7 +7,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -50,7 +50,7 @@ def pydantic_problems(exc: ValidationError, root: type[BaseModel]) -> Iterator[s
         loc = [p for p in inner if not _is_pydantic_tag(p)]
         if kind == "extra_forbidden" or not _is_pydantic_tag(last):
             loc.append(last)
-        path = key_path(loc)
+        path = key_path(p for p in loc if not _is_union_tag(p))
         if kind == "extra_forbidden":
             yield f"{path}: unknown key{_did_you_mean(root, loc)}"
         elif kind == "missing":
@@ -67,6 +67,12 @@ _TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]")  # e.g. function-before[_replicas()
 
 def _is_pydantic_tag(part: str | int) -> bool:
     return isinstance(part, str) and (part in _NOISE or bool(_TAG.fullmatch(part)))
+
+
+def _is_union_tag(part: str | int) -> bool:
+    """A tagged union's member in an error location (`step:template`): no YAML key has a
+    colon inside the pipeline, and the user's path has no such segment."""
+    return isinstance(part, str) and ":" in part
 
 
 def _message(err: Any) -> str:
@@ -117,18 +123,37 @@ def _did_you_mean(root: type[BaseModel], loc: Sequence[str | int]) -> str:
 
 
 def _field_names_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """The YAML keys allowed at a path, found by walking the models' annotations."""
+    """The YAML keys allowed at a path, found by walking the models' annotations (through
+    a tagged union by its tag: a script step's keys, not a template step's)."""
     current: Any = model
+    annotation: Any = None
     for part in loc:
         if isinstance(part, int):
             continue
-        fields = {f.alias or n: f for n, f in current.model_fields.items()}
-        if part not in fields:
-            return []
-        current = model_in(fields[part].annotation)
+        if _is_union_tag(part):
+            current = _tagged_model(annotation, str(part))
+        else:
+            fields = {f.alias or n: f for n, f in current.model_fields.items()}
+            if part not in fields:
+                return []
+            annotation = fields[part].annotation
+            current = model_in(annotation)
         if current is None:
             return []
     return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def _tagged_model(annotation: Any, tag: str) -> type[BaseModel] | None:
+    """The member of a tagged union (inside `annotation`) that carries `tag`."""
+    for arg in get_args(annotation):
+        if get_origin(arg) is Annotated:
+            member, *meta = get_args(arg)
+            if any(getattr(m, "tag", None) == tag for m in meta):
+                return member
+        found = _tagged_model(arg, tag)
+        if found is not None:
+            return found
+    return None
 
 
 def model_in(annotation: Any) -> type[BaseModel] | None:

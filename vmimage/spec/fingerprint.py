@@ -7,7 +7,8 @@ another fingerprint for that version is refused with "give it a new version"
 (vmimage/azure/captures.py, spec rule `frozen_build_problems`).
 
 It covers what goes into the image: the OS, the source, the build VM's size and security
-type, every data disk (its own and its parent's) and every customize step as configured.
+type, every data disk (its own and its parent's) and every customize step as configured
+(a script file's content too: it is the step).
 Publishing settings (regions, replicas, end of life, latest) are left out: Azure lets them
 change on a version. So is vmimage's own code: a new release that renders a template
 differently does not make captured builds "changed" (their VMs are frozen, not rebuilt).
@@ -19,6 +20,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
     from vmimage.spec.models import BuildSpec, PipelineSpec
@@ -34,7 +37,7 @@ def build_content(spec: PipelineSpec, build: BuildSpec) -> dict[str, Any]:
         "size": build.size,
         "trustedLaunch": spec.trusted_launch,
         "dataDisks": [d.model_dump(mode="json", by_alias=True) for d in build.data_disks],
-        "customize": [s.model_dump(mode="json", by_alias=True) for s in build.customize],
+        "customize": [kind_of(s).fingerprint(s) for s in build.customize],
     }
 
 

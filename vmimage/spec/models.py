@@ -9,64 +9,18 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import date
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    ValidationInfo,
-    field_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from vmimage.azure import naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
-from vmimage.spec.errors import kind_of
-
-
-class _Model(BaseModel):
-    # camelCase in YAML, snake_case in Python; unknown keys are errors (typos must not
-    # be silently ignored); frozen so no component can change the spec under another.
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        str_strip_whitespace=True,
-    )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_silent_coercion(cls, value: Any, info: ValidationInfo) -> Any:
-        # Pydantic's lax mode reads `count: true` as 1 and `publicIp: "no"` as False; a
-        # config that says something else than it means must fail, not be reinterpreted.
-        field_info = cls.model_fields.get(info.field_name or "")
-        if field_info is None:
-            return value
-        accepted = _scalar_types(field_info.annotation)
-        if isinstance(value, bool) and bool not in accepted and int in accepted:
-            raise ValueError(f"expected a whole number, got the boolean {str(value).lower()}")
-        if isinstance(value, str) and bool in accepted and str not in accepted:
-            raise ValueError(f"expected true or false, got the string {value!r}")
-        if ipaddress.IPv4Network in accepted and isinstance(value, int | float):
-            # pydantic would read 5 as the network 0.0.0.5/32
-            raise ValueError(f"expected an IPv4 CIDR such as 10.0.0.0/16, got {kind_of(value)}")
-        return value
-
-
-def _scalar_types(annotation: Any) -> set[Any]:
-    """The scalar types a field annotation accepts (through Optional and Annotated)."""
-    if annotation in (int, bool, str, ipaddress.IPv4Network):
-        return {annotation}
-    found: set[Any] = set()
-    if get_origin(annotation) in (Union, UnionType, Annotated):
-        for arg in get_args(annotation):
-            found |= _scalar_types(arg)
-    return found
+from vmimage.spec.base import SpecModel
+from vmimage.steps import CustomizeStep
 
 
 def _replicas(value: Any) -> Any:
@@ -84,7 +38,7 @@ DiskSku = Literal[
 ]
 
 
-class InboundRule(_Model):
+class InboundRule(SpecModel):
     """One explicit NSG allow rule; everything else inbound is denied."""
 
     name: str = Field(
@@ -99,7 +53,7 @@ class InboundRule(_Model):
     protocol: Literal["Tcp", "Udp", "*"] = Field("Tcp", description="IP protocol; * for any")
 
 
-class NetworkSpec(_Model):
+class NetworkSpec(SpecModel):
     address_space: ipaddress.IPv4Network = Field(description="VNet address space (IPv4 CIDR)")
     subnet_prefix: ipaddress.IPv4Network = Field(
         description="the subnet of build VM and clones; inside addressSpace, /29 or larger"
@@ -110,7 +64,7 @@ class NetworkSpec(_Model):
     public_ip: bool = Field(False, description="give clones public IPs (off by default)")
 
 
-class AdminSpec(_Model):
+class AdminSpec(SpecModel):
     username: str = Field(
         min_length=1, max_length=64,
         description="admin user of build VM and clones; not one Azure reserves; "
@@ -133,7 +87,7 @@ def _image_identifier(value: str) -> str:
 ImageIdentifier = Annotated[str, AfterValidator(_image_identifier)]
 
 
-class GalleryImageSpec(_Model):
+class GalleryImageSpec(SpecModel):
     name: str = Field(description="image definition name in the gallery")
     os: Literal["linux", "windows"] = Field(
         description="OS of the image: picks waagent deprovision or sysprep"
@@ -157,12 +111,12 @@ class GalleryImageSpec(_Model):
     )
 
 
-class GallerySpec(_Model):
+class GallerySpec(SpecModel):
     name: str = Field(description="Azure Compute Gallery name (letters, digits, '.', '_')")
     image: GalleryImageSpec = Field(description="the image definition every build is a version of")
 
 
-class ManagedImageSpec(_Model):
+class ManagedImageSpec(SpecModel):
     name: str = Field(description="managed image name prefix; the version is appended")
     os: Literal["linux", "windows"] | None = Field(
         None, description="OS of the image; required without a gallery (picks waagent or "
@@ -171,7 +125,7 @@ class ManagedImageSpec(_Model):
         "V2", description="Hyper-V generation, when there is no gallery image definition")
 
 
-class MarketplaceRef(_Model):
+class MarketplaceRef(SpecModel):
     publisher: ImageIdentifier = Field(
         min_length=1, description="marketplace image publisher, e.g. Canonical")
     offer: ImageIdentifier = Field(
@@ -180,7 +134,7 @@ class MarketplaceRef(_Model):
     version: str = Field("latest", description="marketplace image version, or latest")
 
 
-class BuildSource(_Model):
+class BuildSource(SpecModel):
     """Exactly one of: a marketplace image, or an earlier version of this gallery image."""
 
     marketplace: MarketplaceRef | None = Field(None, description="start from a marketplace image")
@@ -189,7 +143,7 @@ class BuildSource(_Model):
     )
 
 
-class DataDiskSpec(_Model):
+class DataDiskSpec(SpecModel):
     lun: int = Field(
         ge=0, le=63, description="logical unit number, unique per VM; kept in the image"
     )
@@ -203,16 +157,7 @@ class DataDiskSpec(_Model):
     )
 
 
-class CustomizeStep(_Model):
-    template: str = Field(
-        min_length=1,
-        description="Jinja2 template under templates/, e.g. linux/install-packages.sh.j2",
-    )
-    vars: dict[str, Any] = Field(default_factory=dict, description="variables the template needs")
-    timeout_seconds: int = Field(1800, ge=60, le=5400, description="run command timeout in seconds")
-
-
-class RegionSpec(_Model):
+class RegionSpec(SpecModel):
     name: str = Field(description="Azure region to replicate the version to")
     replicas: Replicas = Field(
         None,
@@ -221,7 +166,7 @@ class RegionSpec(_Model):
     )
 
 
-class BuildSpec(_Model):
+class BuildSpec(SpecModel):
     version: str = Field(
         description="gallery image version Major.Minor.Patch; immutable once built"
     )
@@ -236,7 +181,8 @@ class BuildSpec(_Model):
         (), description="managed data disks of the build VM; captured with their LUNs"
     )
     customize: tuple[CustomizeStep, ...] = Field(
-        (), description="scripts run on the build VM, in order, before deprovision"
+        (), description="steps run on the build VM, in order, before it is sealed: each "
+        "one of template, script, inline or restart (vmimage/steps/)"
     )
     regions: tuple[RegionSpec, ...] = Field(
         (), description="target regions; the pipeline's location is always one"
@@ -255,14 +201,14 @@ class BuildSpec(_Model):
     )
 
 
-class Rollout(_Model):
+class Rollout(SpecModel):
     batch_size: int | None = Field(
         None, ge=1,
         description="clones per batch; each batch waits for the one before (default: one batch)",
     )
 
 
-class CloneSpec(_Model):
+class CloneSpec(SpecModel):
     name: str = Field(description="clone group name; part of every clone VM's name")
     count: int = Field(  # upper limits depend on kind: see _clone_problems
         ge=0, description="how many clones: at most 100 VMs, or 1000 scale set instances"
@@ -287,7 +233,7 @@ class CloneSpec(_Model):
     rollout: Rollout = Field(Rollout(), description="how clones roll out")
 
 
-class SecuritySpec(_Model):
+class SecuritySpec(SpecModel):
     trusted_launch: bool | None = Field(
         None, description="secure boot + vTPM; default on for Gen2 gallery images"
     )
@@ -297,7 +243,7 @@ class SecuritySpec(_Model):
     )
 
 
-class PipelineSpec(_Model):
+class PipelineSpec(SpecModel):
     resource_group: str = Field(description="resource group for everything the pipeline creates")
     location: str = Field(description="Azure region; defaults to azure-native:location")
     network: NetworkSpec = Field(description="the network of build VM and clones")

@@ -7,16 +7,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from vmimage.azure import limits, naming, nsg_sources
 from vmimage.azure.nsg_sources import Source
 from vmimage.azure.sizing import VMS_PER_REPLICA, azure_guidance
 from vmimage.azure.ssh_keys import key_problems
-from vmimage.scripts.declarations import DeclarationError, declaration_of
-from vmimage.scripts.render import TEMPLATES_DIR, TemplateProblem, render
 from vmimage.spec.fingerprint import Capture, build_fingerprint
+from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
     from vmimage.azure.reads import MarketplaceImage
@@ -295,7 +293,7 @@ def _build_problems(spec: PipelineSpec) -> list[str]:
                     f"{at}.dataDisks[{j}].sku: {disk.sku} disks cannot be captured into "
                     "an image; use Premium_LRS or StandardSSD_LRS"
                 )
-        found += _template_problems(spec, build, at)
+        found += _step_problems(spec, build, at)
         seen_regions: set[str] = set()
         for j, region in enumerate(build.regions):
             if region.name in seen_regions:
@@ -339,41 +337,11 @@ def _source_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]
     return []
 
 
-def _template_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
-    found = []
+def _step_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     if spec.os not in ("linux", "windows"):
-        return []  # which templates fit is unknown until the OS is (reported on its own)
-    for j, step in enumerate(build.customize):
-        expected_dir = "windows/" if spec.windows else "linux/"
-        if not step.template.startswith(expected_dir):
-            found.append(
-                f"{at}.customize[{j}].template: {spec.os} builds use templates under "
-                f"templates/{expected_dir}"
-            )
-            continue
-        if ".." in PurePosixPath(step.template).parts or "\\" in step.template:
-            found.append(f"{at}.customize[{j}].template: {step.template!r} leaves "
-                         f"templates/{expected_dir}; name a file inside it, without '..'")
-            continue
-        try:
-            declared = declaration_of(str(TEMPLATES_DIR), step.template)
-        except (OSError, UnicodeDecodeError):
-            found.append(f"{at}.customize[{j}].template: {step.template!r} is not a template "
-                         "file under templates/")
-            continue
-        except DeclarationError as exc:
-            found.append(f"{at}.customize[{j}].template: {exc}")
-            continue
-        if declared is not None:
-            problems = declared.problems(step.vars, f"{at}.customize[{j}].vars")
-            if problems:
-                found += problems
-                continue
-        try:
-            render(step.template, step.vars, os=spec.os, vm_name="validation")
-        except TemplateProblem as exc:
-            found.append(f"{at}.customize[{j}]: {exc}")
-    return found
+        return []  # which scripts fit is unknown until the OS is (reported on its own)
+    return [problem for j, step in enumerate(build.customize)
+            for problem in kind_of(step).problems(step, spec.os, f"{at}.customize[{j}]")]
 
 
 def _clone_problems(spec: PipelineSpec) -> list[str]:
@@ -464,13 +432,7 @@ def warnings(spec: PipelineSpec) -> list[str]:
     found = []
     for i, build in enumerate(spec.builds):
         for j, step in enumerate(build.customize):
-            try:
-                undeclared = declaration_of(str(TEMPLATES_DIR), step.template) is None
-            except (OSError, UnicodeDecodeError, DeclarationError):
-                continue  # reported as a problem
-            if undeclared:
-                found.append(f"builds[{i}].customize[{j}].template: {step.template} declares "
-                             "no variables ({#- vars: ... -#}), so its vars are not checked")
+            found += kind_of(step).warnings(step, f"builds[{i}].customize[{j}]")
     for i, clone in enumerate(spec.clones):
         if clone.kind == "scaleSet":
             found.append(

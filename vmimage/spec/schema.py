@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,15 +171,32 @@ def config_reference(schema: dict[str, Any] | None = None) -> str:
 
 
 def _rows(
-    model: dict[str, Any], defs: dict[str, Any], prefix: str, required: set[str]
+    model: dict[str, Any], defs: dict[str, Any], prefix: str, required: set[str],
+    variant: str = "",
 ) -> Iterator[tuple[str, dict[str, Any], bool]]:
-    for key, prop in model.get("properties", {}).items():
+    properties = list(model.get("properties", {}).items())
+    if variant:  # the key that names the kind first
+        properties.sort(key=lambda item: item[0] not in required)
+    for key, prop in properties:
         path = f"{prefix}.{key}" if prefix else key
-        yield path, prop, key in required
+        shown = {**prop, "description": f"*{variant}:* {prop.get('description', '')}"} \
+            if variant else prop
+        yield path, shown, key in required
+        items = prop.get("items", {}) if prop.get("type") == "array" else prop
+        variants = [o for o in items.get("oneOf", []) if "$ref" in o]
+        if len(variants) > 1:
+            # A tagged union (customize steps): each kind's keys, labelled with the kind.
+            child = f"{path}[]" if items is not prop else path
+            for option in variants:
+                name = option["$ref"].rsplit("/", 1)[-1]
+                target = defs[name]
+                label = " ".join(w.lower() for w in re.findall(r"[A-Z][a-z]*", name))
+                yield from _rows(target, defs, child, set(target.get("required", [])), label)
+            continue
         target, is_list = _model_of(prop, defs)
         if target is not None:
             child = f"{path}[]" if is_list else path
-            yield from _rows(target, defs, child, set(target.get("required", [])))
+            yield from _rows(target, defs, child, set(target.get("required", [])), variant)
 
 
 def _model_of(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:

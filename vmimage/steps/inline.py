@@ -1,0 +1,43 @@
+"""`{inline: "..."}`: script text in the config itself, run as a managed run command.
+For one-liners; anything longer reads better as a `script` file."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from vmimage.steps.kind import RunCommandStep, StepContext, StepKind
+from vmimage.steps.script import MAX_SCRIPT_BYTES
+from vmimage.vocabulary import STEP_CUSTOMIZE
+
+if TYPE_CHECKING:
+    import pulumi
+
+
+class InlineStep(RunCommandStep):
+    inline: str = Field(min_length=1, description="the script text: bash on Linux, PowerShell "
+                        "on Windows, run as root / SYSTEM")
+
+
+def _problems(step: InlineStep, _os: str, at: str) -> list[str]:
+    if "\x00" in step.inline:
+        return [f"{at}.inline: holds a NUL character: not a script"]
+    size = len(step.inline.encode("utf-8"))
+    if size > MAX_SCRIPT_BYTES:
+        return [f"{at}.inline: {size:,} bytes; at most {MAX_SCRIPT_BYTES:,} (use a script file)"]
+    return []
+
+
+def _register(ctx: StepContext, step: InlineStep, index: int) -> pulumi.Resource:
+    from vmimage.azure import naming
+    from vmimage.steps.run_command import command_name, register_run_command
+
+    return register_run_command(
+        ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"),
+        name=command_name(index, "inline"), script=step.inline,
+        timeout_s=step.timeout_seconds, step_tag=STEP_CUSTOMIZE)
+
+
+KIND = StepKind(key="inline", model=InlineStep, register=_register, problems=_problems,
+                description="script text in the config")

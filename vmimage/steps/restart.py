@@ -1,0 +1,56 @@
+"""`{restart: {timeoutSeconds: 900}}`: reboot the build VM through ARM and wait until its
+guest agent reports Ready (vmimage/providers/restart.py); may sit between any two steps,
+on either OS (Windows Update, a kernel upgrade, a domain join)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BeforeValidator, Field
+
+from vmimage.spec.base import SpecModel
+from vmimage.steps.kind import StepContext, StepKind
+
+if TYPE_CHECKING:
+    import pulumi
+
+
+class RestartOptions(SpecModel):
+    timeout_seconds: int = Field(900, ge=60, le=3600, description="how long the guest agent "
+                                 "may take to report Ready after the reboot")
+
+
+def _defaults_if_empty(value: object) -> object:
+    return {} if value is None else value  # `- restart:` with nothing after it
+
+
+class RestartStep(SpecModel):
+    restart: Annotated[RestartOptions, BeforeValidator(_defaults_if_empty)] = Field(
+        description="reboot the build VM, then wait for its agent")
+
+
+def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.Resource:
+    import pulumi
+
+    from vmimage.azure import naming
+    from vmimage.components.frozen import frozen_inputs
+    from vmimage.providers.restart import RESTART_INPUTS, Restart, RestartArgs
+    from vmimage.providers.vm_action import subscription_of
+
+    assert ctx.vm_id is not None  # a build VM that exists: a step runs on it
+    after = ctx.previous.id if ctx.previous is not None else ctx.vm_id
+    return Restart(
+        naming.child_name(ctx.name, f"customize-{index}"),
+        RestartArgs(resource_group_name=ctx.resource_group_name, vm_name=ctx.vm_name,
+                    vm_id=ctx.vm_id, vm_unique_id=ctx.vm_unique_id,
+                    location=ctx.spec.location, after=after,
+                    timeout_seconds=step.restart.timeout_seconds,
+                    subscription_id=pulumi.Output.from_input(ctx.vm_id).apply(subscription_of)),
+        opts=pulumi.ResourceOptions(
+            parent=ctx.parent, depends_on=[ctx.previous] if ctx.previous is not None else [],
+            ignore_changes=frozen_inputs(RESTART_INPUTS, ctx.frozen), deleted_with=ctx.vm),
+    )
+
+
+KIND = StepKind(key="restart", model=RestartStep, register=_register,
+                description="reboot the build VM and wait for its guest agent")

@@ -1,0 +1,51 @@
+"""A script run in the build VM's guest as an ARM managed run command: what the
+template, script and inline steps register, and the legacy deprovision command."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_azure_native import compute
+
+from vmimage.components import vm_profile
+from vmimage.components.frozen import frozen_inputs
+from vmimage.steps.kind import StepContext
+from vmimage.vocabulary import STEP_TAG
+
+
+def command_name(index: int, stem: str) -> str:
+    """The run command's Azure name: ordered and readable (`customize-00-install-packages`)."""
+    return f"customize-{index:02d}-{stem}"
+
+
+def register_run_command(
+    ctx: StepContext, *, logical_name: str, name: str, script: str, timeout_s: int,
+    step_tag: str, asynchronous: bool = False,
+) -> compute.VirtualMachineRunCommandByVirtualMachine:
+    inputs = dict(
+        resource_group_name=ctx.resource_group_name,
+        vm_name=ctx.vm_name,
+        run_command_name=name,
+        location=ctx.spec.location,
+        source=compute.VirtualMachineRunCommandScriptSourceArgs(script=script),
+        async_execution=asynchronous,
+        timeout_in_seconds=timeout_s,
+        # A failing script fails `pulumi up` with its output, instead of a VM that
+        # reports success and an image that was never customized.
+        treat_failure_as_deployment_failure=True,
+        # What the step is, as data: reviews and reports read it here, not from names.
+        tags=vm_profile.tags("build", ctx.build.version, **{STEP_TAG: step_tag}),
+    )
+    return compute.VirtualMachineRunCommandByVirtualMachine(
+        logical_name, **inputs,
+        opts=pulumi.ResourceOptions(
+            parent=ctx.parent,
+            # Run commands on one VM must not overlap, and order matters: depends_on is
+            # the honest edge, since no output of one step feeds the next.
+            depends_on=[ctx.previous] if ctx.previous is not None else [],
+            ignore_changes=frozen_inputs(inputs, ctx.frozen),
+            # Deleting a run command from a VM that is not running is refused (409);
+            # deleting the VM deletes its run commands. So when the VM goes (a retired
+            # build), Pulumi deletes only the VM.
+            deleted_with=ctx.vm,
+        ),
+    )
