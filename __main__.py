@@ -21,8 +21,8 @@ pipeline = ImagePipeline(
     ),
 )
 
-pulumi.export("imageVersionIds", pipeline.image_version_ids)
-pulumi.export("managedImageIds", pipeline.managed_image_ids)
+for output, image_ids in pipeline.image_ids.items():  # one per capture target
+    pulumi.export(output, image_ids)
 pulumi.export("galleryImageId", pipeline.gallery_image_id)
 # For other stacks (StackReference, see examples/consumer): which version 'latest' means
 # here, and the regions each gallery version is replicated to (a VM can only be created

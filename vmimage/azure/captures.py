@@ -3,7 +3,8 @@
 A captured build's VM is generalized: Azure refuses to start or modify it, and to change
 or delete its extensions and run commands while it is not running (docs/azure-behaviours.md,
 "frozen build VM"). So before the program registers a single resource it asks Azure, with
-the provider's own lookups (`getGalleryImageVersion`, `getImage`), whether each build's
+the provider's own lookups (`getGalleryImageVersion`, `getImage`: each capture target
+says which, vmimage/capture/), whether each build's
 image exists, and what fingerprint it was captured with. `pulumi preview` and `pulumi up`
 both do this; the offline simulator answers the same invokes.
 
@@ -18,9 +19,8 @@ from __future__ import annotations
 import re
 
 import pulumi
-from pulumi_azure_native import compute
 
-from vmimage.azure import naming
+from vmimage.capture import targets_of
 from vmimage.spec.fingerprint import Capture
 from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import FINGERPRINT_TAG
@@ -35,16 +35,10 @@ class CaptureLookupError(Exception):
 
 
 def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
+    # The image clones boot from (a gallery version where there is one) says it.
+    target = targets_of(spec)[0]
     try:
-        if spec.uses_gallery and spec.gallery is not None:
-            found = compute.get_gallery_image_version(
-                resource_group_name=spec.resource_group, gallery_name=spec.gallery.name,
-                gallery_image_name=spec.gallery.image.name,
-                gallery_image_version_name=build.version)
-        else:
-            found = compute.get_image(
-                resource_group_name=spec.resource_group,
-                image_name=naming.managed_image_name(spec.image_name, build.version))
+        found = target.lookup(spec, build)
     except Exception as err:  # the SDK raises a bare Exception for a failed invoke
         if _NOT_FOUND.search(str(err)):
             return Capture(build.version, captured=False)

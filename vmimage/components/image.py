@@ -1,6 +1,6 @@
 """Where images live: the gallery and image definition (once per pipeline), and per build
-the captured image version and/or managed image. Protected by default: an image is the
-one thing here that cannot be rebuilt byte for byte."""
+its images, one per capture target (vmimage/capture/). Protected by default: an image is
+the one thing here that cannot be rebuilt byte for byte."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
+from vmimage.capture import targets_of
+from vmimage.capture.target import CaptureContext
 from vmimage.components import vm_profile
 from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import FINGERPRINT_TAG, IMAGE_CAPTURE, IMAGE_GALLERY
@@ -87,99 +89,43 @@ class ImageGallery(pulumi.ComponentResource):
 @dataclass(frozen=True)
 class ImageCaptureArgs:
     spec: PipelineSpec
-    """The validated pipeline spec (capture mode, regions, protection)."""
+    """The validated pipeline spec (capture targets, regions, protection)."""
     build: BuildSpec
     """The build being captured: its version number, regions and publishing settings."""
     resource_group_name: pulumi.Input[str]
-    """Resource group of the gallery and managed images."""
+    """Resource group of the images."""
     source_vm_id: pulumi.Input[str]
     """The generalized VM: an output of the Generalize step, so capture cannot run first."""
     gallery: ImageGallery | None
-    """Where the version goes; None when capturing a managed image only."""
+    """The pipeline's gallery, for a gallery target."""
     fingerprint: str | None = None
     """The build's fingerprint (vmimage/spec/fingerprint.py), recorded on the image as a tag
     so a later run can tell whether this version's build changed."""
 
 
-def target_regions(spec: PipelineSpec, build: BuildSpec) -> list[compute.TargetRegionArgs]:
-    return [
-        compute.TargetRegionArgs(
-            name=region.name,
-            regional_replica_count=spec.replicas_for(build, region),
-            storage_account_type=build.storage_type,
-        )
-        for region in spec.regions_of(build)
-    ]
-
-
 class ImageCapture(pulumi.ComponentResource):
-    version_id: pulumi.Output[str] | None
-    """Gallery image version id (None when capture is managedImage only)."""
-    managed_image_id: pulumi.Output[str] | None
+    """A build's images, one per capture target (vmimage/capture/)."""
+
+    image_ids: dict[str, pulumi.Output[str]]
+    """Each target's image id, by target name, the one clones boot from first."""
 
     def __init__(
         self, name: str, args: ImageCaptureArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(IMAGE_CAPTURE, name, None, opts)
-        spec, build = args.spec, args.build
-        # A captured image is final: its source VM may be retired (deleted) later, or
-        # reported by ARM with other casing, without that ever meaning a recapture.
-        protected = pulumi.ResourceOptions(
-            parent=self, protect=spec.protect_images,
-            ignore_changes=["storageProfile.source", "sourceVirtualMachine"],
-        )
-        self.version_id = None
-        self.managed_image_id = None
-        tags = vm_profile.tags("image", build.version)
+        tags = vm_profile.tags("image", args.build.version)
         if args.fingerprint:
             tags[FINGERPRINT_TAG] = args.fingerprint
-        if spec.uses_gallery:
-            assert args.gallery is not None
-            version = compute.GalleryImageVersion(
-                naming.child_name(name, "version"),
-                gallery_name=args.gallery.gallery_name,
-                gallery_image_name=args.gallery.image_name,
-                gallery_image_version_name=build.version,
-                resource_group_name=args.resource_group_name,
-                location=spec.location,
-                # The source VM carries the OS disk and every data disk; Azure captures
-                # them all, LUNs kept.
-                storage_profile=compute.GalleryImageVersionStorageProfileArgs(
-                    source=compute.GalleryArtifactVersionFullSourceArgs(
-                        virtual_machine_id=args.source_vm_id
-                    )
-                ),
-                publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
-                    target_regions=target_regions(spec, build),
-                    exclude_from_latest=build.exclude_from_latest,
-                    end_of_life_date=build.end_of_life.isoformat() + "T00:00:00Z"
-                    if build.end_of_life
-                    else None,
-                    storage_account_type=build.storage_type,
-                ),
-                tags=tags,
-                opts=protected,
-            )
-            self.version_id = version.id
-        if spec.uses_managed_image:
-            image = compute.Image(
-                naming.child_name(name, "managed-image"),
-                image_name=naming.managed_image_name(spec.image_name, build.version),
-                resource_group_name=args.resource_group_name,
-                location=spec.location,
-                source_virtual_machine=compute.SubResourceArgs(id=args.source_vm_id),
-                hyper_v_generation=spec.generation,
-                tags=tags,
-                opts=protected,
-            )
-            self.managed_image_id = image.id
-        self.register_outputs(
-            {"versionId": self.version_id, "managedImageId": self.managed_image_id}
-        )
+        context = CaptureContext(
+            parent=self, name=name, spec=args.spec, build=args.build,
+            resource_group_name=args.resource_group_name, source_vm_id=args.source_vm_id,
+            gallery=args.gallery, tags=tags, protect=args.spec.protect_images)
+        self.image_ids = {target.key: target.register(context)
+                          for target in targets_of(args.spec)}
+        self.register_outputs({target: image for target, image in self.image_ids.items()})
 
     @property
     def clone_source_id(self) -> pulumi.Output[str]:
-        """What clones boot from: the gallery version where there is one."""
-        source = self.version_id or self.managed_image_id
-        assert source is not None
-        return source
+        """What clones (and builds from this version) boot from: the preferred target's
+        image, a gallery version where there is one."""
+        return next(iter(self.image_ids.values()))

@@ -16,6 +16,7 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from vmimage.azure import naming
+from vmimage.capture import TARGETS
 from vmimage.components.clones import CloneGroupArgs, CloneSet
 from vmimage.components.image import ImageGallery, ImageGalleryArgs
 from vmimage.components.image_build import ImageBuild, ImageBuildArgs
@@ -41,8 +42,9 @@ class ImagePipelineArgs:
 
 
 class ImagePipeline(pulumi.ComponentResource):
-    image_version_ids: dict[str, pulumi.Output[str]]
-    managed_image_ids: dict[str, pulumi.Output[str]]
+    image_ids: dict[str, dict[str, pulumi.Output[str]]]
+    """Per capture target's output name (imageVersionIds, managedImageIds), each
+    version's image id; every target has its entry, empty when not captured there."""
     build_vm_states: dict[str, pulumi.Output[dict[str, str]]]
     clones: dict[str, pulumi.Output[list[dict[str, str]]] | pulumi.Output[dict[str, Any]]]
     generated_password: pulumi.Output[str] | None
@@ -99,11 +101,10 @@ class ImagePipeline(pulumi.ComponentResource):
         captures = {version: b.image for version, b in builds.items()}
         self.build_vm_states = {version: b.vm_state for version, b in builds.items()}
 
-        self.image_version_ids = {
-            v: c.version_id for v, c in captures.items() if c.version_id is not None
-        }
-        self.managed_image_ids = {
-            v: c.managed_image_id for v, c in captures.items() if c.managed_image_id is not None
+        self.image_ids = {
+            target.output: {v: c.image_ids[target.key] for v, c in captures.items()
+                            if target.key in c.image_ids}
+            for target in TARGETS.values()
         }
         self.gallery_image_id = gallery.image_id if gallery else None
         self.clones = {}
@@ -126,9 +127,8 @@ class ImagePipeline(pulumi.ComponentResource):
                 self.clones[clone.name] = CloneSet(group_name, group_args, opts=child).members
         self.register_outputs(
             {
-                "imageVersionIds": self.image_version_ids,
+                **self.image_ids,
                 "galleryImageId": self.gallery_image_id,
-                "managedImageIds": self.managed_image_ids,
                 "buildVmStates": self.build_vm_states,
                 "clones": self.clones,
             }

@@ -38,7 +38,8 @@ def key_path(loc: Iterable[str | int]) -> str:
 def pydantic_problems(exc: ValidationError, root: type[BaseModel]) -> Iterator[str]:
     """Each pydantic error as `<key path>: <what is wrong>`, in YAML words."""
     errors = exc.errors()
-    failed_items = {e["loc"][0] for e in errors if len(e["loc"]) > 2}
+    failed_items = {e["loc"][0] for e in errors
+                    if len(e["loc"]) >= 2 and isinstance(e["loc"][1], int)}
     for err in errors:
         # A list whose items failed is not also 'too short'.
         if err["type"] == "too_short" and err["loc"][0] in failed_items:

@@ -11,14 +11,11 @@ import ipaddress
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Field,
-)
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from vmimage.azure import naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
+from vmimage.capture import BOTH, TARGETS
 from vmimage.spec.base import SpecModel
 from vmimage.steps import CustomizeStep
 
@@ -243,13 +240,40 @@ class SecuritySpec(SpecModel):
     )
 
 
+CaptureName = Literal[tuple(TARGETS)]  # type: ignore[valid-type]
+
+
+def _capture_list(value: Any) -> Any:
+    """`gallery`, `both` (every target of earlier releases) or a list, as a tuple."""
+    if isinstance(value, list | tuple):
+        return value
+    if value == "both":
+        return BOTH
+    if value not in TARGETS:
+        choices = ", ".join(repr(t) for t in TARGETS)
+        raise ValueError(f"must be one of {choices} or 'both', or a list of them "
+                         f"(got {value!r})")
+    return (value,)
+
+
+Capture = Annotated[
+    tuple[CaptureName, ...], Field(min_length=1), BeforeValidator(_capture_list),
+    WithJsonSchema({"anyOf": [
+        {"enum": [*TARGETS, "both"]},
+        {"type": "array", "items": {"enum": list(TARGETS)}, "minItems": 1,
+         "uniqueItems": True}],
+        "default": "gallery"}),
+]
+
+
 class PipelineSpec(SpecModel):
     resource_group: str = Field(description="resource group for everything the pipeline creates")
     location: str = Field(description="Azure region; defaults to azure-native:location")
     network: NetworkSpec = Field(description="the network of build VM and clones")
     admin: AdminSpec = Field(description="who logs in to build VM and clones")
-    capture: Literal["gallery", "managedImage", "both"] = Field(
-        "gallery", description="capture into a gallery image version, a managed image, or both"
+    capture: Capture = Field(
+        ("gallery",), description="where each build is captured: gallery, managedImage, "
+        "both, or a list of targets (vmimage/capture/)"
     )
     gallery: GallerySpec | None = Field(
         None, description="the Azure Compute Gallery (capture: gallery or both)"
@@ -299,12 +323,16 @@ class PipelineSpec(SpecModel):
         return self.managed_image.name if self.managed_image else "image"
 
     @property
+    def capture_targets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.capture))
+
+    @property
     def uses_gallery(self) -> bool:
-        return self.capture in ("gallery", "both")
+        return "gallery" in self.capture
 
     @property
     def uses_managed_image(self) -> bool:
-        return self.capture in ("managedImage", "both")
+        return "managedImage" in self.capture
 
     @property
     def trusted_launch(self) -> bool:

@@ -13,6 +13,8 @@ from vmimage.azure import limits, naming, nsg_sources
 from vmimage.azure.nsg_sources import Source
 from vmimage.azure.sizing import VMS_PER_REPLICA, azure_guidance
 from vmimage.azure.ssh_keys import key_problems
+from vmimage.capture import targets_of
+from vmimage.capture.target import shown
 from vmimage.spec.fingerprint import Capture, build_fingerprint
 from vmimage.steps import kind_of
 
@@ -234,27 +236,10 @@ def _admin_problems(spec: PipelineSpec) -> list[str]:
 
 def _capture_problems(spec: PipelineSpec) -> list[str]:
     found = []
-    if spec.uses_gallery and spec.gallery is None:
-        found.append(f"gallery: required when capture is {spec.capture!r}")
-    if spec.capture == "managedImage" and spec.gallery is None and spec.managed_image is None:
-        found.append("managedImage.name: required when capture is 'managedImage' "
-                     "and there is no gallery")
-    tl = spec.security.trusted_launch
-    if tl and spec.uses_managed_image:
-        found.append(
-            "security.trustedLaunch: managed images do not support Trusted Launch; "
-            "use capture: gallery or turn trustedLaunch off"
-        )
-    if tl and spec.gallery and spec.gallery.image.generation == "V1":
-        found.append("security.trustedLaunch: needs a generation V2 image")
-    managed = spec.managed_image
-    if managed is not None and spec.gallery is None and managed.os is None:
-        found.append("managedImage.os: required when there is no gallery (linux or windows: "
-                     "it decides deprovision or sysprep, SSH key or password)")
-    if managed is not None and spec.gallery is not None and managed.os not in (
-            None, spec.gallery.image.os):
-        found.append(f"managedImage.os: {managed.os} differs from gallery.image.os "
-                     f"{spec.gallery.image.os}; one build makes both images")
+    if len(spec.capture_targets) != len(spec.capture):
+        found.append(f"capture: a target is listed twice ({shown(spec.capture)})")
+    for target in targets_of(spec):
+        found += target.problems(spec)
     return found
 
 
@@ -301,7 +286,7 @@ def _build_problems(spec: PipelineSpec) -> list[str]:
             seen_regions.add(region.name)
             if region.name not in naming.AZURE_REGIONS:
                 found.append(f"{at}.regions[{j}].name: {_region_problem(region.name)}")
-        if build.regions and spec.capture == "managedImage":
+        if build.regions and not spec.uses_gallery:
             found.append(
                 f"{at}.regions: managed images live in one region; target regions "
                 "need capture: gallery or both"

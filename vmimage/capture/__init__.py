@@ -1,0 +1,23 @@
+"""Capture targets: where a build's generalized VM is captured to, one module each, and
+the table that lists them. To add one, write its module (vmimage/capture/target.py says
+what it defines) and add it to TARGETS (docs/architecture.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vmimage.capture import gallery, managed_image
+from vmimage.capture.target import CaptureTarget
+
+if TYPE_CHECKING:
+    from vmimage.spec.models import PipelineSpec
+
+#: Every capture target, by its name in `capture:`.
+TARGETS: dict[str, CaptureTarget] = {t.key: t for t in (gallery.TARGET, managed_image.TARGET)}
+#: The shorthand `capture: both` of earlier releases: every target there was then.
+BOTH = ("gallery", "managedImage")
+
+
+def targets_of(spec: PipelineSpec) -> list[CaptureTarget]:
+    """The pipeline's targets, the one clones boot from first."""
+    return sorted((TARGETS[key] for key in spec.capture_targets), key=lambda t: t.preference)

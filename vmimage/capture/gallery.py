@@ -1,0 +1,88 @@
+"""`capture: gallery`: an Azure Compute Gallery image version of the pipeline's image
+definition, replicated to the build's target regions; clones boot from it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vmimage.capture.target import CaptureContext, CaptureTarget, shown
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from vmimage.spec.models import BuildSpec, PipelineSpec
+
+
+def target_regions(spec: PipelineSpec, build: BuildSpec) -> list[Any]:
+    from pulumi_azure_native import compute
+
+    return [
+        compute.TargetRegionArgs(
+            name=region.name,
+            regional_replica_count=spec.replicas_for(build, region),
+            storage_account_type=build.storage_type,
+        )
+        for region in spec.regions_of(build)
+    ]
+
+
+def _register(ctx: CaptureContext) -> pulumi.Output[str]:
+    import pulumi
+    from pulumi_azure_native import compute
+
+    from vmimage.azure import naming
+
+    build = ctx.build
+    assert ctx.gallery is not None
+    version = compute.GalleryImageVersion(
+        naming.child_name(ctx.name, "version"),
+        gallery_name=ctx.gallery.gallery_name,
+        gallery_image_name=ctx.gallery.image_name,
+        gallery_image_version_name=build.version,
+        resource_group_name=ctx.resource_group_name,
+        location=ctx.spec.location,
+        # The source VM carries the OS disk and every data disk; Azure captures them all,
+        # LUNs kept.
+        storage_profile=compute.GalleryImageVersionStorageProfileArgs(
+            source=compute.GalleryArtifactVersionFullSourceArgs(
+                virtual_machine_id=ctx.source_vm_id)),
+        publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
+            target_regions=target_regions(ctx.spec, build),
+            exclude_from_latest=build.exclude_from_latest,
+            end_of_life_date=build.end_of_life.isoformat() + "T00:00:00Z"
+            if build.end_of_life else None,
+            storage_account_type=build.storage_type,
+        ),
+        tags=ctx.tags,
+        opts=_protected(ctx, pulumi),
+    )
+    return version.id
+
+
+def _protected(ctx: CaptureContext, pulumi: Any) -> Any:
+    # A captured image is final: its source VM may be retired (deleted) later, or reported
+    # by ARM with other casing, without that ever meaning a recapture.
+    return pulumi.ResourceOptions(parent=ctx.parent, protect=ctx.protect,
+                                  ignore_changes=["storageProfile.source",
+                                                  "sourceVirtualMachine"])
+
+
+def _lookup(spec: PipelineSpec, build: BuildSpec) -> Any:
+    from pulumi_azure_native import compute
+
+    assert spec.gallery is not None
+    return compute.get_gallery_image_version(
+        resource_group_name=spec.resource_group, gallery_name=spec.gallery.name,
+        gallery_image_name=spec.gallery.image.name, gallery_image_version_name=build.version)
+
+
+def _problems(spec: PipelineSpec) -> list[str]:
+    if spec.gallery is None:
+        return [f"gallery: required when capture is {shown(spec.capture)}"]
+    if spec.security.trusted_launch and spec.gallery.image.generation == "V1":
+        return ["security.trustedLaunch: needs a generation V2 image"]
+    return []
+
+
+TARGET = CaptureTarget(key="gallery", output="imageVersionIds", preference=0,
+                       register=_register, lookup=_lookup, problems=_problems)
