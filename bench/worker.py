@@ -20,6 +20,7 @@ import os
 import resource
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from vmimage import gc_tuning
@@ -56,33 +57,26 @@ def _run_sim(count: int, kind: str) -> Counter[str]:
 
 
 def _run_mock(program: str, count: int) -> Counter[str]:
-    import pulumi
-    from pulumi.runtime import mocks, settings
-    from pulumi.runtime.stack import run_pulumi_func
-    from pulumi.runtime.sync_await import _sync_await
+    # Pulumi's runtime internals only through the one adapter the offline runner and the
+    # tests use (offline/pulumi_host.py).
+    from pulumi.runtime.mocks import MockMonitor
+
+    from offline.pulumi_host import run_program
 
     if program.startswith("raw") and os.environ.get("BENCH_GC") != "default":
         gc_tuning.tune_gc()  # where __main__.py calls it: after pulumi, before the rest
-    monitor = mocks.MockMonitor(TrivialMocks())  # type: ignore[arg-type]
-    settings.reset_options(project="vmimage", stack="dev")
+    monitor = MockMonitor(TrivialMocks())  # type: ignore[arg-type]
     if program == "ours":
-        import runpy
-        from pathlib import Path
-
+        # The program as the language host runs it (not offline.runner's PROGRAM: that
+        # would import the simulator into the measured process).
         main_py = Path(__file__).resolve().parent.parent / "__main__.py"
-        pulumi.runtime.set_all_config(json.loads(os.environ["BENCH_CONFIG"]), [])
-
-        def body() -> Any:
-            return runpy.run_path(str(main_py), run_name="__main__")
+        run_program(main_py, monitor, project="vmimage", stack="dev",
+                    config=json.loads(os.environ["BENCH_CONFIG"]))
     else:
         from bench import raw_program
 
-        def body() -> Any:
-            return raw_program.main(count, parented=program == "raw-parented")
-
-    mocks.set_mocks(TrivialMocks(), project="vmimage", stack="dev",  # type: ignore[arg-type]
-                    preview=False, monitor=monitor)
-    _sync_await(run_pulumi_func(body))
+        run_program(lambda: raw_program.main(count, parented=program == "raw-parented"),
+                    monitor, project="vmimage", stack="dev")
     return _custom_types(monitor.resources)
 
 

@@ -27,6 +27,7 @@ from vmimage.vocabulary import (
     SEAL_CHECKS_COMMAND,
     SEAL_COMMAND,
     STACK,
+    VIRTUAL_MACHINE,
 )
 
 
@@ -98,7 +99,8 @@ DiffFn = Callable[[Registration, PriorResource | None], tuple[str, list[str]]]
 
 
 class SimulatorMonitor(EngineMonitor):
-    """Pulumi's MockMonitor, recording what the engine sees and driving SimulatedArm."""
+    """The engine's side of the program (offline/pulumi_host.py), recording what the
+    engine sees and driving SimulatedArm."""
 
     def __init__(self, arm: SimulatedArm, *, prior: dict[str, PriorResource] | None = None,
                  diff: DiffFn | None = None) -> None:
@@ -303,7 +305,7 @@ _REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}
 
 
 def _final_state(arm: SimulatedArm, reg: Registration) -> str:
-    if reg.type == "azure-native:compute:VirtualMachine" and reg.id.lower() in arm.vms:
+    if reg.type == VIRTUAL_MACHINE and reg.id.lower() in arm.vms:
         power, os_state = arm.vms[reg.id.lower()].final()
         return f"PowerState/{power}, OSState/{os_state}"
     return "succeeded"

@@ -16,6 +16,7 @@ from vmimage.vocabulary import (
     RUN_COMMAND,
     STEP_DEPROVISION,
     STEP_TAG,
+    VIRTUAL_MACHINE,
 )
 
 STAGES = ("foundation", "build", "customize", "deprovision", "generalize", "capture", "clone")
@@ -145,7 +146,7 @@ def vm_states(run: ProgramRun) -> list[tuple[str, str, str]]:
     """(Azure name, PowerState, OSState) of every VM, build VMs first."""
     rows = []
     for reg in run.registrations:
-        if reg.type == "azure-native:compute:VirtualMachine" and reg.id.lower() in run.arm.vms:
+        if reg.type == VIRTUAL_MACHINE and reg.id.lower() in run.arm.vms:
             power, os_state = run.arm.vms[reg.id.lower()].final()
             rows.append((stage_of(reg), reg.azure_name or reg.name, power, os_state))
     rows.sort(key=lambda row: (row[0] != "build", row[1]))

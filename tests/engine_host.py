@@ -105,6 +105,8 @@ def host_process(args: list[str], *, cwd: Path, env: dict[str, str],
     finally:
         process.kill()
         process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -58,6 +58,8 @@ def test_the_lock_dies_with_the_process_that_held_it(tmp_path: Path) -> None:
     finally:
         holder.kill()  # not a clean exit: the lock must still be released
         holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
     code, output = up(state)
     assert code == 0, output
 
