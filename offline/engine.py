@@ -19,7 +19,13 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
 from offline.arm import INVOKES, ArmError, SimulatedArm
-from offline.pulumi_host import Aliases, EngineMonitor, InvokeFailure, resolve
+from offline.pulumi_host import (
+    Aliases,
+    EngineMonitor,
+    InvokeFailure,
+    resolve,
+    with_ignored_changes,
+)
 from offline.secrets import secret_paths, unwrap
 from vmimage.vocabulary import (
     DYNAMIC_PREFIX,
@@ -208,6 +214,12 @@ class SimulatorMonitor(EngineMonitor):
         then run the ARM operation at the time its dependencies allow."""
         reg = self._pending.pop((args.typ, args.name))
         prior = self.prior_of(reg)
+        if prior is not None and reg.ignore_changes:
+            # What the engine goes on with: the old value of each ignored property.
+            reg.inputs = with_ignored_changes(reg.inputs, prior.inputs, reg.ignore_changes)
+            args = MockResourceArgs(typ=args.typ, name=args.name, provider=args.provider,
+                                    custom=True, inputs=with_ignored_changes(
+                                        args.inputs, prior.inputs, reg.ignore_changes))
         if self.diff is not None:
             reg.action, reg.changed = self.diff(reg, prior)
         start = self.ready_time(reg.dependencies)

@@ -50,6 +50,29 @@ def type_depth(urn: str) -> int:
     return 0 if chain == STACK else chain.count("$")
 
 
+def with_ignored_changes(new: dict[str, Any], old: dict[str, Any],
+                         paths: Sequence[str]) -> dict[str, Any]:
+    """The inputs the engine goes on with: for each ignored property the old value (or
+    none, if it had none), as pulumi/pulumi `processIgnoreChanges` does before Check and
+    Diff; the state then records the old value, not the program's."""
+    result = json.loads(json.dumps(new, default=str)) if paths else new
+    for path in paths:
+        keys = path.split(".")
+        source: Any = old
+        for key in keys:
+            source = source.get(key) if isinstance(source, dict) else None
+        target = result
+        for key in keys[:-1]:
+            target = target.setdefault(key, {}) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            continue
+        if source is None:
+            target.pop(keys[-1], None)
+        else:
+            target[keys[-1]] = source
+    return result
+
+
 class Aliases:
     """Which resource of the previous run a registration is, as the engine decides it
     (pulumi/pulumi pkg/resource/deploy/step_generator.go: `generateAliases`,

@@ -280,10 +280,10 @@ def test_stack_outputs(dev):
     assert outputs["buildVmStates"] == {
         "1.0.0": {"powerState": "deallocated", "osState": "generalized"}
     }
-    assert [c["name"] for c in outputs["clones"]["web"]] == [
+    assert [c["name"] for c in outputs["clones"]["web"]["vms"]] == [
         "web-1-0-0-000", "web-1-0-0-001", "web-1-0-0-002",
     ]
-    ips = [c["privateIp"] for c in outputs["clones"]["web"]]
+    ips = [c["privateIp"] for c in outputs["clones"]["web"]["vms"]]
     assert len(set(ips)) == 3 and all(ip.startswith("10.42.1.") for ip in ips)
     assert "adminPassword" not in outputs
 

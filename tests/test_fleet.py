@@ -92,7 +92,7 @@ def test_scale_set_is_one_flexible_vmss_from_the_version():
     disks = profile["storageProfile"]["dataDisks"]
     assert [(d["lun"], d["createOption"]) for d in disks] == [(0, "FromImage"), (1, "FromImage")]
     nic = profile["networkProfile"]["networkInterfaceConfigurations"][0]
-    assert nic["ipConfigurations"][0]["subnet"]["id"].endswith("/subnets/snet-vmimage")
+    assert nic["ipConfigurations"][0]["subnet"]["id"].endswith("/subnets/snet-web-ubuntu")
     assert "publicIPAddressConfiguration" not in nic["ipConfigurations"][0]
     assert profile["osProfile"]["linuxConfiguration"]["disablePasswordAuthentication"] is True
     assert props["tags"]["vmimage-role"] == "clone"
@@ -208,3 +208,19 @@ def test_a_rolling_vm_group_needs_room_for_its_successors(count, fits):
 def test_individual_vm_count_over_limit_points_to_scale_sets():
     problems = spec_problems("clones[0].count=101")
     assert any(p.startswith("clones[0].count:") and "scaleSet" in p for p in problems)
+
+
+def test_every_clone_group_has_one_output_shape() -> None:
+    """A VM group and a scale set read alike in `clones`: kind, version, count, scale set
+    name (or null), and the VMs the program knows by name (a scale set's are Azure's)."""
+    stack = load_stack(stack_file("dev"), "dev", [
+        "clones[1]={name: api, count: 4, version: 1.0.0, size: Standard_B2s, "
+        "kind: scaleSet}"])
+    result = run(stack, SimulatedArm())
+    assert not (result.failures or result.error), result.error or result.failures
+    web, api = result.outputs["clones"]["web"], result.outputs["clones"]["api"]
+    assert set(web) == set(api) == {"kind", "version", "count", "scaleSet", "vms"}
+    assert (web["kind"], web["count"], web["scaleSet"]) == ("vm", 3, None)
+    assert [vm["name"] for vm in web["vms"]] == [f"web-1-0-0-00{i}" for i in range(3)]
+    assert (api["kind"], api["count"], api["vms"]) == ("scaleSet", 4, [])
+    assert api["scaleSet"] and api["version"] == web["version"] == "1.0.0"

@@ -154,3 +154,17 @@ def test_short_hash_is_stable_and_sensitive():
 
 def test_child_name():
     assert naming.child_name("vmimage", "rg") == "vmimage-rg"
+
+
+def test_each_pipeline_names_its_own_network() -> None:
+    """Two pipelines in one resource group must not share a VNet, subnet or NSG."""
+    a, b = naming.network_names("web-ubuntu"), naming.network_names("iis-ws2022")
+    assert (a.vnet, a.subnet, a.nsg) == ("vnet-web-ubuntu", "snet-web-ubuntu", "nsg-web-ubuntu")
+    assert {a.vnet, a.subnet, a.nsg}.isdisjoint({b.vnet, b.subnet, b.nsg})
+
+
+def test_network_names_of_long_images_stay_valid_and_distinct() -> None:
+    long_a, long_b = "a" * 79 + "x", "a" * 79 + "y"
+    names_a, names_b = naming.network_names(long_a), naming.network_names(long_b)
+    assert naming.VIRTUAL_NETWORK.problems(names_a.vnet) == []
+    assert len(names_a.vnet) <= 64 and names_a.vnet != names_b.vnet

@@ -164,11 +164,11 @@ def test_outputs(dev, win):
     assert set(dev_out["imageVersionIds"]) == {"1.0.0"}
     assert dev_out["imageVersionIds"]["1.0.0"].endswith(
         "/galleries/galvmimagedev/images/web-ubuntu/versions/1.0.0")
-    assert [c["name"] for c in dev_out["clones"]["web"]] == [
+    assert [c["name"] for c in dev_out["clones"]["web"]["vms"]] == [
         "web-1-0-0-000", "web-1-0-0-001", "web-1-0-0-002"]
     assert "adminPassword" not in dev_out
     assert win_out["adminPassword"] == "[secret]"
-    assert len(win_out["clones"]["iis"]) == 2
+    assert len(win_out["clones"]["iis"]["vms"]) == 2
 
 
 def test_printed_run_shows_tree_stages_and_outputs(dev):
@@ -255,7 +255,7 @@ def test_set_clone_count(tmp_path_factory):
     clones = run.clone_vms()
     assert len(clones) == 5
     assert sorted(c["azureName"] for c in clones) == [f"web-1-0-0-{i:03d}" for i in range(5)]
-    assert len(report["outputs"]["clones"]["web"]) == 5
+    assert len(report["outputs"]["clones"]["web"]["vms"]) == 5
 
 
 def test_invalid_config_prints_only_the_problem_lines():

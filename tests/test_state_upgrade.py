@@ -70,6 +70,9 @@ def test_a_state_from_before_image_build_upgrades_in_place(
     assert sorted(r["id"] for r in after.values() if r["custom"]) == \
         sorted(r["id"] for r in before.values() if r["custom"])
     assert not any(c["aliasedFrom"] in after for c in moved)
+    # The network keeps the name it was created with (new stacks name it after the image).
+    (vnet,) = [r for r in after.values() if r["type"].endswith("network:VirtualNetwork")]
+    assert vnet["inputs"]["virtualNetworkName"] == "vnet-vmimage"
     versions = [r for r in after.values() if r["type"].endswith("GalleryImageVersion")]
     assert versions and all(v["protect"] for v in versions)
     # And the upgraded state is an ordinary one: the next run plans nothing at all.
@@ -93,3 +96,22 @@ def test_each_child_of_an_image_build_names_its_old_parent_in_an_alias() -> None
         specs = [a.spec for a in child.request.aliases]
         assert [s.parentUrn for s in specs] == [pipeline.urn], child.name
         assert not any(s.name or s.type for s in specs)  # same name, same type
+
+
+def test_an_upgraded_network_is_updated_under_its_old_name(tmp_path: Path) -> None:
+    """The network's names are ignored changes: the engine goes on with the old values
+    (processIgnoreChanges), so a later rule change updates the old NSG in place."""
+    state = copy_fixture("win", tmp_path)
+    report = tmp_path / "report.json"
+    code = main(["up", "--stack", "win", "--state", str(state), "--quiet", "--report-json",
+                 str(report), "--set",
+                 "network.allowInbound=[{name: web, port: 443, source: VirtualNetwork}]"],
+                console=Console(file=io.StringIO()))
+    assert code == 0
+    changes = {c["urn"].rsplit("::", 1)[-1]: c["action"]
+               for c in json.loads(report.read_text())["changes"]}
+    assert changes["vmimage-network-nsg"] == "update"
+    assert {a for a in changes.values()} == {"same", "update"}
+    arm = json.loads(state.read_text())["arm"]["resources"]
+    nsgs = [r["name"] for r in arm if r["token"].endswith("NetworkSecurityGroup")]
+    assert nsgs == ["nsg-vmimage"]

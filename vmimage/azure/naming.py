@@ -131,6 +131,22 @@ def build_vm_name(image: str, version: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class NetworkNames:
+    vnet: str
+    subnet: str
+    nsg: str
+
+
+def network_names(image: str) -> NetworkNames:
+    """The pipeline's network, named after its image so that two pipelines in one
+    resource group never share (and fight over) one VNet, subnet or NSG. The VNet allows
+    64 characters: a longer image name keeps a readable prefix and a hash of the whole."""
+    stem = image if len(image) <= VIRTUAL_NETWORK.max_len - 5 else \
+        f"{image[: VIRTUAL_NETWORK.max_len - 14]}-{short_hash(image, length=8)}"
+    return NetworkNames(vnet=f"vnet-{stem}", subnet=f"snet-{stem}", nsg=f"nsg-{stem}")
+
+
 def managed_image_name(image: str, version: str) -> str:
     """The managed image of one version, e.g. 'img-web-ubuntu-1-0-0'."""
     return f"img-{image}-{version_slug(version)}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import network
 
-from vmimage.azure.naming import child_name
+from vmimage.azure.naming import child_name, network_names
 from vmimage.azure.nsg_sources import DENY_ALL_RULE
 from vmimage.components.frozen import frozen_inputs
 from vmimage.spec.models import NetworkSpec
@@ -25,6 +25,8 @@ class NetworkArgs:
     """Azure region of the VNet."""
     spec: NetworkSpec
     """Address space, subnet and the inbound allow list from config."""
+    image_name: str = "vmimage"
+    """The pipeline's image: its network is named after it (naming.network_names)."""
 
 
 def security_rules(spec: NetworkSpec) -> list[network.SecurityRuleArgs]:
@@ -68,33 +70,37 @@ class Network(pulumi.ComponentResource):
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(NETWORK, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        names = network_names(args.image_name)
+        # Stacks made before the names carried the image keep their network (its name is
+        # not worth a replace of every NIC): the name is set at create and never after.
+        kept = pulumi.ResourceOptions(parent=self, ignore_changes=[
+            "networkSecurityGroupName", "virtualNetworkName", "subnetName"])
         nsg = network.NetworkSecurityGroup(
             child_name(name, "nsg"),
-            network_security_group_name="nsg-vmimage",
+            network_security_group_name=names.nsg,
             resource_group_name=args.resource_group_name,
             location=args.location,
             security_rules=security_rules(args.spec),
-            opts=child,
+            opts=kept,
         )
         vnet = network.VirtualNetwork(
             child_name(name, "vnet"),
-            virtual_network_name="vnet-vmimage",
+            virtual_network_name=names.vnet,
             resource_group_name=args.resource_group_name,
             location=args.location,
             address_space=network.AddressSpaceArgs(
                 address_prefixes=[str(args.spec.address_space)]
             ),
-            opts=child,
+            opts=kept,
         )
         subnet = network.Subnet(
             child_name(name, "subnet"),
-            subnet_name="snet-vmimage",
+            subnet_name=names.subnet,
             resource_group_name=args.resource_group_name,
             virtual_network_name=vnet.name,
             address_prefix=str(args.spec.subnet_prefix),
             network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
-            opts=child,
+            opts=kept,
         )
         self.subnet_id = subnet.id
         self.register_outputs({"subnetId": self.subnet_id})

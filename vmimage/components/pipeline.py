@@ -24,7 +24,7 @@ from vmimage.components.network import Network, NetworkArgs
 from vmimage.components.scale_set import CloneScaleSet
 from vmimage.components.vm_profile import AdminCredentials
 from vmimage.spec.fingerprint import Capture
-from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.spec.models import BuildSpec, CloneSpec, PipelineSpec
 from vmimage.vocabulary import IMAGE_PIPELINE
 
 
@@ -46,7 +46,8 @@ class ImagePipeline(pulumi.ComponentResource):
     """Per capture target's output name (imageVersionIds, managedImageIds), each
     version's image id; every target has its entry, empty when not captured there."""
     build_vm_states: dict[str, pulumi.Output[dict[str, str]]]
-    clones: dict[str, pulumi.Output[list[dict[str, str]]] | pulumi.Output[dict[str, Any]]]
+    clones: dict[str, pulumi.Output[dict[str, Any]]]
+    """Per clone group, one shape whatever its kind (`clone_group_output`)."""
     generated_password: pulumi.Output[str] | None
     gallery_image_id: pulumi.Output[str] | None
 
@@ -65,7 +66,8 @@ class ImagePipeline(pulumi.ComponentResource):
         rg_name = group.name
         net = Network(
             naming.child_name(name, "network"),
-            NetworkArgs(resource_group_name=rg_name, location=spec.location, spec=spec.network),
+            NetworkArgs(resource_group_name=rg_name, location=spec.location, spec=spec.network,
+                        image_name=spec.image_name),
             opts=child,
         )
         gallery = (
@@ -120,11 +122,11 @@ class ImagePipeline(pulumi.ComponentResource):
             if clone.kind == "scaleSet":
                 # One scale set, however many instances: registrations do not grow with count.
                 scale_set = CloneScaleSet(group_name, group_args, opts=child)
-                self.clones[clone.name] = pulumi.Output.from_input(
-                    {"scaleSet": scale_set.scale_set_name, "instances": scale_set.instances}
-                )
+                self.clones[clone.name] = clone_group_output(
+                    clone, version, scale_set=scale_set.scale_set_name, vms=[])
             else:
-                self.clones[clone.name] = CloneSet(group_name, group_args, opts=child).members
+                members = CloneSet(group_name, group_args, opts=child).members
+                self.clones[clone.name] = clone_group_output(clone, version, vms=members)
         self.register_outputs(
             {
                 **self.image_ids,
@@ -157,6 +159,19 @@ class ImagePipeline(pulumi.ComponentResource):
         # that does not honour them must still never see the password in plain text.
         self.generated_password = pulumi.Output.secret(generated.result)
         return self.generated_password
+
+
+def clone_group_output(
+    clone: CloneSpec, version: str, *, vms: pulumi.Input[list[dict[str, str]]],
+    scale_set: str | None = None,
+) -> pulumi.Output[dict[str, Any]]:
+    """A clone group as the `clones` stack output shows it, whatever its kind: its kind,
+    the version it runs, how many VMs, the scale set's name (kind scaleSet), and each VM's
+    name and private IP (kind vm; a scale set's instances are Azure's to name)."""
+    return pulumi.Output.from_input({
+        "kind": clone.kind, "version": version, "count": clone.count,
+        "scaleSet": scale_set, "vms": vms,
+    })
 
 
 def build_order(spec: PipelineSpec) -> list[BuildSpec]:
