@@ -62,7 +62,8 @@ def _vm(name: str, size: str, rg: pulumi.Input[str], nic_id: pulumi.Input[str],
         storage_profile=compute.StorageProfileArgs(
             image_reference=image,
             os_disk=compute.OSDiskArgs(
-                create_option="FromImage", caching="ReadWrite", delete_option="Delete",
+                create_option="FromImage", caching=compute.CachingTypes.READ_WRITE,
+                delete_option="Delete",
                 managed_disk=compute.ManagedDiskParametersArgs(
                     storage_account_type="Premium_LRS"
                 ),
@@ -70,7 +71,8 @@ def _vm(name: str, size: str, rg: pulumi.Input[str], nic_id: pulumi.Input[str],
             data_disks=[
                 compute.DataDiskArgs(
                     lun=lun, create_option="FromImage" if from_image else "Empty",
-                    disk_size_gb=None if from_image else size_gb, caching=caching,
+                    disk_size_gb=None if from_image else size_gb,
+                    caching=compute.CachingTypes(caching),
                     delete_option="Delete",
                     managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=sku),
                 )
@@ -143,7 +145,8 @@ def main(count: int, *, parented: bool = False) -> None:
     gallery = compute.Gallery("gallery", resource_group_name=group.name, location=LOCATION)
     definition = compute.GalleryImage(
         "definition", gallery_name=gallery.name, resource_group_name=group.name,
-        location=LOCATION, os_type="Linux", os_state="Generalized",
+        location=LOCATION, os_type=compute.OperatingSystemTypes.LINUX,
+        os_state=compute.OperatingSystemStateTypes.GENERALIZED,
         identifier=compute.GalleryImageIdentifierArgs(publisher="p", offer="o", sku="s"),
     )
     build = _vm(

@@ -72,7 +72,7 @@ def _absolute(value: str, origin: str) -> str:
     return origin + value if value.startswith("/") else value
 
 
-class SimulatedArmTransport(HttpTransport):  # type: ignore[type-arg]
+class SimulatedArmTransport(HttpTransport):
     """Sync azure-core transport over an in-process ARM backend.
 
     `sleep` never blocks: RetryPolicy backoffs (Retry-After included) and ARMPolling

@@ -206,8 +206,8 @@ class SimulatorMonitor(EngineMonitor):
                     for k, v in state.items()}
         reg.outputs = returned  # what state keeps: secrets still marked
         obj = resolve(rpc.serialize_properties(returned, {}))
-        self.resources[urn] = EngineMonitor.ResourceRegistration(urn, id_, state)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj)
+        self.resources[urn] = EngineMonitor.ResourceRegistration(urn, id_ or "", state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
 
     def create(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         """Called (under the lock) for each custom resource: diff against the prior state,
@@ -294,7 +294,7 @@ class _ArmMocks(Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return self.monitor.create(args)
 
-    def call(self, args: MockCallArgs) -> dict[str, Any]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """The provider's lookups, answered from the simulated ARM at the start of the run
         (the program reads before it registers anything)."""
         handler = INVOKES.get(args.token)
@@ -302,7 +302,8 @@ class _ArmMocks(Mocks):
             raise invoke_failure(ArmError(400, "InvokeNotSimulated",
                                           f"no simulated invoke {args.token}"))
         try:
-            return handler(self.monitor.arm, unwrap(dict(args.args)), 0.0)
+            # (outputs, failures): the mock monitor iterates the failures, so a list.
+            return handler(self.monitor.arm, unwrap(dict(args.args)), 0.0), []
         except ArmError as err:
             raise invoke_failure(err) from None
 

@@ -195,7 +195,7 @@ class NoMocks(Mocks):
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
         raise AssertionError("unreachable: the monitor handles registrations")
 
-    def call(self, args: Any) -> dict[str, Any]:
+    def call(self, args: Any) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         raise AssertionError("unreachable: the monitor handles invokes")
 
 

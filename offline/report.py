@@ -69,8 +69,8 @@ def stage_spans(run: ProgramRun) -> list[StageSpan]:
         if reg.custom and reg.type != GENERALIZE:
             spans[stage_of(reg)].append((reg.start_s, reg.end_s, reg.urn))
     for op in run.operations:
-        reg = by_urn.get(op.resource)
-        if reg is not None and reg.type == GENERALIZE and op.op in OP_STAGES:
+        owner = by_urn.get(op.resource)
+        if owner is not None and owner.type == GENERALIZE and op.op in OP_STAGES:
             spans[OP_STAGES[op.op]].append((op.start_s, op.end_s, op.resource))
     for reg in run.registrations:  # a Generalize that made no call (recorded, unchanged)
         if reg.type == GENERALIZE and not any(urn == reg.urn for s in spans.values()

@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ def stack_file(stack: str) -> Path:
     return PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml"
 
 
-def load_stack(path: Path, name: str, overrides: list[str] = ()) -> StackConfig:  # type: ignore[assignment]
+def load_stack(path: Path, name: str, overrides: Sequence[str] = ()) -> StackConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -21,7 +21,7 @@ import secrets as std_secrets
 import socket
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -209,7 +209,7 @@ def _check_shape(data: Any) -> None:
 
 def save_state(
     path: Path, state: State, registrations: list[Registration], arm: SimulatedArm,
-    *, kept: list[PriorResource] = (), now: float = 0.0,  # type: ignore[assignment]
+    *, kept: Sequence[PriorResource] = (), now: float = 0.0,
 ) -> None:
     """Write the state after a run: this run's completed registrations, the prior
     resources still alive (`kept`: e.g. not deleted because the run failed first), and

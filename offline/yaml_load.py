@@ -41,7 +41,7 @@ def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any
     for key_node, _ in node.value:
         if key_node.tag == MERGE_TAG:
             continue  # merged keys may be given again: the explicit one wins
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         try:
             first = seen.get(key)
         except TypeError:  # an unhashable key: let PyYAML report it

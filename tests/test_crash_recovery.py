@@ -1,4 +1,4 @@
-"""Issue 6, faults across runs: a run killed after K operations, re-run against the same
+"""Faults across runs: a run killed after K operations, re-run against the same
 state file, converges to the state of a clean run: no second generalize of the same VM,
 no recapture, nothing protected deleted, no orphaned disk or NIC."""
 

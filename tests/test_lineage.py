@@ -1,4 +1,4 @@
-"""Issue 7: image lineage and updates across successive runs of one state file.
+"""Image lineage and updates across successive runs of one state file.
 
 build 1.0.0 with 3 clones -> add 1.1.0 built on 1.0.0 -> pin clones to 1.1.0 (in
 batches) -> retire both builds -> try to drop 1.1.0 while pinned. Each step is one

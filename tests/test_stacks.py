@@ -16,7 +16,7 @@ from offline.runner import (
 )
 from vmimage.spec.validate import load_spec
 
-# The example of issue 2, verbatim: it must keep working as stacks/Pulumi.dev.yaml.
+# The example stack as it was first written: it must keep working as stacks/Pulumi.dev.yaml.
 ISSUE_EXAMPLE = """
 config:
   azure-native:location: westeurope

@@ -143,7 +143,7 @@ def test_pulumi_action_inputs_are_known(workflows: dict[str, dict[str, Any]], na
 def test_pr_test_job_runs_tests_and_lint(workflows: dict[str, dict[str, Any]]) -> None:
     pr = workflows["pull-request.yml"]
     runs = run_lines(pr, "test")
-    assert "make test" in runs and "ruff check ." in runs
+    assert "make test" in runs and "make lint" in runs
     (setup,) = [s for _, s in steps_using(pr, "actions/setup-python") if _ == "test"]
     assert str(setup["with"]["python-version"]) == "3.11"
 

@@ -175,9 +175,9 @@ def make_credential(settings: AuthSettings, **transport: Any) -> tuple[Any, str]
         return identity.ClientAssertionCredential(tenant, client, assertion, **kwargs), \
             f"OIDC federation of {client} with {how}"
     if method == "msi":
-        client = settings.get("clientId")
-        return identity.ManagedIdentityCredential(client_id=client, **transport), \
-            "managed identity" + (f" {client}" if client else "")
+        identity_id = settings.get("clientId")
+        return identity.ManagedIdentityCredential(client_id=identity_id, **transport), \
+            "managed identity" + (f" {identity_id}" if identity_id else "")
     return identity.AzureCliCredential(tenant_id=settings.get("tenantId") or ""), \
         "the Azure CLI's login (az login)"
 

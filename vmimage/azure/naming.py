@@ -108,10 +108,15 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     match = VERSION_RE.fullmatch(text)
     if not match:
         return None
-    parts = tuple(int(p) for p in match.groups())
-    if any(p > INT32_MAX for p in parts):
+    major, minor, patch = (int(p) for p in match.groups())
+    if max(major, minor, patch) > INT32_MAX:
         return None
-    return parts  # type: ignore[return-value]
+    return major, minor, patch
+
+
+def version_key(version: str) -> tuple[int, int, int]:
+    """A sort key for versions: numeric, and an invalid one (reported elsewhere) first."""
+    return parse_version(version) or (-1, -1, -1)
 
 
 def version_slug(version: str) -> str:

@@ -13,6 +13,7 @@ import difflib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -81,8 +82,8 @@ def parse_source(text: str) -> Source:
 
 def public_addresses(networks: Iterable[Network], version: int) -> int:
     """How many public addresses of one IP version the networks cover together."""
-    collapsed = list(ipaddress.collapse_addresses(
-        n for n in networks if n.version == version))
+    same: list[Any] = [n for n in networks if n.version == version]  # one family each
+    collapsed: list[Network] = list(ipaddress.collapse_addresses(same))
     public = 0
     for network in collapsed:
         pieces = [network]

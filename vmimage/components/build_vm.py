@@ -4,6 +4,7 @@ image or from an earlier version of this pipeline's gallery image."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import compute
@@ -77,14 +78,14 @@ class BuildVm(pulumi.ComponentResource):
             tags=vm_profile.tags("build", build.version),
             frozen=args.frozen,
         )
-        vm_inputs = dict(
+        vm_inputs: dict[str, Any] = dict(
             vm_name=azure_name,
             resource_group_name=args.resource_group_name,
             location=spec.location,
             hardware_profile=compute.HardwareProfileArgs(vm_size=build.size),
             storage_profile=compute.StorageProfileArgs(
                 image_reference=image_reference(build, args.parent_image_id),
-                os_disk=vm_profile.os_disk(spec),
+                os_disk=vm_profile.os_disk(),
                 data_disks=build_data_disks(spec, build),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),

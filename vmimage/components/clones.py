@@ -8,6 +8,7 @@ collision); Pulumi deletes the old ones only after their successors exist. With
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -51,7 +52,7 @@ def batches(count: int, batch_size: int | None) -> list[range]:
 class CloneSet(pulumi.ComponentResource):
     vm_names: list[str]
     """Azure names of the clone VMs, in index order."""
-    members: pulumi.Output[list[dict[str, str]]]
+    members: pulumi.Output[list[dict[str, str | None]]]
     """Each clone's {"name", "privateIp"}, in index order."""
 
     def __init__(
@@ -69,11 +70,12 @@ class CloneSet(pulumi.ComponentResource):
                 vm = self._clone(name, args, region, index, previous_batch)
                 current_batch.append(vm)
             previous_batch = current_batch
-        self.members = pulumi.Output.all(*self._private_ips).apply(
-            lambda ips, names=tuple(self.vm_names): [
-                {"name": name, "privateIp": ip} for name, ip in zip(names, ips, strict=True)
-            ]
-        )
+        names = tuple(self.vm_names)
+
+        def members(ips: list[str | None]) -> list[dict[str, str | None]]:
+            return [{"name": n, "privateIp": ip} for n, ip in zip(names, ips, strict=True)]
+
+        self.members = pulumi.Output.all(*self._private_ips).apply(members)
         self.register_outputs({"vmNames": self.vm_names, "members": self.members})
 
     def _clone(
@@ -106,7 +108,7 @@ class CloneSet(pulumi.ComponentResource):
             hardware_profile=compute.HardwareProfileArgs(vm_size=clone.size),
             storage_profile=compute.StorageProfileArgs(
                 image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                os_disk=vm_profile.os_disk(spec),
+                os_disk=vm_profile.os_disk(),
                 data_disks=clone_data_disks(spec, args.version),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
@@ -133,6 +135,6 @@ class CloneSet(pulumi.ComponentResource):
 
 
 def _first_private_ip(
-    configs: list[network.outputs.NetworkInterfaceIPConfigurationResponse] | None,
+    configs: Sequence[network.outputs.NetworkInterfaceIPConfigurationResponse] | None,
 ) -> str | None:
     return configs[0].private_ip_address if configs else None

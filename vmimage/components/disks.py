@@ -6,6 +6,8 @@ means the same disk everywhere in one lineage.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_azure_native import compute
 
 from vmimage.spec.models import BuildSpec, DataDiskSpec, PipelineSpec
@@ -31,37 +33,45 @@ def image_disks(spec: PipelineSpec, version: str | None) -> dict[int, DataDiskSp
     return disks
 
 
-def _disk_args(
-    disk: DataDiskSpec, *, from_image: bool, scale_set: bool = False
-) -> compute.DataDiskArgs | compute.VirtualMachineScaleSetDataDiskArgs:
-    # A scale set's VM profile takes its own Args class with the same fields.
-    args_class = compute.VirtualMachineScaleSetDataDiskArgs if scale_set else compute.DataDiskArgs
-    managed_class = (
-        compute.VirtualMachineScaleSetManagedDiskParametersArgs
-        if scale_set
-        else compute.ManagedDiskParametersArgs
-    )
-    return args_class(
+def _disk_fields(disk: DataDiskSpec, *, from_image: bool) -> dict[str, Any]:
+    """What a VM's and a scale set's data disk say alike (their Args classes differ)."""
+    return dict(
         lun=disk.lun,
         create_option=compute.DiskCreateOptionTypes.FROM_IMAGE
         if from_image
         else compute.DiskCreateOptionTypes.EMPTY,
         # FromImage disks take their size from the image unless grown here.
         disk_size_gb=None if from_image else disk.size_gb,
-        caching=disk.caching,
-        managed_disk=managed_class(storage_account_type=disk.sku),
+        caching=compute.CachingTypes(disk.caching),
         # Each disk goes with its VM: a deleted VM leaves no disk billing behind.
         delete_option=compute.DiskDeleteOptionTypes.DELETE,
     )
 
 
-def clone_data_disks(
-    spec: PipelineSpec, version: str, *, scale_set: bool = False
-) -> list[compute.DataDiskArgs] | list[compute.VirtualMachineScaleSetDataDiskArgs]:
+def _vm_disk(disk: DataDiskSpec, *, from_image: bool) -> compute.DataDiskArgs:
+    return compute.DataDiskArgs(
+        **_disk_fields(disk, from_image=from_image),
+        managed_disk=compute.ManagedDiskParametersArgs(
+            storage_account_type=compute.StorageAccountTypes(disk.sku)))
+
+
+def clone_data_disks(spec: PipelineSpec, version: str) -> list[compute.DataDiskArgs]:
     """A clone's disks all come from the image, LUNs kept."""
     disks = image_disks(spec, version)
-    return [  # type: ignore[return-value]
-        _disk_args(disks[lun], from_image=True, scale_set=scale_set) for lun in sorted(disks)
+    return [_vm_disk(disks[lun], from_image=True) for lun in sorted(disks)]
+
+
+def scale_set_data_disks(
+    spec: PipelineSpec, version: str,
+) -> list[compute.VirtualMachineScaleSetDataDiskArgs]:
+    """A scale set instance's disks, as a clone's: all from the image, LUNs kept."""
+    disks = image_disks(spec, version)
+    return [
+        compute.VirtualMachineScaleSetDataDiskArgs(
+            **_disk_fields(disks[lun], from_image=True),
+            managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
+                storage_account_type=compute.StorageAccountTypes(disks[lun].sku)))
+        for lun in sorted(disks)
     ]
 
 
@@ -71,7 +81,5 @@ def build_data_disks(spec: PipelineSpec, build: BuildSpec) -> list[compute.DataD
     inherited = image_disks(spec, build.from_.version)
     own = {disk.lun: disk for disk in build.data_disks}
     luns = sorted(set(inherited) | set(own))
-    return [
-        _disk_args(own.get(lun) or inherited[lun], from_image=lun in inherited)
-        for lun in luns
-    ]
+    return [_vm_disk(own.get(lun) or inherited[lun], from_image=lun in inherited)
+            for lun in luns]

@@ -76,7 +76,7 @@ def seal_for(spec: PipelineSpec, build: BuildSpec) -> SealScripts:
 
 
 class GuestScripts(pulumi.ComponentResource):
-    last: pulumi.Resource | None
+    last: pulumi.CustomResource | None
     """The last step's resource (None without customize steps): the seal waits for it."""
 
     def __init__(
@@ -84,7 +84,7 @@ class GuestScripts(pulumi.ComponentResource):
     ) -> None:
         super().__init__(GUEST_SCRIPTS, name, None, opts)
         spec, build = args.spec, args.build
-        previous: pulumi.Resource | None = None
+        previous: pulumi.CustomResource | None = None
         for i, step in enumerate(build.customize):
             previous = kind_of(step).register(self._context(name, args, previous), step, i)
         if args.legacy_deprovision:
@@ -97,7 +97,7 @@ class GuestScripts(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _context(self, name: str, args: GuestScriptsArgs,
-                 previous: pulumi.Resource | None) -> StepContext:
+                 previous: pulumi.CustomResource | None) -> StepContext:
         return StepContext(
             parent=self, name=name, spec=args.spec, build=args.build,
             resource_group_name=args.resource_group_name, vm_name=args.vm_name,

@@ -19,7 +19,7 @@ from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, sea
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
 from vmimage.components.vm_profile import AdminCredentials
 from vmimage.providers.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs
-from vmimage.providers.vm_action import subscription_of
+from vmimage.providers.vm_action import subscription_output
 from vmimage.spec.fingerprint import Capture, fingerprint_to_record
 from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import IMAGE_BUILD
@@ -125,7 +125,7 @@ class ImageBuild(pulumi.ComponentResource):
                 timeout_seconds=seal.timeout_s,
                 # Named although the step would find it in vm_id itself: stacks recorded
                 # it before, and an unchanged input keeps their previews quiet.
-                subscription_id=vm.vm_id.apply(subscription_of),
+                subscription_id=subscription_output(vm.vm_id),
                 environment=args.environment,
             ),
             # The last customize step must have finished before the seal; no output of

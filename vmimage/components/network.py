@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import network
@@ -123,7 +124,7 @@ def network_interface(
     `frozen`: the NIC of a generalized VM, which must not change (vmimage/components/frozen.py)."""
     public = None
     if public_ip:
-        address_inputs = dict(
+        address_inputs: dict[str, Any] = dict(
             public_ip_address_name=f"pip-{nic_name.removeprefix('nic-')}",
             resource_group_name=resource_group_name,
             location=location,
@@ -137,7 +138,7 @@ def network_interface(
                                         ignore_changes=frozen_inputs(address_inputs, frozen)),
         )
         public = network.PublicIPAddressArgs(id=address.id)
-    nic_inputs = dict(
+    nic_inputs: dict[str, Any] = dict(
         network_interface_name=nic_name,
         resource_group_name=resource_group_name,
         location=location,

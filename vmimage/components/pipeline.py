@@ -162,7 +162,7 @@ class ImagePipeline(pulumi.ComponentResource):
 
 
 def clone_group_output(
-    clone: CloneSpec, version: str, *, vms: pulumi.Input[list[dict[str, str]]],
+    clone: CloneSpec, version: str, *, vms: pulumi.Input[list[dict[str, str | None]]],
     scale_set: str | None = None,
 ) -> pulumi.Output[dict[str, Any]]:
     """A clone group as the `clones` stack output shows it, whatever its kind: its kind,
@@ -175,5 +175,5 @@ def clone_group_output(
 
 
 def build_order(spec: PipelineSpec) -> list[BuildSpec]:
-    return sorted(spec.builds, key=lambda b: naming.parse_version(b.version))
+    return sorted(spec.builds, key=lambda b: naming.version_key(b.version))
 

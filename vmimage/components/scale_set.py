@@ -30,7 +30,7 @@ from pulumi_azure_native import compute
 from vmimage.azure import naming
 from vmimage.components import vm_profile
 from vmimage.components.clones import CloneGroupArgs
-from vmimage.components.disks import clone_data_disks
+from vmimage.components.disks import scale_set_data_disks
 from vmimage.spec.models import CloneSpec, PipelineSpec
 from vmimage.vocabulary import CLONE_SCALE_SET, GROUP_TAG
 
@@ -149,8 +149,8 @@ class CloneScaleSet(pulumi.ComponentResource):
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
                 storage_profile=compute.VirtualMachineScaleSetStorageProfileArgs(
                     image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                    os_disk=vm_profile.scale_set_os_disk(spec),
-                    data_disks=clone_data_disks(spec, args.version, scale_set=True),
+                    os_disk=vm_profile.scale_set_os_disk(),
+                    data_disks=scale_set_data_disks(spec, args.version),
                 ),
                 os_profile=vm_profile.scale_set_os_profile(
                     spec, computer_name_prefix(clone.name, windows=spec.windows), args.admin

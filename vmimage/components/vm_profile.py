@@ -97,28 +97,25 @@ def diagnostics_profile(spec: PipelineSpec) -> compute.DiagnosticsProfileArgs | 
 
 # Premium OS disks, ReadWrite host caching (the OS disk's usual setting), deleted with
 # their VM: a deleted build VM, clone or scale-set instance leaves nothing billed.
-OS_DISK_SKU = "Premium_LRS"
+OS_DISK_SKU = compute.StorageAccountTypes.PREMIUM_LRS
 
 
-def os_disk(spec: PipelineSpec, sku: str = OS_DISK_SKU) -> compute.OSDiskArgs:
+def os_disk() -> compute.OSDiskArgs:
     return compute.OSDiskArgs(
         create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
         caching=compute.CachingTypes.READ_WRITE,
         delete_option=compute.DiskDeleteOptionTypes.DELETE,
-        managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=sku),
+        managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=OS_DISK_SKU),
     )
 
 
-def scale_set_os_disk(
-    spec: PipelineSpec, sku: str = OS_DISK_SKU
-) -> compute.VirtualMachineScaleSetOSDiskArgs:
+def scale_set_os_disk() -> compute.VirtualMachineScaleSetOSDiskArgs:
     return compute.VirtualMachineScaleSetOSDiskArgs(
         create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
         caching=compute.CachingTypes.READ_WRITE,
         delete_option=compute.DiskDeleteOptionTypes.DELETE,
         managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
-            storage_account_type=sku
-        ),
+            storage_account_type=OS_DISK_SKU),
     )
 
 

@@ -270,7 +270,7 @@ class GeneralizeArgs:
     timeout_seconds: float = 3600.0
     """How long the guest may take to power off once sealed, before the step fails
     (without deallocating)."""
-    subscription_id: pulumi.Input[str] | None = None
+    subscription_id: pulumi.Input[str | None] | None = None
     """Subscription of the VM; defaults to the one in `vm_id`, then to
     ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
     environment: pulumi.Input[str] | None = None

@@ -168,7 +168,7 @@ class RestartArgs:
     waits for it, and its record says where in the sequence it sits."""
     timeout_seconds: float = 900.0
     """How long the guest agent may take to report Ready after the reboot."""
-    subscription_id: pulumi.Input[str] | None = None
+    subscription_id: pulumi.Input[str | None] | None = None
     environment: pulumi.Input[str] | None = None
     vm_unique_id: pulumi.Input[str] | None = None
 

@@ -105,6 +105,11 @@ def subscription_of(arm_id: object) -> str | None:
     return None
 
 
+def subscription_output(vm_id: pulumi.Input[str]) -> pulumi.Output[str | None]:
+    """The subscription of a VM, from its ARM id once known (an input of every action)."""
+    return pulumi.Output.from_input(vm_id).apply(lambda arm_id: subscription_of(arm_id))
+
+
 def subscription(props: dict[str, Any], configured_subscription: str | None = None) -> str:
     """The VM's own ARM id names its subscription; the provider's configuration and the
     environment are for callers whose VM id is not an ARM id (tests, mocks)."""

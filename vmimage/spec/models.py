@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
@@ -240,7 +240,10 @@ class SecuritySpec(SpecModel):
     )
 
 
-CaptureName = Literal[tuple(TARGETS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    CaptureName = str
+else:
+    CaptureName = Literal[tuple(TARGETS)]  # the table's names, whatever they are
 
 
 def _capture_list(value: Any) -> Any:
@@ -249,7 +252,7 @@ def _capture_list(value: Any) -> Any:
         return value
     if value == "both":
         return BOTH
-    if value not in TARGETS:
+    if not isinstance(value, str) or value not in TARGETS:
         choices = ", ".join(repr(t) for t in TARGETS)
         raise ValueError(f"must be one of {choices} or 'both', or a list of them "
                          f"(got {value!r})")
@@ -367,7 +370,7 @@ class PipelineSpec(SpecModel):
             b.version for b in self.builds
             if not b.exclude_from_latest and naming.parse_version(b.version) is not None
         ]
-        return max(candidates, key=naming.parse_version, default=None)
+        return max(candidates, key=naming.version_key, default=None)
 
     def replicas_for(self, build: BuildSpec, region: RegionSpec) -> int:
         """Explicit replicas, or 'auto' (vmimage/azure/sizing.py)."""

@@ -29,7 +29,7 @@ def _problems(step: InlineStep, _os: str, at: str) -> list[str]:
     return []
 
 
-def _register(ctx: StepContext, step: InlineStep, index: int) -> pulumi.Resource:
+def _register(ctx: StepContext, step: InlineStep, index: int) -> pulumi.CustomResource:
     from vmimage.azure import naming
     from vmimage.steps.run_command import command_name, register_run_command
 

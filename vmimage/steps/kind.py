@@ -51,7 +51,7 @@ class StepContext:
     """The build VM: the step's resources go with it when it is deleted."""
     frozen: bool
     """The build is captured: nothing of it may change (vmimage/components/frozen.py)."""
-    previous: pulumi.Resource | None
+    previous: pulumi.CustomResource | None
     """The step before this one, which must have finished first."""
 
     @property
@@ -80,7 +80,7 @@ class StepKind:
     key: str
     """The YAML key that names the kind (and tags it in the spec's union)."""
     model: type[SpecModel]
-    register: Callable[[StepContext, Any, int], pulumi.Resource]
+    register: Callable[[StepContext, Any, int], pulumi.CustomResource]
     """Registers the step's resource (step, its index); returns it."""
     problems: Callable[[Any, str, str], list[str]] = no_problems
     """(step, os, key path) -> `<key path>: <what is wrong>` lines."""

@@ -29,13 +29,13 @@ class RestartStep(SpecModel):
         description="reboot the build VM, then wait for its agent")
 
 
-def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.Resource:
+def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.CustomResource:
     import pulumi
 
     from vmimage.azure import naming
     from vmimage.components.frozen import frozen_inputs
     from vmimage.providers.restart import RESTART_INPUTS, Restart, RestartArgs
-    from vmimage.providers.vm_action import subscription_of
+    from vmimage.providers.vm_action import subscription_output
 
     assert ctx.vm_id is not None  # a build VM that exists: a step runs on it
     after = ctx.previous.id if ctx.previous is not None else ctx.vm_id
@@ -45,7 +45,7 @@ def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.Resourc
                     vm_id=ctx.vm_id, vm_unique_id=ctx.vm_unique_id,
                     location=ctx.spec.location, after=after,
                     timeout_seconds=step.restart.timeout_seconds,
-                    subscription_id=pulumi.Output.from_input(ctx.vm_id).apply(subscription_of)),
+                    subscription_id=subscription_output(ctx.vm_id)),
         opts=pulumi.ResourceOptions(
             parent=ctx.parent, depends_on=[ctx.previous] if ctx.previous is not None else [],
             ignore_changes=frozen_inputs(RESTART_INPUTS, ctx.frozen), deleted_with=ctx.vm),

@@ -3,6 +3,8 @@ template, script and inline steps register, and the legacy deprovision command."
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 from pulumi_azure_native import compute
 
@@ -21,7 +23,7 @@ def register_run_command(
     ctx: StepContext, *, logical_name: str, name: str, script: str, timeout_s: int,
     step_tag: str, asynchronous: bool = False,
 ) -> compute.VirtualMachineRunCommandByVirtualMachine:
-    inputs = dict(
+    inputs: dict[str, Any] = dict(
         resource_group_name=ctx.resource_group_name,
         vm_name=ctx.vm_name,
         run_command_name=name,

@@ -64,7 +64,7 @@ def _fingerprint(step: ScriptStep) -> dict[str, Any]:
             "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
-def _register(ctx: StepContext, step: ScriptStep, index: int) -> pulumi.Resource:
+def _register(ctx: StepContext, step: ScriptStep, index: int) -> pulumi.CustomResource:
     from vmimage.azure import naming
     from vmimage.steps.run_command import command_name, register_run_command
 

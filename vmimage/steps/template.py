@@ -65,7 +65,7 @@ def stem_of(template: str) -> str:
     return template.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
-def _register(ctx: StepContext, step: TemplateStep, index: int) -> pulumi.Resource:
+def _register(ctx: StepContext, step: TemplateStep, index: int) -> pulumi.CustomResource:
     from vmimage.azure import naming
     from vmimage.steps.run_command import command_name, register_run_command
 
