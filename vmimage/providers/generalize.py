@@ -29,8 +29,9 @@ from vmimage.providers.vm_action import (
     VmAction,
     VmActionError,
     VmActionProvider,
+    VmActionResource,
+    VmArgs,
     is_unknown,
-    wire_names,
 )
 
 __all__ = [
@@ -204,13 +205,6 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
 # ----- the VM action and its Pulumi dynamic resource ----------------------------------------
 
 _OWN_INPUTS = ("os", "sealScript", "sealChecks", "timeoutSeconds")
-_PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
-             "vmId": "vm_id", "vmUniqueId": "vm_unique_id",
-             "sealScript": "seal_script", "sealChecks": "seal_checks",
-             "timeoutSeconds": "timeout_seconds", "subscriptionId": "subscription_id",
-             "powerState": "power_state", "osState": "os_state",
-             "generalizedAt": "generalized_at"}
-
 
 def seal_of(props: dict[str, Any]) -> Seal:
     """The guest seal a Generalize resource asks for."""
@@ -249,18 +243,10 @@ class GeneralizeProvider(VmActionProvider):
     bundle = BUNDLE
 
 
-@dataclass
-class GeneralizeArgs:
-    """Inputs of `Generalize`."""
+@dataclass(kw_only=True)
+class GeneralizeArgs(VmArgs):
+    """Inputs of `Generalize`: the VM, and how to seal its guest."""
 
-    resource_group_name: pulumi.Input[str]
-    """Resource group of the build VM."""
-    vm_name: pulumi.Input[str]
-    """Name of the build VM."""
-    vm_id: pulumi.Input[str]
-    """ARM id of the build VM: the data dependency on it, and a replace trigger."""
-    location: pulumi.Input[str]
-    """Region of the build VM (its seal run commands are created there)."""
     os: str
     """linux or windows: how the guest is sealed (vmimage/providers/guest_seal.py)."""
     seal_script: str
@@ -270,22 +256,12 @@ class GeneralizeArgs:
     timeout_seconds: float = 3600.0
     """How long the guest may take to power off once sealed, before the step fails
     (without deallocating)."""
-    subscription_id: pulumi.Input[str | None] | None = None
-    """Subscription of the VM; defaults to the one in `vm_id`, then to
-    ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
-    environment: pulumi.Input[str] | None = None
-    """azure-native:environment: public (default), usgovernment or china."""
-    vm_unique_id: pulumi.Input[str] | None = None
-    """The VM's unique id (`VirtualMachine.vm_id`): changes when a VM is recreated under
-    the same name, which must be generalized again."""
 
 
-_WIRE_NAMES = wire_names(_PY_NAMES)
-
-
-class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
+class Generalize(VmActionResource, module="vmimage", name="Generalize"):
     """The build VM, deallocated and flagged generalized. Runs once per VM id."""
 
+    provider = GeneralizeProvider
     power_state: pulumi.Output[str]
     """PowerState word after the step: "deallocated"."""
     os_state: pulumi.Output[str]
@@ -297,29 +273,4 @@ class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
 
     def __init__(self, name: str, args: GeneralizeArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        # Python names here; translate_input_property puts them on the wire (and so in
-        # state and in the provider's props) as camelCase, translate_output_property maps
-        # them back onto these attributes.
-        props: dict[str, Any] = {
-            "resource_group_name": args.resource_group_name,
-            "vm_name": args.vm_name,
-            "vm_id": args.vm_id,
-            "vm_unique_id": args.vm_unique_id,
-            "location": args.location,
-            "os": args.os,
-            "seal_script": args.seal_script,
-            "seal_checks": args.seal_checks,
-            "timeout_seconds": args.timeout_seconds,
-            "subscription_id": args.subscription_id,
-            "environment": args.environment,
-            "power_state": None,
-            "os_state": None,
-            "generalized_at": None,
-        }
-        super().__init__(GeneralizeProvider(), name, props, opts)
-
-    def translate_input_property(self, prop: str) -> str:
-        return _WIRE_NAMES.get(prop, prop)
-
-    def translate_output_property(self, prop: str) -> str:
-        return _PY_NAMES.get(prop, prop)
+        super().__init__(name, args, opts)

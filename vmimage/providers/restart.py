@@ -28,8 +28,9 @@ from vmimage.providers.vm_action import (
     VmAction,
     VmActionError,
     VmActionProvider,
+    VmActionResource,
+    VmArgs,
     is_unknown,
-    wire_names,
 )
 
 __all__ = ["RESTART", "Restart", "RestartArgs", "RestartError", "RestartProvider", "restart_vm"]
@@ -121,12 +122,6 @@ def restart_vm(client: Any, resource_group: str, vm_name: str, *, timeout_s: flo
 
 # ----- the VM action and its Pulumi dynamic resource ----------------------------------------
 
-_PY_NAMES = {"resourceGroupName": "resource_group_name", "vmName": "vm_name",
-             "vmId": "vm_id", "vmUniqueId": "vm_unique_id", "subscriptionId": "subscription_id",
-             "timeoutSeconds": "timeout_seconds", "after": "after",
-             "powerState": "power_state", "agentStatus": "agent_status",
-             "restartedAt": "restarted_at"}
-_WIRE_NAMES = wire_names(_PY_NAMES)
 
 
 def _run(client: Any, props: dict[str, Any], **how: Any) -> dict[str, Any]:
@@ -154,52 +149,25 @@ class RestartProvider(VmActionProvider):
     bundle = BUNDLE
 
 
-@dataclass
-class RestartArgs:
-    """Inputs of `Restart`."""
+@dataclass(kw_only=True)
+class RestartArgs(VmArgs):
+    """Inputs of `Restart`: the VM, and where in the steps it sits."""
 
-    resource_group_name: pulumi.Input[str]
-    vm_name: pulumi.Input[str]
-    vm_id: pulumi.Input[str]
-    """ARM id of the build VM: the data dependency on it, and a replace trigger."""
-    location: pulumi.Input[str]
     after: pulumi.Input[str]
     """The id of the step before it (a run command, or another restart): the restart
     waits for it, and its record says where in the sequence it sits."""
     timeout_seconds: float = 900.0
     """How long the guest agent may take to report Ready after the reboot."""
-    subscription_id: pulumi.Input[str | None] | None = None
-    environment: pulumi.Input[str] | None = None
-    vm_unique_id: pulumi.Input[str] | None = None
 
 
-class Restart(pulumi.dynamic.Resource, module="vmimage", name="Restart"):
+class Restart(VmActionResource, module="vmimage", name="Restart"):
     """The build VM, restarted once, with its guest agent Ready again."""
 
+    provider = RestartProvider
     power_state: pulumi.Output[str]
     agent_status: pulumi.Output[str]
     restarted_at: pulumi.Output[str]
 
     def __init__(self, name: str, args: RestartArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        props: dict[str, Any] = {
-            "resource_group_name": args.resource_group_name,
-            "vm_name": args.vm_name,
-            "vm_id": args.vm_id,
-            "vm_unique_id": args.vm_unique_id,
-            "location": args.location,
-            "after": args.after,
-            "timeout_seconds": args.timeout_seconds,
-            "subscription_id": args.subscription_id,
-            "environment": args.environment,
-            "power_state": None,
-            "agent_status": None,
-            "restarted_at": None,
-        }
-        super().__init__(RestartProvider(), name, props, opts)
-
-    def translate_input_property(self, prop: str) -> str:
-        return _WIRE_NAMES.get(prop, prop)
-
-    def translate_output_property(self, prop: str) -> str:
-        return _PY_NAMES.get(prop, prop)
+        super().__init__(name, args, opts)

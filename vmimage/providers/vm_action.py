@@ -227,6 +227,54 @@ class VmActionProvider(pulumi.dynamic.ResourceProvider):
         return None
 
 
-def wire_names(python_names: dict[str, str]) -> dict[str, str]:
-    """The inverse of a dynamic resource's wire -> Python name map."""
-    return {py: wire for wire, py in python_names.items()}
+@dataclass(kw_only=True)
+class VmArgs:
+    """Which VM an action acts on, and how its ARM is reached (VM_INPUTS): the inputs every
+    action's Args dataclass starts with."""
+
+    resource_group_name: pulumi.Input[str]
+    """Resource group of the VM."""
+    vm_name: pulumi.Input[str]
+    """Name of the VM."""
+    vm_id: pulumi.Input[str]
+    """ARM id of the VM: the data dependency on it, and a replace trigger."""
+    location: pulumi.Input[str]
+    """Region of the VM (run commands an action sends are created there)."""
+    subscription_id: pulumi.Input[str | None] | None = None
+    """Subscription of the VM; defaults to the one in `vm_id`, then to
+    ARM_SUBSCRIPTION_ID / AZURE_SUBSCRIPTION_ID."""
+    environment: pulumi.Input[str] | None = None
+    """azure-native:environment: public (default), usgovernment or china."""
+    vm_unique_id: pulumi.Input[str] | None = None
+    """The VM's unique id (`VirtualMachine.vm_id`): changes when a VM is recreated under
+    the same name, which is another VM to act on."""
+
+
+def snake_case(wire: str) -> str:
+    """'resourceGroupName' -> 'resource_group_name'."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in wire)
+
+
+class VmActionResource(pulumi.dynamic.Resource):
+    """A VM action as a Pulumi dynamic resource: the fields of its Args dataclass are its
+    inputs, its action's outputs start unknown; camelCase on the wire (and so in state and
+    in the provider's props), snake_case on the Python attributes. A subclass names its
+    `provider` and its type (`module=`, `name=`)."""
+
+    provider: ClassVar[type[VmActionProvider]]
+
+    def __init__(self, name: str, args: Any,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        action = self.provider.action
+        props: dict[str, Any] = {snake_case(k): getattr(args, snake_case(k))
+                                 for k in action.all_inputs}
+        props.update({snake_case(k): None for k in (*action.outputs, action.done_at)})
+        self._wire = {snake_case(k): k for k in (*action.all_inputs, *action.outputs,
+                                                 action.done_at)}
+        super().__init__(self.provider(), name, props, opts)
+
+    def translate_input_property(self, prop: str) -> str:
+        return self._wire.get(prop, prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        return snake_case(prop) if prop in self._wire.values() else prop
