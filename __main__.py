@@ -8,6 +8,7 @@ from vmimage.gc_tuning import tune_gc
 tune_gc()  # first: the imports below allocate a lot too (bench/README.md, B1)
 
 from vmimage.components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
+from vmimage.components.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
 from vmimage.spec.stack_config import admin_password, captures_of, load_from_stack  # noqa: E402
 
 loaded = load_from_stack()
@@ -18,6 +19,7 @@ pipeline = ImagePipeline(
         captures=captures_of(loaded),
         admin_password=admin_password(),
         environment=pulumi.Config("azure-native").get("environment"),
+        keep_type_aliases=pulumi.Config("vmimage").get_bool(KEEP_TYPE_ALIASES) or False,
     ),
 )
 

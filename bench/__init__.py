@@ -80,10 +80,27 @@ def _once(config: Config) -> dict[str, Any]:
     return {**result, "wall_s": wall}
 
 
+#: The dev stack on a /22: room for 1,000 VMs or scale-set instances (its /24 has 251).
+WIDE_SUBNET = ["network.addressSpace=10.42.0.0/16", "network.subnetPrefix=10.42.4.0/22"]
+#: Individual VMs a clone group may hold (vmimage/spec/rules.py): more are more groups.
+GROUP_MAX = 100
+
+
+def clone_overrides(count: int, kind: str = "vm") -> list[str]:
+    """`--set` overrides for `count` clones: one scale set, or groups of at most 100 VMs."""
+    if kind == "scaleSet":
+        return [*WIDE_SUBNET, "clones[0].kind=scaleSet", f"clones[0].count={count}"]
+    sizes = [GROUP_MAX] * (count // GROUP_MAX) + ([count % GROUP_MAX] if count % GROUP_MAX
+                                                 else [])
+    groups = [f"{{name: web{i}, count: {n}, version: 1.0.0, size: Standard_B2s}}"
+              for i, n in enumerate(sizes or [0])]
+    return [*WIDE_SUBNET, f"clones=[{', '.join(groups)}]"]
+
+
 def stack_config(count: int, kind: str = "vm") -> dict[str, str]:
     """The dev stack's Pulumi config with `count` clones, as Pulumi hands it to programs."""
     from offline.pulumi_host import config_strings
     from offline.runner import load_stack, stack_file
 
-    overrides = [f"clones[0].kind={kind}", f"clones[0].count={count}"]
-    return config_strings(load_stack(stack_file("dev"), "dev", overrides).config)
+    return config_strings(load_stack(stack_file("dev"), "dev",
+                                     clone_overrides(count, kind)).config)

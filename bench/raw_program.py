@@ -27,16 +27,9 @@ class _NoopProvider(pulumi.dynamic.ResourceProvider):
 class Generalize(pulumi.dynamic.Resource, module="vmimage", name="Generalize"):
     """Same type token as the program's step; one per build, so constant in N."""
 
-    def __init__(self, name: str, vm_id: pulumi.Input[str]) -> None:
-        super().__init__(_NoopProvider(), name, {"vm_id": vm_id})
-
-
-class CloneGroup(pulumi.ComponentResource):
-    """Only for the `raw-parented` variant: Pulumi's convention of parenting children under
-    a component has an SDK cost of its own (URN and alias work per child)."""
-
-    def __init__(self) -> None:
-        super().__init__("vmimage:index:CloneSet", "clones", None, None)
+    def __init__(self, name: str, vm_id: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(_NoopProvider(), name, {"vm_id": vm_id}, opts)
 
 
 # (lun, size GB or None when the disk comes from the image, caching, SKU): the dev stack's.
@@ -127,8 +120,10 @@ def _nic(name: str, rg: pulumi.Input[str], subnet_id: pulumi.Input[str], tags: d
     )
 
 
-def main(count: int, *, parented: bool = False) -> None:
-    """One build (customize + deprovision + generalize + capture), then `count` clones."""
+def main(count: int) -> None:
+    """One build (customize, generalize, capture), then `count` clones, written as a user
+    would write them with the SDK alone: flat, azure-native's aliases and the
+    interpreter's collector settings as they come."""
     group = resources.ResourceGroup("rg", resource_group_name=RG, location=LOCATION)
     nsg = network.NetworkSecurityGroup(
         "nsg", resource_group_name=group.name, location=LOCATION
@@ -160,12 +155,9 @@ def main(count: int, *, parented: bool = False) -> None:
         "customize", resource_group_name=group.name, vm_name=build.name,
         source=compute.VirtualMachineRunCommandScriptSourceArgs(script="apt-get install nginx"),
     )
-    deprovision = compute.VirtualMachineRunCommandByVirtualMachine(
-        "deprovision", resource_group_name=group.name, vm_name=build.name,
-        source=compute.VirtualMachineRunCommandScriptSourceArgs(script="waagent -deprovision"),
-        opts=pulumi.ResourceOptions(depends_on=[customize]),
-    )
-    generalized = Generalize("generalize", build.id)
+    # The seal and generalize: one dynamic resource after the last customize step.
+    generalized = Generalize("generalize", build.id,
+                             opts=pulumi.ResourceOptions(depends_on=[customize]))
     version = compute.GalleryImageVersion(
         "version", gallery_name=gallery.name, gallery_image_name=definition.name,
         gallery_image_version_name="1.0.0", resource_group_name=group.name, location=LOCATION,
@@ -177,11 +169,9 @@ def main(count: int, *, parented: bool = False) -> None:
         publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
             target_regions=[compute.TargetRegionArgs(name=LOCATION)]
         ),
-        opts=pulumi.ResourceOptions(depends_on=[deprovision]),
     )
     image = compute.ImageReferenceArgs(id=version.id)
-    opts = pulumi.ResourceOptions(parent=CloneGroup()) if parented else None
     for index in range(count):
         name = f"web-{index:03d}"
-        nic = _nic(f"{name}-nic", group.name, subnet.id, _tags("clone", "web"), opts)
-        _vm(name, "Standard_B2s", group.name, nic.id, image, True, _tags("clone", "web"), opts)
+        nic = _nic(f"{name}-nic", group.name, subnet.id, _tags("clone", "web"))
+        _vm(name, "Standard_B2s", group.name, nic.id, image, True, _tags("clone", "web"))

@@ -1,14 +1,11 @@
 """One measurement in a fresh process: `python -m bench.worker PROGRAM COUNT KIND MONITOR`.
 
-PROGRAM ours | raw | raw-parented; KIND vm | scaleSet; MONITOR mock (Pulumi's mocks with outputs =
-inputs) | sim (the offline simulator: SimulatorMonitor + SimulatedArm). For `ours mock`
-the parent passes the stack's Pulumi config as JSON in $BENCH_CONFIG, so the child
-imports nothing of the harness that the real program would not import. $BENCH_GC=default
-keeps CPython's default collector thresholds (for the before/after row of B1).
-
-Both programs get the program's collector thresholds at the same point: once Pulumi's
-runtime is imported (the language host imports it before it runs any program), before
-anything else. `__main__.py` sets them as its first statement; the worker does it for raw.
+PROGRAM ours | raw; KIND vm | scaleSet; MONITOR mock (Pulumi's mocks with outputs = inputs) |
+sim (the offline simulator: SimulatorMonitor + SimulatedArm). For `ours mock` the parent
+passes the stack's Pulumi config as JSON in $BENCH_CONFIG, so the child imports nothing
+of the harness that the real program would not import. $BENCH_GC=default keeps CPython's
+default collector thresholds in ours (for the before/after row of B1); the raw program
+always runs with them, as a program written with the SDK alone does.
 
 Prints one JSON line: cpu_s, rss_mb (peak, ru_maxrss), the custom resource types.
 """
@@ -45,11 +42,12 @@ def _custom_types(urns: Any) -> Counter[str]:
 
 
 def _run_sim(count: int, kind: str) -> Counter[str]:
+    from bench import clone_overrides
     from offline.arm import SimulatedArm
     from offline.runner import load_stack, run, stack_file
 
     stack = load_stack(stack_file("dev"), "dev",
-                       [f"clones[0].kind={kind}", f"clones[0].count={count}"])
+                       clone_overrides(count, kind))
     result = run(stack, SimulatedArm())
     if result.error or result.failures:
         raise SystemExit(f"run failed: {result.error or result.failures[0]}")
@@ -63,8 +61,6 @@ def _run_mock(program: str, count: int) -> Counter[str]:
 
     from offline.pulumi_host import run_program
 
-    if program.startswith("raw") and os.environ.get("BENCH_GC") != "default":
-        gc_tuning.tune_gc()  # where __main__.py calls it: after pulumi, before the rest
     monitor = MockMonitor(TrivialMocks())  # type: ignore[arg-type]
     if program == "ours":
         # The program as the language host runs it (not offline.runner's PROGRAM: that
@@ -75,8 +71,7 @@ def _run_mock(program: str, count: int) -> Counter[str]:
     else:
         from bench import raw_program
 
-        run_program(lambda: raw_program.main(count, parented=program == "raw-parented"),
-                    monitor, project="vmimage", stack="dev")
+        run_program(lambda: raw_program.main(count), monitor, project="vmimage", stack="dev")
     return _custom_types(monitor.resources)
 
 

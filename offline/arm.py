@@ -34,10 +34,12 @@ from pulumi.runtime.rpc import wrap_rpc_secret
 
 from offline import guest
 from offline.latency import LatencyModel
+from offline.limits import Capacity, SlidingWindow, waves
 from offline.marketplace import CATALOG, CatalogImage
 from offline.secrets import unwrap
 from vmimage.azure import naming
 from vmimage.vocabulary import (
+    DYNAMIC_PREFIX,
     GALLERY,
     GALLERY_IMAGE,
     GALLERY_IMAGE_VERSION,
@@ -197,6 +199,13 @@ class SimulatedArm:
         # engine records them as the resource's operations.
         self.on_vm_call: Callable[[str, float, float], None] | None = None
         self._ip_cursor: dict[str, int] = {}
+        # What bounds Azure besides durations (offline/limits.py): ARM's write throttling,
+        # the compute provider's VM PUT limit, and each image's replicas per region.
+        model = self.latency
+        self.writes = SlidingWindow(int(model("arm.writeBucket")), model("arm.writeBucket")
+                                    / model("arm.writeRefillPerSecond"))
+        self.vm_puts = SlidingWindow(int(model("compute.putVmPer3Min")), 180.0)
+        self.image_serving: dict[tuple[str, str], Capacity] = {}
 
     # -- ids --------------------------------------------------------------------------
     @staticmethod
@@ -241,6 +250,12 @@ class SimulatedArm:
         if self.faults is not None and provider_retries:
             retry_wait = float(self.faults.before_call(token, inputs) or 0.0)
             at += retry_wait
+        if not token.startswith(DYNAMIC_PREFIX):  # a dynamic provider's calls count as theirs
+            # ARM's write throttling: the request gets through when a token is there (the
+            # client retries 429s after their Retry-After).
+            admitted = self.writes.admit(at)
+            retry_wait += admitted - at
+            at = admitted
         props = unwrap(inputs)
         handler = HANDLERS.get(token)
         if handler is None:
@@ -334,6 +349,24 @@ class SimulatedArm:
 
     def vm_state(self, vm_id: str, at: float) -> tuple[str, str]:
         return self.vms[vm_id.lower()].at(at)
+
+    def image_replicas(self, image_id: str, region: str) -> int:
+        """How many replicas of an image serve VM creations in `region` (a managed image,
+        which has none, serves as one)."""
+        image = self.resources.get(image_id.lower())
+        if image is None or image.token != GALLERY_IMAGE_VERSION:
+            return 1
+        for target in get_path(unwrap(image.props), "publishingProfile.targetRegions") or []:
+            if target.get("name") == region:
+                return int(target.get("regionalReplicaCount") or 1)
+        return 1
+
+    def image_serving_slots(self, image_id: str, region: str) -> Capacity:
+        key = (image_id.lower(), region)
+        if key not in self.image_serving:
+            self.image_serving[key] = Capacity(int(
+                self.image_replicas(image_id, region) * self.latency("gallery.createsPerReplica")))
+        return self.image_serving[key]
 
     def restart(self, vm_id: str, at: float) -> float:
         """ARM's restart of a running VM at `at`; returns how long the LRO takes. The
@@ -498,7 +531,13 @@ def _vm(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
         arm.leases[nic_id.lower()] = rid.lower()
     for disk in disks:
         arm.leases[f"{rid}/disks/lun{disk['lun']}".lower()] = rid.lower()
-    duration = arm.latency("vm.create")
+    # The compute provider's VM PUT limit, then (from an image of this pipeline) a free
+    # slot among the VM creations its replicas in the region serve at once.
+    begin = arm.vm_puts.admit(at)
+    if image_ref.get("id"):
+        slots = arm.image_serving_slots(image_ref["id"], str(p.get("location")))
+        begin = slots.admit(begin, arm.latency("vm.create"))
+    duration = begin - at + arm.latency("vm.create")
     timeline = VmTimeline()
     timeline.set(at + duration, "running", "specialized")
     arm.vms[rid.lower()] = timeline
@@ -700,7 +739,11 @@ def _scale_set(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
         for ip_config in config.get("ipConfigurations") or []:
             arm.find(get_path(ip_config, "subnet.id"), at, "subnet")
     rid = arm.provider_id(rg, "Microsoft.Compute/virtualMachineScaleSets", name)
-    duration = arm.latency("vmss.create") + arm.latency("vmss.instance") * max(capacity - 1, 0)
+    # Instances boot in waves of what the image's replicas in the region serve at once.
+    per_wave = arm.image_replicas(image_id or "", str(p.get("location"))) \
+        * int(arm.latency("gallery.createsPerReplica"))
+    duration = arm.latency("vmss.create") * waves(capacity, per_wave) \
+        + arm.latency("vmss.instance") * max(capacity - 1, 0)
     return Outcome(rid, duration, {"uniqueId": str(uuid.uuid5(uuid.NAMESPACE_URL, rid))}, name)
 
 

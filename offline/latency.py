@@ -41,6 +41,11 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "random.create": 0,
     "update": 30,  # in-place PATCH of any resource
     "delete": 60,
+    # -- limits, not durations (offline/limits.py; sources in docs/azure-behaviours.md) --
+    "arm.writeBucket": 200,  # ARM's write tokens per subscription...
+    "arm.writeRefillPerSecond": 10,  # ...refilled at this rate
+    "compute.putVmPer3Min": 240,  # Microsoft.Compute PutVM3Min
+    "gallery.createsPerReplica": 20,  # VM creations one image replica serves at once
 }
 
 

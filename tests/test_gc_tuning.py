@@ -48,3 +48,27 @@ def test_the_exit_hook_is_registered_once() -> None:
         "from vmimage.gc_tuning import tune_gc\n"
         "tune_gc(); tune_gc(); tune_gc()\n"
     ) == ["1"]
+
+
+def test_no_full_collection_while_a_large_program_registers() -> None:
+    """The structural half of B1's growth target: with the program's settings, a run of
+    the dev stack with 300 clones (3 groups) makes no full (generation 2) collection."""
+    code = (
+        "import gc, json, sys\n"
+        "from vmimage.gc_tuning import tune_gc\n"
+        "tune_gc()\n"
+        "full = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and "
+        "info['generation'] == 2 and full.append(1))\n"
+        "from pulumi.runtime.mocks import MockMonitor\n"
+        "from bench import stack_config\n"
+        "from bench.worker import TrivialMocks\n"
+        "from offline.pulumi_host import run_program\n"
+        "from offline.runner import PROGRAM\n"
+        "monitor = MockMonitor(TrivialMocks())\n"
+        "run_program(PROGRAM, monitor, project='vmimage', stack='dev', "
+        "config=stack_config(300))\n"
+        "print(len(monitor.resources), len(full))\n"
+    )
+    resources, full = (int(x) for x in _at_exit(code))
+    assert resources > 600 and full == 0

@@ -22,6 +22,7 @@ from vmimage.components.image import ImageGallery, ImageGalleryArgs
 from vmimage.components.image_build import ImageBuild, ImageBuildArgs
 from vmimage.components.network import Network, NetworkArgs
 from vmimage.components.scale_set import CloneScaleSet
+from vmimage.components.type_aliases import drop_type_aliases
 from vmimage.components.vm_profile import AdminCredentials
 from vmimage.spec.fingerprint import Capture
 from vmimage.spec.models import BuildSpec, CloneSpec, PipelineSpec
@@ -39,6 +40,8 @@ class ImagePipelineArgs:
     """Windows admin password (a secret); generated when not given."""
     environment: str | None = None
     """azure-native:environment, for the Generalize step's SDK client."""
+    keep_type_aliases: bool = False
+    """Keep azure-native's type aliases (vmimage/components/type_aliases.py)."""
 
 
 class ImagePipeline(pulumi.ComponentResource):
@@ -54,6 +57,11 @@ class ImagePipeline(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ImagePipelineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        if not args.keep_type_aliases:
+            # Every resource below: without the aliases it never needs, at a fraction of
+            # the SDK's cost (bench/README.md, B1).
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(transformations=[drop_type_aliases]))
         super().__init__(IMAGE_PIPELINE, name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)

@@ -119,6 +119,11 @@ def stack_file_schema(pipeline: dict[str, Any] | None = None) -> dict[str, Any]:
                         "required": ["secure"],
                         "additionalProperties": False,
                     },
+                    "vmimage:keepTypeAliases": {
+                        "type": "boolean",
+                        "description": "keep azure-native's type aliases (only for stacks "
+                        "that adopted resources registered under versioned type tokens)",
+                    },
                 },
                 "required": ["vmimage:pipeline"],
             },
