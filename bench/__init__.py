@@ -67,7 +67,10 @@ def _once(config: Config) -> dict[str, Any]:
     program, count, kind, monitor = config.program, config.count, config.kind, config.monitor
     child_env = {**os.environ, **dict(config.env)}
     if program == "ours" and monitor == "mock":
-        child_env["BENCH_CONFIG"] = json.dumps(stack_config(count, kind))
+        stack = stack_config(count, kind)
+        if child_env.get("BENCH_KEEP_TYPE_ALIASES"):
+            stack["vmimage:keepTypeAliases"] = "true"
+        child_env["BENCH_CONFIG"] = json.dumps(stack)
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "bench.worker", program, str(count), kind, monitor],

@@ -1,5 +1,5 @@
 """How noisy B1 is here: `python -m bench.b1_spread [PAIRS]` runs ours and raw at N = 100
-alternately, PAIRS times (default 10, about 90 s), and prints the per-pair ratios'
+alternately, PAIRS times (default 10, about two minutes), and prints the per-pair ratios'
 median and quartiles. Not part of `make bench`; its figures go in README by hand."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import statistics
 import sys
 
 from bench import Config, measure_alternating
-from bench.b1_overhead import COUNTS
+
+COUNT = 100
 
 
-def run(pairs: int = 10, count: int = COUNTS[-1]) -> dict[str, list[float]]:
+def run(pairs: int = 10, count: int = COUNT) -> dict[str, list[float]]:
     walls, cpus = [], []
     for _ in range(pairs):
         ours, raw = measure_alternating([Config("ours", count), Config("raw", count)], 1)
@@ -27,7 +28,7 @@ def summary(ratios: list[float]) -> str:
 
 def main(argv: list[str]) -> int:
     result = run(int(argv[0]) if argv else 10)
-    print(f"B1 ours/raw at N = {COUNTS[-1]}, per alternating pair: wall "
+    print(f"B1 ours/raw at N = {COUNT}, per alternating pair: wall "
           f"{summary(result['wall'])}; CPU {summary(result['cpu'])}")
     return 0
 

@@ -17,13 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
 
 from offline.changes import Change, counts
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
-from offline.markdown import render_markdown
 from offline.marketplace import parse_entry
 from offline.policy_check import check_run, mandatory, violations_json
 from offline.report import duration, report_json, stage_spans, vm_states
@@ -203,6 +200,8 @@ def write_reports(
             json.dumps(report_json(result, extra), indent=2, default=str) + "\n"
         )
     if args.markdown:
+        from offline.markdown import render_markdown  # only when asked for
+
         args.markdown.write_text(render_markdown(
             result, stack=stack.name, changes=changes, violations=violations,
             warnings=spec_warnings(stack),
@@ -265,6 +264,8 @@ def print_policy(out: Console, violations: list[Violation], *, quiet: bool = Fal
     blocking = mandatory(violations)
     shown = blocking if quiet else violations
     if shown:
+        from rich.table import Table
+
         table = Table(title="Policy", title_justify="left")
         for column in ("policy", "enforcement", "resource", "message"):
             table.add_column(column, overflow="fold")
@@ -310,6 +311,8 @@ def print_blocked(out: Console, blocked: list[Change]) -> None:
 
 
 def print_tree(out: Console, result: ProgramRun) -> None:
+    from rich.tree import Tree  # the printed views only: --quiet needs none
+
     nodes: dict[str, Tree] = {}
     root = Tree("[bold]pulumi:pulumi:Stack[/] vmimage")
     for reg in result.registrations:
@@ -325,6 +328,8 @@ def print_tree(out: Console, result: ProgramRun) -> None:
 
 
 def print_stages(out: Console, result: ProgramRun) -> None:
+    from rich.table import Table
+
     table = Table(title="Stages (simulated time)", title_justify="left")
     for column in ("stage", "start", "end", "resources"):
         table.add_column(column, justify="right" if column != "stage" else "left")
@@ -335,6 +340,8 @@ def print_stages(out: Console, result: ProgramRun) -> None:
 
 
 def print_states(out: Console, result: ProgramRun) -> None:
+    from rich.table import Table
+
     table = Table(title="VM states", title_justify="left")
     for column in ("vm", "PowerState", "OSState"):
         table.add_column(column)

@@ -224,3 +224,16 @@ def test_every_clone_group_has_one_output_shape() -> None:
     assert [vm["name"] for vm in web["vms"]] == [f"web-1-0-0-00{i}" for i in range(3)]
     assert (api["kind"], api["count"], api["vms"]) == ("scaleSet", 4, [])
     assert api["scaleSet"] and api["version"] == web["version"] == "1.0.0"
+
+
+def test_a_scale_set_registers_the_same_resources_whatever_its_capacity() -> None:
+    """B2's structural half: a thousand instances are one registration, as one is."""
+    from bench import clone_overrides
+
+    counts = []
+    for capacity in (1, 1000):
+        stack = load_stack(stack_file("dev"), "dev", clone_overrides(capacity, "scaleSet"))
+        result = run(stack, SimulatedArm())
+        assert not (result.failures or result.error), result.error or result.failures
+        counts.append(sorted(r.type for r in result.registrations if r.custom))
+    assert counts[0] == counts[1] and len(counts[0]) == 12
