@@ -13,6 +13,7 @@ SUBNET_RESERVED_ADDRESSES = 5
 #: and the image under 2 TB (Compute Gallery limits); Shallow replication allows 32 TB.
 GALLERY_DATA_DISK_MAX_GB = 1024
 GALLERY_IMAGE_MAX_GB = 2048
+SHALLOW_IMAGE_MAX_GB = 32 * 1024
 
 # "The newer generations (Ebsv5, Da/Ea/Fav6 and newer) typically support only the NVMe
 # storage interface" (nvme-overview): v6 and later families boot only NVMe-capable images.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-from vmimage.azure import naming
+from vmimage.azure import arm_ids, naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
 from vmimage.capture import BOTH, TARGETS
 from vmimage.spec.base import SpecModel
@@ -50,15 +50,41 @@ class InboundRule(SpecModel):
     protocol: Literal["Tcp", "Udp", "*"] = Field("Tcp", description="IP protocol; * for any")
 
 
+def _arm_id(kind: str) -> AfterValidator:
+    def check(value: str) -> str:
+        arm_ids.parse(value, kind)  # ValueError says what such an id looks like
+        return value.strip()
+    return AfterValidator(check)
+
+
+SubnetId = Annotated[str, _arm_id("subnet")]
+IdentityId = Annotated[str, _arm_id("user-assigned identity")]
+DiskEncryptionSetId = Annotated[str, _arm_id("disk encryption set")]
+
+
 class NetworkSpec(SpecModel):
-    address_space: ipaddress.IPv4Network = Field(description="VNet address space (IPv4 CIDR)")
-    subnet_prefix: ipaddress.IPv4Network = Field(
-        description="the subnet of build VM and clones; inside addressSpace, /29 or larger"
+    subnet_id: SubnetId | None = Field(
+        None, description="an existing subnet (ARM id, any group or subscription) for build "
+        "VMs and clones; then no VNet, subnet, NSG or egress is created"
+    )
+    address_space: ipaddress.IPv4Network | None = Field(
+        None, description="VNet address space (IPv4 CIDR); required without subnetId")
+    subnet_prefix: ipaddress.IPv4Network | None = Field(
+        None, description="the subnet of build VM and clones; inside addressSpace, /29 or "
+        "larger; required without subnetId"
     )
     allow_inbound: tuple[InboundRule, ...] = Field(
         (), description="explicit inbound allow rules; all other inbound traffic is denied"
     )
+    egress: Literal["natGateway", "none"] = Field(
+        "natGateway", description="outbound access of the subnet the program creates: a NAT "
+        "gateway with a public IP, or none (a private subnet: air-gapped builds)"
+    )
     public_ip: bool = Field(False, description="give clones public IPs (off by default)")
+
+    @property
+    def existing(self) -> bool:
+        return self.subnet_id is not None
 
 
 class AdminSpec(SpecModel):
@@ -161,6 +187,9 @@ class RegionSpec(SpecModel):
         description="replicas in that region, or auto (the default): 1 per 20 VMs cloned "
         "there at once, at least 2 where clones run",
     )
+    disk_encryption_set_id: DiskEncryptionSetId | None = Field(
+        None, description="customer-managed keys for this region's replicas (OS and every "
+        "data disk): a disk encryption set in that region")
 
 
 class BuildSpec(SpecModel):
@@ -187,6 +216,14 @@ class BuildSpec(SpecModel):
     storage_type: Literal["Standard_LRS", "Standard_ZRS", "Premium_LRS"] = Field(
         "Standard_LRS", description="storage of the version's replicas"
     )
+    identities: tuple[IdentityId, ...] = Field(
+        (), description="user-assigned managed identities of the build VM (ARM ids): steps "
+        "fetch from storage or Key Vault without secrets in config")
+    spot: bool = Field(False, description="run the build VM as Spot (evicted to deallocate, no "
+                       "price cap); an evicted build starts over on the next run")
+    replication_mode: Literal["Full", "Shallow"] = Field(
+        "Full", description="Shallow: faster test builds, one replica in the source region "
+        "only, not for production")
     retired: bool = Field(
         False, description="delete the build VM; the captured version stays as it is"
     )
@@ -235,6 +272,9 @@ class SecuritySpec(SpecModel):
         None, description="secure boot + vTPM; default on for Gen2 gallery images"
     )
     encryption_at_host: bool = Field(False, description="encrypt temp disks and caches at the host")
+    disk_encryption_set_id: DiskEncryptionSetId | None = Field(
+        None, description="customer-managed keys for the OS and data disks of build VMs, "
+        "clones and scale sets (a disk encryption set in the pipeline's region)")
     boot_diagnostics: bool = Field(
         True, description="managed boot diagnostics (serial log, screenshot)"
     )
@@ -296,6 +336,9 @@ class PipelineSpec(SpecModel):
     protect_images: bool = Field(
         True, description="protect galleries, definitions and versions from deletion"
     )
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="tags on every resource that takes tags, beside "
+        "the program's own (vmimage-* keys are the program's)")
 
     # -- derived facts, so components never re-derive them differently ----------------
     @property
@@ -373,9 +416,12 @@ class PipelineSpec(SpecModel):
         return max(candidates, key=naming.version_key, default=None)
 
     def replicas_for(self, build: BuildSpec, region: RegionSpec) -> int:
-        """Explicit replicas, or 'auto' (vmimage/azure/sizing.py)."""
+        """Explicit replicas, or 'auto' (vmimage/azure/sizing.py); a shallow version has
+        its one."""
         if region.replicas is not None:
             return region.replicas
+        if build.replication_mode == "Shallow":
+            return 1
         return recommended_replicas(self.vms_created_from(build.version, region.name))
 
     def vms_created_from(self, version: str, region: str) -> int:

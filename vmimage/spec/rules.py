@@ -5,6 +5,7 @@ reviewer should see. Pure functions of a validated `PipelineSpec`."""
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -40,8 +41,11 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _capture_problems(spec)
     problems += _build_problems(spec)
     problems += _clone_problems(spec)
-    problems += _capacity_problems(spec)
+    if spec.network.subnet_prefix is not None:  # an existing subnet: checked in preflight
+        problems += capacity_problems(spec, spec.network.subnet_prefix, "network.subnetPrefix")
     problems += _disk_controller_problems(spec)
+    problems += _tag_problems(spec)
+    problems += _encryption_problems(spec)
     return problems
 
 
@@ -55,14 +59,16 @@ def addresses_needed(spec: PipelineSpec) -> int:
     return builds + clones + surge
 
 
-def _capacity_problems(spec: PipelineSpec) -> list[str]:
-    prefix = spec.network.subnet_prefix
+def capacity_problems(spec: PipelineSpec, prefix: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                      at: str) -> list[str]:
+    """Whether the subnet (the one created, or an existing one read from Azure) holds
+    what the pipeline needs at once."""
     if prefix.prefixlen > 29:
         return []  # too small for Azure at all: reported on its own
     needed, usable = addresses_needed(spec), limits.usable_addresses(prefix)
     if needed <= usable:
         return []
-    return [f"network.subnetPrefix: {prefix} holds {usable} VMs ({prefix.num_addresses} "
+    return [f"{at}: {prefix} holds {usable} VMs ({prefix.num_addresses} "
             f"addresses, {limits.SUBNET_RESERVED_ADDRESSES} reserved by Azure) but "
             f"this pipeline needs {needed} at once (build VMs, clones and scale-set "
             "instances, and every clone VM twice while a group rolls to a new version); "
@@ -164,8 +170,23 @@ ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
 MAX_INBOUND_RULES = (4096 - 100) // 10
 
 
+#: What belongs to the network the program creates: not with an existing subnet.
+CREATED_NETWORK_KEYS = {"address_space": "addressSpace", "subnet_prefix": "subnetPrefix",
+                        "allow_inbound": "allowInbound", "egress": "egress"}
+
+
 def _network_problems(spec: PipelineSpec) -> list[str]:
     net = spec.network
+    if net.existing:
+        return [f"network.{key}: not with network.subnetId (the subnet exists: its network, "
+                "rules and egress are its owner's)"
+                for field, key in CREATED_NETWORK_KEYS.items() if field in net.model_fields_set]
+    missing = [f"network.{key}: required without network.subnetId"
+               for field, key in (("address_space", "addressSpace"),
+                                  ("subnet_prefix", "subnetPrefix"))
+               if getattr(net, field) is None]
+    if missing or net.address_space is None or net.subnet_prefix is None:
+        return missing
     found = []
     if not net.subnet_prefix.subnet_of(net.address_space):
         found.append(
@@ -412,9 +433,110 @@ def source_image_problems(spec: PipelineSpec,
     return found
 
 
+#: Azure's limits on tags (learn.microsoft.com "Use tags to organize your Azure resources").
+MAX_TAGS_PER_RESOURCE = 50
+MAX_TAG_NAME = 512
+MAX_TAG_VALUE = 256
+TAG_NAME_FORBIDDEN = set("<>%&\\?/")
+#: Tags the program puts on a resource itself, at most (role, version, group or step,
+#: fingerprint): what is left of Azure's 50 is the config's.
+PROGRAM_TAGS = 4
+
+
+def _tag_problems(spec: PipelineSpec) -> list[str]:
+    found = []
+    if len(spec.tags) > MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS:
+        found.append(f"tags: at most {MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS} (Azure takes "
+                     f"{MAX_TAGS_PER_RESOURCE} per resource, and vmimage puts up to "
+                     f"{PROGRAM_TAGS} of its own)")
+    for key, value in spec.tags.items():
+        if key.lower().startswith("vmimage-"):
+            found.append(f"tags.{key}: vmimage-* tags are the program's (what a resource is, "
+                         "for reviews and reports); choose another key")
+        elif not 1 <= len(key) <= MAX_TAG_NAME or TAG_NAME_FORBIDDEN & set(key):
+            found.append(f"tags.{key}: a tag name is 1-{MAX_TAG_NAME} characters without "
+                         + " ".join(sorted(TAG_NAME_FORBIDDEN)))
+        if len(value) > MAX_TAG_VALUE:
+            found.append(f"tags.{key}: a tag value is at most {MAX_TAG_VALUE} characters "
+                         f"(has {len(value)})")
+    return found
+
+
+def _encryption_problems(spec: PipelineSpec) -> list[str]:
+    """Per-region keys of gallery versions, and shallow builds."""
+    found = []
+    for i, build in enumerate(spec.builds):
+        at = f"builds[{i}]"
+        keyed = [r for r in build.regions if r.disk_encryption_set_id]
+        if keyed and not spec.uses_gallery:
+            found.append(f"{at}.regions: diskEncryptionSetId is for gallery versions; "
+                         "capture: gallery")
+        elif keyed:
+            unkeyed = [r.name for r in spec.regions_of(build) if not r.disk_encryption_set_id]
+            if unkeyed:
+                # "A disk encryption set is required for disk ... in target region ..."
+                found.append(f"{at}.regions: a version encrypted with customer-managed keys "
+                             f"needs a diskEncryptionSetId in every target region (missing: "
+                             f"{', '.join(unkeyed)}; the source region is one)")
+        if build.replication_mode != "Shallow":
+            continue
+        if not spec.uses_gallery:
+            found.append(f"{at}.replicationMode: Shallow is a gallery version's mode; "
+                         "capture: gallery")
+        others = [r.name for r in build.regions if r.name != spec.location]
+        if others:
+            found.append(f"{at}.regions: a Shallow version stays in its source region "
+                         f"{spec.location} (not {', '.join(others)}); use Full to replicate")
+        for j, region in enumerate(build.regions):
+            if region.replicas not in (None, 1):
+                found.append(f"{at}.regions[{j}].replicas: a Shallow version has one replica "
+                             f"(got {region.replicas})")
+        size = sum(d.size_gb for d in build.data_disks)
+        if size > limits.SHALLOW_IMAGE_MAX_GB:
+            found.append(f"{at}.dataDisks: {size:,} GiB in all; a Shallow version holds up to "
+                         f"{limits.SHALLOW_IMAGE_MAX_GB:,} GiB")
+    return found
+
+
+#: Commands that fetch from the internet: a build without egress fails on them. Obvious
+#: ones only; a private mirror reached through the VNet is the user's to know about.
+INTERNET_COMMANDS = re.compile(
+    r"\b((?:apt-get|apt|yum|dnf|zypper|tdnf)\b[^;|&]*?\b(?:update|install|upgrade|dist-upgrade)\b"
+    r"|snap\s+install|pip3?\s+install|npm\s+(?:install|ci)|git\s+clone|curl\s|wget\s"
+    r"|Invoke-WebRequest|Invoke-RestMethod|Start-BitsTransfer|Install-Module|Install-Package"
+    r"|choco\s+install|winget\s+install)",
+    re.IGNORECASE)
+
+
+def internet_command(script: str) -> str | None:
+    """The first command of the script that obviously needs the internet, if any."""
+    for line in script.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        match = INTERNET_COMMANDS.search(line)
+        if match:
+            return " ".join(match.group(0).split())
+    return None
+
+
+def _egress_warnings(spec: PipelineSpec) -> list[str]:
+    if spec.network.existing or spec.network.egress != "none":
+        return []
+    found = []
+    for i, build in enumerate(spec.builds):
+        for j, step in enumerate(build.customize):
+            script = kind_of(step).script_text(step, spec.os)
+            command = internet_command(script) if script else None
+            if command:
+                found.append(f"builds[{i}].customize[{j}]: runs `{command}`, but "
+                             "network.egress is none (no way out of the subnet): it fails "
+                             "unless it reaches a mirror inside the network")
+    return found
+
+
 def warnings(spec: PipelineSpec) -> list[str]:
     """Allowed, but worth a reviewer's attention."""
-    found = []
+    found = _egress_warnings(spec)
     for i, build in enumerate(spec.builds):
         for j, step in enumerate(build.customize):
             found += kind_of(step).warnings(step, f"builds[{i}].customize[{j}]")

@@ -67,8 +67,9 @@ def pipeline_schema() -> dict[str, Any]:
     source["maxProperties"] = 1
     for model in defs.values():
         for prop in model.get("properties", {}).values():
-            if prop.get("format") == "ipv4network":
-                prop["pattern"] = CIDR_PATTERN
+            for option in (prop, *prop.get("anyOf", ())):
+                if option.get("format") == "ipv4network":
+                    option["pattern"] = CIDR_PATTERN
     return {
         "$schema": DIALECT,
         "$id": PIPELINE_ID,

@@ -40,4 +40,5 @@ def _register(ctx: StepContext, step: InlineStep, index: int) -> pulumi.CustomRe
 
 
 KIND = StepKind(key="inline", model=InlineStep, register=_register, problems=_problems,
+                script_text=lambda step, _os: step.inline,
                 description="script text in the config")

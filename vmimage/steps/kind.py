@@ -71,6 +71,10 @@ def no_warnings(_step: Any, _at: str) -> list[str]:
     return []
 
 
+def no_script(_step: Any, _os: str) -> str | None:
+    return None
+
+
 def as_configured(step: Any) -> dict[str, Any]:
     return step.model_dump(mode="json", by_alias=True)
 
@@ -87,4 +91,7 @@ class StepKind:
     warnings: Callable[[Any, str], list[str]] = no_warnings
     fingerprint: Callable[[Any], dict[str, Any]] = as_configured
     """What of the step makes up the image: a change of it is a changed build."""
+    script_text: Callable[[Any, str], str | None] = no_script
+    """(step, os) -> the script the guest would run, for rules that read it (None: the
+    step runs no script, or it cannot be read: reported as a problem)."""
     description: str = ""

@@ -64,6 +64,13 @@ def _fingerprint(step: ScriptStep) -> dict[str, Any]:
             "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
+def _script_text(step: ScriptStep, _os: str) -> str | None:
+    try:
+        return read_script(step.script)
+    except (OSError, ValueError):
+        return None
+
+
 def _register(ctx: StepContext, step: ScriptStep, index: int) -> pulumi.CustomResource:
     from vmimage.azure import naming
     from vmimage.steps.run_command import command_name, register_run_command
@@ -76,4 +83,5 @@ def _register(ctx: StepContext, step: ScriptStep, index: int) -> pulumi.CustomRe
 
 
 KIND = StepKind(key="script", model=ScriptStep, register=_register, problems=_problems,
-                fingerprint=_fingerprint, description="a script file of the project, as it is")
+                fingerprint=_fingerprint, script_text=_script_text,
+                description="a script file of the project, as it is")

@@ -60,6 +60,13 @@ def _warnings(step: TemplateStep, at: str) -> list[str]:
             "so its vars are not checked"]
 
 
+def _script_text(step: TemplateStep, os: str) -> str | None:
+    try:
+        return render(step.template, step.vars, os=os, vm_name="validation")
+    except TemplateProblem:
+        return None
+
+
 def stem_of(template: str) -> str:
     """'linux/install-packages.sh.j2' -> 'install-packages', for the run command's name."""
     return template.rsplit("/", 1)[-1].split(".", 1)[0]
@@ -77,5 +84,5 @@ def _register(ctx: StepContext, step: TemplateStep, index: int) -> pulumi.Custom
 
 
 KIND = StepKind(key="template", model=TemplateStep, register=_register, problems=_problems,
-                warnings=_warnings,
+                warnings=_warnings, script_text=_script_text,
                 description="a Jinja2 template under templates/<os>/, with its vars")
