@@ -95,7 +95,8 @@ def test_no_egress_warns_of_steps_that_need_the_internet():
 
 
 @pytest.mark.parametrize("script, found", [
-    ("apt-get -o DPkg::Lock::Timeout=300 install -y -- nginx", "apt-get -o DPkg::Lock::Timeout=300 install"),
+    ("apt-get -o DPkg::Lock::Timeout=300 install -y -- nginx",
+     "apt-get -o DPkg::Lock::Timeout=300 install"),
     ("dnf -y update", "dnf -y update"),
     ("curl -fsSL https://example.com/x.sh | sh", "curl"),
     ("Invoke-WebRequest -Uri $u -OutFile x.msi", "Invoke-WebRequest"),
