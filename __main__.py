@@ -7,16 +7,19 @@ from vmimage.gc_tuning import tune_gc
 
 tune_gc()  # first: the imports below allocate a lot too (bench/README.md, B1)
 
+from vmimage.azure.evictions import find_evictions  # noqa: E402
 from vmimage.components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
 from vmimage.components.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
 from vmimage.spec.stack_config import admin_password, captures_of, load_from_stack  # noqa: E402
 
 loaded = load_from_stack()
+captures = captures_of(loaded)
 pipeline = ImagePipeline(
     "vmimage",
     ImagePipelineArgs(
         spec=loaded.spec,
-        captures=captures_of(loaded),
+        captures=captures,
+        evictions=find_evictions(loaded.spec, captures),
         admin_password=admin_password(),
         environment=pulumi.Config("azure-native").get("environment"),
         keep_type_aliases=pulumi.Config("vmimage").get_bool(KEEP_TYPE_ALIASES) or False,

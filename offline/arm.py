@@ -44,15 +44,21 @@ from vmimage.vocabulary import (
     GALLERY_IMAGE,
     GALLERY_IMAGE_VERSION,
     GENERALIZE,
+    GET_CLIENT_CONFIG,
     GET_GALLERY_IMAGE_VERSION,
     GET_MANAGED_IMAGE,
+    GET_RUN_COMMAND,
+    GET_SUBNET,
+    GET_VIRTUAL_MACHINE,
     MANAGED_IMAGE,
+    NAT_GATEWAY,
     NIC,
     NSG,
     PUBLIC_IP,
     RANDOM_PASSWORD,
     RESOURCE_GROUP,
     RESTART,
+    RESUME,
     RUN_COMMAND,
     SCALE_SET,
     STEP_TAG,
@@ -81,6 +87,7 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     ),
     GALLERY_IMAGE_VERSION: (
         "location", "storageProfile", "publishingProfile.storageAccountType",
+        "publishingProfile.replicationMode",
     ),
     GALLERY_IMAGE: (
         "location", "osType", "osState", "hyperVGeneration", "identifier",
@@ -91,11 +98,14 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     RUN_COMMAND: ("location",),
     NIC: ("location",),
     VIRTUAL_NETWORK: ("location",),
+    SUBNET: ("defaultOutboundAccess",),
+    NAT_GATEWAY: ("location",),
     NSG: ("location",),
     PUBLIC_IP: ("location", "sku"),
     RESOURCE_GROUP: ("location",),
     GENERALIZE: ("vmId", "vmUniqueId"),
     RESTART: ("vmId", "vmUniqueId"),
+    RESUME: ("vmId", "vmUniqueId", "evictedAt"),
 }
 
 
@@ -381,6 +391,21 @@ class SimulatedArm:
             (rebooted, rebooted + self.latency("guest.boot")))
         return rebooted - at
 
+    def start(self, vm_id: str, at: float) -> float:
+        """ARM's start of a deallocated or stopped VM (not a generalized one); returns how
+        long the LRO takes. The agent reports Ready once the guest has booted."""
+        power, os_state = self.vm_state(vm_id, at)
+        if power not in ("deallocated", "stopped") or os_state == "generalized":
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Operation 'start' is not allowed on VM "
+                           f"'{vm_id.rsplit('/', 1)[-1]}' since the VM is {power} and "
+                           f"{os_state}.")
+        started = at + self.latency("vm.start")
+        self.vms[vm_id.lower()].set(started, "running")
+        self.reboots.setdefault(vm_id.lower(), []).append(
+            (started, started + self.latency("guest.boot")))
+        return started - at
+
     def agent_status(self, vm_id: str, at: float) -> tuple[str, float]:
         """The guest agent's status in the instance view at `at`: (display status, time
         of its report). Until a rebooted guest reports again, the instance view keeps the
@@ -458,6 +483,9 @@ def _subnet(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
     nsg_id = get_path(p, "networkSecurityGroup.id")
     if nsg_id:
         arm.find(nsg_id, at, "network security group")
+    nat_id = get_path(p, "natGateway.id")
+    if nat_id:
+        arm.find(nat_id, at, "NAT gateway")
     rid = f"{vnet_id}/subnets/{p['subnetName']}"
     return Outcome(rid, arm.latency("network.create"), {"name": p["subnetName"]})
 
@@ -509,6 +537,7 @@ def _vm(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
         raise ArmError(400, "InvalidParameter", f"Data disk LUNs must be unique and 0-63: {luns}")
     if image_ref.get("id"):
         _check_vm_image(arm, image_ref["id"], p, disks, at)
+    _tenancy().check_vm_references(arm, p, p, at)
     nic_ids = [n["id"] for n in get_path(p, "networkProfile.networkInterfaces") or []]
     for nic_id in nic_ids:
         arm.find(nic_id, at, "network interface")
@@ -526,7 +555,8 @@ def _vm(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
                            f"Operation 'PUT' is not allowed on VM '{name}' since the VM is "
                            "generalized.")
         # An update of a live VM: leases and states carry on.
-        return Outcome(rid, 0, {"vmId": existing.outputs["vmId"]}, name)
+        return Outcome(rid, 0, {"vmId": existing.outputs["vmId"],
+                                **_tenancy().identity_output(p)}, name)
     for nic_id in nic_ids:
         arm.leases[nic_id.lower()] = rid.lower()
     for disk in disks:
@@ -544,7 +574,7 @@ def _vm(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
     # Like Azure's vmId: unique per VM created, so a VM recreated under the same name
     # is told apart (deterministic here: name and creation time).
     unique = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}@{at}"))
-    return Outcome(rid, duration, {"vmId": unique}, name)
+    return Outcome(rid, duration, {"vmId": unique, **_tenancy().identity_output(p)}, name)
 
 
 def _check_vm_image(
@@ -578,6 +608,9 @@ def _run_command(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
     arm.require_group(rg, at)
     vm_id = arm.provider_id(rg, "Microsoft.Compute/virtualMachines", vm_name)
     vm = arm.require_parent(vm_id, at, "virtual machine")
+    step = (p.get("tags") or {}).get(STEP_TAG)
+    if arm.faults is not None and arm.faults.evicts(unwrap(vm.props), step=step):
+        arm.vms[vm_id.lower()].set(at, "deallocated")  # Azure took the Spot capacity back
     power, os_state = arm.vm_state(vm_id, at)
     if power != "running":
         raise ArmError(
@@ -587,7 +620,7 @@ def _run_command(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
         )
     name = p["runCommandName"]
     if arm.faults is not None:
-        arm.faults.before_script(name, vm_name, step=(p.get("tags") or {}).get(STEP_TAG))
+        arm.faults.before_script(name, vm_name, step=step)
     asynchronous = bool(p.get("asyncExecution"))
     run = guest.run_script(
         get_path(p, "source.script") or "", windows=_is_windows(vm), asynchronous=asynchronous,
@@ -674,6 +707,8 @@ def _gallery_image_version(arm: SimulatedArm, p: dict[str, Any], at: float) -> O
         count = region.get("regionalReplicaCount", 1)
         if not 1 <= count <= 100:
             raise ArmError(400, "InvalidParameter", f"Replica count {count} is out of 1-100.")
+    tenancy = _tenancy()
+    tenancy.check_gallery_version(arm, p, at)
     existing = arm.resources.get(rid.lower())
     if existing is not None and existing.deleted_at is None:
         # Versions are immutable but for updatable publishing settings; no recapture.
@@ -681,6 +716,7 @@ def _gallery_image_version(arm: SimulatedArm, p: dict[str, Any], at: float) -> O
     vm = _captured_vm(
         arm, get_path(p, "storageProfile.source.virtualMachineId"), at, "Capturing an image version"
     )
+    tenancy.check_data_disk_encryption(p, _disk_luns(vm))
     duration = arm.latency("galleryImageVersion.capture")
     if len(set(regions) - {p.get("location")}) > 0:
         duration += arm.latency("galleryImageVersion.replicate")
@@ -713,6 +749,7 @@ def _scale_set(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
     if image_id:
         disks = get_path(profile, "storageProfile.dataDisks") or []
         _check_vm_image(arm, image_id, p, disks, at)
+    _tenancy().check_vm_references(arm, p, profile, at)
     capacity = get_path(p, "sku.capacity") or 0
     if not 0 <= capacity <= MAX_SCALE_SET_CAPACITY:
         raise ArmError(
@@ -762,16 +799,19 @@ def _vm_action(arm: SimulatedArm, which: str, p: dict[str, Any], at: float) -> O
     from offline.vm_rest import run_action
     from vmimage.providers.generalize import GENERALIZE as GENERALIZE_ACTION
     from vmimage.providers.restart import RESTART as RESTART_ACTION
+    from vmimage.providers.resume import RESUME as RESUME_ACTION
 
-    action = {"generalize": GENERALIZE_ACTION, "restart": RESTART_ACTION}[which]
+    action = {"generalize": GENERALIZE_ACTION, "restart": RESTART_ACTION,
+              "resume": RESUME_ACTION}[which]
     reported, end = run_action(arm, action, p, at, on_call=arm.on_vm_call)
     outputs = {k: reported.get(k) for k in action.outputs}
     outputs[action.done_at] = timestamp(end)
     # Keyed apart from the VM itself (the provider's id is the VM id); a VM may be
     # restarted more than once, each after another step.
     rid = f"{which}-{p['vmId']}"
-    if "after" in action.inputs:
-        rid += f"-{naming.short_hash(str(p.get('after')), length=8)}"
+    for mark in ("after", "evictedAt"):  # one VM, acted on more than once
+        if mark in action.inputs:
+            rid += f"-{naming.short_hash(str(p.get(mark)), length=8)}"
     return Outcome(rid, end - at, outputs, which)
 
 
@@ -793,7 +833,16 @@ HANDLERS: dict[str, Handler] = {
     # Dynamic resources: the VM actions' real procedures, through the simulated REST API.
     GENERALIZE: lambda arm, p, at: _vm_action(arm, "generalize", p, at),
     RESTART: lambda arm, p, at: _vm_action(arm, "restart", p, at),
+    RESUME: lambda arm, p, at: _vm_action(arm, "resume", p, at),
+    NAT_GATEWAY: lambda arm, p, at: _tenancy().nat_gateway(arm, p, at),
 }
+
+
+def _tenancy() -> Any:
+    """offline/tenancy.py builds on this module, so it is imported when first used."""
+    from offline import tenancy
+
+    return tenancy
 
 
 # ---------------------------------------------------------------------------------------
@@ -838,4 +887,8 @@ Invoke = Callable[[SimulatedArm, dict[str, Any], float], dict[str, Any]]
 INVOKES: dict[str, Invoke] = {
     GET_GALLERY_IMAGE_VERSION: _get_gallery_image_version,
     GET_MANAGED_IMAGE: _get_image,
+    GET_SUBNET: lambda arm, a, at: _tenancy().get_subnet(arm, a, at),
+    GET_CLIENT_CONFIG: lambda arm, a, at: _tenancy().get_client_config(arm, a, at),
+    GET_VIRTUAL_MACHINE: lambda arm, a, at: _tenancy().get_virtual_machine(arm, a, at),
+    GET_RUN_COMMAND: lambda arm, a, at: _tenancy().get_run_command(arm, a, at),
 }

@@ -9,15 +9,18 @@ Never a traceback.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from offline.arm import SimulatedArm
 from offline.changes import Change, counts
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
@@ -32,6 +35,7 @@ from offline.runner import (
     stack_file,
 )
 from offline.state import StateError
+from offline.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.up import up
 from vmimage.policy.rules import Violation
 from vmimage.spec.errors import SpecError
@@ -76,6 +80,12 @@ def parser() -> argparse.ArgumentParser:
                     metavar="PUBLISHER:OFFER:SKU=V2[/Arm64]",
                     help="a marketplace image the simulated Azure should know, beyond its "
                     "catalog (offline/marketplace.py)")
+    up.add_argument("--existing-subnet", action="append", default=[], metavar="ID=PREFIX",
+                    help="a subnet that exists before the run (for network.subnetId), "
+                    "with its address prefix")
+    up.add_argument("--existing", action="append", default=[], metavar="ID[@REGION]",
+                    help="a user-assigned identity or disk encryption set that exists "
+                    "before the run (region: the stack's location unless given)")
     up.add_argument("--no-policy", action="store_true",
                     help="skip the policy pack (by default its mandatory violations "
                     "fail the run, as in `pulumi preview --policy-pack`)")
@@ -105,6 +115,8 @@ def _main(argv: list[str] | None, out: Console) -> int:
         name = args.stack or _stack_name(path)
         stack = load_stack(path, name, args.set)
         args.fault_plan = FaultPlan.parse(args.faults, args.seed) if args.faults else None
+        tenant = existing_tenant(args.existing_subnet, args.existing,
+                                 str(stack.config.get("azure-native:location") or ""))
     except (UsageError, ValueError) as exc:
         out.print(f"error: {exc}", markup=False)
         return EXIT_INVALID
@@ -120,7 +132,8 @@ def _main(argv: list[str] | None, out: Console) -> int:
         return EXIT_INVALID
     try:
         outcome = up(stack, latency=latency, faults=args.fault_plan, state_path=args.state,
-                     marketplace=marketplace, policy=None if args.no_policy else check_run)
+                     marketplace=marketplace, policy=None if args.no_policy else check_run,
+                     tenant=tenant)
     except StateError as exc:
         out.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_INVALID
@@ -151,6 +164,27 @@ def _main(argv: list[str] | None, out: Console) -> int:
     if code != EXIT_OK and args.state is not None:
         out.print(f"the state in {args.state} was not changed", markup=False)
     return code
+
+
+def existing_tenant(subnets: list[str], others: list[str],
+                    location: str) -> Callable[[SimulatedArm], None]:
+    """What `--existing-subnet` and `--existing` declare, checked now (ValueError names
+    the bad item), added to the simulated Azure of the run."""
+    declared_subnets = []
+    for item in subnets:
+        subnet_id, sep, prefix = item.rpartition("=")
+        if not sep:
+            raise ValueError(f"--existing-subnet {item!r}: expected ID=PREFIX")
+        ipaddress.ip_network(prefix)
+        declared_subnets.append((subnet_id, prefix))
+    declared = [parse_existing(item, location) for item in others]
+
+    def add(arm: SimulatedArm) -> None:
+        for subnet_id, prefix in declared_subnets:
+            add_existing_subnet(arm, subnet_id, prefix)
+        for resource_id, region in declared:
+            add_existing(arm, resource_id, region=region)
+    return add
 
 
 def unwritable_outputs(args: argparse.Namespace) -> list[str]:

@@ -11,6 +11,8 @@ Follows the Azure rules the VM actions depend on (see docs/generalize.md):
   deallocation is still in flight;
 - POST restart (a running VM only) is an operation like deallocate; after it the agent's
   status stays the one from before the reboot until the booted guest reports again;
+- POST start (a deallocated or stopped VM, not a generalized one) likewise: the VM runs,
+  and its agent reports once the guest has booted;
 - errors use ARM's body shape `{"error": {"code": ..., "message": ...}}`.
 
 Fault scripting (`inject`) queues canned replies per (method, path suffix) ahead of the
@@ -182,6 +184,8 @@ class FakeVmArm:
             return self._generalize(vm)
         if method == "POST" and action == "restart":
             return self._restart(vm)
+        if method == "POST" and action == "start":
+            return self._start(vm)
         return arm_error(405, "MethodNotAllowed", f"{method} {action or 'vm'} not simulated")
 
     # ----- behaviour ----------------------------------------------------------------
@@ -260,6 +264,13 @@ class FakeVmArm:
                              f"VM is {vm.power_state}.")
         return self._start_operation(vm, "restart", vm.restart_polls, fail=False)
 
+    def _start(self, vm: FakeVm) -> Reply:
+        if vm.power_state not in ("deallocated", "stopped") or vm.generalized:
+            return arm_error(409, "OperationNotAllowed",
+                             f"Operation 'start' is not allowed on VM '{vm.name}' since the "
+                             f"VM is {vm.power_state}.")
+        return self._start_operation(vm, "start", vm.restart_polls, fail=False)
+
     def _start_operation(self, vm: FakeVm, kind: str, polls: int, *, fail: bool) -> Reply:
         """An ARM long-running operation: 202, with the URLs the client polls."""
         op_id = f"op-{next(self._op_ids)}"
@@ -295,7 +306,8 @@ class FakeVmArm:
             op.vm.power_state = "running"  # the platform rolled back; the VM keeps running
             return
         op.status = "Succeeded"
-        if op.kind == "restart":
+        if op.kind in ("restart", "start"):
+            op.vm.power_state = "running"
             op.vm._agent_reports_in = op.vm.agent_boot_reads  # None: the guest never boots
         else:
             op.vm.power_state = "deallocated"

@@ -8,6 +8,7 @@ SPEC is comma-separated `name=value`:
 - `sysprep-hang=1`   sysprep never seals a Windows build VM (its seal fails at its deadline);
 - `bitlocker=1`      the Windows build VM's OS volume is not fully decrypted (checks fail);
 - `pending-reboot=1` the Windows build VM has a reboot pending (checks fail);
+- `spot-evict=1`     Azure evicts a Spot build VM as its first customize step starts;
 - `crash-after=K`    the run dies after its K-th completed operation (a killed `pulumi up`).
 
 Transient answers are not failures: the azure-native provider (Go azcore) and the Python
@@ -43,6 +44,7 @@ KNOWN = {
     "sysprep-hang": "1: sysprep never seals a Windows build VM",
     "bitlocker": "1: a Windows build VM's OS volume is not fully decrypted",
     "pending-reboot": "1: a Windows build VM has a reboot pending",
+    "spot-evict": "1: a Spot build VM is evicted as its first customize step starts",
     "crash-after": "K >= 1: the run dies after its K-th completed operation",
 }
 SCRIPT_OUTPUT = (
@@ -80,10 +82,12 @@ class FaultPlan:
     sysprep_hang: bool = False
     bitlocker: bool = False
     pending_reboot: bool = False
+    spot_evict: bool = False
     crash_after: int | None = None
     retries: list[Retry] = field(default_factory=list)
     crashed: SimulatedCrash | None = None
     customize_failed: bool = False
+    evicted: bool = False
     _calls: dict[str, int] = field(default_factory=dict, repr=False)
 
     # -- parsing ------------------------------------------------------------------------------
@@ -122,7 +126,7 @@ class FaultPlan:
     def active(self) -> bool:
         return bool(self.throttle or self.error5xx or self.customize_fail
                     or self.sysprep_hang or self.bitlocker or self.pending_reboot
-                    or self.crash_after)
+                    or self.spot_evict or self.crash_after)
 
     # -- hooks the simulator calls --------------------------------------------------------------
     def before_call(self, token: str, inputs: dict[str, Any]) -> float:
@@ -173,6 +177,14 @@ class FaultPlan:
                 f"{SCRIPT_OUTPUT}",
             )
 
+    def evicts(self, vm: dict[str, Any], *, step: str | None) -> bool:
+        """Whether Azure evicts this VM now: a Spot VM, at its first customize step, once."""
+        if self.spot_evict and not self.evicted and step == STEP_CUSTOMIZE \
+                and vm.get("priority") == "Spot":
+            self.evicted = True
+            return True
+        return False
+
     def guest_state(self) -> GuestState:
         """The simulated guest's answers to what the seal checks and waits for."""
         return GuestState(bitlocker="EncryptionInProgress" if self.bitlocker else "FullyDecrypted",
@@ -193,6 +205,7 @@ class FaultPlan:
             "transient5xx": sum(1 for r in self.retries if r.status >= 500),
             "retryDelay_s": sum(r.delay_s for r in self.retries),
             "customizeFailed": self.customize_failed,
+            "spotEvicted": self.evicted,
             "sysprepHang": self.sysprep_hang,
             "crashedAfter": self.crashed.after if self.crashed else None,
         }

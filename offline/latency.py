@@ -32,6 +32,7 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "vm.deallocate": 90,
     "vm.generalize": 5,
     "vm.restart": 60,  # ARM's restart LRO: the platform reboots the VM
+    "vm.start": 60,  # ARM's start LRO of a deallocated VM (an evicted Spot build VM)
     "guest.boot": 45,  # from the reboot until the guest agent reports Ready again
     "gallery.create": 10,
     "galleryImage.create": 10,

@@ -48,16 +48,18 @@ def up(
     program: Path | None = None,
     marketplace: dict[tuple[str, str, str], CatalogImage] | None = None,
     policy: Callable[[ProgramRun], list[Violation]] | None = None,
+    tenant: Callable[[SimulatedArm], None] | None = None,
 ) -> UpResult:
-    """One run. `marketplace`: images the simulated Azure knows beyond its catalog.
+    """One run. `marketplace`: images the simulated Azure knows beyond its catalog;
+    `tenant`: adds what exists before the pipeline (offline/tenancy.py).
     `policy`: the pack's rules; a mandatory violation refuses the run, as it refuses a
     `pulumi up`, and nothing is saved. With `state_path`, the state is locked for the run."""
     if state_path is None:
         return _up(stack, None, latency=latency, faults=faults, program=program,
-                   marketplace=marketplace, policy=policy)
+                   marketplace=marketplace, policy=policy, tenant=tenant)
     with state_lock(state_path) as path:
         return _up(stack, path, latency=latency, faults=faults, program=program,
-                   marketplace=marketplace, policy=policy)
+                   marketplace=marketplace, policy=policy, tenant=tenant)
 
 
 def _up(
@@ -69,6 +71,7 @@ def _up(
     program: Path | None,
     marketplace: dict[tuple[str, str, str], CatalogImage] | None,
     policy: Callable[[ProgramRun], list[Violation]] | None,
+    tenant: Callable[[SimulatedArm], None] | None,
 ) -> UpResult:
     state = load_state(state_path, stack.name) if state_path else None
     arm = SimulatedArm(latency, faults)
@@ -77,6 +80,8 @@ def _up(
     if state is not None:
         state.restore_arm(arm)
         prior = state.resources
+    if tenant is not None:
+        tenant(arm)
     kwargs = {"program": program} if program else {}
     result = run(stack, arm, prior=prior,
                  diff=make_differ(state.key) if state else None, **kwargs)

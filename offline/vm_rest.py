@@ -86,6 +86,8 @@ class VmRestFacade:
                 return self._timed("generalize", "vm.generalize", lambda: self._generalize(vm_id))
             if method == "POST" and action == "/restart":
                 return self._restart(vm_id)
+            if method == "POST" and action == "/start":
+                return self._start(vm_id)
         except ArmError as err:
             return _error(err.status, err.code, err.message)
         return _error(405, "MethodNotAllowed", f"{method} {action or '/'} is not simulated")
@@ -162,6 +164,13 @@ class VmRestFacade:
         start = self.clock.now
         self.clock.sleep(self.arm.restart(vm_id, start))
         self._record("restart", start)
+        return 200, {}, None
+
+    def _start(self, vm_id: str) -> Reply:
+        """ARM's start LRO, answered when it has finished."""
+        start = self.clock.now
+        self.clock.sleep(self.arm.start(vm_id, start))
+        self._record("start", start)
         return 200, {}, None
 
     def _deallocate(self, vm_id: str) -> Reply:

@@ -18,7 +18,7 @@ from pulumi.runtime import rpc
 
 from offline.pulumi_host import EngineMonitor
 from offline.pulumi_host import run_program as run_on_monitor
-from vmimage.vocabulary import FINGERPRINT_TAG
+from vmimage.vocabulary import FINGERPRINT_TAG, GET_RUN_COMMAND
 
 PROGRAM = ROOT / "__main__.py"
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
@@ -72,11 +72,14 @@ class Recorded:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None) -> None:
+    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None,
+                 evicted: set[str] | None = None) -> None:
         self.recorded = recorded
         # version -> the fingerprint its image was captured with: what the program's
         # lookups (getGalleryImageVersion, getImage) find in Azure.
         self.captured = captured or {}
+        # build VM names Azure evicted (Spot): deallocated, never sealed
+        self.evicted = evicted or set()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.recorded.new_resource_calls += 1
@@ -106,6 +109,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         self.recorded.invokes.append(args.token)
         self.recorded.registered_before_invoke.append([r.type for r in self.recorded.registered])
+        if args.args.get("vmName") in self.evicted:
+            if args.token == GET_RUN_COMMAND:
+                raise Exception("RESPONSE 404: 404 Not Found\nERROR CODE: ResourceNotFound")
+            return {"id": args.args["vmName"], "instanceView": {
+                "statuses": [{"code": "PowerState/deallocated"}]}}
         version = args.args.get("galleryImageVersionName") or next(
             (v for v in self.captured if args.args.get("imageName", "").endswith(
                 v.replace(".", "-"))), None)
@@ -117,8 +125,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(EngineMonitor):
-    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None) -> None:
-        super().__init__(RecordingMocks(recorded, captured))
+    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None,
+                 evicted: set[str] | None = None) -> None:
+        super().__init__(RecordingMocks(recorded, captured, evicted))
         self.recorded = recorded
 
     def RegisterResource(self, request: Any) -> Any:
@@ -143,11 +152,12 @@ class RecordingMonitor(EngineMonitor):
 def run_program(config: dict[str, Any], *, secret_keys: list[str] | None = None,
                 stack: str = "test", recorded: Recorded | None = None,
                 preview: bool = False, captured: dict[str, str | None] | None = None,
-                ) -> Recorded:
+                evicted: set[str] | None = None) -> Recorded:
     """Run the program once; raises what the program raised (e.g. pulumi.RunError).
     Pass `recorded` to see what was registered even when it raises, and `captured` for
-    the versions Azure already holds an image of (version -> fingerprint tag)."""
+    the versions Azure already holds an image of (version -> fingerprint tag), and
+    `evicted` for the Spot build VMs (by name) Azure evicted."""
     recorded = recorded if recorded is not None else Recorded()
-    run_on_monitor(PROGRAM, RecordingMonitor(recorded, captured), project="vmimage",
+    run_on_monitor(PROGRAM, RecordingMonitor(recorded, captured, evicted), project="vmimage",
                    stack=stack, config=config, secret_keys=secret_keys, preview=preview)
     return recorded

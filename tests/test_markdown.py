@@ -131,7 +131,7 @@ def test_clone_groups_fold_into_one_node(tmp_path):
     labels = node_ids(block)
     assert [label for label in labels if "CloneSet" in label] == ["CloneSet<br/>web × 5 VMs"]
     assert "web-1-0-0-00" not in block  # no clone VM or NIC node of its own
-    assert len(labels) == 12  # as many nodes as with 3 clones
+    assert len(labels) == 14  # as many nodes as with 3 clones
 
 
 def test_changes_table_from_a_state_file(tmp_path):

@@ -58,8 +58,13 @@ def test_a_state_from_before_image_build_upgrades_in_place(
                  "--report-json", str(report), *extra], console=Console(file=out, width=200))
     assert code == 0, out.getvalue()
     changes = json.loads(report.read_text())["changes"]
-    actions = {c["action"] for c in changes}
-    assert actions == {"same"}, [c for c in changes if c["action"] != "same"]
+    # All the same, but the subnet's way out (network.egress defaults to natGateway since
+    # default outbound access is retired): a NAT gateway and its address are created and
+    # the subnet updated in place to use it.
+    assert sorted((c["action"], c["urn"].rsplit("::", 1)[-1]) for c in changes
+                  if c["action"] != "same") == [
+        ("create", "vmimage-network-nat"), ("create", "vmimage-network-nat-ip"),
+        ("update", "vmimage-network-subnet")]
     moved = [c for c in changes if c.get("aliasedFrom")]
     # Everything of a build moved under its ImageBuild: the VM, its disks' NIC, scripts,
     # Generalize, the protected image version.
@@ -67,7 +72,8 @@ def test_a_state_from_before_image_build_upgrades_in_place(
     assert all(c["aliasedFrom"] in before for c in moved)
     after = {r["urn"]: r for r in json.loads(state.read_text())["resources"]}
     # Same Azure resources, under their new URNs; none left under an old one.
-    assert sorted(r["id"] for r in after.values() if r["custom"]) == \
+    assert sorted(r["id"] for r in after.values() if r["custom"] and "/natGateways/" not in
+                  r["id"] and "/publicIPAddresses/pip-ng-" not in r["id"]) == \
         sorted(r["id"] for r in before.values() if r["custom"])
     assert not any(c["aliasedFrom"] in after for c in moved)
     # The network keeps the name it was created with (new stacks name it after the image).
@@ -111,7 +117,9 @@ def test_an_upgraded_network_is_updated_under_its_old_name(tmp_path: Path) -> No
     changes = {c["urn"].rsplit("::", 1)[-1]: c["action"]
                for c in json.loads(report.read_text())["changes"]}
     assert changes["vmimage-network-nsg"] == "update"
-    assert {a for a in changes.values()} == {"same", "update"}
+    assert {a for a in changes.values()} == {"same", "update", "create"}
+    assert {n for n, a in changes.items() if a == "create"} == {
+        "vmimage-network-nat", "vmimage-network-nat-ip"}  # the egress every stack gets
     arm = json.loads(state.read_text())["arm"]["resources"]
     nsgs = [r["name"] for r in arm if r["token"].endswith("NetworkSecurityGroup")]
     assert nsgs == ["nsg-vmimage"]

@@ -26,6 +26,7 @@ CLONE_SCALE_SET = "vmimage:index:CloneScaleSet"
 DYNAMIC_PREFIX = "pulumi-python:dynamic/"
 GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
 RESTART = "pulumi-python:dynamic/vmimage:Restart"
+RESUME = "pulumi-python:dynamic/vmimage:Resume"
 #: The input in which a dynamic resource carries its pickled provider.
 DYNAMIC_PROVIDER_KEY = "__provider"
 
@@ -60,6 +61,8 @@ GET_MANAGED_IMAGE = "azure-native:compute:getImage"
 
 #: On VMs, NICs and scale sets: `build` or `clone`.
 ROLE_TAG = "vmimage-role"
+#: The role of the NAT gateway and its public IP: the subnet's way out, never a way in.
+EGRESS_ROLE = "egress"
 #: On VMs and scale sets: the image version they run or build.
 VERSION_TAG = "vmimage-version"
 #: On clone VMs and scale sets: their `clones[].name`.
@@ -98,3 +101,13 @@ UNKNOWN_VALUES = frozenset({
 
 #: templates/windows/sysprep.ps1.j2 prints it; the seal's confirmation looks for it.
 SEALED_MARKER = "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
+
+# -- tenancy (#16): what the program refers to or creates around an existing tenant ---------
+
+NAT_GATEWAY = "azure-native:network:NatGateway"
+USER_ASSIGNED_IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+DISK_ENCRYPTION_SET = "azure-native:compute:DiskEncryptionSet"
+GET_SUBNET = "azure-native:network:getSubnet"
+GET_CLIENT_CONFIG = "azure-native:authorization:getClientConfig"
+GET_VIRTUAL_MACHINE = "azure-native:compute:getVirtualMachine"
+GET_RUN_COMMAND = "azure-native:compute:getVirtualMachineRunCommandByVirtualMachine"

@@ -16,18 +16,13 @@ only be retired once captured, and a captured build's resources are registered f
 
 from __future__ import annotations
 
-import re
-
 import pulumi
 
+from vmimage.azure.invokes import is_not_found
 from vmimage.capture import targets_of
 from vmimage.spec.fingerprint import Capture
 from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import FINGERPRINT_TAG
-
-# How ARM says "there is no such resource" (the resource, its gallery, its group):
-# azure-native passes ARM's status and error code through in the invoke's error text.
-_NOT_FOUND = re.compile(r"\b404\b|NotFound\b", re.IGNORECASE)
 
 
 class CaptureLookupError(Exception):
@@ -40,7 +35,7 @@ def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
     try:
         found = target.lookup(spec, build)
     except Exception as err:  # the SDK raises a bare Exception for a failed invoke
-        if _NOT_FOUND.search(str(err)):
+        if is_not_found(err):
             return Capture(build.version, captured=False)
         raise CaptureLookupError(
             f"cannot tell whether version {build.version} is already captured: {err}") from None

@@ -141,6 +141,8 @@ class NetworkNames:
     vnet: str
     subnet: str
     nsg: str
+    nat_gateway: str
+    nat_ip: str
 
 
 def network_names(image: str) -> NetworkNames:
@@ -149,7 +151,8 @@ def network_names(image: str) -> NetworkNames:
     64 characters: a longer image name keeps a readable prefix and a hash of the whole."""
     stem = image if len(image) <= VIRTUAL_NETWORK.max_len - 5 else \
         f"{image[: VIRTUAL_NETWORK.max_len - 14]}-{short_hash(image, length=8)}"
-    return NetworkNames(vnet=f"vnet-{stem}", subnet=f"snet-{stem}", nsg=f"nsg-{stem}")
+    return NetworkNames(vnet=f"vnet-{stem}", subnet=f"snet-{stem}", nsg=f"nsg-{stem}",
+                        nat_gateway=f"ng-{stem}", nat_ip=f"pip-ng-{stem}")
 
 
 def managed_image_name(image: str, version: str) -> str:

@@ -21,9 +21,26 @@ def target_regions(spec: PipelineSpec, build: BuildSpec) -> list[Any]:
             name=region.name,
             regional_replica_count=spec.replicas_for(build, region),
             storage_account_type=build.storage_type,
+            encryption=regional_encryption(spec, build, region.disk_encryption_set_id),
         )
         for region in spec.regions_of(build)
     ]
+
+
+def regional_encryption(spec: PipelineSpec, build: BuildSpec, des: str | None) -> Any:
+    """One region's replicas under customer-managed keys: the OS disk and every data disk
+    the version carries (its own and its ancestors'), by LUN."""
+    if des is None:
+        return None
+    from pulumi_azure_native import compute
+
+    from vmimage.components.disks import image_disks
+
+    return compute.EncryptionImagesArgs(
+        os_disk_image=compute.OSDiskImageEncryptionArgs(disk_encryption_set_id=des),
+        data_disk_images=[
+            compute.DataDiskImageEncryptionArgs(lun=lun, disk_encryption_set_id=des)
+            for lun in sorted(image_disks(spec, build.version))] or None)
 
 
 def _register(ctx: CaptureContext) -> pulumi.Output[str]:
@@ -52,6 +69,10 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
             end_of_life_date=build.end_of_life.isoformat() + "T00:00:00Z"
             if build.end_of_life else None,
             storage_account_type=build.storage_type,
+            # Set only when Shallow: versions captured before the key existed are Full
+            # already, and the mode cannot change on a version.
+            replication_mode=compute.ReplicationMode.SHALLOW
+            if build.replication_mode == "Shallow" else None,
         ),
         tags=ctx.tags,
         opts=_protected(ctx, pulumi),

@@ -51,6 +51,25 @@ def image_reference(
     )
 
 
+def build_identity(build: BuildSpec) -> compute.VirtualMachineIdentityArgs | None:
+    """The user-assigned identities steps use to fetch artifacts (no secrets in config)."""
+    if not build.identities:
+        return None
+    return compute.VirtualMachineIdentityArgs(
+        type=compute.ResourceIdentityType.USER_ASSIGNED,
+        user_assigned_identities=list(build.identities))
+
+
+def spot_settings(build: BuildSpec) -> dict[str, Any]:
+    """Spot: evicted to deallocated (the disks and the work on them stay), never for price
+    (max price -1: up to the pay-as-you-go price). Nothing for a regular VM."""
+    if not build.spot:
+        return {}
+    return dict(priority=compute.VirtualMachinePriorityTypes.SPOT,
+                eviction_policy=compute.VirtualMachineEvictionPolicyTypes.DEALLOCATE,
+                billing_profile=compute.BillingProfileArgs(max_price=-1))
+
+
 class BuildVm(pulumi.ComponentResource):
     vm: compute.VirtualMachine
     """The VM itself: its run commands and NIC are deleted with it."""
@@ -85,7 +104,7 @@ class BuildVm(pulumi.ComponentResource):
             hardware_profile=compute.HardwareProfileArgs(vm_size=build.size),
             storage_profile=compute.StorageProfileArgs(
                 image_reference=image_reference(build, args.parent_image_id),
-                os_disk=vm_profile.os_disk(),
+                os_disk=vm_profile.os_disk(spec),
                 data_disks=build_data_disks(spec, build),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
@@ -94,6 +113,8 @@ class BuildVm(pulumi.ComponentResource):
             network_profile=vm_profile.network_profile(nic.id, delete_with_vm=False),
             security_profile=vm_profile.security_profile(spec),
             diagnostics_profile=vm_profile.diagnostics_profile(spec),
+            identity=build_identity(build),
+            **spot_settings(build),
             tags=vm_profile.tags("build", build.version),
         )
         vm = compute.VirtualMachine(

@@ -108,7 +108,7 @@ class CloneSet(pulumi.ComponentResource):
             hardware_profile=compute.HardwareProfileArgs(vm_size=clone.size),
             storage_profile=compute.StorageProfileArgs(
                 image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                os_disk=vm_profile.os_disk(),
+                os_disk=vm_profile.os_disk(spec),
                 data_disks=clone_data_disks(spec, args.version),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),

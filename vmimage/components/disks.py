@@ -10,6 +10,7 @@ from typing import Any
 
 from pulumi_azure_native import compute
 
+from vmimage.components.vm_profile import disk_encryption_set
 from vmimage.spec.models import BuildSpec, DataDiskSpec, PipelineSpec
 
 
@@ -48,17 +49,19 @@ def _disk_fields(disk: DataDiskSpec, *, from_image: bool) -> dict[str, Any]:
     )
 
 
-def _vm_disk(disk: DataDiskSpec, *, from_image: bool) -> compute.DataDiskArgs:
+def _vm_disk(spec: PipelineSpec, disk: DataDiskSpec, *, from_image: bool
+             ) -> compute.DataDiskArgs:
     return compute.DataDiskArgs(
         **_disk_fields(disk, from_image=from_image),
         managed_disk=compute.ManagedDiskParametersArgs(
-            storage_account_type=compute.StorageAccountTypes(disk.sku)))
+            storage_account_type=compute.StorageAccountTypes(disk.sku),
+            disk_encryption_set=disk_encryption_set(spec)))
 
 
 def clone_data_disks(spec: PipelineSpec, version: str) -> list[compute.DataDiskArgs]:
     """A clone's disks all come from the image, LUNs kept."""
     disks = image_disks(spec, version)
-    return [_vm_disk(disks[lun], from_image=True) for lun in sorted(disks)]
+    return [_vm_disk(spec, disks[lun], from_image=True) for lun in sorted(disks)]
 
 
 def scale_set_data_disks(
@@ -70,7 +73,8 @@ def scale_set_data_disks(
         compute.VirtualMachineScaleSetDataDiskArgs(
             **_disk_fields(disks[lun], from_image=True),
             managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
-                storage_account_type=compute.StorageAccountTypes(disks[lun].sku)))
+                storage_account_type=compute.StorageAccountTypes(disks[lun].sku),
+                disk_encryption_set=disk_encryption_set(spec)))
         for lun in sorted(disks)
     ]
 
@@ -81,5 +85,5 @@ def build_data_disks(spec: PipelineSpec, build: BuildSpec) -> list[compute.DataD
     inherited = image_disks(spec, build.from_.version)
     own = {disk.lun: disk for disk in build.data_disks}
     luns = sorted(set(inherited) | set(own))
-    return [_vm_disk(own.get(lun) or inherited[lun], from_image=lun in inherited)
+    return [_vm_disk(spec, own.get(lun) or inherited[lun], from_image=lun in inherited)
             for lun in luns]

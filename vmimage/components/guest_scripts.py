@@ -51,6 +51,8 @@ class GuestScriptsArgs:
     """The build is captured: its run commands may never change (vmimage/components/frozen.py)."""
     legacy_deprovision: bool = False
     """Captured by an earlier vmimage, which kept the seal as a run command resource."""
+    after: pulumi.CustomResource | None = None
+    """What the first step waits for (the resume of an evicted Spot VM), if anything."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class GuestScripts(pulumi.ComponentResource):
     ) -> None:
         super().__init__(GUEST_SCRIPTS, name, None, opts)
         spec, build = args.spec, args.build
-        previous: pulumi.CustomResource | None = None
+        previous: pulumi.CustomResource | None = args.after
         for i, step in enumerate(build.customize):
             previous = kind_of(step).register(self._context(name, args, previous), step, i)
         if args.legacy_deprovision:
@@ -93,7 +95,7 @@ class GuestScripts(pulumi.ComponentResource):
                 logical_name=naming.child_name(name, "deprovision"), name=LEGACY_DEPROVISION,
                 script=seal_for(spec, build).script, timeout_s=900,
                 asynchronous=spec.windows, step_tag=STEP_DEPROVISION)
-        self.last = previous
+        self.last = previous if previous is not args.after else None
         self.register_outputs({})
 
     def _context(self, name: str, args: GuestScriptsArgs,

@@ -19,6 +19,7 @@ from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, sea
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
 from vmimage.components.vm_profile import AdminCredentials
 from vmimage.providers.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs
+from vmimage.providers.resume import Resume, ResumeArgs
 from vmimage.providers.vm_action import subscription_output
 from vmimage.spec.fingerprint import Capture, fingerprint_to_record
 from vmimage.spec.models import BuildSpec, PipelineSpec
@@ -47,6 +48,8 @@ class ImageBuildArgs:
     """What Azure already holds of this version: a captured build is registered frozen."""
     environment: str | None = None
     """azure-native:environment, for the Generalize step's SDK client."""
+    evicted_at: str | None = None
+    """The Spot build VM was found evicted (then): it is started before the steps."""
 
 
 class ImageBuild(pulumi.ComponentResource):
@@ -101,15 +104,17 @@ class ImageBuild(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        resumed = self._resume(name, args, vm, child) if args.evicted_at else None
         scripts = GuestScripts(
             naming.child_name(name, "scripts"),
             GuestScriptsArgs(
                 spec=spec, build=build, resource_group_name=args.resource_group_name,
                 vm_name=vm.vm_name, vm=vm.vm, vm_id=vm.vm_id, vm_unique_id=vm.vm_unique_id,
-                frozen=frozen, legacy_deprovision=legacy,
+                frozen=frozen, legacy_deprovision=legacy, after=resumed,
             ),
             opts=child,
         )
+        last_step = scripts.last or resumed
         seal = seal_for(spec, build)
         generalized = Generalize(
             naming.child_name(name, "generalize"),
@@ -131,12 +136,27 @@ class ImageBuild(pulumi.ComponentResource):
             # The last customize step must have finished before the seal; no output of
             # it feeds generalize, hence depends_on (the VM itself is a data dependency).
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-                depends_on=[scripts.last] if scripts.last else [],
+                depends_on=[last_step] if last_step else [],
                 ignore_changes=list(GENERALIZE_INPUTS) if frozen else None)),
         )
         state = pulumi.Output.all(generalized.power_state, generalized.os_state).apply(
             lambda states: {"powerState": states[0], "osState": states[1]})
         return generalized.vm_id, state
+
+    @staticmethod
+    def _resume(name: str, args: ImageBuildArgs, vm: BuildVm,
+                child: pulumi.ResourceOptions) -> Resume:
+        """Start the evicted Spot build VM before the steps not done yet."""
+        assert args.evicted_at is not None
+        return Resume(
+            naming.child_name(name, "resume"),
+            ResumeArgs(resource_group_name=args.resource_group_name, vm_name=vm.vm_name,
+                       vm_id=vm.vm_id, vm_unique_id=vm.vm_unique_id,
+                       location=args.spec.location, evicted_at=args.evicted_at,
+                       subscription_id=subscription_output(vm.vm_id),
+                       environment=args.environment),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(deleted_with=vm.vm)),
+        )
 
 
 def retired_vm_id(

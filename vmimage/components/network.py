@@ -1,4 +1,11 @@
-"""The network the build VM and clones live in: VNet, subnet, NSG (deny inbound by default)."""
+"""The network the build VM and clones live in: VNet, subnet, NSG (deny inbound by
+default) and the subnet's way out: a NAT gateway, or none at all.
+
+Azure is retiring default outbound access (subnets are private by default from network
+API 2025-07-01), so egress is explicit: `natGateway` gives the subnet a NAT gateway with
+a static public IP (what `apt-get` in a build needs), `none` creates the subnet private
+(`defaultOutboundAccess: false`, settable only when a subnet is created). With
+`network.subnetId` none of this is created: the pipeline uses the subnet it is given."""
 
 from __future__ import annotations
 
@@ -8,11 +15,11 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import network
 
-from vmimage.azure.naming import child_name, network_names
+from vmimage.azure.naming import NetworkNames, child_name, network_names
 from vmimage.azure.nsg_sources import DENY_ALL_RULE
 from vmimage.components.frozen import frozen_inputs
 from vmimage.spec.models import NetworkSpec
-from vmimage.vocabulary import NETWORK
+from vmimage.vocabulary import EGRESS_ROLE, NETWORK, ROLE_TAG
 
 DENY_ALL_PRIORITY = 4096  # the lowest-priority custom rule: everything not allowed above
 FIRST_ALLOW_PRIORITY = 100
@@ -25,7 +32,7 @@ class NetworkArgs:
     location: str
     """Azure region of the VNet."""
     spec: NetworkSpec
-    """Address space, subnet and the inbound allow list from config."""
+    """Address space, subnet, the inbound allow list and egress from config."""
     image_name: str = "vmimage"
     """The pipeline's image: its network is named after it (naming.network_names)."""
 
@@ -84,6 +91,7 @@ class Network(pulumi.ComponentResource):
             security_rules=security_rules(args.spec),
             opts=kept,
         )
+        nat = self._nat_gateway(name, args, names) if args.spec.egress == "natGateway" else None
         vnet = network.VirtualNetwork(
             child_name(name, "vnet"),
             virtual_network_name=names.vnet,
@@ -101,10 +109,42 @@ class Network(pulumi.ComponentResource):
             virtual_network_name=vnet.name,
             address_prefix=str(args.spec.subnet_prefix),
             network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+            nat_gateway=network.SubResourceArgs(id=nat.id) if nat else None,
+            # Only at creation (Azure refuses a change later): a subnet made private stays
+            # private. Not set with a NAT gateway, whose traffic wins over default access
+            # anyway, so subnets made before egress was a key are updated, not replaced.
+            default_outbound_access=False if args.spec.egress == "none" else None,
             opts=kept,
         )
         self.subnet_id = subnet.id
         self.register_outputs({"subnetId": self.subnet_id})
+
+    def _nat_gateway(self, name: str, args: NetworkArgs,
+                     names: NetworkNames) -> network.NatGateway:
+        """A Standard NAT gateway and its static Standard public IP (the SKU a NAT
+        gateway takes), in the network's region."""
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {ROLE_TAG: EGRESS_ROLE}  # outbound only: policy and reviewers tell it apart
+        address = network.PublicIPAddress(
+            child_name(name, "nat-ip"),
+            public_ip_address_name=names.nat_ip,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD),
+            public_ip_allocation_method=network.IPAllocationMethod.STATIC,
+            tags=tags,
+            opts=child,
+        )
+        return network.NatGateway(
+            child_name(name, "nat"),
+            nat_gateway_name=names.nat_gateway,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=network.NatGatewaySkuArgs(name=network.NatGatewaySkuName.STANDARD),
+            public_ip_addresses=[network.SubResourceArgs(id=address.id)],
+            tags=tags,
+            opts=child,
+        )
 
 
 def network_interface(

@@ -23,6 +23,7 @@ from vmimage.components.image_build import ImageBuild, ImageBuildArgs
 from vmimage.components.network import Network, NetworkArgs
 from vmimage.components.scale_set import CloneScaleSet
 from vmimage.components.type_aliases import drop_type_aliases
+from vmimage.components.user_tags import user_tags
 from vmimage.components.vm_profile import AdminCredentials
 from vmimage.spec.fingerprint import Capture
 from vmimage.spec.models import BuildSpec, CloneSpec, PipelineSpec
@@ -36,6 +37,8 @@ class ImagePipelineArgs:
     captures: Mapping[str, Capture] = field(default_factory=dict)
     """Which builds Azure already holds an image of (vmimage/azure/captures.py): their
     build resources are registered frozen."""
+    evictions: Mapping[str, str] = field(default_factory=dict)
+    """Spot builds whose VM Azure evicted (vmimage/azure/evictions.py): resumed first."""
     admin_password: pulumi.Input[str] | None = None
     """Windows admin password (a secret); generated when not given."""
     environment: str | None = None
@@ -57,11 +60,16 @@ class ImagePipeline(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ImagePipelineArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        transformations: list[pulumi.ResourceTransformation] = []
         if not args.keep_type_aliases:
             # Every resource below: without the aliases it never needs, at a fraction of
             # the SDK's cost (bench/README.md, B1).
+            transformations.append(drop_type_aliases)
+        if args.spec.tags:
+            transformations.append(user_tags(args.spec.tags))
+        if transformations:
             opts = pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(transformations=[drop_type_aliases]))
+                opts, pulumi.ResourceOptions(transformations=transformations))
         super().__init__(IMAGE_PIPELINE, name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
@@ -72,12 +80,13 @@ class ImagePipeline(pulumi.ComponentResource):
             opts=child,
         )
         rg_name = group.name
-        net = Network(
+        # An existing subnet is the user's: nothing of its network is created.
+        subnet_id: pulumi.Input[str] = spec.network.subnet_id or Network(
             naming.child_name(name, "network"),
             NetworkArgs(resource_group_name=rg_name, location=spec.location, spec=spec.network,
                         image_name=spec.image_name),
             opts=child,
-        )
+        ).subnet_id
         gallery = (
             ImageGallery(
                 naming.child_name(name, "gallery"),
@@ -102,9 +111,10 @@ class ImagePipeline(pulumi.ComponentResource):
                 naming.child_name(name, f"v{naming.version_slug(build.version)}"),
                 ImageBuildArgs(
                     spec=spec, build=build, resource_group_name=rg_name,
-                    resource_group_id=group.id, subnet_id=net.subnet_id, admin=admin,
+                    resource_group_id=group.id, subnet_id=subnet_id, admin=admin,
                     gallery=gallery, parent_image_id=parent,
                     capture=args.captures.get(build.version), environment=args.environment,
+                    evicted_at=args.evictions.get(build.version),
                 ),
                 opts=child,
             )
@@ -124,7 +134,7 @@ class ImagePipeline(pulumi.ComponentResource):
             group_args = CloneGroupArgs(
                 spec=spec, clone=clone, version=version,
                 image_id=captures[version].clone_source_id,
-                resource_group_name=rg_name, subnet_id=net.subnet_id, admin=admin,
+                resource_group_name=rg_name, subnet_id=subnet_id, admin=admin,
             )
             group_name = naming.child_name(name, f"clones-{clone.name}")
             if clone.kind == "scaleSet":

@@ -149,7 +149,7 @@ class CloneScaleSet(pulumi.ComponentResource):
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
                 storage_profile=compute.VirtualMachineScaleSetStorageProfileArgs(
                     image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                    os_disk=vm_profile.scale_set_os_disk(),
+                    os_disk=vm_profile.scale_set_os_disk(spec),
                     data_disks=scale_set_data_disks(spec, args.version),
                 ),
                 os_profile=vm_profile.scale_set_os_profile(

@@ -100,22 +100,30 @@ def diagnostics_profile(spec: PipelineSpec) -> compute.DiagnosticsProfileArgs | 
 OS_DISK_SKU = compute.StorageAccountTypes.PREMIUM_LRS
 
 
-def os_disk() -> compute.OSDiskArgs:
+def disk_encryption_set(spec: PipelineSpec) -> compute.DiskEncryptionSetParametersArgs | None:
+    """Customer-managed keys for every managed disk of build VMs, clones and scale sets
+    (`security.diskEncryptionSetId`); None: platform-managed keys."""
+    des = spec.security.disk_encryption_set_id
+    return compute.DiskEncryptionSetParametersArgs(id=des) if des else None
+
+
+def os_disk(spec: PipelineSpec) -> compute.OSDiskArgs:
     return compute.OSDiskArgs(
         create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
         caching=compute.CachingTypes.READ_WRITE,
         delete_option=compute.DiskDeleteOptionTypes.DELETE,
-        managed_disk=compute.ManagedDiskParametersArgs(storage_account_type=OS_DISK_SKU),
+        managed_disk=compute.ManagedDiskParametersArgs(
+            storage_account_type=OS_DISK_SKU, disk_encryption_set=disk_encryption_set(spec)),
     )
 
 
-def scale_set_os_disk() -> compute.VirtualMachineScaleSetOSDiskArgs:
+def scale_set_os_disk(spec: PipelineSpec) -> compute.VirtualMachineScaleSetOSDiskArgs:
     return compute.VirtualMachineScaleSetOSDiskArgs(
         create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
         caching=compute.CachingTypes.READ_WRITE,
         delete_option=compute.DiskDeleteOptionTypes.DELETE,
         managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
-            storage_account_type=OS_DISK_SKU),
+            storage_account_type=OS_DISK_SKU, disk_encryption_set=disk_encryption_set(spec)),
     )
 
 

@@ -31,6 +31,7 @@ from vmimage.azure.sizing import (
 
 # The shared vocabulary (vmimage/vocabulary.py), under the short names the rules read best in.
 from vmimage.vocabulary import (
+    EGRESS_ROLE,
     GALLERY,
     GALLERY_IMAGE,
     GALLERY_IMAGE_VERSION,
@@ -305,6 +306,8 @@ def _ip_configs_with_public_ip(network_profile: Any) -> list[str]:
 def check_public_ip(r: ResourceView, options: Options) -> list[str]:
     if options.allow_public_ip:
         return []
+    if r.type == PUBLIC_IP and role(r) == EGRESS_ROLE:
+        return []  # a NAT gateway's address: outbound only, no inbound path to any VM
     if r.type == PUBLIC_IP:
         return [f"public IP address '{_azure_name(r)}' is declared. {_PUBLIC_IP_FIX}"]
     if r.type == NIC:

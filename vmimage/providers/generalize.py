@@ -26,6 +26,7 @@ from vmimage.azure.client import arm_code, describe, retry_after
 from vmimage.providers.guest_seal import Seal, SealError, seal_guest
 from vmimage.providers.vm_action import (
     BASE_BUNDLE,
+    RETRY_METHODS,
     VmAction,
     VmActionError,
     VmActionProvider,
@@ -53,10 +54,6 @@ _TRANSIENT_CONFLICTS = frozenset({
 })
 _CONFLICT_ATTEMPTS = 6
 _CONFLICT_BACKOFF_MAX_S = 120.0
-#: Deallocate and generalize are idempotent, so any retryable status may be retried on
-#: these POSTs. azure-core retries a POST only on 500/503/504 or with Retry-After; this
-#: per-request method list extends that to 408, 502 and a bare 429.
-_RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 
 
 class GeneralizeError(VmActionError):
@@ -183,7 +180,7 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
         post_with_conflicts(
             "deallocate",
             lambda: client.virtual_machines.begin_deallocate(
-                resource_group, vm_name, retry_on_methods=_RETRY_METHODS).result(),
+                resource_group, vm_name, retry_on_methods=RETRY_METHODS).result(),
             lambda p, _o: p == "deallocated")
         report("deallocated")
 
@@ -191,7 +188,7 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
     post_with_conflicts(
         "generalize",
         lambda: client.virtual_machines.generalize(
-            resource_group, vm_name, retry_on_methods=_RETRY_METHODS),
+            resource_group, vm_name, retry_on_methods=RETRY_METHODS),
         lambda _p, o: o == "generalized")
     power, os_state = read()
     if os_state != "generalized":

@@ -157,6 +157,8 @@ def _wait_for_power_off(client: Any, resource_group: str, vm_name: str, seal: Se
     while True:
         try:
             power = read_power()
+            if power == "deallocated":
+                raise SealError(deallocated_while_sealing(vm_name))
             if power in STOPPED:
                 report(f"the guest powered off ({power})")
                 return
@@ -180,6 +182,16 @@ def _wait_for_power_off(client: Any, resource_group: str, vm_name: str, seal: Se
                 "the guest and run again")
         report(f"waiting for the guest to power off (power state {power})")
         sleep(min(poll_s, remaining))
+
+
+def deallocated_while_sealing(vm_name: str) -> str:
+    # A guest that powers itself off leaves its VM stopped (still allocated); only ARM
+    # deallocates: a Spot eviction, or someone's `az vm deallocate`.
+    return (f"VM {vm_name!r} was deallocated while its guest was sealing; a guest that "
+            "powers off leaves its VM stopped, so this was Azure (a Spot eviction) or "
+            "someone else. The guest may be half sealed and is not captured: rebuild it "
+            "with `pulumi up --replace <the build VM's URN>` (`pulumi stack --show-urns` "
+            "lists it); nothing was generalized")
 
 
 def _confirm(client: Any, resource_group: str, vm_name: str, seal: Seal) -> None:

@@ -25,6 +25,7 @@ import pulumi.dynamic
 from vmimage.azure.client import describe
 from vmimage.providers.vm_action import (
     BASE_BUNDLE,
+    RETRY_METHODS,
     VmAction,
     VmActionError,
     VmActionProvider,
@@ -33,12 +34,11 @@ from vmimage.providers.vm_action import (
     is_unknown,
 )
 
-__all__ = ["RESTART", "Restart", "RestartArgs", "RestartError", "RestartProvider", "restart_vm"]
+__all__ = ["RESTART", "Restart", "RestartArgs", "RestartError", "RestartProvider", "restart_vm",
+           "wait_until_ready"]
 
 #: The modules the provider host needs, dependencies first (vmimage/providers/bundle.py).
 BUNDLE = (*BASE_BUNDLE, __name__)
-#: Retry the idempotent restart POST on any retryable status (see generalize's note).
-_RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 READY = "ready"
 
 
@@ -68,6 +68,31 @@ def agent_status(client: Any, resource_group: str, vm_name: str) -> AgentStatus:
     return AgentStatus(power, agent, reported)
 
 
+def reporter(vm_name: str, clock: Callable[[], float],
+             progress: Callable[[str], None] | None) -> Callable[[str], None]:
+    """Progress lines that name the VM and the seconds since the action began."""
+    started = clock()
+
+    def report(what: str) -> None:
+        if progress is not None:
+            progress(f"{vm_name}: {what} ({clock() - started:.0f}s)")
+    return report
+
+
+def status_reader(client: Any, resource_group: str, vm_name: str,
+                  error: type[VmActionError]) -> Callable[[], AgentStatus]:
+    """Reads the VM's power and agent status; an ARM refusal is the action's error."""
+    def read() -> AgentStatus:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return agent_status(client, resource_group, vm_name)
+        except HttpResponseError as err:
+            raise error(f"cannot read the instance view of VM {vm_name!r} in "
+                        f"{resource_group!r}: {describe(err)}") from err
+    return read
+
+
 def restart_vm(client: Any, resource_group: str, vm_name: str, *, timeout_s: float = 900.0,
                poll_s: float = 15.0, sleep: Callable[[float], None] = time.sleep,
                clock: Callable[[], float] = time.monotonic,
@@ -79,19 +104,8 @@ def restart_vm(client: Any, resource_group: str, vm_name: str, *, timeout_s: flo
     """
     from azure.core.exceptions import HttpResponseError
 
-    started = clock()
-
-    def report(what: str) -> None:
-        if progress is not None:
-            progress(f"{vm_name}: {what} ({clock() - started:.0f}s)")
-
-    def read() -> AgentStatus:
-        try:
-            return agent_status(client, resource_group, vm_name)
-        except HttpResponseError as err:
-            raise RestartError(f"cannot read the instance view of VM {vm_name!r} in "
-                               f"{resource_group!r}: {describe(err)}") from err
-
+    report = reporter(vm_name, clock, progress)
+    read = status_reader(client, resource_group, vm_name, RestartError)
     before = read()
     if before.power != "running":
         raise RestartError(f"VM {vm_name!r} is {before.power}: a restart step needs a "
@@ -99,11 +113,22 @@ def restart_vm(client: Any, resource_group: str, vm_name: str, *, timeout_s: flo
     report("restarting")
     try:
         client.virtual_machines.begin_restart(
-            resource_group, vm_name, retry_on_methods=_RETRY_METHODS).result()
+            resource_group, vm_name, retry_on_methods=RETRY_METHODS).result()
     except HttpResponseError as err:
         raise RestartError(f"restart of VM {vm_name!r} in {resource_group!r} failed: "
                            f"{describe(err)}") from err
     report("restarted; waiting for the guest agent")
+    return wait_until_ready(read, before, vm_name=vm_name, timeout_s=timeout_s, poll_s=poll_s,
+                            sleep=sleep, clock=clock, report=report, after="restarted",
+                            error=RestartError)
+
+
+def wait_until_ready(read: Callable[[], AgentStatus], before: AgentStatus, *, vm_name: str,
+                     timeout_s: float, poll_s: float, sleep: Callable[[float], None],
+                     clock: Callable[[], float], report: Callable[[str], None], after: str,
+                     error: type[VmActionError]) -> dict[str, Any]:
+    """Wait until the VM runs and its agent reports Ready later than `before` (a status
+    from before the reboot or start does not count)."""
     deadline = clock() + timeout_s
     while True:
         now = read()
@@ -113,8 +138,8 @@ def restart_vm(client: Any, resource_group: str, vm_name: str, *, timeout_s: flo
             report("guest agent ready")
             return {"vmName": vm_name, "powerState": now.power, "agentStatus": "Ready"}
         if clock() >= deadline:
-            raise RestartError(
-                f"VM {vm_name!r} was restarted but its guest agent did not report Ready "
+            raise error(
+                f"VM {vm_name!r} was {after} but its guest agent did not report Ready "
                 f"within {timeout_s:.0f}s (power {now.power}, agent "
                 f"{now.agent or 'no status'}); check boot diagnostics, then run again")
         sleep(poll_s)

@@ -48,6 +48,10 @@ VM_INPUTS = ("resourceGroupName", "vmName", "vmId", "vmUniqueId", "location",
 #: A different VM is a new action: another ARM id, or the same name recreated (a new
 #: unique id behind the same ARM id).
 REPLACE_KEYS = ("vmId", "vmUniqueId")
+#: VM actions' POSTs (deallocate, generalize, restart, start) are idempotent, so any
+#: retryable status may be retried on them. azure-core retries a POST only on 500/503/504
+#: or with Retry-After; this per-request method list extends that to 408, 502 and a bare 429.
+RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 #: How often an action reads the VM while it waits (seconds; default 15): set in the
 #: provider host's environment to poll faster or slower.
 POLL_ENV = "VMIMAGE_POLL_SECONDS"
@@ -85,6 +89,8 @@ class VmAction:
     check: Callable[[dict[str, Any]], list[tuple[str, str]]] = field(
         default=lambda _news: [])
     """Problems of the action's own inputs: (property, reason)."""
+    replaces: tuple[str, ...] = ()
+    """Own inputs whose change is a new action (beyond a different VM)."""
 
     @property
     def all_inputs(self) -> tuple[str, ...]:
@@ -169,7 +175,7 @@ class VmActionProvider(pulumi.dynamic.ResourceProvider):
         # without Azure. An unknown VM id (a preview that replaces the VM) may be another.
         changed = [k for k in self.action.all_inputs
                    if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
-        replaces = [k for k in REPLACE_KEYS if k in changed]
+        replaces = [k for k in (*REPLACE_KEYS, *self.action.replaces) if k in changed]
         return pulumi.dynamic.DiffResult(
             changes=bool(changed), replaces=replaces,
             stables=[*self.action.outputs, self.action.done_at], delete_before_replace=False)

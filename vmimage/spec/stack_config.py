@@ -10,6 +10,7 @@ from pulumi.runtime.config import is_config_secret
 
 from vmimage.azure.captures import CaptureLookupError, look_up_captures, warn_unfingerprinted
 from vmimage.azure.reads import CloudReadError, cloud_reads
+from vmimage.azure.subnets import SubnetLookupError, existing_subnet_problems
 from vmimage.spec.errors import SpecError
 from vmimage.spec.fingerprint import Capture
 from vmimage.spec.rules import frozen_build_problems, source_image_problems
@@ -72,18 +73,20 @@ def load_from_stack() -> Loaded:
 
 def captures_of(loaded: Loaded) -> dict[str, Capture]:
     """Ask Azure, before anything is registered, what the config depends on: which builds
-    it already holds an image of, and what the marketplace sources are. Refuses a config
+    it already holds an image of, the existing subnet it uses, and what the marketplace
+    sources are. Refuses a config
     that would change or retire what it must not, or that Azure would refuse late."""
     spec = loaded.spec
     reads = cloud_reads()
     try:
         captures = look_up_captures(spec)
-        problems = frozen_build_problems(spec, captures)
+        problems = existing_subnet_problems(spec)
+        problems += frozen_build_problems(spec, captures)
         if reads is not None:
             problems += source_image_problems(spec, lambda market, location: (
                 reads.marketplace_image(location, market.publisher, market.offer,
                                         market.sku, market.version)))
-    except (CaptureLookupError, CloudReadError) as exc:
+    except (CaptureLookupError, CloudReadError, SubnetLookupError) as exc:
         raise pulumi.RunError(str(exc)) from None
     if problems:
         raise ConfigProblems(problems)

@@ -1,0 +1,52 @@
+"""The config's `tags` on every resource of the pipeline that takes tags.
+
+One transformation on the pipeline reaches every resource below it (as the type-alias
+one does), so a new resource type is tagged without anyone remembering to: whether a
+type takes tags is read from its azure-native constructor. The program's own tags
+(`vmimage-*`, what a resource is) win over the config's; the spec refuses config keys
+that would collide with them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+
+def takes_tags(resource_type: type) -> bool:
+    """Whether the resource's constructor has a `tags` input (azure-native resources
+    declare their inputs in `_internal_init`)."""
+    return _takes_tags(f"{resource_type.__module__}.{resource_type.__qualname__}",
+                       resource_type)
+
+
+@functools.cache
+def _takes_tags(_key: str, resource_type: Any) -> bool:
+    init = getattr(resource_type, "_internal_init", None)
+    return init is not None and "tags" in inspect.signature(init).parameters
+
+
+def merged(user: Mapping[str, str], own: Any) -> Any:
+    """The config's tags under the resource's own (which win); Outputs stay Outputs."""
+    if own is None or isinstance(own, Mapping) and not any(
+            isinstance(v, pulumi.Output) for v in own.values()):
+        return {**user, **(own or {})}
+    return pulumi.Output.from_input(own).apply(lambda tags: {**user, **(tags or {})})
+
+
+def user_tags(tags: Mapping[str, str]) -> pulumi.ResourceTransformation:
+    user = dict(tags)
+
+    def transform(args: pulumi.ResourceTransformationArgs,
+                  ) -> pulumi.ResourceTransformationResult | None:
+        if not takes_tags(type(args.resource)):
+            return None  # components, dynamic VM actions, random passwords
+        props = dict(args.props)
+        props["tags"] = merged(user, props.get("tags"))
+        return pulumi.ResourceTransformationResult(props, args.opts)
+
+    return transform
