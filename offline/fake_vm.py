@@ -70,6 +70,9 @@ class FakeVm:
     #: The guest powers itself off after this many instanceView reads, counted from the
     #: start of its seal (0 = already off at the next read). None = never.
     stops_after_polls: int | None = None
+    #: The power state it then shows: stopped (the guest powered off), or deallocated
+    #: (Azure took it away meanwhile: a Spot eviction).
+    stopped_as: str = "stopped"
     #: Run commands sent to the VM, by name: {"script", "async", "state", "output"}.
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The checks before sysprep fail with this output (their synchronous PUT fails).
@@ -194,7 +197,7 @@ class FakeVmArm:
         if (vm.power_state == "running" and vm.stops_after_polls is not None
                 and SEAL_COMMAND in vm.commands
                 and vm.instance_view_reads > vm.stops_after_polls):
-            vm.power_state = "stopped"  # the guest powered itself off at the end of its seal
+            vm.power_state = vm.stopped_as  # the guest powered itself off (or was evicted)
         statuses = [
             {"code": "ProvisioningState/succeeded", "level": "Info",
              "displayStatus": "Provisioning succeeded"},

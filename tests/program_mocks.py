@@ -16,7 +16,7 @@ import pulumi
 from conftest import ROOT
 from pulumi.runtime import rpc
 
-from offline.pulumi_host import EngineMonitor
+from offline.pulumi_host import EngineMonitor, InvokeFailure
 from offline.pulumi_host import run_program as run_on_monitor
 from vmimage.vocabulary import FINGERPRINT_TAG, GET_RUN_COMMAND
 
@@ -97,6 +97,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["result"] = "Mock-Generated-Pa55!"
         if args.typ == VIRTUAL_MACHINE:
             state["vmId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, args.name))
+            identity = state.get("identity")
+            if identity:  # ARM answers the identities as a map id -> principal
+                state["identity"] = {**identity, "userAssignedIdentities": {
+                    i: {} for i in identity.get("userAssignedIdentities") or []}}
         # What Azure answers for the resources others refer to by id: their ARM id.
         group_id = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{state.get('resourceGroupName')}"
         if args.typ == RESOURCE_GROUP:
@@ -111,7 +115,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.recorded.registered_before_invoke.append([r.type for r in self.recorded.registered])
         if args.args.get("vmName") in self.evicted:
             if args.token == GET_RUN_COMMAND:
-                raise Exception("RESPONSE 404: 404 Not Found\nERROR CODE: ResourceNotFound")
+                raise InvokeFailure("RESPONSE 404: 404 Not Found\nERROR CODE: ResourceNotFound")
             return {"id": args.args["vmName"], "instanceView": {
                 "statuses": [{"code": "PowerState/deallocated"}]}}
         version = args.args.get("galleryImageVersionName") or next(

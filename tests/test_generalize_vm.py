@@ -224,6 +224,17 @@ def test_windows_power_off_without_the_sealed_state_is_not_captured(arm, fake_ti
     assert sum(arm.posts.values()) == 0
 
 
+def test_a_vm_deallocated_while_its_guest_seals_is_not_captured(arm, fake_time):
+    """A guest that powers off leaves its VM stopped; deallocated means Azure (a Spot
+    eviction) or someone else took it away mid-seal: the guest may be half sealed."""
+    arm.add_vm(RG, "vm-spot", stops_after_polls=1, stopped_as="deallocated")
+    with pytest.raises(GeneralizeError, match="was deallocated while its guest was sealing"
+                       ) as info:
+        run(arm, fake_time, "vm-spot", seal=LINUX)
+    assert "pulumi up --replace" in str(info.value)
+    assert sum(arm.posts.values()) == 0 and not arm.vms[(RG, "vm-spot")].generalized
+
+
 def test_a_vm_stopped_by_hand_is_not_captured(arm, fake_time):
     arm.add_vm(RG, "vm1", power_state="stopped")
     with pytest.raises(GeneralizeError, match="never sealed by vmimage"):
