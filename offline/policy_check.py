@@ -33,11 +33,12 @@ def resource_view(reg: Registration) -> ResourceView:
     )
 
 
-def check_run(run: ProgramRun, *, allow_public_ip: bool = False) -> list[Violation]:
+def check_run(run: ProgramRun, *, allow_public_ip: bool = False,
+              required_tags: tuple[str, ...] = ()) -> list[Violation]:
     """Every violation of the pack by the run's custom resources (components have no
     properties a rule reads), sorted by policy, then urn."""
     views = [resource_view(r) for r in run.registrations if r.custom]
-    return evaluate(views, allow_public_ip=allow_public_ip)
+    return evaluate(views, allow_public_ip=allow_public_ip, required_tags=required_tags)
 
 
 def mandatory(violations: Sequence[Violation]) -> list[Violation]:

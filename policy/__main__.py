@@ -43,10 +43,15 @@ from vmimage.policy import rules
 
 PACK_NAME = "vmimage"
 ALLOW_PUBLIC_IP = "allowPublicIp"
+REQUIRED_TAGS = "requiredTags"
 
 _CONFIG_SCHEMAS: dict[str, PolicyConfigSchema] = {
     "no-public-ip-on-clones": PolicyConfigSchema(
         properties={ALLOW_PUBLIC_IP: {"type": "boolean", "default": False}},
+    ),
+    "required-tags": PolicyConfigSchema(
+        properties={REQUIRED_TAGS: {"type": "array", "items": {"type": "string"},
+                                    "default": []}},
     ),
 }
 
@@ -92,7 +97,8 @@ def _view(urn: str, resource_type: str, name: str, props: Any, opts: Any) -> rul
 
 
 def options_from_config(config: Mapping[str, Any]) -> rules.Options:
-    return rules.Options(allow_public_ip=bool(config.get(ALLOW_PUBLIC_IP, False)))
+    return rules.Options(allow_public_ip=bool(config.get(ALLOW_PUBLIC_IP, False)),
+                         required_tags=tuple(str(t) for t in config.get(REQUIRED_TAGS) or ()))
 
 
 def _resource_validator(

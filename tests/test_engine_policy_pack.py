@@ -148,3 +148,24 @@ def test_policy_pack_config_changes_the_enforcement_level(tmp_path: Path):
         leaked = {m for m in host.imported_modules()
                   if m.split(".")[0] in ("offline", "tests", "conftest")}
         assert leaked == set()
+
+
+def test_required_tags_from_the_pack_config(tmp_path: Path):
+    """`requiredTags` reaches the pack through Configure; an untagged VM is then refused
+    and a tagged one passes, as an organisation's deny-untagged policy would."""
+    with fake_engine() as (address, _), host_process(
+            ["pulumi.policy", address, str(PACK)], cwd=PACK, env=clean_env(),
+            log_dir=tmp_path) as host:
+        stub = analyzer_stub(host)
+        stub.GetAnalyzerInfo(empty_pb2.Empty())
+        config = struct_pb2.Struct()
+        config.update({"requiredTags": ["costCenter"]})
+        stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+            "required-tags": analyzer_pb2.PolicyConfig(enforcementLevel=MANDATORY,
+                                                       properties=config)}))
+        (finding,) = [f for f in analyze(stub, rules.VM, "vm", {"vmName": "vm", "tags": {}})
+                      if f.policyName == "required-tags"]
+        assert "costCenter" in finding.description + finding.message
+        tagged = {"vmName": "vm", "tags": {"costCenter": "4711"}}
+        assert not [f for f in analyze(stub, rules.VM, "vm", tagged)
+                    if f.policyName == "required-tags"]

@@ -149,7 +149,7 @@ def fired(violations: list[Violation], policy: str) -> list[Violation]:
 
 def test_policies_listed_once_with_valid_enforcement() -> None:
     names = [p.name for p in rules.POLICIES]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == 10
     assert {p.enforcement for p in rules.POLICIES} <= {"mandatory", "advisory"}
     for name, enforcement, description in rules.POLICIES:  # tuple-shaped for docs
         assert name == name.lower() and " " not in name

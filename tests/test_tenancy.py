@@ -341,3 +341,30 @@ CORP_TENANT = [
     "--existing", f"{CORP}/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-neu"
     "@northeurope",
 ]
+
+
+# -- a policy that denies untagged resources --------------------------------------------------
+
+def test_a_required_tags_policy_passes_once_the_config_tags_everything():
+    from offline.policy_check import check_run
+    from vmimage.policy.rules import TAGGABLE
+
+    required = ("costCenter", "owner")
+    untagged = run_offline(stack_config("dev"))
+    found = [v for v in check_run(untagged, required_tags=required)
+             if v.policy == "required-tags"]
+    assert found and all(v.enforcement == "mandatory" for v in found)
+    assert {r.urn for r in untagged.registrations if r.type in TAGGABLE} == {
+        v.urn for v in found}
+    pipeline = load_stack_dict("dev")["vmimage:pipeline"]
+    pipeline["tags"] = {"costCenter": "4711", "owner": "platform"}
+    tagged = run_offline(stack_config("dev", pipeline))
+    assert check_run(tagged, required_tags=required) == check_run(tagged)
+    assert not [v for v in check_run(tagged, required_tags=required)
+                if v.enforcement == "mandatory"]
+
+
+def test_the_policys_taggable_types_are_what_the_program_tags():
+    from vmimage.policy.rules import TAGGABLE
+
+    assert TAGGED == TAGGABLE

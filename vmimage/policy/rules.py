@@ -37,15 +37,19 @@ from vmimage.vocabulary import (
     GALLERY_IMAGE_VERSION,
     GENERALIZE,
     MANAGED_IMAGE,
+    NAT_GATEWAY,
     NIC,
     NSG,
     PUBLIC_IP,
     REDACTED_SECRET,
+    RESOURCE_GROUP,
     ROLE_TAG,
+    RUN_COMMAND,
     SECRET_SIG,
     SECRET_SIG_KEY,
     SECURITY_RULE,
     UNKNOWN_VALUES,
+    VIRTUAL_NETWORK,
 )
 from vmimage.vocabulary import SCALE_SET as VMSS
 from vmimage.vocabulary import VIRTUAL_MACHINE as VM
@@ -87,6 +91,9 @@ class Violation:
 class Options:
     allow_public_ip: bool = False
     """Silences ``no-public-ip-on-clones`` (pack config ``allowPublicIp``)."""
+    required_tags: tuple[str, ...] = ()
+    """Tag keys every taggable resource must carry (pack config ``requiredTags``), as an
+    organisation's "deny untagged resources" Azure Policy would demand."""
 
 
 ResourceCheck = Callable[[ResourceView, Options], list[str]]
@@ -609,6 +616,29 @@ def check_build_vm_generalized(
     return out
 
 
+# --- rule 10: required-tags ----------------------------------------------------------------------
+
+#: The types this program registers that take tags in ARM (a subnet takes none).
+TAGGABLE: frozenset[str] = frozenset({
+    RESOURCE_GROUP, VIRTUAL_NETWORK, NSG, NAT_GATEWAY, PUBLIC_IP, NIC, VM, VMSS, RUN_COMMAND,
+    GALLERY, GALLERY_IMAGE, GALLERY_IMAGE_VERSION, MANAGED_IMAGE,
+})
+
+
+def check_required_tags(r: ResourceView, options: Options) -> list[str]:
+    if not options.required_tags or r.type not in TAGGABLE:
+        return []
+    tags = get(r.props, "tags")
+    if is_unknown(tags):
+        return []  # a preview: judged when known
+    present = set(tags) if isinstance(tags, Mapping) else set()
+    missing = [key for key in options.required_tags if key not in present]
+    if not missing:
+        return []
+    return [f"{_describe(r)} lacks the tag(s) {', '.join(missing)} that the policy config "
+            "requires (requiredTags); add them under vmimage:pipeline tags"]
+
+
 # --- registry ------------------------------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
@@ -669,6 +699,14 @@ RULES: tuple[Rule, ...] = (
         check_linux_password_auth,
     ),
     Rule(
+        "required-tags",
+        "mandatory",
+        "Resources that take tags carry every tag key the pack config requires "
+        "(requiredTags; none by default).",
+        "resource",
+        check_required_tags,
+    ),
+    Rule(
         "build-vm-deallocated-after-capture",
         "advisory",
         "Every build VM must be generalized (and so deallocated) by a Generalize step.",
@@ -696,10 +734,11 @@ def run_stack_rule(
 
 
 def evaluate(
-    resources: Sequence[ResourceView], *, allow_public_ip: bool = False
+    resources: Sequence[ResourceView], *, allow_public_ip: bool = False,
+    required_tags: Sequence[str] = (),
 ) -> list[Violation]:
     """Apply every rule to ``resources``; violations sorted by policy, then urn."""
-    options = Options(allow_public_ip=allow_public_ip)
+    options = Options(allow_public_ip=allow_public_ip, required_tags=tuple(required_tags))
     found: list[Violation] = []
     for rule in RULES:
         pairs: Iterable[tuple[str, str]]
