@@ -713,13 +713,17 @@ def _gallery_image_version(arm: SimulatedArm, p: dict[str, Any], at: float) -> O
     if existing is not None and existing.deleted_at is None:
         # Versions are immutable but for updatable publishing settings; no recapture.
         return Outcome(rid, 0, existing.outputs)
+    duration = arm.latency("galleryImageVersion.capture")
+    if len(set(regions) - {p.get("location")}) > 0:
+        duration += arm.latency("galleryImageVersion.replicate")
+    if get_path(p, "storageProfile.osDiskImage"):  # imported from VHD blobs
+        luns = tenancy.vhd_source_luns(arm, p, at)
+        tenancy.check_data_disk_encryption(p, luns)
+        return Outcome(rid, duration, {"dataDiskLuns": luns})
     vm = _captured_vm(
         arm, get_path(p, "storageProfile.source.virtualMachineId"), at, "Capturing an image version"
     )
     tenancy.check_data_disk_encryption(p, _disk_luns(vm))
-    duration = arm.latency("galleryImageVersion.capture")
-    if len(set(regions) - {p.get("location")}) > 0:
-        duration += arm.latency("galleryImageVersion.replicate")
     return Outcome(rid, duration, {"dataDiskLuns": _disk_luns(vm), "sourceVmId": vm.id})
 
 

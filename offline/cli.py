@@ -84,8 +84,9 @@ def parser() -> argparse.ArgumentParser:
                     help="a subnet that exists before the run (for network.subnetId), "
                     "with its address prefix")
     up.add_argument("--existing", action="append", default=[], metavar="ID[@REGION]",
-                    help="a user-assigned identity or disk encryption set that exists "
-                    "before the run (region: the stack's location unless given)")
+                    help="a user-assigned identity, disk encryption set, storage account, "
+                    "gallery image version or managed image that exists before the run "
+                    "(region: the stack's location unless given)")
     up.add_argument("--no-policy", action="store_true",
                     help="skip the policy pack (by default its mandatory violations "
                     "fail the run, as in `pulumi preview --policy-pack`)")

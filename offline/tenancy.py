@@ -31,13 +31,18 @@ from offline.arm import (
 from vmimage.azure import arm_ids
 from vmimage.vocabulary import (
     DISK_ENCRYPTION_SET,
+    GALLERY_IMAGE_VERSION,
+    MANAGED_IMAGE,
+    STORAGE_ACCOUNT,
     SUBNET,
     USER_ASSIGNED_IDENTITY,
 )
 
 #: What an existing resource's id says it is.
 _TOKENS = {"user-assigned identity": USER_ASSIGNED_IDENTITY,
-           "disk encryption set": DISK_ENCRYPTION_SET, "subnet": SUBNET}
+           "disk encryption set": DISK_ENCRYPTION_SET, "subnet": SUBNET,
+           "gallery image version": GALLERY_IMAGE_VERSION, "managed image": MANAGED_IMAGE,
+           "storage account": STORAGE_ACCOUNT}
 
 
 def kind_of(resource_id: str) -> str:
@@ -48,16 +53,18 @@ def kind_of(resource_id: str) -> str:
         except ValueError:
             continue
         return kind
-    raise ValueError(f"{resource_id!r} is not the ARM id of a subnet, user-assigned identity "
-                     "or disk encryption set")
+    raise ValueError(f"{resource_id!r} is not the ARM id of a {', '.join(arm_ids.KINDS)}")
 
 
 def add_existing(arm: SimulatedArm, resource_id: str, *, region: str,
                  props: dict[str, Any] | None = None) -> ArmResource:
     """A resource that exists before the run (ready at t=0), made by someone else."""
     kind = kind_of(resource_id)
+    defaults: dict[str, Any] = {"location": region}
+    if kind == "gallery image version":  # another gallery's: replicated to its region
+        defaults["publishingProfile"] = {"targetRegions": [{"name": region}]}
     resource = ArmResource(resource_id, _TOKENS[kind], resource_id.rsplit("/", 1)[-1],
-                           {"location": region, **(props or {})}, ready_at=0.0)
+                           {**defaults, **(props or {})}, ready_at=0.0)
     arm.resources[resource_id.lower()] = resource
     return resource
 
@@ -173,6 +180,23 @@ def check_data_disk_encryption(p: dict[str, Any], luns: list[int]) -> None:
             raise ArmError(400, "InvalidParameter",
                            f"Encryption in '{target.get('name')}' names data disk LUNs "
                            f"{named}, but the source has {sorted(luns)}.")
+
+
+def vhd_source_luns(arm: SimulatedArm, p: dict[str, Any], at: float) -> list[int]:
+    """A version made from VHD blobs: their storage account must exist and hold every
+    blob (by its host name); the LUNs it captures are the data disk images'. What the
+    blobs hold (a fixed VHD, a whole number of MiB) only real Azure checks."""
+    images = [get_path(p, "storageProfile.osDiskImage") or {},
+              *(get_path(p, "storageProfile.dataDiskImages") or [])]
+    for image in images:
+        source = image.get("source") or {}
+        account = arm.find(source.get("storageAccountId"), at, "storage account")
+        host = str(source.get("uri", "")).removeprefix("https://").split(".", 1)[0]
+        if host != account.name.lower():
+            raise ArmError(400, "InvalidParameter",
+                           f"The blob '{source.get('uri')}' is not in storage account "
+                           f"'{account.name}'.")
+    return sorted(int(d["lun"]) for d in get_path(p, "storageProfile.dataDiskImages") or [])
 
 
 # -- invokes ----------------------------------------------------------------------------------

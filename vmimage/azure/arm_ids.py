@@ -13,7 +13,12 @@ KINDS = {
     "subnet": "Microsoft.Network/virtualNetworks/{}/subnets/{}",
     "user-assigned identity": "Microsoft.ManagedIdentity/userAssignedIdentities/{}",
     "disk encryption set": "Microsoft.Compute/diskEncryptionSets/{}",
+    "gallery image version": "Microsoft.Compute/galleries/{}/images/{}/versions/{}",
+    "managed image": "Microsoft.Compute/images/{}",
+    "storage account": "Microsoft.Storage/storageAccounts/{}",
 }
+#: How `example` names the parts of each kind's path.
+_PARTS = {"subnet": ("vnet", "subnet"), "gallery image version": ("gallery", "image", "version")}
 _SEGMENT = r"([A-Za-z0-9][A-Za-z0-9._()-]*)"
 
 
@@ -26,7 +31,7 @@ class ArmId:
 
 
 def example(kind: str) -> str:
-    path = KINDS[kind].format(*(f"<{n}>" for n in ("name", "subnet")[:KINDS[kind].count("{}")]))
+    path = KINDS[kind].format(*(f"<{n}>" for n in _PARTS.get(kind, ("name",))))
     return f"/subscriptions/<id>/resourceGroups/<group>/providers/{path}"
 
 

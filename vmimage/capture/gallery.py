@@ -58,11 +58,7 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
         gallery_image_version_name=build.version,
         resource_group_name=ctx.resource_group_name,
         location=ctx.spec.location,
-        # The source VM carries the OS disk and every data disk; Azure captures them all,
-        # LUNs kept.
-        storage_profile=compute.GalleryImageVersionStorageProfileArgs(
-            source=compute.GalleryArtifactVersionFullSourceArgs(
-                virtual_machine_id=ctx.source_vm_id)),
+        storage_profile=storage_profile(ctx),
         publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
             target_regions=target_regions(ctx.spec, build),
             exclude_from_latest=build.exclude_from_latest,
@@ -78,6 +74,26 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
         opts=_protected(ctx, pulumi),
     )
     return version.id
+
+
+def storage_profile(ctx: CaptureContext) -> Any:
+    """What the version is made of: the generalized build VM (OS disk and every data
+    disk, LUNs kept), or an imported VHD's blobs."""
+    from pulumi_azure_native import compute
+
+    vhd = ctx.build.from_.vhd
+    if vhd is None:
+        return compute.GalleryImageVersionStorageProfileArgs(
+            source=compute.GalleryArtifactVersionFullSourceArgs(
+                virtual_machine_id=ctx.source_vm_id))
+
+    def blob(uri: str) -> Any:
+        return compute.GalleryDiskImageSourceArgs(uri=uri,
+                                                  storage_account_id=vhd.storage_account_id)
+    return compute.GalleryImageVersionStorageProfileArgs(
+        os_disk_image=compute.GalleryOSDiskImageArgs(source=blob(vhd.uri)),
+        data_disk_images=[compute.GalleryDataDiskImageArgs(lun=d.lun, source=blob(d.uri))
+                          for d in vhd.data_disks] or None)
 
 
 def _protected(ctx: CaptureContext, pulumi: Any) -> Any:

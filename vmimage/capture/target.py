@@ -33,8 +33,9 @@ class CaptureContext:
     spec: PipelineSpec
     build: BuildSpec
     resource_group_name: pulumi.Input[str]
-    source_vm_id: pulumi.Input[str]
-    """The generalized build VM: an output of the Generalize step."""
+    source_vm_id: pulumi.Input[str] | None
+    """The generalized build VM: an output of the Generalize step (None: the build is
+    imported from a VHD, `build.from_.vhd`)."""
     gallery: Any
     """The pipeline's ImageGallery component, when a target needs it."""
     tags: dict[str, str]

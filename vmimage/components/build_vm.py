@@ -44,6 +44,8 @@ def image_reference(
         if parent_image_id is None:
             raise ValueError(f"build {build.version}: parent image id missing")
         return compute.ImageReferenceArgs(id=parent_image_id)
+    if build.from_.image_id is not None:  # another gallery's version, a managed image
+        return compute.ImageReferenceArgs(id=build.from_.image_id)
     market = build.from_.marketplace
     assert market is not None  # the spec guarantees exactly one source
     return compute.ImageReferenceArgs(
@@ -102,9 +104,10 @@ class BuildVm(pulumi.ComponentResource):
             resource_group_name=args.resource_group_name,
             location=spec.location,
             hardware_profile=compute.HardwareProfileArgs(vm_size=build.size),
+            plan=vm_profile.plan(spec, build.version),
             storage_profile=compute.StorageProfileArgs(
                 image_reference=image_reference(build, args.parent_image_id),
-                os_disk=vm_profile.os_disk(spec),
+                os_disk=vm_profile.os_disk(spec, build.os_disk),
                 data_disks=build_data_disks(spec, build),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),

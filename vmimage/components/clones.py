@@ -106,9 +106,10 @@ class CloneSet(pulumi.ComponentResource):
             location=region,
             zones=[zone] if zone else None,
             hardware_profile=compute.HardwareProfileArgs(vm_size=clone.size),
+            plan=vm_profile.plan(spec, args.version),
             storage_profile=compute.StorageProfileArgs(
                 image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                os_disk=vm_profile.os_disk(spec),
+                os_disk=vm_profile.os_disk(spec, clone.os_disk),
                 data_disks=clone_data_disks(spec, args.version),
             ),
             os_profile=vm_profile.os_profile(spec, azure_name, args.admin),

@@ -11,7 +11,7 @@ from typing import Any
 from pulumi_azure_native import compute
 
 from vmimage.components.vm_profile import disk_encryption_set
-from vmimage.spec.models import BuildSpec, DataDiskSpec, PipelineSpec
+from vmimage.spec.models import BuildSpec, DataDiskSpec, PipelineSpec, VhdDataDisk
 
 
 def lineage(spec: PipelineSpec, version: str | None) -> list[BuildSpec]:
@@ -24,17 +24,22 @@ def lineage(spec: PipelineSpec, version: str | None) -> list[BuildSpec]:
     return chain
 
 
-def image_disks(spec: PipelineSpec, version: str | None) -> dict[int, DataDiskSpec]:
+#: A disk an image carries: one a build added, or one imported from a VHD.
+ImageDisk = DataDiskSpec | VhdDataDisk
+
+
+def image_disks(spec: PipelineSpec, version: str | None) -> dict[int, ImageDisk]:
     """Every data disk an image version carries, by LUN: its own build's and its
-    ancestors' (the newest definition of a LUN wins)."""
-    disks: dict[int, DataDiskSpec] = {}
+    ancestors' (the newest definition of a LUN wins), an imported VHD's included."""
+    disks: dict[int, ImageDisk] = {}
     for build in lineage(spec, version):
-        for disk in build.data_disks:
+        own = build.from_.vhd.data_disks if build.from_.vhd else build.data_disks
+        for disk in own:
             disks.setdefault(disk.lun, disk)
     return disks
 
 
-def _disk_fields(disk: DataDiskSpec, *, from_image: bool) -> dict[str, Any]:
+def _disk_fields(disk: ImageDisk, *, from_image: bool) -> dict[str, Any]:
     """What a VM's and a scale set's data disk say alike (their Args classes differ)."""
     return dict(
         lun=disk.lun,
@@ -42,14 +47,14 @@ def _disk_fields(disk: DataDiskSpec, *, from_image: bool) -> dict[str, Any]:
         if from_image
         else compute.DiskCreateOptionTypes.EMPTY,
         # FromImage disks take their size from the image unless grown here.
-        disk_size_gb=None if from_image else disk.size_gb,
+        disk_size_gb=None if from_image or isinstance(disk, VhdDataDisk) else disk.size_gb,
         caching=compute.CachingTypes(disk.caching),
         # Each disk goes with its VM: a deleted VM leaves no disk billing behind.
         delete_option=compute.DiskDeleteOptionTypes.DELETE,
     )
 
 
-def _vm_disk(spec: PipelineSpec, disk: DataDiskSpec, *, from_image: bool
+def _vm_disk(spec: PipelineSpec, disk: ImageDisk, *, from_image: bool
              ) -> compute.DataDiskArgs:
     return compute.DataDiskArgs(
         **_disk_fields(disk, from_image=from_image),

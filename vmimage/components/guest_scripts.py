@@ -15,7 +15,7 @@ import pulumi
 from vmimage.azure import naming
 from vmimage.scripts.render import render
 from vmimage.spec.models import BuildSpec, PipelineSpec
-from vmimage.steps import kind_of
+from vmimage.steps import format_disks, kind_of
 from vmimage.steps.kind import StepContext
 from vmimage.steps.run_command import register_run_command
 from vmimage.vocabulary import GUEST_SCRIPTS, STEP_DEPROVISION
@@ -87,6 +87,9 @@ class GuestScripts(pulumi.ComponentResource):
         super().__init__(GUEST_SCRIPTS, name, None, opts)
         spec, build = args.spec, args.build
         previous: pulumi.CustomResource | None = args.after
+        # First: the customize steps may install onto the disks' mount points.
+        previous = format_disks.register(self._context(name, args, previous),
+                                         naming.child_name(name, "format-disks")) or previous
         for i, step in enumerate(build.customize):
             previous = kind_of(step).register(self._context(name, args, previous), step, i)
         if args.legacy_deprovision:

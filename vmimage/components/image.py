@@ -32,6 +32,16 @@ def definition_features(spec: PipelineSpec) -> list[compute.GalleryImageFeatureA
     return features
 
 
+def purchase_plan(spec: PipelineSpec) -> compute.ImagePurchasePlanArgs | None:
+    """The definition's purchase plan: what a marketplace source with a plan passes on to
+    every VM made from the image (they must name it too)."""
+    plan = spec.definition_plan
+    if plan is None:
+        return None
+    return compute.ImagePurchasePlanArgs(name=plan.name, product=plan.product,
+                                         publisher=plan.publisher)
+
+
 @dataclass(frozen=True)
 class ImageGalleryArgs:
     spec: PipelineSpec
@@ -78,6 +88,10 @@ class ImageGallery(pulumi.ComponentResource):
             ),
             description=image.description,
             features=definition_features(spec) or None,
+            # Set only when it differs from Azure's default (x64), so definitions made
+            # before the key existed see no change (it cannot change on a definition).
+            architecture=compute.Architecture.ARM64 if image.architecture == "Arm64" else None,
+            purchase_plan=purchase_plan(spec),
             opts=protected,
         )
         self.gallery_name = gallery.name
@@ -94,8 +108,9 @@ class ImageCaptureArgs:
     """The build being captured: its version number, regions and publishing settings."""
     resource_group_name: pulumi.Input[str]
     """Resource group of the images."""
-    source_vm_id: pulumi.Input[str]
-    """The generalized VM: an output of the Generalize step, so capture cannot run first."""
+    source_vm_id: pulumi.Input[str] | None
+    """The generalized VM: an output of the Generalize step, so capture cannot run first
+    (None for a version imported from a VHD)."""
     gallery: ImageGallery | None
     """The pipeline's gallery, for a gallery target."""
     fingerprint: str | None = None

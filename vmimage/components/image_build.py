@@ -27,6 +27,8 @@ from vmimage.vocabulary import IMAGE_BUILD
 
 #: What a retired build reports instead of its (deleted) VM's power and OS state.
 RETIRED_STATE = {"powerState": "deleted", "osState": "retired"}
+#: What a build imported from a VHD reports: it never had a VM.
+IMPORTED_STATE = {"powerState": "none", "osState": "imported"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,12 @@ class ImageBuild(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(
             parent=self, aliases=[pulumi.Alias(parent=old_parent)] if old_parent else None)
         spec, build = args.spec, args.build
-        if build.retired:
+        source_vm_id: pulumi.Input[str] | None
+        if build.imported:
+            # The version is made from the VHD's blobs (vmimage/capture/gallery.py).
+            source_vm_id = None
+            self.vm_state = pulumi.Output.from_input(IMPORTED_STATE)
+        elif build.retired:
             # The build VM is gone; the captured image stays exactly as it was, its source
             # recorded as the same ARM id the Generalize step reported.
             source_vm_id = retired_vm_id(args.resource_group_id, spec, build)

@@ -146,10 +146,11 @@ class CloneScaleSet(pulumi.ComponentResource):
             sku=compute.SkuArgs(name=clone.size, capacity=clone.count),
             zones=list(clone.zones) or None,
             upgrade_policy=upgrade_policy(clone),
+            plan=vm_profile.plan(spec, args.version),
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
                 storage_profile=compute.VirtualMachineScaleSetStorageProfileArgs(
                     image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                    os_disk=vm_profile.scale_set_os_disk(spec),
+                    os_disk=vm_profile.scale_set_os_disk(spec, clone.os_disk),
                     data_disks=scale_set_data_disks(spec, args.version),
                 ),
                 os_profile=vm_profile.scale_set_os_profile(

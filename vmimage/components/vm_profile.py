@@ -4,12 +4,13 @@ diagnostics, tags. One place, so a secure default cannot differ between the two.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
-from vmimage.spec.models import PipelineSpec
+from vmimage.spec.models import CloneOsDiskSpec, OsDiskSpec, PipelineSpec
 from vmimage.vocabulary import ROLE_TAG, VERSION_TAG
 
 SSH_KEY_PATH = "/home/{user}/.ssh/authorized_keys"
@@ -107,24 +108,49 @@ def disk_encryption_set(spec: PipelineSpec) -> compute.DiskEncryptionSetParamete
     return compute.DiskEncryptionSetParametersArgs(id=des) if des else None
 
 
-def os_disk(spec: PipelineSpec) -> compute.OSDiskArgs:
+def _os_disk_fields(spec: PipelineSpec, disk: OsDiskSpec | None,
+                    ) -> tuple[dict[str, Any], bool]:
+    """What a VM's and a scale set's OS disk say alike (their Args classes differ). An
+    ephemeral disk lives on the host: read-only host caching, no managed disk SKU or key."""
+    ephemeral = isinstance(disk, CloneOsDiskSpec) and disk.ephemeral
+    return dict(
+        create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
+        caching=compute.CachingTypes.READ_ONLY if ephemeral else compute.CachingTypes.READ_WRITE,
+        delete_option=compute.DiskDeleteOptionTypes.DELETE,
+        disk_size_gb=disk.size_gb if disk else None,  # None: the image's size
+        diff_disk_settings=compute.DiffDiskSettingsArgs(option=compute.DiffDiskOptions.LOCAL)
+        if ephemeral else None,
+    ), ephemeral
+
+
+def os_disk(spec: PipelineSpec, disk: OsDiskSpec | None = None) -> compute.OSDiskArgs:
+    fields, ephemeral = _os_disk_fields(spec, disk)
     return compute.OSDiskArgs(
-        create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
-        caching=compute.CachingTypes.READ_WRITE,
-        delete_option=compute.DiskDeleteOptionTypes.DELETE,
-        managed_disk=compute.ManagedDiskParametersArgs(
-            storage_account_type=OS_DISK_SKU, disk_encryption_set=disk_encryption_set(spec)),
+        **fields,
+        managed_disk=None if ephemeral else compute.ManagedDiskParametersArgs(
+            storage_account_type=compute.StorageAccountTypes(disk.sku) if disk else OS_DISK_SKU,
+            disk_encryption_set=disk_encryption_set(spec)),
     )
 
 
-def scale_set_os_disk(spec: PipelineSpec) -> compute.VirtualMachineScaleSetOSDiskArgs:
+def scale_set_os_disk(spec: PipelineSpec, disk: OsDiskSpec | None = None,
+                      ) -> compute.VirtualMachineScaleSetOSDiskArgs:
+    fields, ephemeral = _os_disk_fields(spec, disk)
     return compute.VirtualMachineScaleSetOSDiskArgs(
-        create_option=compute.DiskCreateOptionTypes.FROM_IMAGE,
-        caching=compute.CachingTypes.READ_WRITE,
-        delete_option=compute.DiskDeleteOptionTypes.DELETE,
-        managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
-            storage_account_type=OS_DISK_SKU, disk_encryption_set=disk_encryption_set(spec)),
+        **fields,
+        managed_disk=None if ephemeral else compute.VirtualMachineScaleSetManagedDiskParametersArgs(
+            storage_account_type=compute.StorageAccountTypes(disk.sku) if disk else OS_DISK_SKU,
+            disk_encryption_set=disk_encryption_set(spec)),
     )
+
+
+def plan(spec: PipelineSpec, version: str) -> compute.PlanArgs | None:
+    """The marketplace purchase plan a VM from this version's lineage must name."""
+    purchase = spec.purchase_plan(version)
+    if purchase is None:
+        return None
+    return compute.PlanArgs(name=purchase.name, product=purchase.product,
+                            publisher=purchase.publisher)
 
 
 def tags(role: str, version: str, **extra: str) -> dict[str, str]:

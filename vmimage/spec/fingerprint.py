@@ -36,8 +36,15 @@ def build_content(spec: PipelineSpec, build: BuildSpec) -> dict[str, Any]:
         "from": build.from_.model_dump(mode="json", by_alias=True, exclude_none=True),
         "size": build.size,
         "trustedLaunch": spec.trusted_launch,
-        "dataDisks": [d.model_dump(mode="json", by_alias=True) for d in build.data_disks],
+        # Keys added later enter only when set, so builds captured before keep their
+        # fingerprint.
+        "dataDisks": [d.model_dump(mode="json", by_alias=True,
+                                   exclude=None if d.format else {"format"})
+                      for d in build.data_disks],
         "customize": [kind_of(s).fingerprint(s) for s in build.customize],
+        **({"osDisk": build.os_disk.model_dump(mode="json", by_alias=True)}
+           if build.os_disk else {}),
+        **({"architecture": spec.architecture} if spec.architecture != "x64" else {}),
     }
 
 

@@ -8,10 +8,19 @@ vmimage/spec/validate.py runs both. All pure, so tests call them directly.
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vmimage.azure import arm_ids, naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
@@ -58,6 +67,9 @@ def _arm_id(kind: str) -> AfterValidator:
 
 
 SubnetId = Annotated[str, _arm_id("subnet")]
+ImageVersionId = Annotated[str, _arm_id("gallery image version")]
+ManagedImageId = Annotated[str, _arm_id("managed image")]
+StorageAccountId = Annotated[str, _arm_id("storage account")]
 IdentityId = Annotated[str, _arm_id("user-assigned identity")]
 DiskEncryptionSetId = Annotated[str, _arm_id("disk encryption set")]
 
@@ -132,6 +144,9 @@ class GalleryImageSpec(SpecModel):
         description="disk controllers the image boots with; NVMe-only sizes (v6 and later) "
         "need NVMe, and it cannot be added to an existing definition",
     )
+    architecture: Literal["x64", "Arm64"] = Field(
+        "x64", description="CPU architecture of the image; build and clone sizes must match "
+        "(Arm64: sizes with a 'p', e.g. Standard_D2ps_v5); fixed once the definition exists")
 
 
 class GallerySpec(SpecModel):
@@ -148,6 +163,12 @@ class ManagedImageSpec(SpecModel):
         "V2", description="Hyper-V generation, when there is no gallery image definition")
 
 
+class PurchasePlan(SpecModel):
+    name: ImageIdentifier = Field(min_length=1, description="plan name (often the SKU)")
+    product: ImageIdentifier = Field(min_length=1, description="plan product (often the offer)")
+    publisher: ImageIdentifier = Field(min_length=1, description="plan publisher")
+
+
 class MarketplaceRef(SpecModel):
     publisher: ImageIdentifier = Field(
         min_length=1, description="marketplace image publisher, e.g. Canonical")
@@ -155,15 +176,94 @@ class MarketplaceRef(SpecModel):
         min_length=1, description="marketplace image offer, e.g. ubuntu-24_04-lts")
     sku: ImageIdentifier = Field(min_length=1, description="marketplace image SKU, e.g. server")
     version: str = Field("latest", description="marketplace image version, or latest")
+    plan: PurchasePlan | None = Field(
+        None, description="the purchase plan of an image that carries one (terms accepted "
+        "with `az vm image terms accept`); set on the build VM, the image definition and "
+        "every VM cloned from it")
+
+
+def _vhd_uri(value: str) -> str:
+    # A page blob in Azure Storage, by https URL: what a gallery version is made from.
+    if not re.fullmatch(r"https://[a-z0-9]{3,24}\.blob\.core\.(windows\.net|usgovcloudapi\.net|"
+                        r"chinacloudapi\.cn)/[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?/\S+\.vhd",
+                        value) or not value.isascii():
+        raise ValueError(f"{value!r} is not the https URL of a .vhd page blob "
+                         "(https://<account>.blob.core.windows.net/<container>/<name>.vhd)")
+    return value
+
+
+VhdUri = Annotated[str, AfterValidator(_vhd_uri)]
+
+
+class VhdDataDisk(SpecModel):
+    lun: int = Field(ge=0, le=63, description="the data disk's LUN in the image")
+    uri: VhdUri = Field(description="its VHD (a page blob, fixed format)")
+    caching: Caching = Field("None", description="host caching of the disk on clones")
+    sku: DiskSku = Field("StandardSSD_LRS", description="managed disk SKU on clones")
+
+
+class VhdSource(SpecModel):
+    uri: VhdUri = Field(description="the generalized OS disk: a fixed-format VHD page blob, "
+                        "its size a whole number of MiB")
+    storage_account_id: StorageAccountId = Field(
+        description="the storage account holding the blobs (the one named in every uri)")
+    data_disks: tuple[VhdDataDisk, ...] = Field((), description="data disk VHDs, by LUN")
 
 
 class BuildSource(SpecModel):
-    """Exactly one of: a marketplace image, or an earlier version of this gallery image."""
+    """Exactly one source."""
 
     marketplace: MarketplaceRef | None = Field(None, description="start from a marketplace image")
     version: str | None = Field(
         None, description="start from an older version built here (capture: gallery or both)"
     )
+    image_version_id: ImageVersionId | None = Field(
+        None, description="start from any gallery image version, by ARM id (another gallery "
+        "or subscription)")
+    managed_image_id: ManagedImageId | None = Field(
+        None, description="start from a managed image, by ARM id")
+    vhd: VhdSource | None = Field(
+        None, description="a generalized VHD (e.g. made in Hyper-V and uploaded) becomes the "
+        "version itself, with no build VM: no customize, size or dataDisks")
+
+    @property
+    def kind(self) -> str:
+        """Which source this is: its config key."""
+        return next(key for key, value in (
+            ("marketplace", self.marketplace), ("version", self.version),
+            ("imageVersionId", self.image_version_id),
+            ("managedImageId", self.managed_image_id), ("vhd", self.vhd)) if value is not None)
+
+    @property
+    def image_id(self) -> str | None:
+        """An image given by ARM id (another gallery's version, a managed image)."""
+        return self.image_version_id or self.managed_image_id
+
+
+class DiskFormat(SpecModel):
+    fs: Literal["ext4", "xfs", "ntfs"] = Field(description="file system: ext4 or xfs (Linux), "
+                                               "ntfs (Windows)")
+    mount: str | None = Field(
+        None, pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$",
+        description="Linux: where it is mounted (by UUID, nofail), e.g. /data")
+    letter: str | None = Field(
+        None, pattern=r"^[E-Ze-z]$", description="Windows: its drive letter, E to Z")
+    label: str = Field("", pattern=r"^[A-Za-z0-9_-]{0,16}$",
+                       description="file system label (up to 16 letters, digits, _ or -)")
+
+
+class OsDiskSpec(SpecModel):
+    size_gb: int | None = Field(
+        None, ge=30, le=4095, description="OS disk size in GiB (default: the image's; "
+        "marketplace Linux images are 30 GiB); a gallery image takes up to 2,048")
+    sku: Literal["Premium_LRS", "StandardSSD_LRS", "Standard_LRS", "Premium_ZRS",
+                 "StandardSSD_ZRS"] = Field("Premium_LRS", description="OS disk SKU")
+
+
+class CloneOsDiskSpec(OsDiskSpec):
+    ephemeral: bool = Field(
+        False, description="an ephemeral OS disk on the VM's local storage: fast, free, and "
+        "lost on deallocation or reimage (the size's cache or resource disk must hold it)")
 
 
 class DataDiskSpec(SpecModel):
@@ -178,6 +278,9 @@ class DataDiskSpec(SpecModel):
         "StandardSSD_LRS",
         description="managed disk SKU; PremiumV2_LRS and UltraSSD_LRS cannot be captured",
     )
+    format: DiskFormat | None = Field(
+        None, description="partition, format and mount the disk in the build (by LUN), so "
+        "every clone boots with it ready: {fs, mount | letter, label}")
 
 
 class RegionSpec(SpecModel):
@@ -199,16 +302,18 @@ class BuildSpec(SpecModel):
     from_: BuildSource = Field(
         alias="from", description="what the build VM boots: a marketplace image or an older version"
     )
-    size: str = Field(
-        pattern=r"^(Standard|Basic)_[A-Za-z0-9_-]+$",
-        description="build VM size, e.g. Standard_D2s_v5"
+    size: str | None = Field(
+        None, pattern=r"^(Standard|Basic)_[A-Za-z0-9_-]+$", validate_default=True,
+        description="build VM size, e.g. Standard_D2s_v5 (required but for a vhd source)"
     )
+    os_disk: OsDiskSpec | None = Field(
+        None, description="the build VM's OS disk: {sizeGb, sku}; the image keeps its size")
     data_disks: tuple[DataDiskSpec, ...] = Field(
         (), description="managed data disks of the build VM; captured with their LUNs"
     )
     customize: tuple[CustomizeStep, ...] = Field(
         (), description="steps run on the build VM, in order, before it is sealed: each "
-        "one of template, script, inline or restart (vmimage/steps/)"
+        "one of template, script, inline, restart, windowsUpdate or file (vmimage/steps/)"
     )
     regions: tuple[RegionSpec, ...] = Field(
         (), description="target regions; the pipeline's location is always one"
@@ -220,13 +325,29 @@ class BuildSpec(SpecModel):
         (), description="user-assigned managed identities of the build VM (ARM ids): steps "
         "fetch from storage or Key Vault without secrets in config")
     spot: bool = Field(False, description="run the build VM as Spot (evicted to deallocate, no "
-                       "price cap); an evicted build starts over on the next run")
+                       "price cap); an evicted VM is started again on the next run, which "
+                       "runs the steps not done yet")
     replication_mode: Literal["Full", "Shallow"] = Field(
         "Full", description="Shallow: faster test builds, one replica in the source region "
         "only, not for production")
     retired: bool = Field(
         False, description="delete the build VM; the captured version stays as it is"
     )
+
+    @property
+    def imported(self) -> bool:
+        """Made from a VHD: a version with no build VM."""
+        return self.from_.vhd is not None
+
+    @field_validator("size", mode="after")
+    @classmethod
+    def _size_unless_imported(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Required like any key, but for a VHD, which has no build VM (a source that did
+        # not validate is not judged: its own problem is reported).
+        source = info.data.get("from_")
+        if value is None and source is not None and source.vhd is None:
+            raise PydanticCustomError("missing", "Field required")
+        return value
     exclude_from_latest: bool = Field(
         False, description="clones asking for latest skip this version"
     )
@@ -265,6 +386,8 @@ class CloneSpec(SpecModel):
         (), description="availability zones the clones spread over, round-robin"
     )
     rollout: Rollout = Field(Rollout(), description="how clones roll out")
+    os_disk: CloneOsDiskSpec | None = Field(
+        None, description="the clones' OS disk: {sizeGb, sku, ephemeral}")
 
 
 class SecuritySpec(SpecModel):
@@ -360,6 +483,29 @@ class PipelineSpec(SpecModel):
     @property
     def windows(self) -> bool:
         return self.os == "windows"
+
+    @property
+    def architecture(self) -> str:
+        """x64 or Arm64: the definition's (a managed image is x64 here)."""
+        return self.gallery.image.architecture if self.gallery else "x64"
+
+    def root_of(self, version: str) -> BuildSpec:
+        """The first build of a version's lineage: what it was made from at the start."""
+        build = self.build(version)
+        while build.from_.version is not None:
+            build = self.build(build.from_.version)
+        return build
+
+    def purchase_plan(self, version: str) -> PurchasePlan | None:
+        """The marketplace plan a version's VMs carry: its lineage's root's."""
+        market = self.root_of(version).from_.marketplace
+        return market.plan if market else None
+
+    @property
+    def definition_plan(self) -> PurchasePlan | None:
+        """The image definition's purchase plan: the one plan of the pipeline's sources."""
+        return next((b.from_.marketplace.plan for b in self.builds
+                     if b.from_.marketplace and b.from_.marketplace.plan), None)
 
     @property
     def image_name(self) -> str:

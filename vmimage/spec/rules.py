@@ -17,6 +17,7 @@ from vmimage.azure.ssh_keys import key_problems
 from vmimage.capture import targets_of
 from vmimage.capture.target import shown
 from vmimage.spec.fingerprint import Capture, build_fingerprint
+from vmimage.spec.image_inputs import image_input_problems, source_count_problem
 from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _disk_controller_problems(spec)
     problems += _tag_problems(spec)
     problems += _encryption_problems(spec)
+    problems += image_input_problems(spec)
     return problems
 
 
@@ -53,7 +55,7 @@ def addresses_needed(spec: PipelineSpec) -> int:
     """NICs the subnet must hold at the busiest moment: a VM per build still building,
     every clone and scale-set instance, and, while a group rolls to a new version, its
     successors beside it (old VMs go once the new ones exist)."""
-    builds = sum(1 for b in spec.builds if not b.retired)
+    builds = sum(1 for b in spec.builds if not b.retired and not b.imported)
     clones = sum(c.count for c in spec.clones)
     surge = sum(c.count for c in spec.clones if c.kind == "vm")
     return builds + clones + surge
@@ -84,7 +86,7 @@ def _disk_controller_problems(spec: PipelineSpec) -> list[str]:
     sized = [(f"builds[{i}].size", b.size) for i, b in enumerate(spec.builds)]
     sized += [(f"clones[{i}].size", c.size) for i, c in enumerate(spec.clones)]
     for path, size in sized:
-        if not limits.nvme_only(size):
+        if size is None or not limits.nvme_only(size):
             continue
         if "NVMe" not in image.disk_controller_types:
             found.append(f"{path}: {size} boots only from images that support NVMe; add NVMe "
@@ -321,8 +323,9 @@ def _build_problems(spec: PipelineSpec) -> list[str]:
 
 def _source_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     src = build.from_
-    if (src.marketplace is None) == (src.version is None):
-        return [f"{at}.from: give exactly one of 'marketplace' or 'version'"]
+    count = source_count_problem(build, at)
+    if count is not None:
+        return [count]
     if src.version is None:
         return []
     parent = next((b for b in spec.builds if b.version == src.version), None)
@@ -347,7 +350,8 @@ def _step_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     if spec.os not in ("linux", "windows"):
         return []  # which scripts fit is unknown until the OS is (reported on its own)
     return [problem for j, step in enumerate(build.customize)
-            for problem in kind_of(step).problems(step, spec.os, f"{at}.customize[{j}]")]
+            for problem in (kind_of(step).problems(step, spec.os, f"{at}.customize[{j}]")
+                            + kind_of(step).build_problems(step, build, f"{at}.customize[{j}]"))]
 
 
 def _clone_problems(spec: PipelineSpec) -> list[str]:
@@ -430,6 +434,9 @@ def source_image_problems(spec: PipelineSpec,
             found.append(f"{at}: {name} is a generation {image.generation} image, but "
                          f"{declared} is {spec.generation}; pick the image's {spec.generation} "
                          f"SKU or declare {image.generation}")
+        elif image.architecture.lower() != spec.architecture.lower():
+            found.append(f"{at}: {name} is an {image.architecture} image, but "
+                         f"gallery.image.architecture is {spec.architecture}")
     return found
 
 
