@@ -42,10 +42,13 @@ def with_steps(stack: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_every_kind_is_its_own_module_in_the_table() -> None:
-    assert list(KINDS) == ["template", "script", "inline", "restart"]
+    assert list(KINDS) == ["template", "script", "inline", "restart", "windowsUpdate", "file"]
     for key, kind in KINDS.items():
-        assert kind.model.__module__ == f"vmimage.steps.{key}"
-        assert key in kind.model.model_fields
+        # the module and the field are the key in Python's spelling (windowsUpdate:
+        # windows_update)
+        python_name = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+        assert kind.model.__module__ == f"vmimage.steps.{python_name}"
+        assert python_name in kind.model.model_fields
 
 
 @pytest.mark.parametrize("stack", ["dev", "win"])
@@ -103,7 +106,8 @@ def test_all_kinds_register_under_plain_mocks() -> None:
      "builds[0].customize[0].restart.timeoutSecond: unknown key; did you mean "
      "'timeoutSeconds'?"),
     ([{"inline": "echo", "restart": {}}],
-     "builds[0].customize[0]: give exactly one of template, script, inline or restart"),
+     "builds[0].customize[0]: give exactly one of template, script, inline, restart, "
+     "windowsUpdate or file"),
     ([{"script": "scripts/linux/harden-ssh.sh", "vars": {}}],
      "builds[0].customize[0].vars: unknown key; expected one of ['script', "
      "'timeoutSeconds']"),

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Tag
 
-from vmimage.steps import inline, restart, script, template
+from vmimage.steps import file, inline, restart, script, template, windows_update
 from vmimage.steps.kind import StepKind
 
 #: Every kind of customize step, by the key that names it in config.
 KINDS: dict[str, StepKind] = {k.key: k for k in (template.KIND, script.KIND, inline.KIND,
-                                                   restart.KIND)}
+                                                   restart.KIND, windows_update.KIND,
+                                                   file.KIND)}
 #: How a union tag is spelt in pydantic's error locations: `step:<key>` (the spec's error
 #: wording drops it, vmimage/spec/errors.py).
 TAG_PREFIX = "step:"

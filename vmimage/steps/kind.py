@@ -75,6 +75,10 @@ def no_script(_step: Any, _os: str) -> str | None:
     return None
 
 
+def no_build_problems(_step: Any, _build: Any, _at: str) -> list[str]:
+    return []
+
+
 def as_configured(step: Any) -> dict[str, Any]:
     return step.model_dump(mode="json", by_alias=True)
 
@@ -91,6 +95,9 @@ class StepKind:
     warnings: Callable[[Any, str], list[str]] = no_warnings
     fingerprint: Callable[[Any], dict[str, Any]] = as_configured
     """What of the step makes up the image: a change of it is a changed build."""
+    build_problems: Callable[[Any, BuildSpec, str], list[str]] = no_build_problems
+    """(step, build, at) -> what is wrong with the step in its build (e.g. an identity the
+    build VM does not have)."""
     script_text: Callable[[Any, str], str | None] = no_script
     """(step, os) -> the script the guest would run, for rules that read it (None: the
     step runs no script, or it cannot be read: reported as a problem)."""

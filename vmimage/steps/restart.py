@@ -29,10 +29,12 @@ class RestartStep(SpecModel):
         description="reboot the build VM, then wait for its agent")
 
 
-def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.CustomResource:
+def register_restart(ctx: StepContext, logical_name: str,
+                     timeout_s: float) -> pulumi.CustomResource:
+    """A `Restart` VM action after `ctx.previous` (a restart step, or a round of another
+    kind's, e.g. windowsUpdate)."""
     import pulumi
 
-    from vmimage.azure import naming
     from vmimage.components.frozen import frozen_inputs
     from vmimage.providers.restart import RESTART_INPUTS, Restart, RestartArgs
     from vmimage.providers.vm_action import subscription_output
@@ -40,16 +42,22 @@ def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.CustomR
     assert ctx.vm_id is not None  # a build VM that exists: a step runs on it
     after = ctx.previous.id if ctx.previous is not None else ctx.vm_id
     return Restart(
-        naming.child_name(ctx.name, f"customize-{index}"),
+        logical_name,
         RestartArgs(resource_group_name=ctx.resource_group_name, vm_name=ctx.vm_name,
                     vm_id=ctx.vm_id, vm_unique_id=ctx.vm_unique_id,
-                    location=ctx.spec.location, after=after,
-                    timeout_seconds=step.restart.timeout_seconds,
+                    location=ctx.spec.location, after=after, timeout_seconds=timeout_s,
                     subscription_id=subscription_output(ctx.vm_id)),
         opts=pulumi.ResourceOptions(
             parent=ctx.parent, depends_on=[ctx.previous] if ctx.previous is not None else [],
             ignore_changes=frozen_inputs(RESTART_INPUTS, ctx.frozen), deleted_with=ctx.vm),
     )
+
+
+def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.CustomResource:
+    from vmimage.azure import naming
+
+    return register_restart(ctx, naming.child_name(ctx.name, f"customize-{index}"),
+                            step.restart.timeout_seconds)
 
 
 KIND = StepKind(key="restart", model=RestartStep, register=_register,
