@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from vmimage.vocabulary import (
     GET_RUN_COMMAND,
     GET_SUBNET,
     GET_VIRTUAL_MACHINE,
+    HEALTH_GATE,
     MANAGED_IMAGE,
     NAT_GATEWAY,
     NIC,
@@ -65,6 +67,7 @@ from vmimage.vocabulary import (
     SUBNET,
     VIRTUAL_MACHINE,
     VIRTUAL_NETWORK,
+    VM_EXTENSION,
 )
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
@@ -106,6 +109,8 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     GENERALIZE: ("vmId", "vmUniqueId"),
     RESTART: ("vmId", "vmUniqueId"),
     RESUME: ("vmId", "vmUniqueId", "evictedAt"),
+    HEALTH_GATE: ("vmId", "vmUniqueId"),
+    VM_EXTENSION: ("location", "publisher", "type"),
 }
 
 
@@ -183,6 +188,8 @@ class Outcome:
     duration: float
     outputs: dict[str, Any] = field(default_factory=dict)
     name: str = ""
+    #: How long it takes when it updates a live resource (None: an ordinary update).
+    update_duration: float | None = None
 
 
 class SimulatedArm:
@@ -205,6 +212,8 @@ class SimulatedArm:
         self.guest_runs: dict[str, tuple[float, guest.GuestRun]] = {}
         # VM id -> restarts: (when ARM rebooted it, when its agent reported Ready again)
         self.reboots: dict[str, list[tuple[float, float]]] = {}
+        # VM id -> when its Application Health extension first reports healthy (inf: never)
+        self.healthy_at: dict[str, float] = {}
         # Told of each REST call of a VM action as it completes (op, start, end): the
         # engine records them as the resource's operations.
         self.on_vm_call: Callable[[str, float, float], None] | None = None
@@ -283,7 +292,8 @@ class SimulatedArm:
                     f"Changing property '{changed[0]}' is not allowed on "
                     f"'{outcome.id.rsplit('/', 1)[-1]}'.",
                 )
-            outcome.duration = self.latency("update")
+            outcome.duration = self.latency("update") if outcome.update_duration is None \
+                else outcome.update_duration
         outcome.duration += retry_wait
         # Stored with secrets still marked, so persisted state can seal them.
         self.resources[outcome.id.lower()] = ArmResource(
@@ -325,7 +335,8 @@ class SimulatedArm:
                     if n.get("deleteOption") == "Delete"}
             for key, child in self.resources.items():
                 if child.deleted_at is None and (
-                        key.startswith(vm_id + "/runcommands/") or key in nics):
+                        key.startswith((vm_id + "/runcommands/", vm_id + "/extensions/"))
+                        or key in nics):
                     child.deleted_at = resource.deleted_at
         return duration
 
@@ -405,6 +416,17 @@ class SimulatedArm:
         self.reboots.setdefault(vm_id.lower(), []).append(
             (started, started + self.latency("guest.boot")))
         return started - at
+
+    def health_state(self, vm_id: str, at: float) -> str | None:
+        """What a VM's Application Health extension reports at `at` (None: it has none)."""
+        healthy_at = self.healthy_at.get(vm_id.lower())
+        if healthy_at is None:
+            return None
+        if self.vm_state(vm_id, at)[0] != "running":
+            return "unknown"
+        if healthy_at == float("inf"):
+            return "unhealthy"
+        return "healthy" if at >= healthy_at else "initializing"
 
     def agent_status(self, vm_id: str, at: float) -> tuple[str, float]:
         """The guest agent's status in the instance view at `at`: (display status, time
@@ -785,7 +807,26 @@ def _scale_set(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
         * int(arm.latency("gallery.createsPerReplica"))
     duration = arm.latency("vmss.create") * waves(capacity, per_wave) \
         + arm.latency("vmss.instance") * max(capacity - 1, 0)
-    return Outcome(rid, duration, {"uniqueId": str(uuid.uuid5(uuid.NAMESPACE_URL, rid))}, name)
+    return Outcome(rid, duration, {"uniqueId": str(uuid.uuid5(uuid.NAMESPACE_URL, rid))}, name,
+                   update_duration=_rolling_upgrade_s(arm, rid, p, capacity))
+
+
+def _rolling_upgrade_s(arm: SimulatedArm, rid: str, p: dict[str, Any],
+                       capacity: int) -> float | None:
+    """A live scale set moved to another image rolls its instances in batches of
+    maxBatchInstancePercent, each reimaged, then healthy, then paused: that long."""
+    existing = arm.resources.get(rid.lower())
+    image = "virtualMachineProfile.storageProfile.imageReference.id"
+    if existing is None or existing.deleted_at is not None or \
+            get_path(unwrap(existing.props), image) == get_path(p, image):
+        return None
+    policy = get_path(p, "upgradePolicy.rollingUpgradePolicy") or {}
+    per_batch = max(1, math.ceil(capacity * int(policy.get("maxBatchInstancePercent") or 20)
+                                 / 100))
+    pause = str(policy.get("pauseTimeBetweenBatches") or "PT0S")
+    pause_s = float(pause.removeprefix("PT").removesuffix("S") or 0)
+    return math.ceil(capacity / per_batch) * (
+        arm.latency("vmss.reimage") + arm.latency("guest.health") + pause_s)
 
 
 def _random_password(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
@@ -802,11 +843,12 @@ def _vm_action(arm: SimulatedArm, which: str, p: dict[str, Any], at: float) -> O
     through the real compute client; its REST calls reported as they complete."""
     from offline.vm_rest import run_action
     from vmimage.providers.generalize import GENERALIZE as GENERALIZE_ACTION
+    from vmimage.providers.health_gate import HEALTH as HEALTH_ACTION
     from vmimage.providers.restart import RESTART as RESTART_ACTION
     from vmimage.providers.resume import RESUME as RESUME_ACTION
 
     action = {"generalize": GENERALIZE_ACTION, "restart": RESTART_ACTION,
-              "resume": RESUME_ACTION}[which]
+              "resume": RESUME_ACTION, "health": HEALTH_ACTION}[which]
     reported, end = run_action(arm, action, p, at, on_call=arm.on_vm_call)
     outputs = {k: reported.get(k) for k in action.outputs}
     outputs[action.done_at] = timestamp(end)
@@ -838,6 +880,8 @@ HANDLERS: dict[str, Handler] = {
     GENERALIZE: lambda arm, p, at: _vm_action(arm, "generalize", p, at),
     RESTART: lambda arm, p, at: _vm_action(arm, "restart", p, at),
     RESUME: lambda arm, p, at: _vm_action(arm, "resume", p, at),
+    HEALTH_GATE: lambda arm, p, at: _vm_action(arm, "health", p, at),
+    VM_EXTENSION: lambda arm, p, at: _tenancy().vm_extension(arm, p, at),
     NAT_GATEWAY: lambda arm, p, at: _tenancy().nat_gateway(arm, p, at),
 }
 

@@ -95,6 +95,9 @@ class FakeVm:
     #: then the view keeps its report from before the reboot). None: it never does.
     agent_boot_reads: int | None = 2
     _agent_reports_in: int | None = None
+    #: What the Application Health extension reports, read by read ("initializing",
+    #: then "healthy"...); the last one stays. Empty: the VM has no health extension.
+    health: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -215,8 +218,12 @@ class FakeVmArm:
         agent = {"code": "ProvisioningState/succeeded", "level": "Info",
                  "displayStatus": "Ready" if vm.power_state == "running" else "Not Ready",
                  "time": vm.agent_reported_at.isoformat()}
-        return 200, {}, {"computerName": vm.name[:15], "osName": vm.os_type,
-                         "statuses": statuses, "vmAgent": {"statuses": [agent]}}
+        view = {"computerName": vm.name[:15], "osName": vm.os_type,
+                "statuses": statuses, "vmAgent": {"statuses": [agent]}}
+        if vm.health:
+            state = vm.health.pop(0) if len(vm.health) > 1 else vm.health[0]
+            view["vmHealth"] = {"status": {"code": f"HealthState/{state}", "level": "Info"}}
+        return 200, {}, view
 
     def _run_command(self, vm: FakeVm, method: str, name: str, body: dict[str, Any]) -> Reply:
         """Managed run commands, scripted: PUT needs a running VM; a seal starts the

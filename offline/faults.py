@@ -9,6 +9,7 @@ SPEC is comma-separated `name=value`:
 - `bitlocker=1`      the Windows build VM's OS volume is not fully decrypted (checks fail);
 - `pending-reboot=1` the Windows build VM has a reboot pending (checks fail);
 - `spot-evict=1`     Azure evicts a Spot build VM as its first customize step starts;
+- `unhealthy=1`      clones never report healthy to the Application Health extension;
 - `crash-after=K`    the run dies after its K-th completed operation (a killed `pulumi up`).
 
 Transient answers are not failures: the azure-native provider (Go azcore) and the Python
@@ -45,6 +46,7 @@ KNOWN = {
     "bitlocker": "1: a Windows build VM's OS volume is not fully decrypted",
     "pending-reboot": "1: a Windows build VM has a reboot pending",
     "spot-evict": "1: a Spot build VM is evicted as its first customize step starts",
+    "unhealthy": "1: clones never report healthy (Application Health extension)",
     "crash-after": "K >= 1: the run dies after its K-th completed operation",
 }
 SCRIPT_OUTPUT = (
@@ -83,6 +85,7 @@ class FaultPlan:
     bitlocker: bool = False
     pending_reboot: bool = False
     spot_evict: bool = False
+    unhealthy: bool = False
     crash_after: int | None = None
     retries: list[Retry] = field(default_factory=list)
     crashed: SimulatedCrash | None = None
@@ -126,7 +129,7 @@ class FaultPlan:
     def active(self) -> bool:
         return bool(self.throttle or self.error5xx or self.customize_fail
                     or self.sysprep_hang or self.bitlocker or self.pending_reboot
-                    or self.spot_evict or self.crash_after)
+                    or self.spot_evict or self.unhealthy or self.crash_after)
 
     # -- hooks the simulator calls --------------------------------------------------------------
     def before_call(self, token: str, inputs: dict[str, Any]) -> float:

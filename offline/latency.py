@@ -21,6 +21,7 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "vm.create": 120,  # marketplace or gallery image, disks included
     "vmss.create": 180,  # Flexible scale set: instances start in parallel
     "vmss.instance": 0.05,  # per extra instance, for platform batching
+    "vmss.reimage": 180,  # one rolling-upgrade batch: instances reimaged onto the new model
     "runCommand.customize": 180,  # package installs dominate
     "runCommand.checks": 30,  # Windows checks before sysprep
     "runCommand.deprovision": 20,  # schedules the detached deprovision and returns
@@ -34,6 +35,8 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "vm.restart": 60,  # ARM's restart LRO: the platform reboots the VM
     "vm.start": 60,  # ARM's start LRO of a deallocated VM (an evicted Spot build VM)
     "guest.boot": 45,  # from the reboot until the guest agent reports Ready again
+    "vmExtension.create": 60,  # an extension's PUT: the agent installs it
+    "guest.health": 30,  # from the health extension's start until the probe answers
     "gallery.create": 10,
     "galleryImage.create": 10,
     "galleryImageVersion.capture": 600,  # snapshot of OS + data disks, first replica

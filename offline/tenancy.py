@@ -199,6 +199,24 @@ def vhd_source_luns(arm: SimulatedArm, p: dict[str, Any], at: float) -> list[int
     return sorted(int(d["lun"]) for d in get_path(p, "storageProfile.dataDiskImages") or [])
 
 
+def vm_extension(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
+    """A VM extension; the Application Health one starts the VM's health signal: healthy
+    once the guest answers its probe (unless `--faults unhealthy=1`)."""
+    vm_id = arm.provider_id(p["resourceGroupName"], "Microsoft.Compute/virtualMachines",
+                            p["vmName"])
+    arm.require_parent(vm_id, at, "virtual machine")
+    if arm.vm_state(vm_id, at)[0] != "running":
+        raise ArmError(409, "OperationNotAllowed", "Cannot modify extensions in the VM when "
+                       "the VM is not running.")
+    duration = arm.latency("vmExtension.create")
+    if str(p.get("type", "")).startswith("ApplicationHealth"):
+        unhealthy = arm.faults is not None and arm.faults.unhealthy
+        arm.healthy_at[vm_id.lower()] = float("inf") if unhealthy else \
+            at + duration + arm.latency("guest.health")
+    name = p.get("vmExtensionName") or "extension"
+    return Outcome(f"{vm_id}/extensions/{name}", duration, {"name": name})
+
+
 # -- invokes ----------------------------------------------------------------------------------
 
 def get_subnet(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any]:

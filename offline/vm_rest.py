@@ -155,9 +155,13 @@ class VmRestFacade:
         if os_state == "generalized":
             statuses.append({"code": "OSState/generalized"})
         agent, reported = self.arm.agent_status(vm_id, self.clock.now)
-        return 200, {}, {"statuses": statuses, "vmAgent": {"statuses": [
+        view: dict[str, Any] = {"statuses": statuses, "vmAgent": {"statuses": [
             {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": agent,
              "time": timestamp(reported)}]}}
+        health = self.arm.health_state(vm_id, self.clock.now)
+        if health is not None:
+            view["vmHealth"] = {"status": {"code": f"HealthState/{health}", "level": "Info"}}
+        return 200, {}, view
 
     def _restart(self, vm_id: str) -> Reply:
         """ARM's restart LRO, answered when it has finished (the client polls nothing)."""

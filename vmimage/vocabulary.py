@@ -27,6 +27,7 @@ DYNAMIC_PREFIX = "pulumi-python:dynamic/"
 GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
 RESTART = "pulumi-python:dynamic/vmimage:Restart"
 RESUME = "pulumi-python:dynamic/vmimage:Resume"
+HEALTH_GATE = "pulumi-python:dynamic/vmimage:HealthGate"
 #: The input in which a dynamic resource carries its pickled provider.
 DYNAMIC_PROVIDER_KEY = "__provider"
 
@@ -105,6 +106,7 @@ SEALED_MARKER = "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 # -- tenancy (#16): what the program refers to or creates around an existing tenant ---------
 
 NAT_GATEWAY = "azure-native:network:NatGateway"
+VM_EXTENSION = "azure-native:compute:VirtualMachineExtension"
 USER_ASSIGNED_IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 DISK_ENCRYPTION_SET = "azure-native:compute:DiskEncryptionSet"
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"

@@ -3,7 +3,9 @@
 Rollouts: a clone's Azure name carries its image version, so moving a group to a new
 version creates new VMs beside the old ones (no PropertyChangeNotAllowed, no name
 collision); Pulumi deletes the old ones only after their successors exist. With
-`rollout.batchSize`, each batch waits for the batch before it.
+`rollout.batchSize`, each batch waits for the batch before it; with `rollout.health`,
+for the batch before it to report healthy through the Application Health extension
+(and `pauseSeconds` more), so an unhealthy batch stops the rollout.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import pulumi
 from pulumi_azure_native import compute, network
 
 from vmimage.azure import naming
-from vmimage.components import vm_profile
+from vmimage.components import health, vm_profile
 from vmimage.components.disks import clone_data_disks
 from vmimage.components.network import network_interface
+from vmimage.providers.health_gate import HealthGate, HealthGateArgs
+from vmimage.providers.vm_action import subscription_output
 from vmimage.spec.models import CloneSpec, PipelineSpec
 from vmimage.vocabulary import CLONE_SET, GROUP_TAG
 
@@ -68,7 +72,10 @@ class CloneSet(pulumi.ComponentResource):
             current_batch: list[pulumi.Resource] = []
             for index in batch:
                 vm = self._clone(name, args, region, index, previous_batch)
-                current_batch.append(vm)
+                # With a health probe, what the next batch waits for is this clone seen
+                # healthy, not merely created.
+                current_batch.append(self._gate(name, args, region, index, vm)
+                                     if clone.rollout.health else vm)
             previous_batch = current_batch
         names = tuple(self.vm_names)
 
@@ -133,6 +140,37 @@ class CloneSet(pulumi.ComponentResource):
         # (bench/README.md, B1).
         self._private_ips.append(nic.ip_configurations.apply(_first_private_ip))
         return vm
+
+
+    def _gate(self, name: str, args: CloneGroupArgs, region: str, index: int,
+              vm: compute.VirtualMachine) -> pulumi.Resource:
+        """The clone's Application Health extension, and a gate that waits for it to say
+        healthy (then the rollout's pause)."""
+        spec, clone = args.spec, args.clone
+        probe = clone.rollout.health
+        assert probe is not None
+        extension = compute.VirtualMachineExtension(
+            naming.child_name(name, f"{index}-health"),
+            vm_extension_name="health",
+            vm_name=vm.name,
+            resource_group_name=args.resource_group_name,
+            location=region,
+            publisher=health.PUBLISHER,
+            type=health.extension_type(spec),
+            type_handler_version=health.EXTENSION_VERSION,
+            auto_upgrade_minor_version=True,
+            settings=health.probe_settings(spec, clone),
+            opts=pulumi.ResourceOptions(parent=self, deleted_with=vm),
+        )
+        return HealthGate(
+            naming.child_name(name, f"{index}-healthy"),
+            HealthGateArgs(resource_group_name=args.resource_group_name, vm_name=vm.name,
+                           vm_id=vm.id, vm_unique_id=vm.vm_id, location=region,
+                           subscription_id=subscription_output(vm.id),
+                           timeout_seconds=probe.timeout_seconds,
+                           pause_seconds=clone.rollout.pause_seconds),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[extension]),
+        )
 
 
 def _first_private_ip(

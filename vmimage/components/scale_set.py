@@ -28,7 +28,7 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
-from vmimage.components import vm_profile
+from vmimage.components import health, vm_profile
 from vmimage.components.clones import CloneGroupArgs
 from vmimage.components.disks import scale_set_data_disks
 from vmimage.spec.models import CloneSpec, PipelineSpec
@@ -36,10 +36,6 @@ from vmimage.vocabulary import CLONE_SCALE_SET, GROUP_TAG
 
 DEFAULT_BATCH_PERCENT = 20  # Azure's default maxBatchInstancePercent
 MIN_BATCH_PERCENT = 5  # Azure accepts 5-100
-# The health signal of a rolling upgrade: the guest answers on its admin port. A workload
-# with an HTTP health endpoint should probe that instead (protocol http/https, requestPath).
-HEALTH_PORT = {"linux": 22, "windows": 3389}
-HEALTH_EXTENSION_VERSION = "2.0"
 # Computer name prefixes are 1-15 characters; Windows keeps 9 so the suffix Azure adds
 # still fits the 15-character NetBIOS limit.
 COMPUTER_PREFIX_MAX = {"linux": 15, "windows": 9}
@@ -63,14 +59,15 @@ def computer_name_prefix(group: str, *, windows: bool) -> str:
     return group[:limit].rstrip("-") or "vm"
 
 
-def health_extension(spec: PipelineSpec) -> compute.VirtualMachineScaleSetExtensionArgs:
+def health_extension(spec: PipelineSpec,
+                     clone: CloneSpec) -> compute.VirtualMachineScaleSetExtensionArgs:
     return compute.VirtualMachineScaleSetExtensionArgs(
         name="health",
-        publisher="Microsoft.ManagedServices",
-        type="ApplicationHealthWindows" if spec.windows else "ApplicationHealthLinux",
-        type_handler_version=HEALTH_EXTENSION_VERSION,
+        publisher=health.PUBLISHER,
+        type=health.extension_type(spec),
+        type_handler_version=health.EXTENSION_VERSION,
         auto_upgrade_minor_version=True,
-        settings={"protocol": "tcp", "port": HEALTH_PORT[spec.os]},
+        settings=health.probe_settings(spec, clone),
     )
 
 
@@ -83,6 +80,8 @@ def upgrade_policy(clone: CloneSpec) -> compute.UpgradePolicyArgs:
             # default 20%), and failed instances go back to the last good model.
             max_unhealthy_upgraded_instance_percent=DEFAULT_BATCH_PERCENT,
             rollback_failed_instances_on_policy_breach=True,
+            pause_time_between_batches=f"PT{clone.rollout.pause_seconds}S"
+            if clone.rollout.pause_seconds else None,
         ),
     )
 
@@ -160,7 +159,7 @@ class CloneScaleSet(pulumi.ComponentResource):
                 security_profile=vm_profile.security_profile(spec),
                 diagnostics_profile=vm_profile.diagnostics_profile(spec),
                 extension_profile=compute.VirtualMachineScaleSetExtensionProfileArgs(
-                    extensions=[health_extension(spec)]
+                    extensions=[health_extension(spec, clone)]
                 ),
             ),
             tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name}),

@@ -356,11 +356,28 @@ class BuildSpec(SpecModel):
     )
 
 
+class HealthProbe(SpecModel):
+    protocol: Literal["http", "https", "tcp"] = Field(
+        description="how the Application Health extension asks the guest")
+    port: int = Field(ge=1, le=65535, description="the port it asks on")
+    path: str | None = Field(
+        None, pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$",
+        description="the request path (http and https only), e.g. /healthz")
+    timeout_seconds: int = Field(
+        900, ge=60, le=7200, description="how long a new clone may take to report healthy "
+        "before the rollout stops")
+
+
 class Rollout(SpecModel):
     batch_size: int | None = Field(
         None, ge=1,
         description="clones per batch; each batch waits for the one before (default: one batch)",
     )
+    health: HealthProbe | None = Field(
+        None, description="gate each batch on the Application Health extension: the next "
+        "batch starts, and the old VMs of this one go, only once it reports healthy")
+    pause_seconds: int = Field(
+        0, ge=0, le=3600, description="wait this long after a healthy batch before the next")
 
 
 class CloneSpec(SpecModel):

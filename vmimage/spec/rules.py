@@ -18,6 +18,7 @@ from vmimage.capture import targets_of
 from vmimage.capture.target import shown
 from vmimage.spec.fingerprint import Capture, build_fingerprint
 from vmimage.spec.image_inputs import image_input_problems, source_count_problem
+from vmimage.spec.rollout_rules import rollout_problems
 from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _tag_problems(spec)
     problems += _encryption_problems(spec)
     problems += image_input_problems(spec)
+    problems += rollout_problems(spec)
     return problems
 
 
