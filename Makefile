@@ -22,9 +22,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
 
+# The workflows too: zizmor (security audits; --offline: no GitHub API calls, so no token is
+# needed and none in the environment can make it go online) and actionlint (syntax,
+# expressions, action inputs; shellcheck on `run:` blocks). Each exits non-zero on a finding.
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/zizmor --offline --no-progress .github/workflows
+	$(VENV)/bin/actionlint -color=false -shellcheck=$(VENV)/bin/shellcheck -pyflakes= .github/workflows/*.yml
 
 bench: $(STAMP)
 	$(PY) -m bench

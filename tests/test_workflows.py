@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shlex
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,11 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 EXPECTED = ("pull-request.yml", "main.yml")
 
-# Pinned: a major/minor/patch tag or a full commit SHA (never a branch such as @main).
-PINNED = re.compile(r"^[\w.-]+/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+# Pinned: a full commit SHA, never a tag (tags move) nor a branch such as @main; the release
+# it is stays readable in a trailing comment, e.g. `actions/checkout@<sha>  # v7.0.1`.
+SHA_PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<rest>.*)$")
+VERSION_COMMENT = re.compile(r"^\s+#\s+(?P<version>v\d+(\.\d+){0,2})\s*$")
 SECRET_REF = re.compile(r"\$\{\{\s*secrets\.(\w+)\s*\}\}")
 # Only the Pulumi Cloud token may be a secret; Azure uses OIDC with ids from `vars`.
 ALLOWED_SECRETS = {"GITHUB_TOKEN"}  # everything else comes through OIDC
@@ -87,11 +92,91 @@ def test_jobs_have_runner_and_steps(workflows: dict[str, dict[str, Any]], name: 
             assert ("uses" in step) != ("run" in step), f"{name}:{job_id}: {step}"
 
 
+def makefile_recipe(target: str) -> list[str]:
+    """The recipe lines of one Makefile target (tab-indented, after `target:`)."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(rf"^{target}\s*:", line))
+    recipe = []
+    for line in lines[start + 1:]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def uses_lines(name: str) -> list[tuple[int, str, str]]:
+    """(line number, ref, what follows it) of every `uses:` in a workflow's text."""
+    found = []
+    for number, line in enumerate((WORKFLOWS / name).read_text().splitlines(), 1):
+        if match := USES_LINE.match(line):
+            found.append((number, match["ref"], match["rest"]))
+    return found
+
+
 @pytest.mark.parametrize("name", EXPECTED)
-def test_every_action_is_pinned(workflows: dict[str, dict[str, Any]], name: str) -> None:
+def test_every_action_is_pinned_by_sha(workflows: dict[str, dict[str, Any]], name: str) -> None:
     for job_id, step in steps(workflows[name]):
         if "uses" in step:
-            assert PINNED.match(step["uses"]), f"{name}:{job_id} uses unpinned {step['uses']}"
+            assert SHA_PINNED.match(step["uses"]), f"{name}:{job_id}: {step['uses']} not by SHA"
+    lines = uses_lines(name)
+    assert len(lines) == sum("uses" in s for _, s in steps(workflows[name]))
+    for number, ref, rest in lines:
+        assert SHA_PINNED.match(ref), f"{name}:{number}: {ref} is not pinned by a commit SHA"
+        assert VERSION_COMMENT.match(rest), f"{name}:{number}: {ref} lacks a `# vX` comment"
+
+
+def test_one_sha_per_action_and_release() -> None:
+    """Every workflow runs the same release of an action, and a SHA names one release."""
+    releases: dict[str, set[tuple[str, str]]] = {}
+    for name in EXPECTED:
+        for _, ref, rest in uses_lines(name):
+            action, sha = ref.split("@")
+            match = VERSION_COMMENT.match(rest)
+            assert match
+            releases.setdefault(action, set()).add((sha, match["version"]))
+    for action, pins in releases.items():
+        assert len(pins) == 1, f"{action} is pinned to several releases: {sorted(pins)}"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_checkout_does_not_persist_credentials(
+    workflows: dict[str, dict[str, Any]], name: str
+) -> None:
+    """No job leaves the token in the work tree for a later step (or an artifact) to read."""
+    checkouts = steps_using(workflows[name], "actions/checkout")
+    assert checkouts
+    for job_id, step in checkouts:
+        assert (step.get("with") or {}).get("persist-credentials") is False, f"{name}:{job_id}"
+
+
+def test_lint_audits_the_workflows() -> None:
+    """`make lint` runs zizmor and actionlint on the workflows after ruff and mypy, and CI
+    runs `make lint` (the linters come from the dev extras, so a clean checkout has them)."""
+    recipe = makefile_recipe("lint")
+    # the program each line runs: `python -m ruff` is ruff, `.venv/bin/zizmor` is zizmor
+    tools = [(argv[2] if argv[1:2] == ["-m"] else argv[0].rsplit("/", 1)[-1])
+             for argv in map(shlex.split, recipe)]
+    assert tools[:2] == ["ruff", "mypy"], tools
+    assert {"zizmor", "actionlint"} <= set(tools[2:]), tools
+    zizmor = recipe[tools.index("zizmor")]
+    actionlint = recipe[tools.index("actionlint")]
+    assert ".github/workflows" in zizmor and ".github/workflows" in actionlint
+    # A finding fails lint: no flag that turns the exit code off.
+    assert "--no-exit-codes" not in zizmor
+    assert "--offline" in zizmor  # no GitHub API: the same result with or without a token
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["dev"]
+    names = {re.split(r"[<>=!~\[ ]", item, maxsplit=1)[0] for item in dev}
+    assert "zizmor" in names
+    assert any(n.startswith("actionlint") for n in names)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make lint\b", ci, re.M), ".ci/run does not run make lint"
+
+
+def test_console_scripts_the_workflows_call() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["vmimage-plan"] == "offline.preview_plan:main"
+    assert scripts["vmimage-offline"] == "offline.cli:entry"
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -134,6 +219,8 @@ def test_no_stored_secrets(name: str) -> None:
 @pytest.mark.parametrize("name", EXPECTED)
 def test_pulumi_action_inputs_are_known(workflows: dict[str, dict[str, Any]], name: str) -> None:
     for _, step in steps_using(workflows[name], "pulumi/actions"):
+        if "with" not in step:
+            continue  # no command: it only installs the Pulumi CLI
         assert set(step["with"]) <= PULUMI_ACTION_INPUTS, set(step["with"]) - PULUMI_ACTION_INPUTS
         assert step["with"].get("stack-name")
         pack = ROOT / str(step["with"]["policyPacks"])
@@ -148,32 +235,65 @@ def test_pr_test_job_runs_tests_and_lint(workflows: dict[str, dict[str, Any]]) -
     assert str(setup["with"]["python-version"]) == "3.11"
 
 
-def test_pr_offline_plan_reaches_the_summary(workflows: dict[str, dict[str, Any]]) -> None:
-    runs = run_lines(workflows["pull-request.yml"], "plan")
-    invocation = next(line for line in runs.splitlines() if "-m offline up" in line)
-    assert re.search(r"python -m offline up .*--stack \S+", invocation)
+def test_pr_offline_plan_starts_from_mains_state(workflows: dict[str, dict[str, Any]]) -> None:
+    """Without credentials the PR still gets a plan: offline, against the state main saved."""
+    pr, main = workflows["pull-request.yml"], workflows["main.yml"]
+    runs = run_lines(pr, "plan")
+    invocation = next(line for line in runs.splitlines() if "vmimage-offline up" in line)
+    assert re.search(r"vmimage-offline up .*--stack dev\b", invocation)
     assert "--markdown plan.md" in invocation and "--report-json plan.json" in invocation
     assert re.search(r'plan\.md >> "?\$GITHUB_STEP_SUMMARY', runs)
+    # main.yml saves the state (and the key that seals it) as an artifact on each push...
+    ((saver, upload),) = [(j, s) for j, s in steps_using(main, "actions/upload-artifact")
+                          if s["with"]["name"] == "offline-state-dev"]
+    saved = upload["with"]["path"].split()
+    assert len(saved) == 2 and saved[1] == saved[0] + ".key"
+    assert re.search(rf"vmimage-offline up --stack dev --state {re.escape(saved[0])}\b",
+                     run_lines(main, saver))
+    assert "test" in str(main["jobs"][saver]["needs"])
+    # ...and the PR job fetches the newest one from a push to main, or plans without one.
+    ((_, fetch),) = steps_using(pr, "dawidd6/action-download-artifact")
+    inputs = fetch["with"]
+    assert (inputs["workflow"], inputs["branch"], inputs["event"]) == ("main.yml", "main", "push")
+    assert inputs["name"] == "offline-state-dev"
+    assert inputs["if_no_artifact_found"] in ("warn", "ignore")
+    state = f"{inputs['path']}/{Path(saved[0]).name}"
+    assert f"--state {state}" in runs and f"chmod 600 {state}.key" in runs
+    assert permissions(pr, "plan") == {"contents": "read", "actions": "read"}
 
 
-def test_pr_preview_is_policy_checked_and_commented(workflows: dict[str, dict[str, Any]]) -> None:
+def test_pr_comments_the_plan_of_the_real_preview(workflows: dict[str, dict[str, Any]]) -> None:
+    """With credentials: `pulumi preview --json` (policy pack included), rendered by
+    vmimage-plan from preview.json into plan.md, and plan.md commented on the PR."""
     pr = workflows["pull-request.yml"]
     job = pr["jobs"]["preview"]
     assert job["needs"] == "test" or "test" in job["needs"]
+    # credentials: never a fork's PR (no OIDC token), and the repository variables set
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
     assert permissions(pr, "preview") == {
         "id-token": "write",
         "contents": "read",
         "pull-requests": "write",
     }
-    ((job_id, step),) = steps_using(pr, "pulumi/actions")
-    assert job_id == "preview"
-    assert step["with"]["command"] == "preview"
-    assert step["with"]["stack-name"] == "dev"
-    assert step["with"]["comment-on-pr"] is True
-    assert step["with"]["policyPacks"] == "policy"
-    # login must come before the Pulumi step that needs it
-    names = [str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
-    assert names.index("azure/login") < names.index("pulumi/actions")
+    commands = [str(s.get("run", "")) for s in job["steps"]]
+    preview = next(i for i, c in enumerate(commands) if "pulumi preview" in c)
+    assert re.search(r"pulumi preview .*--stack dev\b.*--json > preview\.json", commands[preview])
+    assert "--policy-pack policy" in commands[preview]
+    render = next(i for i, c in enumerate(commands) if "vmimage-plan" in c)
+    assert render > preview
+    assert re.search(r"vmimage-plan --preview-json preview\.json --markdown plan\.md",
+                     commands[render])
+    # rendered and commented even when the preview fails on a policy violation
+    assert "!cancelled()" in str(job["steps"][render].get("if"))
+    comment = next(i for i, c in enumerate(commands) if "/comments" in c)
+    assert comment > render and "plan.md" in commands[comment]
+    assert "!cancelled()" in str(job["steps"][comment].get("if"))
+    assert job["steps"][comment]["env"]["GH_TOKEN"] == "${{ github.token }}"
+    # the CLI comes from pulumi/actions (no command: install only), after both logins
+    uses = [str(s.get("uses", "")).split("@")[0] for s in job["steps"]]
+    assert uses.index("azure/login") < uses.index("pulumi/actions") < preview
+    assert uses.index("pulumi/auth-actions") < preview
+    assert "with" not in job["steps"][uses.index("pulumi/actions")]
 
 
 def test_main_up_is_serialized_and_gated(workflows: dict[str, dict[str, Any]]) -> None:
