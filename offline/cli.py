@@ -1,6 +1,6 @@
-"""`python -m offline up`: run a stack against the simulated Azure.
+"""`vmimage-offline up` (or `python -m offline up`): run a stack against the simulated Azure.
 
-Exit codes: 0 success; 2 invalid config (the problem lines, nothing else); 1 the
+Exit codes: 0 success; 2 invalid config (the problem lines, nothing else) or usage; 1 the
 simulated Azure refused an operation (resource, ARM code, message), or a mandatory policy
 of the pack in policy/ was violated (as `pulumi preview --policy-pack policy` fails).
 Never a traceback.
@@ -13,10 +13,12 @@ import ipaddress
 import json
 import os
 import sys
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -28,13 +30,19 @@ from offline.marketplace import parse_entry
 from offline.policy_check import check_run, mandatory, violations_json
 from offline.report import duration, report_json, stage_spans, vm_states
 from offline.runner import (
+    PROJECT_DIR,
+    PROJECT_NAME,
     ProgramRun,
     StackConfig,
     StackFileError,
+    find_project,
     load_stack,
+    program_file,
+    reporting_progress,
     stack_file,
+    stack_names,
 )
-from offline.state import StateError
+from offline.state import StateError, key_file, lock_file
 from offline.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.up import up
 from vmimage.policy.rules import Violation
@@ -43,22 +51,91 @@ from vmimage.spec.errors import SpecError
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
 
 
+#: Console width when stdout is not a terminal and COLUMNS is not set (CI logs): wide
+#: enough that resource types and names are never cut.
+LOG_WIDTH = 200
+
+
 class UsageError(Exception):
     pass
+
+
+class HelpShown(Exception):
+    """`--help` was printed; argparse would exit the process here, main returns instead."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            sys.stderr.write(message)
+        raise HelpShown(status)
 
-def parser() -> argparse.ArgumentParser:
-    root = _Parser(prog="python -m offline", description=__doc__.splitlines()[0])
+
+def prog_name(argv0: str | None = None) -> str:
+    """How the user ran us: `vmimage-offline` (the console script) or `python -m offline`."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return name if name.startswith("vmimage-offline") else "python -m offline"
+
+
+DESCRIPTION = """\
+Run the vmimage program of a stack against a simulated Azure (no cloud, no
+credentials): print its resource tree, stages, VM states, outputs and policy
+findings, as `pulumi up` would create them."""
+
+
+def epilog(prog: str) -> str:
+    """Examples, where stacks are found, exit codes (lines within 80 columns)."""
+    return f"""\
+examples:
+  # the dev stack: resource tree, stages, VM states, outputs, policy findings
+  {prog} up --stack dev
+  # keep the simulated Azure between runs (the next run prints a change
+  # summary first, like a preview) and write the plan as a PR comment
+  {prog} up --stack dev --state dev.state.json --markdown plan.md
+  # a flaky Azure, reproducibly
+  {prog} up --stack dev --faults throttle=0.2,error5xx=0.1 --seed 7
+  # a bigger fleet: only the summary line, and the report as JSON
+  {prog} up --stack dev --set 'clones[0].count=100' --quiet \\
+      --report-json run.json
+  # a stack that uses a subnet and resources made outside it (IDs shortened)
+  {prog} up --stack corp \\
+      --existing-subnet /subscriptions/<sub>/.../snet-images=10.60.8.0/24 \\
+      --existing /subscriptions/<sub>/.../id-image-builder \\
+      --existing /subscriptions/<sub>/.../des-neu@northeurope
+
+--stack NAME reads Pulumi.NAME.yaml from the stacks directory of the vmimage
+project: the nearest directory at or above the current one whose Pulumi.yaml
+is project '{PROJECT_NAME}', else the project the package was installed from.
+--stack-file takes any path. Output files are checked before anything runs.
+
+exit codes:
+  {EXIT_OK}  the run succeeded
+  {EXIT_REFUSED}  the run failed or was refused: the simulated Azure refused an
+     operation, the program failed, a fault stopped it, a mandatory policy was
+     violated, it would delete or replace a protected resource, or it was
+     interrupted
+  {EXIT_INVALID}  invalid usage or config: a bad flag, stack file, --set or --state,
+     or an output file that cannot be written (nothing was run)
+"""
+
+
+def parser(prog: str | None = None) -> argparse.ArgumentParser:
+    prog = prog or prog_name()
+    root = _Parser(prog=prog, description=DESCRIPTION, epilog=epilog(prog),
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    up = commands.add_parser("up", help="run the program against the simulated Azure")
+    up = commands.add_parser(
+        "up", help="run the program against the simulated Azure",
+        description=DESCRIPTION, epilog=epilog(prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     source = up.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="stack name: reads stacks/Pulumi.<NAME>.yaml")
-    source.add_argument("--stack-file", type=Path, help="path of a Pulumi.<stack>.yaml")
+    source.add_argument("--stack", metavar="NAME", help="stack name: reads "
+                        "Pulumi.<NAME>.yaml from the project's stacks/ (see below)")
+    source.add_argument("--stack-file", type=Path, metavar="PATH",
+                        help="path of a Pulumi.<stack>.yaml")
     up.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
                     help="override a value inside vmimage:pipeline, e.g. clones[0].count=50")
     up.add_argument("--report-json", type=Path, metavar="FILE",
@@ -66,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--latency", action="append", default=[], metavar="KEY=SECONDS",
                     help="override one latency of the model (see offline/latency.py)")
     up.add_argument("--quiet", action="store_true", help="print only the summary line")
+    up.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                    help="progress lines on stderr while the program runs (default: only "
+                    "when stderr is a terminal and not --quiet)")
     up.add_argument("--faults", default="", metavar="SPEC",
                     help="inject faults: throttle=P,error5xx=P,customize-fail=1,"
                     "sysprep-hang=1,crash-after=K (see offline/faults.py)")
@@ -93,9 +173,19 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def console_width(environ: dict[str, str] | None = None, *,
+                  tty: bool | None = None) -> int | None:
+    """COLUMNS when set; else the terminal's width (None: rich asks the terminal); else,
+    for a log, LOG_WIDTH."""
+    env = os.environ if environ is None else environ
+    columns = env.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if (sys.stdout.isatty() if tty is None else tty) else LOG_WIDTH
+
+
 def main(argv: list[str] | None = None, console: Console | None = None) -> int:
-    # Wide enough that resource types and names are never cut in CI logs.
-    out = console or Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    out = console or Console(highlight=False, width=console_width())
     try:
         return _main(argv, out)
     except KeyboardInterrupt:
@@ -107,12 +197,86 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         return EXIT_REFUSED
 
 
+class Progress:
+    """Progress lines on a stream (stderr, so stdout keeps only the tree and tables) while
+    the program runs: one every PROGRESS_INTERVAL_S (offline/runner.py, a second), then a
+    final line. Called from the runner's progress thread: whole lines, never raises."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def elapsed(self) -> str:
+        return f"{time.monotonic() - self.started:.1f}s"
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            try:
+                self.stream.write(f"{line}\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed or broken stderr must not end the run
+
+    def __call__(self, registered: int) -> None:
+        self.write(f"running the program: {registered} resources registered so far "
+                   f"({self.elapsed()})")
+
+    def done(self, result: ProgramRun) -> None:
+        customs = sum(1 for r in result.registrations if r.custom)
+        self.write(f"registered {len(result.registrations)} resources ({customs} in the "
+                   f"simulated Azure) in {self.elapsed()}")
+
+
+def wants_progress(args: argparse.Namespace, stream: TextIO) -> bool:
+    """--progress / --no-progress decide; by default, only for a person watching."""
+    if args.progress is not None:
+        return bool(args.progress)
+    try:
+        return not args.quiet and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def locate(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:
+    """(program, stack file, notes), whatever the current directory is (it only decides
+    which vmimage project is meant); StackFileError says what is missing and where."""
+    project = find_project()
+    notes = []
+    if os.path.realpath(project) != os.path.realpath(PROJECT_DIR):
+        # vmimage/ reads script:, file: and template: sources beside its own package.
+        notes.append(f"project {project} runs with the vmimage package installed from "
+                     f"{PROJECT_DIR}: script:, file: and template: sources are read there")
+    program = program_file(project)
+    if not program.is_file():
+        raise StackFileError(
+            f"error: no vmimage project: no Pulumi.yaml of project '{PROJECT_NAME}' in "
+            f"{Path.cwd()} or above, and no {program.name} where the vmimage package was "
+            f"installed from ({PROJECT_DIR}); run it from the project's checkout, or install "
+            "that checkout editable (pip install -e)")
+    if args.stack_file is not None:
+        return program, args.stack_file, notes
+    path = stack_file(args.stack, project)
+    if not path.is_file():
+        known = stack_names(project)
+        raise StackFileError(f"error: stack {args.stack!r}: no {path}"
+                             + (f" (stacks there: {', '.join(known)})" if known else ""))
+    return program, path, notes
+
+
 def _main(argv: list[str] | None, out: Console) -> int:
     try:
         args = parser().parse_args(argv)
+    except HelpShown as shown:
+        return int(shown.args[0] or 0)
+    except UsageError as exc:
+        out.print(f"error: {exc}", markup=False)
+        out.print(f"(see {prog_name()} up --help)", markup=False)
+        return EXIT_INVALID
+    try:
         latency = LatencyModel(parse_overrides(args.latency))
         marketplace = dict(parse_entry(item) for item in args.marketplace_image)
-        path = args.stack_file or stack_file(args.stack)
+        program, path, notes = locate(args)
         name = args.stack or _stack_name(path)
         stack = load_stack(path, name, args.set)
         args.fault_plan = FaultPlan.parse(args.faults, args.seed) if args.faults else None
@@ -124,20 +288,24 @@ def _main(argv: list[str] | None, out: Console) -> int:
     except StackFileError as exc:
         out.print(str(exc), markup=False)
         return EXIT_INVALID
-    for notice in stack.notices:
+    for notice in notes + stack.notices:
         out.print(f"note: {notice}", markup=False, soft_wrap=True)
-    problems = config_problems(stack) + unwritable_outputs(args)
+    problems = config_problems(stack) + unwritable_outputs(args, stack_path=path)
     if problems:
         for line in problems:
             out.print(line, markup=False, soft_wrap=True)  # one problem, one line
         return EXIT_INVALID
+    progress = Progress(sys.stderr) if wants_progress(args, sys.stderr) else None
     try:
-        outcome = up(stack, latency=latency, faults=args.fault_plan, state_path=args.state,
-                     marketplace=marketplace, policy=None if args.no_policy else check_run,
-                     tenant=tenant)
+        with reporting_progress(progress):
+            outcome = up(stack, latency=latency, faults=args.fault_plan,
+                         state_path=args.state, program=program, marketplace=marketplace,
+                         policy=None if args.no_policy else check_run, tenant=tenant)
     except StateError as exc:
         out.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_INVALID
+    if progress is not None:
+        progress.done(outcome.run)
     if outcome.config_problems:
         for line in outcome.config_problems:
             out.print(line, markup=False, soft_wrap=True)
@@ -188,15 +356,31 @@ def existing_tenant(subnets: list[str], others: list[str],
     return add
 
 
-def unwritable_outputs(args: argparse.Namespace) -> list[str]:
+def unwritable_outputs(args: argparse.Namespace, stack_path: Path | None = None) -> list[str]:
     """Output files that could not be written, found before the run rather than after
-    it: a run's result must not be lost to a typo in a path."""
+    it: a run's result must not be lost to a typo in a path. Nor may one output overwrite
+    another, the state's key or lock, or the stack file being read."""
     problems = []
-    for flag, path in (("--report-json", args.report_json), ("--markdown", args.markdown),
-                       ("--state", args.state)):
+    taken: dict[str, str] = {}
+    if stack_path is not None:
+        taken[os.path.realpath(stack_path)] = "the stack file"
+    outputs = [("--report-json", args.report_json), ("--markdown", args.markdown),
+               ("--state", args.state)]
+    if args.state is not None:  # its companions, beside the file a symlink points to
+        real_state = Path(os.path.realpath(args.state))
+        taken[str(key_file(real_state))] = "the key of --state"
+        taken[str(lock_file(real_state))] = "the lock of --state"
+    for flag, path in outputs:
+        if path is None:
+            continue
         # The state is replaced by a rename beside the file a symlink points to.
-        if path is not None and (reason := output_path_problem(path, replaced=flag == "--state")):
+        reason = output_path_problem(path, replaced=flag == "--state")
+        real = os.path.realpath(path)
+        if reason is None and real in taken:
+            reason = f"is also {taken[real]}"
+        if reason is not None:
             problems.append(f"error: {flag} {path}: {reason}")
+        taken.setdefault(real, flag)
     return problems
 
 
@@ -210,10 +394,14 @@ def output_path_problem(path: Path, *, replaced: bool = False) -> str | None:
         return "is not writable"
     if real.exists() and not replaced:
         return None
-    if not real.parent.is_dir():
-        return f"directory {real.parent} does not exist"
-    if not os.access(real.parent, os.W_OK | os.X_OK):
-        return f"directory {real.parent} is not writable"
+    parent = real.parent
+    if not parent.exists():
+        missing = next(p for p in (parent, *parent.parents) if p.parent.exists())
+        return f"directory {parent} does not exist (no {missing})"
+    if not parent.is_dir():
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"directory {parent} is not writable"
     return None
 
 
@@ -301,9 +489,14 @@ def print_policy(out: Console, violations: list[Violation], *, quiet: bool = Fal
     if shown:
         from rich.table import Table
 
+        # Narrow terminals: the names fold within a fifth of the width each, the message
+        # takes what is left (and wraps at words); nothing is cut.
+        names = max(12, out.width // 5)
         table = Table(title="Policy", title_justify="left")
-        for column in ("policy", "enforcement", "resource", "message"):
-            table.add_column(column, overflow="fold")
+        table.add_column("policy", overflow="fold", max_width=names)
+        table.add_column("enforcement", overflow="fold")
+        table.add_column("resource", overflow="fold", max_width=names)
+        table.add_column("message", overflow="fold", ratio=1)
         for v in shown:
             # The logical name reads better than the URN; the report JSON keeps URNs.
             table.add_row(v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1], v.message)
@@ -367,7 +560,8 @@ def print_stages(out: Console, result: ProgramRun) -> None:
 
     table = Table(title="Stages (simulated time)", title_justify="left")
     for column in ("stage", "start", "end", "resources"):
-        table.add_column(column, justify="right" if column != "stage" else "left")
+        table.add_column(column, justify="right" if column != "stage" else "left",
+                         overflow="fold")
     for span in stage_spans(result):
         table.add_row(span.stage, duration(span.start_s), duration(span.end_s),
                       str(span.resources))
@@ -379,7 +573,7 @@ def print_states(out: Console, result: ProgramRun) -> None:
 
     table = Table(title="VM states", title_justify="left")
     for column in ("vm", "PowerState", "OSState"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # VM names: up to 64 characters
     for name, power, os_state in vm_states(result):
         table.add_row(name, power, os_state)
     out.print(table)

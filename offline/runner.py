@@ -11,7 +11,10 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +40,14 @@ from vmimage.spec.errors import SpecError
 from vmimage.spec.stack_config import ConfigProblems
 from vmimage.spec.validate import Loaded, load_spec
 
+#: The project this package was installed from (editable: the checkout), the fallback
+#: when no vmimage project is found from the current directory.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROGRAM = PROJECT_DIR / "__main__.py"
+PROJECT_NAME = "vmimage"  # `name:` in Pulumi.yaml
 PIPELINE_KEY = "vmimage:pipeline"
+#: How often `run` reports progress (seconds of wall time), when asked to.
+PROGRESS_INTERVAL_S = 1.0
 
 
 class StackFileError(Exception):
@@ -73,8 +81,59 @@ class StackConfig:
         return self._loaded
 
 
-def stack_file(stack: str) -> Path:
-    return PROJECT_DIR / "stacks" / f"Pulumi.{stack}.yaml"
+def _project_file(folder: Path) -> dict[str, Any] | None:
+    """The Pulumi.yaml (or Pulumi.yml) of `folder`, read; None if there is none, or it
+    cannot be read."""
+    for name in ("Pulumi.yaml", "Pulumi.yml"):
+        try:
+            document = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        return document if isinstance(document, dict) else None
+    return None
+
+
+def find_project(start: Path | None = None) -> Path:
+    """The vmimage project: the nearest directory at or above `start` (the current
+    directory) whose Pulumi.yaml names project `vmimage` (another Pulumi project, such as
+    examples/consumer, is passed over); else the project this package was installed from,
+    so the runner works from any directory."""
+    try:
+        here = Path(os.path.abspath(Path.cwd() if start is None else start))
+    except OSError:  # the current directory was removed
+        return PROJECT_DIR
+    for folder in (here, *here.parents):
+        document = _project_file(folder)
+        if document is not None and document.get("name") == PROJECT_NAME:
+            return folder
+    return PROJECT_DIR
+
+
+def program_file(project: Path = PROJECT_DIR) -> Path:
+    """The program `pulumi up` runs in `project`."""
+    return project / "__main__.py"
+
+
+def stacks_dir(project: Path = PROJECT_DIR) -> Path:
+    """Where the project's stack files live: `stackConfigDir` of its Pulumi.yaml, or, as
+    for the Pulumi CLI, the project directory itself."""
+    document = _project_file(project) or {}
+    configured = document.get("stackConfigDir")
+    return project / configured if isinstance(configured, str) and configured else project
+
+
+def stack_file(stack: str, project: Path = PROJECT_DIR) -> Path:
+    """`Pulumi.<stack>.yaml` of `project` (by default the installed one)."""
+    return stacks_dir(project) / f"Pulumi.{stack}.yaml"
+
+
+def stack_names(project: Path = PROJECT_DIR) -> list[str]:
+    """The stacks that have a file in `project`, for messages."""
+    try:
+        found = stacks_dir(project).glob("Pulumi.*.yaml")
+        return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in found)
+    except OSError:
+        return []
 
 
 def load_stack(path: Path, name: str, overrides: Sequence[str] = ()) -> StackConfig:
@@ -235,14 +294,19 @@ def run(
     program: Path = PROGRAM,
 ) -> ProgramRun:
     """Execute the program once. Pulumi's runtime is process-global, so it is reset
-    before each run; runs in one process do not see each other."""
+    before each run; runs in one process do not see each other.
+
+    Inside `reporting_progress(callback)`, `callback` is called every PROGRESS_INTERVAL_S
+    of wall time while the program runs, from another thread, with the number of
+    resources registered so far."""
     monitor = SimulatorMonitor(arm, prior=prior, diff=diff)
     error: str | None = None
     problems: list[str] = []
     _quiet_reported_failures()
     try:
-        run_program(program, monitor, project="vmimage", stack=stack.name,
-                    config=stack.config, secret_keys=stack.secret_keys)
+        with _ticking(_PROGRESS.get(), lambda: len(monitor.registrations)):
+            run_program(program, monitor, project="vmimage", stack=stack.name,
+                        config=stack.config, secret_keys=stack.secret_keys)
     except ConfigProblems as exc:  # what Azure's state forbids, found before registering
         error, problems = str(exc), exc.problems
     except pulumi.RunError as exc:
@@ -263,6 +327,45 @@ def run(
         arm=arm,
         config_problems=problems,
     )
+
+
+_PROGRESS: ContextVar[Callable[[int], None] | None] = ContextVar("progress", default=None)
+
+
+@contextmanager
+def reporting_progress(callback: Callable[[int], None] | None) -> Iterator[None]:
+    """Every `run` inside the block reports its progress to `callback` (a context rather
+    than a parameter of `run`: callers reach it through `offline.up.up`)."""
+    token = _PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+@contextmanager
+def _ticking(callback: Callable[[int], None] | None, count: Callable[[], int]) -> Iterator[None]:
+    """Calls `callback(count())` every PROGRESS_INTERVAL_S from a daemon thread until the
+    block ends. A callback that raises is not called again (the run goes on)."""
+    if callback is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(PROGRESS_INTERVAL_S):
+            try:
+                callback(count())
+            except Exception:
+                return
+
+    ticker = threading.Thread(target=tick, name="offline-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join()
 
 
 def _quiet_reported_failures() -> None:

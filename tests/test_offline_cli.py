@@ -317,3 +317,326 @@ def test_module_entry_point_runs_the_dev_stack():
     assert "Traceback" not in done.stdout + done.stderr
     assert "stack dev:" in done.stdout
     assert "vm-build-web-ubuntu-1-0-0" in done.stdout
+
+
+# -- the command: help, any directory, output paths, progress, widths --------------------------
+
+MAX_OK_WIDTH = 80
+
+
+def _run_module(*argv, cwd, env=None, timeout=120):
+    """`python -m offline ...` in a fresh process, from `cwd` (not the project)."""
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    environ.update(env or {})
+    return subprocess.run([sys.executable, "-m", "offline", *argv], cwd=cwd, env=environ,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["up", "--help"], ["up", "-h"]])
+def test_help_shows_examples_and_exit_codes(argv, capsys, monkeypatch):
+    from offline.cli import EXIT_INVALID, EXIT_OK, EXIT_REFUSED
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, text = cli(*argv)
+    shown = capsys.readouterr().out
+    assert code == EXIT_OK and text == ""
+    assert "examples:" in shown and "exit codes:" in shown
+    for example in ("up --stack dev\n", "--state dev.state.json --markdown plan.md",
+                    "--faults throttle=", "--existing-subnet", "--existing /subscriptions"):
+        assert example in shown, example
+    codes = shown[shown.index("exit codes:"):]
+    for value, words in ((EXIT_OK, "succeeded"), (EXIT_REFUSED, "mandatory policy"),
+                         (EXIT_INVALID, "invalid usage or config")):
+        assert f"\n  {value}  " in codes and words in codes
+    assert max(len(line) for line in shown.splitlines()) <= MAX_OK_WIDTH
+    if argv[0] == "up":
+        assert "--progress" in shown and "--stack NAME" in shown
+
+
+def test_prog_name_follows_how_it_was_run():
+    from offline.cli import parser, prog_name
+
+    assert prog_name("/venv/bin/vmimage-offline") == "vmimage-offline"
+    assert prog_name("/work/main/offline/__main__.py") == "python -m offline"
+    assert "vmimage-offline up --stack dev" in parser("vmimage-offline").format_help()
+
+
+def test_usage_error_points_to_help():
+    code, text = cli("up", "--stack", "dev", "--bogus")
+    assert code == 2
+    assert text.splitlines()[0].startswith("error: unrecognized arguments: --bogus")
+    assert "up --help" in text
+
+
+@pytest.mark.parametrize(("argv", "expected"), [(["--help"], 0), (["up"], 2),
+                                                (["up", "--stack", "nope"], 2)])
+def test_console_entry_point_exits_with_mains_code(argv, expected, monkeypatch, capsys):
+    """`vmimage-offline` ([project.scripts] -> offline.cli:entry)."""
+    import offline.cli
+
+    monkeypatch.setattr(sys, "argv", ["vmimage-offline", *argv])
+    with pytest.raises(SystemExit) as exited:
+        offline.cli.entry()
+    assert exited.value.code == expected
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_unknown_stack_names_the_file_and_the_stacks_there():
+    code, text = cli("up", "--stack", "nope")
+    assert code == 2
+    assert f"no {ROOT / 'stacks' / 'Pulumi.nope.yaml'}" in text
+    assert "stacks there: corp, dev, import, win" in text
+
+
+def test_runs_from_any_directory_with_relative_sources(tmp_path):
+    """--stack finds the project's stacks/ and __main__.py from elsewhere, and script:
+    and file: sources resolve against the project, not the current directory; COLUMNS
+    narrows every printed line."""
+    done = _run_module(
+        "up", "--stack", "dev",
+        "--set", "builds[0].customize[1]={script: scripts/linux/harden-ssh.sh}",
+        "--set", "builds[0].customize[2]={file: {source: scripts/linux/harden-ssh.sh, "
+        "destination: /opt/harden-ssh.sh}}",
+        cwd=tmp_path, env={"COLUMNS": str(MAX_OK_WIDTH)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stack dev:" in done.stdout and "customize-2" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "running the program" not in done.stderr  # not a terminal: no progress
+    wide = [line for line in done.stdout.splitlines() if len(line) > MAX_OK_WIDTH]
+    assert wide == []
+    assert "Policy" in done.stdout and "VM states" in done.stdout
+
+
+def test_a_log_without_columns_is_wide(tmp_path):
+    """Not a terminal and no COLUMNS (a CI log): 200 columns, the tree is not wrapped."""
+    done = _run_module("up", "--stack", "dev", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if "vmimage-v1-0-0-build-nic" in x)
+    assert line.rstrip().endswith("(nic-vm-build-web-ubuntu-1-0-0)")
+    assert max(len(x) for x in done.stdout.splitlines()) <= 200
+
+
+def test_stack_file_relative_to_the_current_directory(tmp_path):
+    (tmp_path / "Pulumi.mine.yaml").write_text(
+        (ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    done = _run_module("up", "--stack-file", "Pulumi.mine.yaml", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("stack mine:")
+
+
+def test_console_width():
+    from offline.cli import LOG_WIDTH, console_width
+
+    assert console_width({"COLUMNS": "80"}, tty=False) == 80
+    assert console_width({"COLUMNS": "80"}, tty=True) == 80
+    assert console_width({}, tty=False) == LOG_WIDTH
+    assert console_width({}, tty=True) is None  # rich asks the terminal
+    assert console_width({"COLUMNS": "wide"}, tty=False) == LOG_WIDTH
+    assert console_width({"COLUMNS": "0"}, tty=False) == LOG_WIDTH
+
+
+def test_main_without_a_console_honours_columns(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "60")
+    assert main(["up", "--stack", "dev", "--set", "clones[0].count=2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any("stack dev:" in line for line in lines)
+    assert max(len(line) for line in lines) <= 60
+
+
+# -- finding the project -------------------------------------------------------------------------
+
+def _project(folder, *, name="vmimage", stack_dir="stacks"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Pulumi.yaml").write_text(
+        f"name: {name}\nruntime: python\n" + (f"stackConfigDir: {stack_dir}\n" if stack_dir
+                                              else ""))
+    return folder
+
+
+def test_find_project_searches_upward_then_falls_back(tmp_path):
+    from offline.runner import PROJECT_DIR, find_project, stack_file, stacks_dir
+
+    project = _project(tmp_path / "checkout")
+    deep = project / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_project(deep) == project
+    assert stack_file("dev", project) == project / "stacks" / "Pulumi.dev.yaml"
+    # Another Pulumi project (examples/consumer) is not the vmimage project.
+    assert find_project(ROOT / "examples" / "consumer") == ROOT
+    _project(tmp_path / "other", name="vmimage-consumer")
+    assert find_project(tmp_path / "other") == PROJECT_DIR
+    assert find_project(tmp_path) == PROJECT_DIR
+    # Without stackConfigDir, stack files sit beside Pulumi.yaml (as for the Pulumi CLI).
+    plain = _project(tmp_path / "plain", stack_dir=None)
+    assert stacks_dir(plain) == plain
+    assert stack_file("dev") == ROOT / "stacks" / "Pulumi.dev.yaml"
+
+
+def test_the_project_found_from_the_current_directory_is_run(tmp_path, monkeypatch):
+    """Its stacks and its __main__.py (here a copy that exports one more output)."""
+    project = _project(tmp_path / "checkout")
+    (project / "stacks").mkdir()
+    (project / "stacks" / "Pulumi.mine.yaml").write_text(
+        (ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    (project / "__main__.py").write_text(
+        (ROOT / "__main__.py").read_text() + '\npulumi.export("fromTheCopy", True)\n')
+    (project / "sub").mkdir()
+    monkeypatch.chdir(project / "sub")
+    code, text = cli("up", "--stack", "mine")
+    assert code == 0, text
+    assert "fromTheCopy: true" in text
+    assert f"note: project {project} runs with the vmimage package installed from" in text
+    code, text = cli("up", "--stack", "dev")
+    assert code == 2 and f"no {project / 'stacks' / 'Pulumi.dev.yaml'}" in text
+    assert "stacks there: mine" in text
+
+
+def test_no_project_anywhere_exits_2(tmp_path, monkeypatch):
+    import offline.cli
+    import offline.runner
+
+    monkeypatch.setattr(offline.runner, "PROJECT_DIR", tmp_path / "site-packages")
+    monkeypatch.setattr(offline.cli, "PROJECT_DIR", tmp_path / "site-packages")
+    monkeypatch.chdir(tmp_path)
+    code, text = cli("up", "--stack", "dev")
+    assert code == 2
+    assert text.startswith("error: no vmimage project: no Pulumi.yaml of project 'vmimage'")
+    assert "Traceback" not in text
+
+
+# -- output paths, checked before the run --------------------------------------------------------
+
+def _refused_before_the_run(tmp_path, *argv):
+    state = tmp_path / "dev.json"
+    code, text = cli("up", "--stack", "dev", "--quiet", *argv)
+    assert code == 2, text
+    assert not state.exists(), "the run went ahead"
+    assert "stack dev:" not in text
+    return text
+
+
+@pytest.mark.parametrize("flag", ["--report-json", "--markdown", "--state"])
+def test_an_output_under_a_file_is_refused(tmp_path, flag):
+    blocker = tmp_path / "report.json"
+    blocker.write_text("{}")
+    target = blocker / "out"
+    extra = ["--state", str(tmp_path / "dev.json")] if flag != "--state" else []
+    text = _refused_before_the_run(tmp_path, flag, str(target), *extra)
+    assert f"error: {flag} {target}: {blocker} is not a directory" in text
+
+
+@pytest.mark.parametrize("flag", ["--report-json", "--markdown", "--state"])
+def test_an_output_in_a_missing_directory_names_what_is_missing(tmp_path, flag):
+    target = tmp_path / "no" / "such" / "out"
+    text = _refused_before_the_run(tmp_path, flag, str(target))
+    assert (f"error: {flag} {target}: directory {target.parent} does not exist "
+            f"(no {tmp_path / 'no'})") in text
+
+
+@pytest.mark.parametrize("flag", ["--report-json", "--markdown", "--state"])
+def test_an_output_that_is_not_writable_is_refused(tmp_path, flag, monkeypatch):
+    """(Checked with os.access; faked here, since root may write anything.)"""
+    import os
+
+    import offline.cli
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    existing = tmp_path / "existing.out"
+    existing.write_text("")
+
+    def access(path, mode):
+        return str(path) not in (str(locked), str(existing)) and os.access(path, mode)
+
+    monkeypatch.setattr(offline.cli.os, "access", access)
+    text = _refused_before_the_run(tmp_path, flag, str(locked / "out"))
+    assert f"error: {flag} {locked / 'out'}: directory {locked} is not writable" in text
+    text = _refused_before_the_run(tmp_path, flag, str(existing))
+    assert f"error: {flag} {existing}: is not writable" in text
+
+
+@pytest.mark.parametrize(("first", "second"), [("--report-json", "--markdown"),
+                                               ("--markdown", "--state"),
+                                               ("--report-json", "--state")])
+def test_one_file_for_two_outputs_is_refused(tmp_path, first, second):
+    same = tmp_path / "out.txt"
+    text = _refused_before_the_run(tmp_path, first, str(same), second, str(same))
+    assert f"error: {second} {same}: is also {first}" in text
+
+
+def test_an_output_may_not_overwrite_the_stack_file_or_the_states_key(tmp_path):
+    stack = tmp_path / "Pulumi.dev.yaml"
+    stack.write_text((ROOT / "stacks" / "Pulumi.dev.yaml").read_text())
+    code, text = cli("up", "--stack-file", str(stack), "--markdown", str(stack))
+    assert code == 2 and f"error: --markdown {stack}: is also the stack file" in text
+    state = tmp_path / "dev.json"
+    key = tmp_path / "dev.json.key"
+    text = _refused_before_the_run(tmp_path, "--state", str(state), "--report-json", str(key))
+    assert f"error: --report-json {key}: is also the key of --state" in text
+
+
+# -- progress --------------------------------------------------------------------------------
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def fast_progress(monkeypatch):
+    import offline.runner
+
+    monkeypatch.setattr(offline.runner, "PROGRESS_INTERVAL_S", 0.01)
+
+
+def test_progress_goes_to_stderr_and_ends_with_a_final_line(fast_progress, capsys):
+    code, text = cli("up", "--stack", "dev", "--progress")
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0, text
+    assert any(line.startswith("running the program: ") and "registered so far" in line
+               for line in err), err
+    assert err[-1].startswith("registered ") and "(19 in the simulated Azure) in " in err[-1]
+    assert "registered so far" not in text and "in the simulated Azure) in" not in text
+
+
+@pytest.mark.parametrize(("argv", "terminal", "shown"), [
+    ([], True, True),                          # a person watching
+    ([], False, False),                        # a log: only when asked
+    (["--progress"], False, True),
+    (["--quiet"], True, False),
+    (["--quiet", "--progress"], False, True),  # asked for: even with --quiet
+    (["--no-progress"], True, False),
+])
+def test_when_progress_is_shown(argv, terminal, shown, fast_progress, monkeypatch):
+    stream = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    code, _ = cli("up", "--stack", "dev", *argv)
+    assert code == 0
+    assert ("registered 27 resources" in stream.getvalue()) is shown, stream.getvalue()
+
+
+def test_progress_stops_quietly_when_its_callback_fails(fast_progress):
+    import time
+
+    from offline.runner import _ticking
+
+    calls = []
+
+    def broken(count):
+        calls.append(count)
+        raise RuntimeError("stderr is gone")
+
+    with _ticking(broken, lambda: 7):
+        time.sleep(0.1)
+    assert calls == [7]
+
+
+def test_progress_is_not_reported_outside_reporting_progress(fast_progress):
+    from offline.runner import _PROGRESS, reporting_progress
+
+    seen = []
+    with reporting_progress(seen.append):
+        assert _PROGRESS.get() is not None
+    assert _PROGRESS.get() is None
