@@ -57,6 +57,7 @@ from vmimage.vocabulary import (
     NIC,
     NSG,
     PUBLIC_IP,
+    PUBLISH,
     RANDOM_PASSWORD,
     RESOURCE_GROUP,
     RESTART,
@@ -110,6 +111,7 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     RESTART: ("vmId", "vmUniqueId"),
     RESUME: ("vmId", "vmUniqueId", "evictedAt"),
     HEALTH_GATE: ("vmId", "vmUniqueId"),
+    PUBLISH: ("vmId", "vmUniqueId", "galleryImageVersionName", "excludeFromLatest"),
     VM_EXTENSION: ("location", "publisher", "type"),
 }
 
@@ -844,11 +846,13 @@ def _vm_action(arm: SimulatedArm, which: str, p: dict[str, Any], at: float) -> O
     from offline.vm_rest import run_action
     from vmimage.providers.generalize import GENERALIZE as GENERALIZE_ACTION
     from vmimage.providers.health_gate import HEALTH as HEALTH_ACTION
+    from vmimage.providers.publish import PUBLISH as PUBLISH_ACTION
     from vmimage.providers.restart import RESTART as RESTART_ACTION
     from vmimage.providers.resume import RESUME as RESUME_ACTION
 
     action = {"generalize": GENERALIZE_ACTION, "restart": RESTART_ACTION,
-              "resume": RESUME_ACTION, "health": HEALTH_ACTION}[which]
+              "resume": RESUME_ACTION, "health": HEALTH_ACTION,
+              "publish": PUBLISH_ACTION}[which]
     reported, end = run_action(arm, action, p, at, on_call=arm.on_vm_call)
     outputs = {k: reported.get(k) for k in action.outputs}
     outputs[action.done_at] = timestamp(end)
@@ -881,6 +885,7 @@ HANDLERS: dict[str, Handler] = {
     RESTART: lambda arm, p, at: _vm_action(arm, "restart", p, at),
     RESUME: lambda arm, p, at: _vm_action(arm, "resume", p, at),
     HEALTH_GATE: lambda arm, p, at: _vm_action(arm, "health", p, at),
+    PUBLISH: lambda arm, p, at: _vm_action(arm, "publish", p, at),
     VM_EXTENSION: lambda arm, p, at: _tenancy().vm_extension(arm, p, at),
     NAT_GATEWAY: lambda arm, p, at: _tenancy().nat_gateway(arm, p, at),
 }

@@ -13,6 +13,7 @@ Follows the Azure rules the VM actions depend on (see docs/generalize.md):
   status stays the one from before the reboot until the booted guest reports again;
 - POST start (a deallocated or stopped VM, not a generalized one) likewise: the VM runs,
   and its agent reports once the guest has booted;
+- PATCH of a gallery image version updates its publishing profile (`versions`);
 - errors use ARM's body shape `{"error": {"code": ..., "message": ...}}`.
 
 Fault scripting (`inject`) queues canned replies per (method, path suffix) ahead of the
@@ -38,6 +39,11 @@ _VM_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
     r"Microsoft\.Compute/virtualMachines/(?P<vm>[^/]+)(?:/(?P<action>[^/]+))?"
     r"(?:/(?P<command>[^/]+))?$",
+    re.IGNORECASE,
+)
+_VERSION_PATH = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
+    r"galleries/(?P<gallery>[^/]+)/images/(?P<image>[^/]+)/versions/(?P<version>[^/]+)$",
     re.IGNORECASE,
 )
 _OP_PATH = re.compile(
@@ -124,6 +130,9 @@ class FakeVmArm:
     _operations: dict[str, _Operation] = field(default_factory=dict)
     _op_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _crash: dict[str, int] = field(default_factory=dict)
+    #: Gallery image versions' publishing profiles, by (group, gallery, image, version):
+    #: what a PATCH (the Publish step) set.
+    versions: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     # ----- set-up -------------------------------------------------------------------
     def add_vm(self, resource_group: str, name: str, **attrs: Any) -> FakeVm:
@@ -172,6 +181,14 @@ class FakeVmArm:
         op_match = _OP_PATH.match(path)
         if op_match and method == "GET":
             return self._poll(op_match["op"], op_match["kind"].lower())
+        version = _VERSION_PATH.match(path)
+        if version and method == "PATCH":
+            rg, gallery, image, number = (v.lower() for v in version.groups())
+            key = (rg, gallery, image, number)
+            profile = ((body or {}).get("properties") or {}).get("publishingProfile") or {}
+            self.versions.setdefault(key, {}).update(profile)
+            return 200, {}, {"name": version["version"], "properties": {
+                "provisioningState": "Succeeded", "publishingProfile": self.versions[key]}}
         if not vm_match:
             return arm_error(404, "NotFound", f"no such ARM path: {path}")
         vm = self.vms.get((vm_match["rg"].lower(), vm_match["vm"].lower()))

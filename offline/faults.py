@@ -10,6 +10,7 @@ SPEC is comma-separated `name=value`:
 - `pending-reboot=1` the Windows build VM has a reboot pending (checks fail);
 - `spot-evict=1`     Azure evicts a Spot build VM as its first customize step starts;
 - `unhealthy=1`      clones never report healthy to the Application Health extension;
+- `validate-fail=1`  the first validate step exits non-zero on the validation VM;
 - `crash-after=K`    the run dies after its K-th completed operation (a killed `pulumi up`).
 
 Transient answers are not failures: the azure-native provider (Go azcore) and the Python
@@ -32,7 +33,7 @@ from typing import Any
 
 from offline.arm import ArmError
 from offline.guest import GuestState
-from vmimage.vocabulary import STEP_CUSTOMIZE
+from vmimage.vocabulary import STEP_CUSTOMIZE, STEP_VALIDATE
 
 MAX_ATTEMPTS = 10  # azure-native's azcore retry policy: MaxRetries 3..10; we take the top
 RETRY_AFTER_S = (5, 10, 15, 30)  # what ARM's throttling answers typically ask for
@@ -47,6 +48,7 @@ KNOWN = {
     "pending-reboot": "1: a Windows build VM has a reboot pending",
     "spot-evict": "1: a Spot build VM is evicted as its first customize step starts",
     "unhealthy": "1: clones never report healthy (Application Health extension)",
+    "validate-fail": "1: the first validate step exits non-zero",
     "crash-after": "K >= 1: the run dies after its K-th completed operation",
 }
 SCRIPT_OUTPUT = (
@@ -86,6 +88,7 @@ class FaultPlan:
     pending_reboot: bool = False
     spot_evict: bool = False
     unhealthy: bool = False
+    validate_fail: bool = False
     crash_after: int | None = None
     retries: list[Retry] = field(default_factory=list)
     crashed: SimulatedCrash | None = None
@@ -129,7 +132,8 @@ class FaultPlan:
     def active(self) -> bool:
         return bool(self.throttle or self.error5xx or self.customize_fail
                     or self.sysprep_hang or self.bitlocker or self.pending_reboot
-                    or self.spot_evict or self.unhealthy or self.crash_after)
+                    or self.spot_evict or self.unhealthy or self.validate_fail
+                    or self.crash_after)
 
     # -- hooks the simulator calls --------------------------------------------------------------
     def before_call(self, token: str, inputs: dict[str, Any]) -> float:
@@ -168,10 +172,12 @@ class FaultPlan:
         }
 
     def before_script(self, name: str, vm_name: str, *, step: str | None) -> None:
-        """Before a run command executes: the first customize step (its `vmimage-step`
-        tag says which it is) may fail."""
+        """Before a run command executes: the first customize or validate step (its
+        `vmimage-step` tag says which it is) may fail."""
         self._check_alive()
-        if self.customize_fail and not self.customize_failed and step == STEP_CUSTOMIZE:
+        failing = (STEP_CUSTOMIZE if self.customize_fail else None,
+                   STEP_VALIDATE if self.validate_fail else None)
+        if not self.customize_failed and step is not None and step in failing:
             self.customize_failed = True
             raise ArmError(
                 409, "VMExtensionProvisioningError",

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm, timestamp
+from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm, get_path, timestamp
+from offline.secrets import unwrap
 from vmimage.vocabulary import RUN_COMMAND
 
 if TYPE_CHECKING:
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 VM_PATH = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
     r"virtualMachines/(?P<name>[^/?]+)(?P<action>/[A-Za-z]+)?(?:/(?P<command>[^/?]+))?$",
+    re.IGNORECASE,
+)
+GALLERY_VERSION_PATH = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
+    r"galleries/(?P<gallery>[^/]+)/images/(?P<image>[^/]+)/versions/(?P<version>[^/?]+)$",
     re.IGNORECASE,
 )
 MARKETPLACE_PATH = re.compile(
@@ -55,12 +61,17 @@ class VmRestFacade:
     def handle(self, method: str, path: str, query: dict[str, str],
                body: dict[str, Any] | None) -> Reply:
         match, image = VM_PATH.match(path), MARKETPLACE_PATH.match(path)
-        if match is None and image is None:
+        version = GALLERY_VERSION_PATH.match(path)
+        if match is None and image is None and version is None:
             return _error(404, "NotFound", f"no simulated route for {method} {path}")
         if self.arm.faults is not None:
             canned = self.arm.faults.rest_fault(method, path)
             if canned is not None:
                 return canned
+        if version is not None and method == "PATCH":
+            return self._timed("publish", "update", lambda: self._patch_version(
+                version["rg"], version["gallery"], version["image"], version["version"],
+                body or {}))
         if image is not None and method == "GET":
             return self._timed("marketplace", "vm.instanceView",
                                lambda: self._marketplace(**image.groupdict()))
@@ -176,6 +187,23 @@ class VmRestFacade:
         self.clock.sleep(self.arm.start(vm_id, start))
         self._record("start", start)
         return 200, {}, None
+
+    def _patch_version(self, rg: str, gallery: str, image: str, version: str,
+                       body: dict[str, Any]) -> Reply:
+        """A gallery version's updatable publishing settings (excludeFromLatest)."""
+        version_id = self.arm.provider_id(rg, "Microsoft.Compute/galleries", gallery,
+                                          "images", image, "versions", version)
+        resource = self.arm.resources.get(version_id.lower())
+        if resource is None or not resource.alive(self.clock.now):
+            return _error(404, "ResourceNotFound", f"The Resource '{version}' was not found.")
+        publishing = get_path(body, "properties.publishingProfile") or {}
+        props = dict(resource.props)
+        props["publishingProfile"] = {**(unwrap(props.get("publishingProfile")) or {}),
+                                      **publishing}
+        resource.props = props
+        return 200, {}, {"id": resource.id, "name": version, "location": props.get("location"),
+                         "properties": {"provisioningState": "Succeeded",
+                                        "publishingProfile": props["publishingProfile"]}}
 
     def _deallocate(self, vm_id: str) -> Reply:
         self.arm.vms[vm_id].set(self.clock.now, "deallocated")

@@ -15,6 +15,7 @@ IMAGE_PIPELINE = "vmimage:index:ImagePipeline"
 IMAGE_BUILD = "vmimage:index:ImageBuild"
 NETWORK = "vmimage:index:Network"
 BUILD_VM = "vmimage:index:BuildVm"
+VALIDATION = "vmimage:index:Validation"
 GUEST_SCRIPTS = "vmimage:index:GuestScripts"
 IMAGE_GALLERY = "vmimage:index:ImageGallery"
 IMAGE_CAPTURE = "vmimage:index:ImageCapture"
@@ -28,6 +29,7 @@ GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
 RESTART = "pulumi-python:dynamic/vmimage:Restart"
 RESUME = "pulumi-python:dynamic/vmimage:Resume"
 HEALTH_GATE = "pulumi-python:dynamic/vmimage:HealthGate"
+PUBLISH = "pulumi-python:dynamic/vmimage:Publish"
 #: The input in which a dynamic resource carries its pickled provider.
 DYNAMIC_PROVIDER_KEY = "__provider"
 
@@ -74,6 +76,7 @@ STEP_TAG = "vmimage-step"
 FINGERPRINT_TAG = "vmimage-build"
 
 STEP_CUSTOMIZE = "customize"
+STEP_VALIDATE = "validate"
 STEP_DEPROVISION = "deprovision"
 
 # -- run commands the VM-action provider sends ------------------------------------------------

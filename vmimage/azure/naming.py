@@ -128,11 +128,12 @@ def short_hash(*parts: str, length: int = 4) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
 
 
-def build_vm_name(image: str, version: str) -> str:
-    """The build VM of one image version, e.g. 'vm-build-web-ubuntu-1-0-0'."""
-    name = f"vm-build-{image}-{version_slug(version)}"
+def build_vm_name(image: str, version: str, role: str = "build") -> str:
+    """The build VM of one image version, e.g. 'vm-build-web-ubuntu-1-0-0' (role
+    'val': the VM that validates the captured version)."""
+    name = f"vm-{role}-{image}-{version_slug(version)}"
     if len(name) > VM_NAME_MAX:
-        name = f"vm-build-{image[: VM_NAME_MAX - 30]}-{short_hash(image, version, length=8)}"
+        name = f"vm-{role}-{image[: VM_NAME_MAX - 30]}-{short_hash(image, version, length=8)}"
     return name
 
 

@@ -61,7 +61,9 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
         storage_profile=storage_profile(ctx),
         publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
             target_regions=target_regions(ctx.spec, build),
-            exclude_from_latest=build.exclude_from_latest,
+            # A version to validate is taken into latest by its publication, once it
+            # passed (vmimage/components/validation.py).
+            exclude_from_latest=True if build.validate_steps else build.exclude_from_latest,
             end_of_life_date=build.end_of_life.isoformat() + "T00:00:00Z"
             if build.end_of_life else None,
             storage_account_type=build.storage_type,
@@ -99,9 +101,10 @@ def storage_profile(ctx: CaptureContext) -> Any:
 def _protected(ctx: CaptureContext, pulumi: Any) -> Any:
     # A captured image is final: its source VM may be retired (deleted) later, or reported
     # by ARM with other casing, without that ever meaning a recapture.
+    published = ["publishingProfile.excludeFromLatest"] if ctx.build.validate_steps else []
     return pulumi.ResourceOptions(parent=ctx.parent, protect=ctx.protect,
                                   ignore_changes=["storageProfile.source",
-                                                  "sourceVirtualMachine"])
+                                                  "sourceVirtualMachine", *published])
 
 
 def _lookup(spec: PipelineSpec, build: BuildSpec) -> Any:

@@ -1,5 +1,6 @@
-"""The customize steps of a build, in order, on its build VM: each registered by its
-kind (vmimage/steps/), one after the other.
+"""The customize steps of a build, in order, on its build VM (after the built-in step
+that formats its data disks): each registered by its kind (vmimage/steps/), one after
+the other. The validate steps run the same way on the validation VM.
 
 The seal that follows them (waagent deprovision or sysprep) is not a step: it ends with
 the guest powering off, so the Generalize step runs and watches it
@@ -53,6 +54,8 @@ class GuestScriptsArgs:
     """Captured by an earlier vmimage, which kept the seal as a run command resource."""
     after: pulumi.CustomResource | None = None
     """What the first step waits for (the resume of an evicted Spot VM), if anything."""
+    role: str = "build"
+    """The build VM's customize steps, or ("validate") the validation VM's steps."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,13 @@ class GuestScripts(pulumi.ComponentResource):
         super().__init__(GUEST_SCRIPTS, name, None, opts)
         spec, build = args.spec, args.build
         previous: pulumi.CustomResource | None = args.after
-        # First: the customize steps may install onto the disks' mount points.
-        previous = format_disks.register(self._context(name, args, previous),
-                                         naming.child_name(name, "format-disks")) or previous
-        for i, step in enumerate(build.customize):
+        steps = build.validate_steps if args.role == "validate" else build.customize
+        if args.role == "build":
+            # First: the customize steps may install onto the disks' mount points.
+            previous = format_disks.register(
+                self._context(name, args, previous),
+                naming.child_name(name, "format-disks")) or previous
+        for i, step in enumerate(steps):
             previous = kind_of(step).register(self._context(name, args, previous), step, i)
         if args.legacy_deprovision:
             previous = register_run_command(
@@ -107,4 +113,4 @@ class GuestScripts(pulumi.ComponentResource):
             parent=self, name=name, spec=args.spec, build=args.build,
             resource_group_name=args.resource_group_name, vm_name=args.vm_name,
             vm_id=args.vm_id, vm_unique_id=args.vm_unique_id, vm=args.vm,
-            frozen=args.frozen, previous=previous)
+            frozen=args.frozen, previous=previous, role=args.role)

@@ -17,6 +17,7 @@ from vmimage.azure import naming
 from vmimage.components.build_vm import BuildVm, BuildVmArgs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
+from vmimage.components.validation import Validation, ValidationArgs
 from vmimage.components.vm_profile import AdminCredentials
 from vmimage.providers.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs
 from vmimage.providers.resume import Resume, ResumeArgs
@@ -57,6 +58,9 @@ class ImageBuildArgs:
 class ImageBuild(pulumi.ComponentResource):
     image: ImageCapture
     """The captured images: their ids, and the one clones boot from."""
+    image_id: pulumi.Output[str]
+    """What clones and child builds boot: the captured image, once validated (when the
+    build has validate steps)."""
     vm_state: pulumi.Output[dict[str, str]]
     """The build VM's powerState and osState as the Generalize step left them."""
 
@@ -91,7 +95,29 @@ class ImageBuild(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({"vmState": self.vm_state, "imageId": self.image.clone_source_id})
+        self.image_id = self.image.clone_source_id
+        if build.validate_steps:
+            self.image_id = self._validate(name, args, child)
+        self.register_outputs({"vmState": self.vm_state, "imageId": self.image_id})
+
+    def _validate(self, name: str, args: ImageBuildArgs,
+                  child: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        """Boot the captured version, run the validate steps, publish: the image id,
+        known only once published."""
+        assert args.gallery is not None  # the spec requires a gallery with validate
+        validation = Validation(
+            naming.child_name(name, "validation"),
+            ValidationArgs(spec=args.spec, build=args.build,
+                           resource_group_name=args.resource_group_name,
+                           subnet_id=args.subnet_id, admin=args.admin,
+                           image_id=self.image.clone_source_id,
+                           gallery_name=args.gallery.gallery_name,
+                           image_name=args.gallery.image_name,
+                           frozen=args.capture is not None and args.capture.captured,
+                           environment=args.environment),
+            opts=pulumi.ResourceOptions(parent=self))
+        return pulumi.Output.all(self.image.clone_source_id,
+                                 validation.published.published_at).apply(lambda v: v[0])
 
     def _build_and_generalize(
         self, name: str, args: ImageBuildArgs, child: pulumi.ResourceOptions,

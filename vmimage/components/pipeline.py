@@ -105,8 +105,7 @@ class ImagePipeline(pulumi.ComponentResource):
 
         builds: dict[str, ImageBuild] = {}
         for build in build_order(spec):  # oldest first: a child boots from its parent
-            parent = builds[build.from_.version].image.clone_source_id \
-                if build.from_.version else None
+            parent = builds[build.from_.version].image_id if build.from_.version else None
             builds[build.version] = ImageBuild(
                 naming.child_name(name, f"v{naming.version_slug(build.version)}"),
                 ImageBuildArgs(
@@ -133,7 +132,7 @@ class ImagePipeline(pulumi.ComponentResource):
             assert version is not None  # the spec guarantees it
             group_args = CloneGroupArgs(
                 spec=spec, clone=clone, version=version,
-                image_id=captures[version].clone_source_id,
+                image_id=builds[version].image_id,
                 resource_group_name=rg_name, subnet_id=subnet_id, admin=admin,
             )
             group_name = naming.child_name(name, f"clones-{clone.name}")

@@ -315,6 +315,11 @@ class BuildSpec(SpecModel):
         (), description="steps run on the build VM, in order, before it is sealed: each "
         "one of template, script, inline, restart, windowsUpdate or file (vmimage/steps/)"
     )
+    validate_steps: tuple[CustomizeStep, ...] = Field(
+        (), alias="validate",
+        description="steps run after capture on a short-lived VM booted from the new "
+        "version (the same kinds as customize); clones, child builds and latest use the "
+        "version only after they pass")
     regions: tuple[RegionSpec, ...] = Field(
         (), description="target regions; the pipeline's location is always one"
     )

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def rollout_problems(spec: PipelineSpec) -> list[str]:
-    found = []
+    found = validation_problems(spec)
     for i, clone in enumerate(spec.clones):
         at = f"clones[{i}].rollout"
         probe = clone.rollout.health
@@ -22,4 +22,21 @@ def rollout_problems(spec: PipelineSpec) -> list[str]:
         if clone.kind == "vm" and clone.rollout.pause_seconds and probe is None:
             # (a scale set pauses between its own batches: pauseTimeBetweenBatches)
             found.append(f"{at}.pauseSeconds: follows a healthy batch; set rollout.health")
+    return found
+
+
+def validation_problems(spec: PipelineSpec) -> list[str]:
+    """A validated version is published (taken into latest) by the gallery, after its
+    validation VM passed; that VM has the build's size."""
+    found = []
+    for i, build in enumerate(spec.builds):
+        if not build.validate_steps:
+            continue
+        at = f"builds[{i}].validate"
+        if not spec.uses_gallery:
+            found.append(f"{at}: validation publishes a gallery version once it passes; "
+                         "capture: gallery")
+        if build.imported:
+            found.append(f"{at}: an imported VHD has no build size for its validation VM; "
+                         "validate its child build (from.version)")
     return found

@@ -351,9 +351,11 @@ def _source_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]
 def _step_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     if spec.os not in ("linux", "windows"):
         return []  # which scripts fit is unknown until the OS is (reported on its own)
-    return [problem for j, step in enumerate(build.customize)
-            for problem in (kind_of(step).problems(step, spec.os, f"{at}.customize[{j}]")
-                            + kind_of(step).build_problems(step, build, f"{at}.customize[{j}]"))]
+    return [problem for key, steps in (("customize", build.customize),
+                                       ("validate", build.validate_steps))
+            for j, step in enumerate(steps)
+            for problem in (kind_of(step).problems(step, spec.os, f"{at}.{key}[{j}]")
+                            + kind_of(step).build_problems(step, build, f"{at}.{key}[{j}]"))]
 
 
 def _clone_problems(spec: PipelineSpec) -> list[str]:

@@ -326,7 +326,6 @@ def _build_problems(step: FileStep, build: BuildSpec, at: str) -> list[str]:
 def _register(ctx: StepContext, step: FileStep, index: int) -> pulumi.CustomResource:
     from vmimage.azure import naming
     from vmimage.steps.run_command import command_name, register_run_command
-    from vmimage.vocabulary import STEP_CUSTOMIZE
 
     identity = identity_for(step.file, tuple(ctx.build.identities))  # checked by the spec
     return register_run_command(
@@ -334,7 +333,7 @@ def _register(ctx: StepContext, step: FileStep, index: int) -> pulumi.CustomReso
         name=command_name(index, "copy-file"),
         script=render_script(step.file, os=ctx.spec.os, vm_name=ctx.build_vm_name,
                              identity=identity),
-        timeout_s=step.file.timeout_seconds, step_tag=STEP_CUSTOMIZE)
+        timeout_s=step.file.timeout_seconds, step_tag=ctx.step_tag)
 
 
 KIND = StepKind(key="file", model=FileStep, register=_register, problems=_problems,

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from vmimage.steps.kind import RunCommandStep, StepContext, StepKind
 from vmimage.steps.script import MAX_SCRIPT_BYTES
-from vmimage.vocabulary import STEP_CUSTOMIZE
 
 if TYPE_CHECKING:
     import pulumi
@@ -36,7 +35,7 @@ def _register(ctx: StepContext, step: InlineStep, index: int) -> pulumi.CustomRe
     return register_run_command(
         ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"),
         name=command_name(index, "inline"), script=step.inline,
-        timeout_s=step.timeout_seconds, step_tag=STEP_CUSTOMIZE)
+        timeout_s=step.timeout_seconds, step_tag=ctx.step_tag)
 
 
 KIND = StepKind(key="inline", model=InlineStep, register=_register, problems=_problems,

@@ -53,14 +53,24 @@ class StepContext:
     """The build is captured: nothing of it may change (vmimage/components/frozen.py)."""
     previous: pulumi.CustomResource | None
     """The step before this one, which must have finished first."""
+    role: str = "build"
+    """Whose steps these are: the build VM's (customize), or the validation VM's."""
 
     @property
     def build_vm_name(self) -> str:
-        """The build VM's Azure name, as the naming rules give it (known before the VM
-        exists, so scripts can be rendered with it)."""
+        """The VM's Azure name, as the naming rules give it (known before the VM exists,
+        so scripts can be rendered with it)."""
         from vmimage.azure import naming
 
-        return naming.build_vm_name(self.spec.image_name, self.build.version)
+        return naming.build_vm_name(self.spec.image_name, self.build.version,
+                                    "val" if self.role == "validate" else "build")
+
+    @property
+    def step_tag(self) -> str:
+        """What a step's run command is tagged as (reports and faults read it)."""
+        from vmimage.vocabulary import STEP_CUSTOMIZE, STEP_VALIDATE
+
+        return STEP_VALIDATE if self.role == "validate" else STEP_CUSTOMIZE
 
 
 def no_problems(_step: Any, _os: str, _at: str) -> list[str]:

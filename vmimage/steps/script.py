@@ -12,7 +12,6 @@ from pydantic import Field
 
 from vmimage.scripts.render import PROJECT_DIR
 from vmimage.steps.kind import RunCommandStep, StepContext, StepKind
-from vmimage.vocabulary import STEP_CUSTOMIZE
 
 if TYPE_CHECKING:
     import pulumi
@@ -79,7 +78,7 @@ def _register(ctx: StepContext, step: ScriptStep, index: int) -> pulumi.CustomRe
         ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"),
         name=command_name(index, PurePosixPath(step.script).stem.lower()),
         script=read_script(step.script), timeout_s=step.timeout_seconds,
-        step_tag=STEP_CUSTOMIZE)
+        step_tag=ctx.step_tag)
 
 
 KIND = StepKind(key="script", model=ScriptStep, register=_register, problems=_problems,

@@ -11,7 +11,6 @@ from pydantic import Field
 from vmimage.scripts.declarations import DeclarationError, declaration_of
 from vmimage.scripts.render import TEMPLATES_DIR, TemplateProblem, render
 from vmimage.steps.kind import RunCommandStep, StepContext, StepKind
-from vmimage.vocabulary import STEP_CUSTOMIZE
 
 if TYPE_CHECKING:
     import pulumi
@@ -80,7 +79,7 @@ def _register(ctx: StepContext, step: TemplateStep, index: int) -> pulumi.Custom
         ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"),
         name=command_name(index, stem_of(step.template)),
         script=render(step.template, step.vars, os=ctx.spec.os, vm_name=ctx.build_vm_name),
-        timeout_s=step.timeout_seconds, step_tag=STEP_CUSTOMIZE)
+        timeout_s=step.timeout_seconds, step_tag=ctx.step_tag)
 
 
 KIND = StepKind(key="template", model=TemplateStep, register=_register, problems=_problems,

@@ -154,7 +154,6 @@ def _register(ctx: StepContext, step: WindowsUpdateStep, index: int) -> pulumi.C
     from vmimage.azure import naming
     from vmimage.steps.restart import register_restart
     from vmimage.steps.run_command import command_name, register_run_command
-    from vmimage.vocabulary import STEP_CUSTOMIZE
 
     options = step.windows_update
     previous = ctx.previous
@@ -164,7 +163,7 @@ def _register(ctx: StepContext, step: WindowsUpdateStep, index: int) -> pulumi.C
             logical_name=naming.child_name(ctx.name, f"customize-{index}-wu{k}"),
             name=command_name(index, f"windows-update-r{k}"),
             script=render_round(options, round_no=k, verify=False, vm_name=ctx.build_vm_name),
-            timeout_s=options.timeout_seconds, step_tag=STEP_CUSTOMIZE)
+            timeout_s=options.timeout_seconds, step_tag=ctx.step_tag)
         previous = register_restart(
             replace(ctx, previous=previous),
             naming.child_name(ctx.name, f"customize-{index}-wu{k}-restart"),
@@ -175,7 +174,7 @@ def _register(ctx: StepContext, step: WindowsUpdateStep, index: int) -> pulumi.C
         name=command_name(index, "windows-update-verify"),
         script=render_round(options, round_no=options.rounds, verify=True,
                             vm_name=ctx.build_vm_name),
-        timeout_s=options.timeout_seconds, step_tag=STEP_CUSTOMIZE)
+        timeout_s=options.timeout_seconds, step_tag=ctx.step_tag)
 
 
 KIND = StepKind(key="windowsUpdate", model=WindowsUpdateStep, register=_register,

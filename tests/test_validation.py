@@ -1,0 +1,132 @@
+"""Validate before publishing (#18): a captured version boots a validation VM that runs
+the build's `validate` steps; only when they pass is the version taken into latest
+(Publish) and handed to clones and child builds, and the validation VM deallocated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import load_stack_dict, stack_config
+from engine_host import clean_env, from_struct, provider_stub, to_struct
+from program_mocks import SUBSCRIPTION, run_program
+from pulumi.runtime.proto import provider_pb2
+from test_engine_dynamic_provider import (
+    azure,  # noqa: F401  (fixtures)
+    configure,
+    engine,  # noqa: F401  (fixture)
+    start,
+    vm_of,
+)
+from test_engine_restart_provider import FAST
+from test_spec import problems_of
+
+from offline.faults import FaultPlan
+from offline.secrets import unwrap
+from offline.up import up
+from vmimage.vocabulary import PUBLISH, STEP_TAG, STEP_VALIDATE
+
+VM = "azure-native:compute:VirtualMachine"
+VERSION = "azure-native:compute:GalleryImageVersion"
+RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
+CHECK = {"inline": "curl -fsS http://localhost/ >/dev/null\n"}
+
+
+def validated() -> dict[str, Any]:
+    config = load_stack_dict("dev")
+    config["vmimage:pipeline"]["builds"][0]["validate"] = [CHECK]
+    return config
+
+
+def test_validation_needs_a_gallery_and_a_build_vm_size():
+    raw = validated()["vmimage:pipeline"]
+    raw["builds"][0]["validate"] = [{"inline": ""}]
+    [problem] = problems_of(raw)
+    assert problem.startswith("builds[0].validate[0].inline: ")
+    raw["builds"][0]["validate"] = [CHECK]
+    raw["capture"] = "managedImage"
+    raw["managedImage"] = {"name": "img"}
+    raw.pop("gallery")
+    assert "builds[0].validate: validation publishes a gallery version once it passes; " \
+           "capture: gallery" in problems_of(raw)
+
+
+def test_the_version_is_published_after_its_validation_and_clones_wait():
+    recorded = run_program(validated())
+    (version,) = recorded.of_type(VERSION)
+    assert version.inputs["publishingProfile"]["excludeFromLatest"] is True
+    assert "publishingProfile.excludeFromLatest" in version.request.ignoreChanges
+    vms = {vm.inputs["vmName"]: vm for vm in recorded.of_type(VM)}
+    validation_vm = vms["vm-val-web-ubuntu-1-0-0"]
+    assert validation_vm.inputs["tags"]["vmimage-role"] == "validation"
+    assert version.urn in validation_vm.dependencies  # it boots the captured version
+    (check,) = [c for c in recorded.of_type(RUN_COMMAND)
+                if c.inputs["tags"][STEP_TAG] == STEP_VALIDATE]
+    assert check.inputs["vmName"] == "vm-val-web-ubuntu-1-0-0"
+    (publish,) = recorded.of_type(PUBLISH)
+    assert publish.inputs["excludeFromLatest"] is False
+    assert publish.inputs["galleryImageVersionName"] == "1.0.0"
+    assert check.urn in publish.dependencies
+    clones = [vm for name, vm in vms.items() if name.startswith("web-")]
+    assert clones and all(publish.urn in vm.dependencies for vm in clones)
+    # without validate: nothing of it, and the version as configured
+    plain = run_program(load_stack_dict("dev"))
+    assert not plain.of_type(PUBLISH)
+    assert plain.of_type(VERSION)[0].inputs["publishingProfile"]["excludeFromLatest"] is False
+
+
+def published_state(result: Any) -> tuple[bool, str]:
+    arm = result.run.arm
+    version = next(r for r in arm.resources.values() if r.token == VERSION)
+    excluded = unwrap(version.props)["publishingProfile"]["excludeFromLatest"]
+    val_vm = next(vid for vid in arm.vms if vid.endswith("/vm-val-web-ubuntu-1-0-0"))
+    return excluded, arm.vms[val_vm].final()[0]
+
+
+def test_a_passing_validation_publishes_and_deallocates_offline():
+    result = up(stack_config("dev", validated()["vmimage:pipeline"]))
+    assert result.ok, result.run.failures or result.run.error
+    assert published_state(result) == (False, "deallocated")
+    clones = [r for r in result.run.registrations if r.type == VM
+              and str(r.outputs.get("name", "")).startswith("web-")]
+    publish = next(r for r in result.run.registrations if r.type == PUBLISH)
+    assert clones and all(vm.start_s >= publish.end_s for vm in clones)
+
+
+def test_a_failing_validation_stops_the_run_and_leaves_the_version_out_of_latest():
+    faults = FaultPlan.parse("validate-fail=1")
+    result = up(stack_config("dev", validated()["vmimage:pipeline"]), faults=faults)
+    assert not result.ok
+    [failure] = result.run.failures
+    assert failure.type == RUN_COMMAND and "exited with code 1" in failure.message
+    assert published_state(result) == (True, "running")
+    assert not [r for r in result.run.registrations if r.type == VM and r.id
+                and str(r.outputs.get("name", "")).startswith("web-")]
+
+
+def test_publish_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
+    (reg,) = run_program(validated()).of_type(PUBLISH)
+    rg, vm = vm_of(reg)
+    fake = azure.azure.arm
+    fake.subscription_id = SUBSCRIPTION
+    machine = fake.add_vm(rg, vm)
+    with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
+        stub = provider_stub(host)
+        configure(stub)
+        checked = stub.Check(provider_pb2.CheckRequest(
+            urn=reg.urn, olds=to_struct({}), news=reg.request.object, type=PUBLISH,
+            name=reg.name))
+        assert list(checked.failures) == []
+        created = stub.Create(provider_pb2.CreateRequest(
+            urn=reg.urn, properties=checked.inputs, timeout=3600, type=PUBLISH,
+            name=reg.name))
+        outs = from_struct(created.properties)
+        assert outs["powerState"] == "deallocated" and outs["publishedAt"]
+        (profile,) = fake.versions.values()
+        assert profile == {"excludeFromLatest": False}
+        assert machine.power_state == "deallocated"
+        # another excludeFromLatest is another publication
+        news = {**from_struct(checked.inputs), "excludeFromLatest": True}
+        diff = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=reg.urn,
+                                                  olds=created.properties,
+                                                  news=to_struct(news)))
+        assert list(diff.replaces) == ["excludeFromLatest"]

@@ -1,0 +1,107 @@
+"""Publish a validated gallery version: once its validation VM passed its steps, take
+the version into `latest` (its configured `excludeFromLatest`; it was created excluded)
+and deallocate the validation VM, so it bills no compute from then on.
+
+- `publish_version`: the procedure against a real `ComputeManagementClient`;
+- `PUBLISH`: it as a VM action on the validation VM (vmimage/providers/vm_action.py), and
+  `Publish`, the Pulumi dynamic resource recording that the version was published.
+
+A new value of `excludeFromLatest` in config is a new publication (a replace), so the
+version follows its config after it was published once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from vmimage.azure.client import describe
+from vmimage.providers.restart import reporter
+from vmimage.providers.vm_action import (
+    BASE_BUNDLE,
+    RETRY_METHODS,
+    VmAction,
+    VmActionError,
+    VmActionProvider,
+    VmActionResource,
+    VmArgs,
+)
+
+__all__ = ["PUBLISH", "Publish", "PublishArgs", "PublishError", "publish_version"]
+
+BUNDLE = (*BASE_BUNDLE, "vmimage.providers.restart", __name__)
+
+
+class PublishError(VmActionError):
+    """The version could not be published, or the validation VM not deallocated."""
+
+
+def publish_version(client: Any, resource_group: str, vm_name: str, *, gallery: str,
+                    image: str, version: str, exclude_from_latest: bool,
+                    sleep: Callable[[float], None] = time.sleep,
+                    clock: Callable[[], float] = time.monotonic,
+                    progress: Callable[[str], None] | None = None,
+                    poll_s: float = 15.0) -> dict[str, Any]:
+    """PATCH the version's excludeFromLatest, then deallocate the validation VM."""
+    from azure.core.exceptions import HttpResponseError
+
+    report = reporter(vm_name, clock, progress)
+    try:
+        report(f"publishing {image} {version} (excludeFromLatest {exclude_from_latest})")
+        client.gallery_image_versions.begin_update(
+            resource_group, gallery, image, version,
+            {"properties": {"publishingProfile": {"excludeFromLatest": exclude_from_latest}}},
+        ).result()
+        report("deallocating the validation VM")
+        client.virtual_machines.begin_deallocate(
+            resource_group, vm_name, retry_on_methods=RETRY_METHODS).result()
+    except HttpResponseError as err:
+        raise PublishError(f"publishing version {version} of {image} after its validation "
+                           f"failed: {describe(err)}; run again") from err
+    return {"excludeFromLatest": exclude_from_latest, "powerState": "deallocated"}
+
+
+def _run(client: Any, props: dict[str, Any], **how: Any) -> dict[str, Any]:
+    return publish_version(
+        client, props["resourceGroupName"], props["vmName"], gallery=props["galleryName"],
+        image=props["galleryImageName"], version=props["galleryImageVersionName"],
+        exclude_from_latest=bool(props.get("excludeFromLatest")), **how)
+
+
+PUBLISH = VmAction(
+    name="publish",
+    inputs=("galleryName", "galleryImageName", "galleryImageVersionName", "excludeFromLatest"),
+    outputs=("powerState",), done_at="publishedAt", run=_run,
+    required=("resourceGroupName", "vmName", "vmId", "galleryName", "galleryImageName",
+              "galleryImageVersionName"),
+    replaces=("galleryImageVersionName", "excludeFromLatest"))
+PUBLISH_INPUTS = PUBLISH.all_inputs
+
+
+class PublishProvider(VmActionProvider):
+    """What the engine's provider host runs for `Publish`."""
+
+    action = PUBLISH
+    bundle = BUNDLE
+
+
+@dataclass(kw_only=True)
+class PublishArgs(VmArgs):
+    """Inputs of `Publish`: the validation VM (vm_*), and the version it validated."""
+
+    gallery_name: pulumi.Input[str]
+    gallery_image_name: pulumi.Input[str]
+    gallery_image_version_name: str
+    exclude_from_latest: bool = False
+
+
+class Publish(VmActionResource, module="vmimage", name="Publish"):
+    """A validated version, taken into latest as configured; its validation VM off."""
+
+    provider = PublishProvider
+    power_state: pulumi.Output[str]
+    published_at: pulumi.Output[str]
