@@ -73,13 +73,16 @@ class Recorded:
 
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None,
-                 evicted: set[str] | None = None) -> None:
+                 evicted: set[str] | None = None,
+                 replicas: dict[str, dict[str, int]] | None = None) -> None:
         self.recorded = recorded
         # version -> the fingerprint its image was captured with: what the program's
         # lookups (getGalleryImageVersion, getImage) find in Azure.
         self.captured = captured or {}
         # build VM names Azure evicted (Spot): deallocated, never sealed
         self.evicted = evicted or set()
+        # version -> region -> the replicas Azure holds of it (a captured gallery version)
+        self.replicas = replicas or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.recorded.new_resource_calls += 1
@@ -123,15 +126,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 v.replace(".", "-"))), None)
         if version in self.captured:
             fingerprint = self.captured[version]
+            regions = [{"name": r, "regionalReplicaCount": n}
+                       for r, n in self.replicas.get(version, {}).items()]
             return {"id": f"/captured/{version}",
+                    **({"publishingProfile": {"targetRegions": regions}} if regions else {}),
                     "tags": {FINGERPRINT_TAG: fingerprint} if fingerprint else {}}
         return {}  # no id: not captured
 
 
 class RecordingMonitor(EngineMonitor):
     def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None,
-                 evicted: set[str] | None = None) -> None:
-        super().__init__(RecordingMocks(recorded, captured, evicted))
+                 evicted: set[str] | None = None,
+                 replicas: dict[str, dict[str, int]] | None = None) -> None:
+        super().__init__(RecordingMocks(recorded, captured, evicted, replicas))
         self.recorded = recorded
 
     def RegisterResource(self, request: Any) -> Any:
@@ -156,12 +163,15 @@ class RecordingMonitor(EngineMonitor):
 def run_program(config: dict[str, Any], *, secret_keys: list[str] | None = None,
                 stack: str = "test", recorded: Recorded | None = None,
                 preview: bool = False, captured: dict[str, str | None] | None = None,
-                evicted: set[str] | None = None) -> Recorded:
+                evicted: set[str] | None = None,
+                replicas: dict[str, dict[str, int]] | None = None) -> Recorded:
     """Run the program once; raises what the program raised (e.g. pulumi.RunError).
     Pass `recorded` to see what was registered even when it raises, and `captured` for
     the versions Azure already holds an image of (version -> fingerprint tag), and
-    `evicted` for the Spot build VMs (by name) Azure evicted."""
+    `evicted` for the Spot build VMs (by name) Azure evicted, and `replicas` for what
+    Azure holds of each captured version (version -> region -> replicas)."""
     recorded = recorded if recorded is not None else Recorded()
-    run_on_monitor(PROGRAM, RecordingMonitor(recorded, captured, evicted), project="vmimage",
+    run_on_monitor(PROGRAM, RecordingMonitor(recorded, captured, evicted, replicas),
+                   project="vmimage",
                    stack=stack, config=config, secret_keys=secret_keys, preview=preview)
     return recorded

@@ -79,10 +79,18 @@ def test_pinned_version_boots_the_referenced_version(vmimage_outputs: dict[str, 
     assert image["id"] == vmimage_outputs["imageVersionIds"]["1.0.0"]
 
 
-def test_latest_boots_the_image_definition(vmimage_outputs: dict[str, Any]) -> None:
+def test_latest_follows_the_vmimage_stacks_latest_version(
+        vmimage_outputs: dict[str, Any]) -> None:
+    """`latest` is pinned by id to the vmimage stack's latestVersion, so a new version
+    there is a new image id here (a replaced VM), as the README says."""
     mocks = run_consumer(vmimage_outputs, imageVersion="latest")
     image = the_vm(mocks).inputs["storageProfile"]["imageReference"]
-    assert image["id"] == vmimage_outputs["galleryImageId"]
+    assert image["id"] == vmimage_outputs["imageVersionIds"]["1.0.0"]
+    newer = {**vmimage_outputs, "latestVersion": "1.1.0", "imageVersionIds": {
+        **vmimage_outputs["imageVersionIds"],
+        "1.1.0": vmimage_outputs["imageVersionIds"]["1.0.0"].replace("1.0.0", "1.1.0")}}
+    moved = the_vm(run_consumer(newer, imageVersion="latest"))
+    assert moved.inputs["storageProfile"]["imageReference"]["id"].endswith("/versions/1.1.0")
 
 
 def test_unknown_version_fails_naming_the_versions(vmimage_outputs: dict[str, Any]) -> None:

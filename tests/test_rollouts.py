@@ -199,3 +199,28 @@ def test_the_gate_waits_for_healthy_in_the_provider_host(tmp_path, engine, azure
         leaked = {m for m in host.imported_modules()
                   if m.split(".")[0] in ("offline", "tests", "conftest", "program_mocks")}
         assert leaked == set()
+
+
+def test_auto_replicas_keep_a_captured_versions_count_and_say_so():
+    """`replicas: auto` sizes a version when it is captured; clones moving onto it later
+    do not quietly update the protected version: the plan says what auto would be."""
+    from vmimage.azure.captures import kept_replica_notes
+    from vmimage.spec.fingerprint import Capture
+
+    raw = load_stack_dict("dev")["vmimage:pipeline"]
+    raw["builds"][0]["regions"] = [{"name": "westeurope"}]
+    spec = load_spec(raw, location=LOCATION).spec
+    build, (region,) = spec.builds[0], spec.regions_of(spec.builds[0])
+    assert spec.replicas_for(build, region) == 2  # three clones run there
+    held = {"1.0.0": Capture("1.0.0", captured=True, fingerprint="v1:x",
+                             replicas={"westeurope": 1})}
+    assert spec.replicas_for(build, region, held["1.0.0"].replicas) == 1
+    assert kept_replica_notes(spec, held) == [
+        "builds[0].regions (westeurope): replicas auto would now be 2 (clones moved), but "
+        "version 1.0.0 keeps its 1: auto sizes a version when it is captured; set "
+        "replicas: 2 to change it"]
+    raw["builds"][0]["regions"] = [{"name": "westeurope", "replicas": 3}]
+    explicit = load_spec(raw, location=LOCATION).spec
+    assert kept_replica_notes(explicit, held) == []
+    assert explicit.replicas_for(explicit.builds[0], explicit.regions_of(
+        explicit.builds[0])[0], {"westeurope": 1}) == 3

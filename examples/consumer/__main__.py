@@ -1,9 +1,12 @@
 """A second stack that clones from the vmimage stack's images through a StackReference.
 
 The vmimage stack exports `imageVersionIds` (version -> gallery image version id),
-`galleryImageId` (the image definition: a VM created from it gets the newest version not
-excluded from latest), `latestVersion` and `imageRegions` (version -> replicated regions).
-This program picks one version (or latest) and creates one Linux VM from it.
+`galleryImageId` (the image definition), `latestVersion` (its newest published version)
+and `imageRegions` (version -> replicated regions). This program picks one version and
+creates one Linux VM from it. `latest` means the vmimage stack's `latestVersion`, pinned
+by id: when the vmimage stack publishes a new version, the next `pulumi up` here replaces
+the VM with one from it (a VM booted from the image definition itself would keep the
+version Azure picked when it was created, and never follow).
 """
 
 import pulumi
@@ -16,13 +19,13 @@ wanted = config.get("imageVersion") or "latest"
 images = pulumi.StackReference(config.require("vmimageStack"))
 
 
-def pick_image(version_ids: dict[str, str], gallery_image_id: str | None, version: str) -> str:
-    """The image id for `version`: a pinned gallery version, or the image definition for
-    'latest' (Azure resolves it when the VM is created). Fails with the versions on offer."""
+def pick_image(version_ids: dict[str, str], latest: str | None, version: str) -> str:
+    """The image id for `version`, or for 'latest' the vmimage stack's latestVersion's.
+    Fails with the versions on offer."""
     if version == "latest":
-        if not gallery_image_id:
-            raise ValueError("the vmimage stack exports no galleryImageId (capture: gallery)")
-        return gallery_image_id
+        if not latest:
+            raise ValueError("the vmimage stack exports no latestVersion (no version yet)")
+        version = latest
     if version not in (version_ids or {}):
         offered = ", ".join(sorted(version_ids or {})) or "none"
         raise ValueError(f"image version {version} is not built by the vmimage stack "
@@ -31,7 +34,7 @@ def pick_image(version_ids: dict[str, str], gallery_image_id: str | None, versio
 
 
 image_id = pulumi.Output.all(
-    images.get_output("imageVersionIds"), images.get_output("galleryImageId")
+    images.get_output("imageVersionIds"), images.get_output("latestVersion")
 ).apply(lambda args: pick_image(args[0], args[1], wanted))
 
 group = resources.ResourceGroup("rg", resource_group_name=config.require("resourceGroup"),

@@ -42,12 +42,42 @@ def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
     if not getattr(found, "id", None):
         return Capture(build.version, captured=False)
     tags = getattr(found, "tags", None) or {}
-    return Capture(build.version, captured=True, fingerprint=tags.get(FINGERPRINT_TAG))
+    return Capture(build.version, captured=True, fingerprint=tags.get(FINGERPRINT_TAG),
+                   replicas=replicas_of(found))
+
+
+def replicas_of(found: object) -> dict[str, int]:
+    """A gallery version's replicas per target region, as Azure answered."""
+    profile = getattr(found, "publishing_profile", None)
+    regions = getattr(profile, "target_regions", None) or []
+    return {str(r.name).replace(" ", "").lower(): int(r.regional_replica_count)
+            for r in regions if getattr(r, "regional_replica_count", None)}
 
 
 def look_up_captures(spec: PipelineSpec) -> dict[str, Capture]:
     """Every build's capture, by version (one read per build)."""
     return {build.version: _lookup(build, spec) for build in spec.builds}
+
+
+def kept_replica_notes(spec: PipelineSpec, captures: dict[str, Capture]) -> list[str]:
+    """Where `replicas: auto` would now size a captured version otherwise (its clones
+    moved): the version keeps what it has, and the plan says so."""
+    notes = []
+    for i, build in enumerate(spec.builds):
+        capture = captures.get(build.version)
+        if capture is None or not capture.captured or not capture.replicas:
+            continue
+        for region in spec.regions_of(build):
+            kept = capture.replicas.get(region.name.lower())
+            if region.replicas is not None or kept is None:
+                continue
+            now = spec.replicas_for(build, region)
+            if now != kept:
+                notes.append(
+                    f"builds[{i}].regions ({region.name}): replicas auto would now be {now} "
+                    f"(clones moved), but version {build.version} keeps its {kept}: auto sizes "
+                    f"a version when it is captured; set replicas: {now} to change it")
+    return notes
 
 
 def warn_unfingerprinted(captures: dict[str, Capture]) -> None:

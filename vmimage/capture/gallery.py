@@ -3,6 +3,7 @@ definition, replicated to the build's target regions; clones boot from it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from vmimage.capture.target import CaptureContext, CaptureTarget, shown
@@ -13,13 +14,14 @@ if TYPE_CHECKING:
     from vmimage.spec.models import BuildSpec, PipelineSpec
 
 
-def target_regions(spec: PipelineSpec, build: BuildSpec) -> list[Any]:
+def target_regions(spec: PipelineSpec, build: BuildSpec,
+                   kept: Mapping[str, int] | None = None) -> list[Any]:
     from pulumi_azure_native import compute
 
     return [
         compute.TargetRegionArgs(
             name=region.name,
-            regional_replica_count=spec.replicas_for(build, region),
+            regional_replica_count=spec.replicas_for(build, region, kept),
             storage_account_type=build.storage_type,
             encryption=regional_encryption(spec, build, region.disk_encryption_set_id),
         )
@@ -60,7 +62,7 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
         location=ctx.spec.location,
         storage_profile=storage_profile(ctx),
         publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
-            target_regions=target_regions(ctx.spec, build),
+            target_regions=target_regions(ctx.spec, build, ctx.kept_replicas),
             # A version to validate is taken into latest by its publication, once it
             # passed (vmimage/components/validation.py).
             exclude_from_latest=True if build.validate_steps else build.exclude_from_latest,

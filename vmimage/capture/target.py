@@ -8,8 +8,8 @@ whether a build is already captured there, and the rules it checks. The pipeline
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ class CaptureContext:
     """The pipeline's ImageGallery component, when a target needs it."""
     tags: dict[str, str]
     protect: bool
+    kept_replicas: Mapping[str, int] = field(default_factory=dict)
+    """A captured version's replicas by region: what `replicas: auto` keeps."""
 
 
 @dataclass(frozen=True)

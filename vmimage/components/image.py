@@ -4,7 +4,8 @@ the one thing here that cannot be rebuilt byte for byte."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import compute
@@ -116,6 +117,8 @@ class ImageCaptureArgs:
     fingerprint: str | None = None
     """The build's fingerprint (vmimage/spec/fingerprint.py), recorded on the image as a tag
     so a later run can tell whether this version's build changed."""
+    kept_replicas: Mapping[str, int] = field(default_factory=dict)
+    """A captured version's replicas by region, as Azure holds them."""
 
 
 class ImageCapture(pulumi.ComponentResource):
@@ -134,7 +137,8 @@ class ImageCapture(pulumi.ComponentResource):
         context = CaptureContext(
             parent=self, name=name, spec=args.spec, build=args.build,
             resource_group_name=args.resource_group_name, source_vm_id=args.source_vm_id,
-            gallery=args.gallery, tags=tags, protect=args.spec.protect_images)
+            gallery=args.gallery, tags=tags, protect=args.spec.protect_images,
+            kept_replicas=args.kept_replicas)
         self.image_ids = {target.key: target.register(context)
                           for target in targets_of(args.spec)}
         self.register_outputs({target: image for target, image in self.image_ids.items()})

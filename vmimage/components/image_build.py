@@ -92,6 +92,7 @@ class ImageBuild(pulumi.ComponentResource):
                 spec=spec, build=build, resource_group_name=args.resource_group_name,
                 source_vm_id=source_vm_id, gallery=args.gallery,
                 fingerprint=fingerprint_to_record(spec, build, args.capture),
+                kept_replicas=args.capture.replicas if args.capture else {},
             ),
             opts=child,
         )

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vmimage.steps import kind_of
@@ -62,6 +63,8 @@ class Capture:
     version: str
     captured: bool
     fingerprint: str | None = None
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    """Its replicas per region as Azure holds them (a gallery version's)."""
 
 
 def fingerprint_to_record(spec: PipelineSpec, build: BuildSpec,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -583,13 +584,17 @@ class PipelineSpec(SpecModel):
         ]
         return max(candidates, key=naming.version_key, default=None)
 
-    def replicas_for(self, build: BuildSpec, region: RegionSpec) -> int:
+    def replicas_for(self, build: BuildSpec, region: RegionSpec,
+                     kept: Mapping[str, int] | None = None) -> int:
         """Explicit replicas, or 'auto' (vmimage/azure/sizing.py); a shallow version has
-        its one."""
+        its one. `kept`: a captured version's replicas by region, which 'auto' keeps (it
+        sizes a version when it is captured, not each time clones move)."""
         if region.replicas is not None:
             return region.replicas
         if build.replication_mode == "Shallow":
             return 1
+        if kept and region.name.lower() in kept:
+            return kept[region.name.lower()]
         return recommended_replicas(self.vms_created_from(build.version, region.name))
 
     def vms_created_from(self, version: str, region: str) -> int:

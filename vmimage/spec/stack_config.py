@@ -8,7 +8,12 @@ from collections.abc import Sequence
 import pulumi
 from pulumi.runtime.config import is_config_secret
 
-from vmimage.azure.captures import CaptureLookupError, look_up_captures, warn_unfingerprinted
+from vmimage.azure.captures import (
+    CaptureLookupError,
+    kept_replica_notes,
+    look_up_captures,
+    warn_unfingerprinted,
+)
 from vmimage.azure.reads import CloudReadError, cloud_reads
 from vmimage.azure.subnets import SubnetLookupError, existing_subnet_problems
 from vmimage.spec.errors import SpecError
@@ -91,6 +96,8 @@ def captures_of(loaded: Loaded) -> dict[str, Capture]:
     if problems:
         raise ConfigProblems(problems)
     warn_unfingerprinted(captures)
+    for note in kept_replica_notes(spec, captures):
+        pulumi.log.warn(note)
     return captures
 
 
