@@ -62,6 +62,7 @@ from vmimage.vocabulary import (
     RESOURCE_GROUP,
     RESTART,
     RESUME,
+    RETIRE_BATCH,
     RUN_COMMAND,
     SCALE_SET,
     STEP_TAG,
@@ -112,6 +113,7 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     RESUME: ("vmId", "vmUniqueId", "evictedAt"),
     HEALTH_GATE: ("vmId", "vmUniqueId"),
     PUBLISH: ("vmId", "vmUniqueId", "galleryImageVersionName", "excludeFromLatest"),
+    RETIRE_BATCH: ("vmId", "vmUniqueId"),
     VM_EXTENSION: ("location", "publisher", "type"),
 }
 
@@ -849,10 +851,11 @@ def _vm_action(arm: SimulatedArm, which: str, p: dict[str, Any], at: float) -> O
     from vmimage.providers.publish import PUBLISH as PUBLISH_ACTION
     from vmimage.providers.restart import RESTART as RESTART_ACTION
     from vmimage.providers.resume import RESUME as RESUME_ACTION
+    from vmimage.providers.retire import RETIRE as RETIRE_ACTION
 
     action = {"generalize": GENERALIZE_ACTION, "restart": RESTART_ACTION,
               "resume": RESUME_ACTION, "health": HEALTH_ACTION,
-              "publish": PUBLISH_ACTION}[which]
+              "publish": PUBLISH_ACTION, "retire": RETIRE_ACTION}[which]
     reported, end = run_action(arm, action, p, at, on_call=arm.on_vm_call)
     outputs = {k: reported.get(k) for k in action.outputs}
     outputs[action.done_at] = timestamp(end)
@@ -886,6 +889,7 @@ HANDLERS: dict[str, Handler] = {
     RESUME: lambda arm, p, at: _vm_action(arm, "resume", p, at),
     HEALTH_GATE: lambda arm, p, at: _vm_action(arm, "health", p, at),
     PUBLISH: lambda arm, p, at: _vm_action(arm, "publish", p, at),
+    RETIRE_BATCH: lambda arm, p, at: _vm_action(arm, "retire", p, at),
     VM_EXTENSION: lambda arm, p, at: _tenancy().vm_extension(arm, p, at),
     NAT_GATEWAY: lambda arm, p, at: _tenancy().nat_gateway(arm, p, at),
 }

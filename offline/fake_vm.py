@@ -14,6 +14,7 @@ Follows the Azure rules the VM actions depend on (see docs/generalize.md):
 - POST start (a deallocated or stopped VM, not a generalized one) likewise: the VM runs,
   and its agent reports once the guest has booted;
 - PATCH of a gallery image version updates its publishing profile (`versions`);
+- GET of a group's VMs lists them with their tags; DELETE of a VM marks it deleted;
 - errors use ARM's body shape `{"error": {"code": ..., "message": ...}}`.
 
 Fault scripting (`inject`) queues canned replies per (method, path suffix) ahead of the
@@ -46,6 +47,9 @@ _VERSION_PATH = re.compile(
     r"galleries/(?P<gallery>[^/]+)/images/(?P<image>[^/]+)/versions/(?P<version>[^/]+)$",
     re.IGNORECASE,
 )
+_LIST_PATH = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
+    r"virtualMachines/?$", re.IGNORECASE)
 _OP_PATH = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/"
     r"(?P<kind>operations|operationResults)/(?P<op>[^/]+)$",
@@ -104,6 +108,8 @@ class FakeVm:
     #: What the Application Health extension reports, read by read ("initializing",
     #: then "healthy"...); the last one stays. Empty: the VM has no health extension.
     health: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    deleted: bool = False
 
 
 @dataclass
@@ -181,6 +187,13 @@ class FakeVmArm:
         op_match = _OP_PATH.match(path)
         if op_match and method == "GET":
             return self._poll(op_match["op"], op_match["kind"].lower())
+        listing = _LIST_PATH.match(path)
+        if listing and method == "GET":
+            return 200, {}, {"value": [
+                {"id": self.vm_id(vm.resource_group, vm.name), "name": vm.name,
+                 "location": vm.location, "tags": vm.tags}
+                for (rg, _), vm in self.vms.items()
+                if rg == listing["rg"].lower() and not vm.deleted]}
         version = _VERSION_PATH.match(path)
         if version and method == "PATCH":
             rg, gallery, image, number = (v.lower() for v in version.groups())
@@ -197,6 +210,10 @@ class FakeVmArm:
                              f"The Resource 'Microsoft.Compute/virtualMachines/{vm_match['vm']}'"
                              f" under resource group '{vm_match['rg']}' was not found.")
         action = (vm_match["action"] or "").lower()
+        if method == "DELETE" and not action:
+            vm.deleted = True
+            self.applied["delete"] += 1
+            return 200, {}, None
         if action == "runcommands" and vm_match["command"]:
             return self._run_command(vm, method, vm_match["command"], body or {})
         if method == "GET" and action == "instanceview":

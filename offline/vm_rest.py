@@ -17,6 +17,9 @@ from vmimage.vocabulary import RUN_COMMAND
 if TYPE_CHECKING:
     from vmimage.providers.vm_action import VmAction
 
+VM_LIST_PATH = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
+    r"virtualMachines/?$", re.IGNORECASE)
 VM_PATH = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
     r"virtualMachines/(?P<name>[^/?]+)(?P<action>/[A-Za-z]+)?(?:/(?P<command>[^/?]+))?$",
@@ -62,12 +65,15 @@ class VmRestFacade:
                body: dict[str, Any] | None) -> Reply:
         match, image = VM_PATH.match(path), MARKETPLACE_PATH.match(path)
         version = GALLERY_VERSION_PATH.match(path)
-        if match is None and image is None and version is None:
+        listing = VM_LIST_PATH.match(path)
+        if match is None and image is None and version is None and listing is None:
             return _error(404, "NotFound", f"no simulated route for {method} {path}")
         if self.arm.faults is not None:
             canned = self.arm.faults.rest_fault(method, path)
             if canned is not None:
                 return canned
+        if listing is not None and method == "GET":
+            return self._timed("list", "vm.instanceView", lambda: self._list(listing["rg"]))
         if version is not None and method == "PATCH":
             return self._timed("publish", "update", lambda: self._patch_version(
                 version["rg"], version["gallery"], version["image"], version["version"],
@@ -99,6 +105,8 @@ class VmRestFacade:
                 return self._restart(vm_id)
             if method == "POST" and action == "/start":
                 return self._start(vm_id)
+            if method == "DELETE" and not action:
+                return self._delete(vm_id)
         except ArmError as err:
             return _error(err.status, err.code, err.message)
         return _error(405, "MethodNotAllowed", f"{method} {action or '/'} is not simulated")
@@ -179,6 +187,23 @@ class VmRestFacade:
         start = self.clock.now
         self.clock.sleep(self.arm.restart(vm_id, start))
         self._record("restart", start)
+        return 200, {}, None
+
+    def _list(self, rg: str) -> Reply:
+        """The group's live VMs, with their tags (what RetireBatch selects by)."""
+        prefix = self.arm.provider_id(rg, "Microsoft.Compute/virtualMachines", "").lower()
+        vms = [{"id": r.id, "name": r.name, "location": unwrap(r.props).get("location"),
+                "tags": unwrap(r.props).get("tags") or {}}
+               for key, r in self.arm.resources.items()
+               if key.startswith(prefix) and "/" not in key[len(prefix):]
+               and r.alive(self.clock.now)]
+        return 200, {}, {"value": vms}
+
+    def _delete(self, vm_id: str) -> Reply:
+        """ARM's DELETE of a VM (its NIC and disks with it), answered when done."""
+        start = self.clock.now
+        self.clock.sleep(self.arm.delete(vm_id, start))
+        self._record("delete", start)
         return 200, {}, None
 
     def _start(self, vm_id: str) -> Reply:

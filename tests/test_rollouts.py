@@ -25,7 +25,7 @@ from test_spec import LOCATION, problems_of
 from offline.faults import FaultPlan
 from offline.up import up
 from vmimage.spec.validate import load_spec
-from vmimage.vocabulary import HEALTH_GATE, VM_EXTENSION
+from vmimage.vocabulary import HEALTH_GATE, RETIRE_BATCH, VM_EXTENSION
 
 VM = "azure-native:compute:VirtualMachine"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
@@ -126,6 +126,15 @@ def test_a_healthy_rollout_runs_batch_after_batch(tmp_path):
     second_vms = [r for r in result.run.registrations if r.type == VM
                   and r.outputs.get("name") in ("web-1-1-0-002", "web-1-1-0-003")]
     assert second_vms and all(vm.start_s >= batch_one_healthy for vm in second_vms)
+    # batch 1's predecessors went as soon as it was healthy, before batch 2 began
+    retires = sorted((r for r in result.run.registrations if r.type == RETIRE_BATCH),
+                     key=lambda r: r.start_s)
+    assert [r.outputs["retired"] for r in retires] == [
+        ["web-1-0-0-000", "web-1-0-0-001"], ["web-1-0-0-002", "web-1-0-0-003"]]
+    assert retires[0].end_s <= min(vm.start_s for vm in second_vms)
+    old = {r.name: r for r in result.run.arm.resources.values()
+           if r.token == VM and r.name.startswith("web-1-0-0-")}
+    assert old["web-1-0-0-000"].deleted_at <= min(vm.start_s for vm in second_vms)
 
 
 def test_an_unhealthy_batch_stops_the_rollout_and_keeps_the_old_vms(tmp_path):
@@ -224,3 +233,39 @@ def test_auto_replicas_keep_a_captured_versions_count_and_say_so():
     assert kept_replica_notes(explicit, held) == []
     assert explicit.replicas_for(explicit.builds[0], explicit.regions_of(
         explicit.builds[0])[0], {"westeurope": 1}) == 3
+
+
+def test_surge_is_one_batch_with_health_gates():
+    from vmimage.spec.rules import addresses_needed
+
+    plain = load_spec(load_stack_dict("dev")["vmimage:pipeline"], location=LOCATION).spec
+    spec = load_spec(gated(count=10, batch=2)["vmimage:pipeline"], location=LOCATION).spec
+    assert addresses_needed(plain) == 1 + 3 + 3  # build VM, clones, every clone twice
+    assert addresses_needed(spec) == 1 + 10 + 2  # build VM, clones, one batch twice
+
+
+def test_retire_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
+    config = gated()
+    (reg, *_) = run_program(config).of_type(RETIRE_BATCH)
+    rg, vm = vm_of(reg)
+    fake = azure.azure.arm
+    fake.subscription_id = SUBSCRIPTION
+    fake.add_vm(rg, vm, tags={"vmimage-clone-group": "web", "vmimage-version": "1.0.0"})
+    for name, version in (("web-0-9-0-000", "0.9.0"), ("web-0-9-0-001", "0.9.0"),
+                          ("web-0-9-0-002", "0.9.0"), ("other-0-9-0-000", "0.9.0")):
+        fake.add_vm(rg, name, tags={"vmimage-clone-group": name.split("-")[0],
+                                    "vmimage-version": version})
+    props = from_struct(reg.request.object)
+    props.update(vmId=f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/"
+                 f"Microsoft.Compute/virtualMachines/{vm}", vmUniqueId="u", subscriptionId=None)
+    from engine_host import to_struct
+
+    with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
+        stub = provider_stub(host)
+        configure(stub)
+        created = stub.Create(provider_pb2.CreateRequest(
+            urn=reg.urn, properties=to_struct(props), timeout=3600, type=RETIRE_BATCH,
+            name=reg.name))
+        assert from_struct(created.properties)["retired"] == ["web-0-9-0-000", "web-0-9-0-001"]
+        gone = {v.name for v in fake.vms.values() if v.deleted}
+        assert gone == {"web-0-9-0-000", "web-0-9-0-001"}  # not batch 2's, nor another group

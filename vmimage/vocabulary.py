@@ -30,6 +30,7 @@ RESTART = "pulumi-python:dynamic/vmimage:Restart"
 RESUME = "pulumi-python:dynamic/vmimage:Resume"
 HEALTH_GATE = "pulumi-python:dynamic/vmimage:HealthGate"
 PUBLISH = "pulumi-python:dynamic/vmimage:Publish"
+RETIRE_BATCH = "pulumi-python:dynamic/vmimage:RetireBatch"
 #: The input in which a dynamic resource carries its pickled provider.
 DYNAMIC_PROVIDER_KEY = "__provider"
 

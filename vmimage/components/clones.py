@@ -5,7 +5,9 @@ version creates new VMs beside the old ones (no PropertyChangeNotAllowed, no nam
 collision); Pulumi deletes the old ones only after their successors exist. With
 `rollout.batchSize`, each batch waits for the batch before it; with `rollout.health`,
 for the batch before it to report healthy through the Application Health extension
-(and `pauseSeconds` more), so an unhealthy batch stops the rollout.
+(and `pauseSeconds` more), so an unhealthy batch stops the rollout, and for the old VMs
+that batch replaces to be deleted (vmimage/providers/retire.py): one batch runs twice,
+not the whole group.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from vmimage.components import health, vm_profile
 from vmimage.components.disks import clone_data_disks
 from vmimage.components.network import network_interface
 from vmimage.providers.health_gate import HealthGate, HealthGateArgs
+from vmimage.providers.retire import RetireBatch, RetireBatchArgs
 from vmimage.providers.vm_action import subscription_output
 from vmimage.spec.models import CloneSpec, PipelineSpec
 from vmimage.vocabulary import CLONE_SET, GROUP_TAG
@@ -68,14 +71,20 @@ class CloneSet(pulumi.ComponentResource):
         self.vm_names = []
         self._private_ips: list[pulumi.Output[str | None]] = []
         previous_batch: list[pulumi.Resource] = []
-        for batch in batches(clone.count, clone.rollout.batch_size):
+        for number, batch in enumerate(batches(clone.count, clone.rollout.batch_size)):
             current_batch: list[pulumi.Resource] = []
+            first: compute.VirtualMachine | None = None
             for index in batch:
                 vm = self._clone(name, args, region, index, previous_batch)
+                first = first or vm
                 # With a health probe, what the next batch waits for is this clone seen
-                # healthy, not merely created.
+                # healthy, not merely created...
                 current_batch.append(self._gate(name, args, region, index, vm)
                                      if clone.rollout.health else vm)
+            if clone.rollout.health and first is not None:
+                # ...and the old VMs it replaces gone: one batch runs twice, not the fleet.
+                current_batch.append(self._retire(name, args, region, number, batch, first,
+                                                  current_batch))
             previous_batch = current_batch
         names = tuple(self.vm_names)
 
@@ -170,6 +179,22 @@ class CloneSet(pulumi.ComponentResource):
                            timeout_seconds=probe.timeout_seconds,
                            pause_seconds=clone.rollout.pause_seconds),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[extension]),
+        )
+
+
+    def _retire(self, name: str, args: CloneGroupArgs, region: str, number: int,
+                batch: range, first: compute.VirtualMachine,
+                healthy: list[pulumi.Resource]) -> pulumi.Resource:
+        """Delete the batch's predecessors (other versions, same indexes) once it is
+        healthy (vmimage/providers/retire.py)."""
+        return RetireBatch(
+            naming.child_name(name, f"batch{number}-retire"),
+            RetireBatchArgs(resource_group_name=args.resource_group_name, vm_name=first.name,
+                            vm_id=first.id, vm_unique_id=first.vm_id, location=region,
+                            subscription_id=subscription_output(first.id),
+                            group=args.clone.name, version=args.version,
+                            indexes=list(batch)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(healthy)),
         )
 
 

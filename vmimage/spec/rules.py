@@ -23,7 +23,7 @@ from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
     from vmimage.azure.reads import MarketplaceImage
-    from vmimage.spec.models import BuildSpec, MarketplaceRef, PipelineSpec
+    from vmimage.spec.models import BuildSpec, CloneSpec, MarketplaceRef, PipelineSpec
 
 MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
 # Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a
@@ -58,9 +58,18 @@ def addresses_needed(spec: PipelineSpec) -> int:
     every clone and scale-set instance, and, while a group rolls to a new version, its
     successors beside it (old VMs go once the new ones exist)."""
     builds = sum(1 for b in spec.builds if not b.retired and not b.imported)
+    builds += sum(1 for b in spec.builds if b.validate_steps and not b.retired)  # validation
     clones = sum(c.count for c in spec.clones)
-    surge = sum(c.count for c in spec.clones if c.kind == "vm")
+    surge = sum(surge_of(c) for c in spec.clones if c.kind == "vm")
     return builds + clones + surge
+
+
+def surge_of(clone: CloneSpec) -> int:
+    """How many VMs of a group run twice while it rolls: all of them, or with health
+    gates one batch (each batch's old VMs go once it is healthy)."""
+    if clone.rollout.health is None:
+        return clone.count
+    return min(clone.count, clone.rollout.batch_size or clone.count)
 
 
 def capacity_problems(spec: PipelineSpec, prefix: ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -74,8 +83,9 @@ def capacity_problems(spec: PipelineSpec, prefix: ipaddress.IPv4Network | ipaddr
         return []
     return [f"{at}: {prefix} holds {usable} VMs ({prefix.num_addresses} "
             f"addresses, {limits.SUBNET_RESERVED_ADDRESSES} reserved by Azure) but "
-            f"this pipeline needs {needed} at once (build VMs, clones and scale-set "
-            "instances, and every clone VM twice while a group rolls to a new version); "
+            f"this pipeline needs {needed} at once (build and validation VMs, clones and "
+            "scale-set instances, and each clone VM twice while its group rolls to a new "
+            "version, one batch at a time with rollout.health); "
             "use a larger subnet"]
 
 
