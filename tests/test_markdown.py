@@ -1,5 +1,8 @@
 """The PR-comment plan (`--markdown FILE`): stable bytes, stages, changes, critical path,
-warnings, and a Mermaid graph that holds every cross-stage edge and folds clone groups."""
+warnings, and a Mermaid graph grouped by image version and stage that keeps every
+dependency (but the resource group's, and the foundation's as one edge per group) and
+folds clone groups. Values and summaries: tests/test_plan_values.py; the preview JSON
+path and the Mermaid parser: tests/test_preview_plan.py."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ PIPELINE_ORDER = ["foundation", "build", "customize", "generalize", "capture", "
 
 NODE = re.compile(r'^\s+(n\d+)\["(.*)"\]$', re.MULTILINE)
 EDGE = re.compile(r"^\s+(n\d+) --> (n\d+)$", re.MULTILINE)
+GROUP_EDGE = re.compile(r"^\s+(\w+) --> (\w+)$", re.MULTILINE)
+RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 
 
 def cli(*argv: str) -> tuple[int, str]:
@@ -58,13 +63,40 @@ def node_ids(block: str) -> dict[str, str]:
 
 
 def node_of(resource: dict, labels: dict[str, str]) -> str:
-    if "$vmimage:index:CloneSet$" in resource["urn"] or resource["parent"] and \
-            resource["parent"].split("::")[2].endswith(":CloneSet"):
-        (node,) = [n for label, n in labels.items() if label.startswith("CloneSet<br/>")]
+    if "$vmimage:index:CloneSet$" in resource["urn"]:
+        (node,) = [n for label, n in labels.items() if label.startswith("CloneSet ")]
         return node
-    wanted = resource["azureName"] or resource["name"]
+    if not resource["azureName"]:  # a VM action: its type (one of each per version here)
+        return labels[resource["type"].rsplit(":", 1)[-1]]
+    wanted = resource["azureName"]
     (node,) = [n for label, n in labels.items() if label.endswith(f"<br/>{wanted}")]
     return node
+
+
+def groups_of(block: str) -> dict[str, str]:
+    """Node id -> the top-level subgraph it sits in."""
+    found: dict[str, str] = {}
+    stack: list[str] = []
+    for line in block.splitlines():
+        opened = re.match(r"\s*subgraph (\w+)\[", line)
+        if opened:
+            stack.append(opened.group(1))
+        elif line.strip() == "end":
+            stack.pop()
+        elif (node := NODE.match(line)) and stack:
+            found[node.group(1)] = stack[0]
+    return found
+
+
+def reachable(edges: set[tuple[str, str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        for a, b in edges:
+            if a == node and b not in seen:
+                seen.add(b)
+                todo.append(b)
+    return seen
 
 
 def test_two_runs_of_the_same_config_give_the_same_bytes(tmp_path, dev):
@@ -103,33 +135,62 @@ def test_critical_path_and_no_prior_state(dev):
     assert "No prior state" in markdown
 
 
-def test_mermaid_holds_every_cross_stage_edge(dev):
+def test_mermaid_groups_by_version_and_stage(dev):
+    block = mermaid(dev[0])
+    assert block.startswith("flowchart TB\n")
+    top = re.findall(r'^  subgraph (\w+)\["([^"]*)"\]', block, re.MULTILINE)
+    assert top == [("foundation", "foundation"), ("v1_0_0", "image 1.0.0 · new"),
+                   ("clones", "clones")]
+    stages = re.findall(r'^    subgraph v1_0_0_(\w+)\["', block, re.MULTILINE)
+    assert stages == ["build", "customize", "generalize", "capture"]
+    for action in ("create", "update", "replace", "delete", "same"):
+        assert re.search(rf"^  classDef {action} fill:", block, re.MULTILINE)
+    classes = re.findall(r"^  class ([\w,]+) (\w+)$", block, re.MULTILINE)
+    assert classes == [(",".join(f"n{i}" for i in range(1, 15)), "create")]
+
+
+def test_mermaid_keeps_every_dependency_but_the_resource_groups(dev):
     markdown, report = dev
     block = mermaid(markdown)
-    assert block.startswith("flowchart LR\n")
-    subgraphs = re.findall(r'^\s*subgraph s_(\w+)\["', block, re.MULTILINE)
-    assert subgraphs == PIPELINE_ORDER
     labels = node_ids(block)
+    assert len(set(labels.values())) == len(labels)  # ids unique
+    group_of = groups_of(block)
     edges = set(EDGE.findall(block))
+    group_edges = {e for e in GROUP_EDGE.findall(block) if not e[0].startswith("n")}
     by_urn = {r["urn"]: r for r in report["resources"]}
+    (rg,) = [r for r in report["resources"] if r["type"] == RESOURCE_GROUP]
+    assert not [e for e in edges if node_of(rg, labels) in e]  # no fan from the group
     checked = 0
     for r in report["resources"]:
         for dep_urn in r["dependsOn"]:
             dep = by_urn.get(dep_urn)
-            if r["state"] == "component" or dep is None or dep["state"] == "component":
+            if r["state"] == "component" or dep is None or dep["state"] == "component" \
+                    or dep["type"] == RESOURCE_GROUP:
                 continue
-            if dep["stage"] != r["stage"]:
-                assert (node_of(dep, labels), node_of(r, labels)) in edges, (dep_urn, r["urn"])
-                checked += 1
-    assert checked >= 10
-    assert len(set(labels.values())) == len(labels)  # ids unique
+            a, b = node_of(dep, labels), node_of(r, labels)
+            if a == b:
+                continue
+            if group_of[a] == "foundation" and group_of[b] != "foundation":
+                assert ("foundation", group_of[b]) in group_edges, (dep_urn, r["urn"])
+            else:  # an edge, or a path of them (the graph is transitively reduced)
+                assert b in reachable(edges, a), (dep_urn, r["urn"])
+            checked += 1
+    assert checked >= 15
+    assert group_edges == {("foundation", "v1_0_0"), ("foundation", "clones")}
+
+
+def test_mermaid_has_no_redundant_edges(dev):
+    edges = set(EDGE.findall(mermaid(dev[0])))
+    for a, b in edges:
+        assert b not in reachable(edges - {(a, b)}, a), (a, b)
 
 
 def test_clone_groups_fold_into_one_node(tmp_path):
     markdown, _ = up(tmp_path, "five", "--stack", "dev", "--set", "clones[0].count=5")
     block = mermaid(markdown)
     labels = node_ids(block)
-    assert [label for label in labels if "CloneSet" in label] == ["CloneSet<br/>web × 5 VMs"]
+    assert [label for label in labels if "CloneSet" in label] == [
+        "CloneSet web<br/>5 VMs · 1.0.0"]
     assert "web-1-0-0-00" not in block  # no clone VM or NIC node of its own
     assert len(labels) == 14  # as many nodes as with 3 clones
 
@@ -141,7 +202,9 @@ def test_changes_table_from_a_state_file(tmp_path):
                      "--set", "clones[0].count=4")
     section = markdown.split("## Changes", 1)[1].split("\n## ", 1)[0]
     assert "2 to create" in section and "unchanged" in section
-    assert "| `+` | create | `compute:VirtualMachine` | `vmimage-clones-web-3` |" in section
+    assert "| `+` | create | `compute:VirtualMachine` | `vmimage-clones-web-3` " \
+           "| Azure name `web-1-0-0-003` · size `Standard_B2s` · image " \
+           "`…/images/web-ubuntu/versions/1.0.0` · version `1.0.0` · role `clone` |" in section
     assert "`vmimage-clones-web-0`" not in section  # unchanged rows are counted, not listed
 
 
@@ -156,7 +219,8 @@ def test_changes_rendered_from_a_list():
     markdown = render_markdown(run, changes=changes)
     assert "1 to replace, 1 unchanged" in markdown
     assert "| `+-` | replace | `compute:VirtualMachine` | `vm-1` " \
-           "| `storageProfile.imageReference.id` |" in markdown
+           "| **replaced**: `storageProfile.imageReference.id` cannot change in place |" \
+           in markdown
     assert "`sub`" not in markdown.split("## Changes", 1)[1].split("\n## ", 1)[0]
 
 
@@ -186,6 +250,17 @@ def test_labels_are_escaped():
     label = _escape_label('CloneSet<br/>a "b" [c] <d> #e')
     assert '"' not in label and "[" not in label and "<d>" not in label
     assert label.startswith("CloneSet<br/>a ")
+
+
+def test_a_change_known_only_by_its_paths_still_reads():
+    """A change list without values (an older report's) shows the changed paths."""
+    run = run_offline(stack_config("dev"))
+    urn = "urn:pulumi:dev::vmimage::a$azure-native:network:NetworkSecurityGroup::nsg"
+    markdown = render_markdown(run, changes=[
+        {"urn": urn, "action": "update", "properties": ["securityRules[0].priority",
+                                                        "tags.vmimage-role"]}])
+    assert "| `~` | update | `network:NetworkSecurityGroup` | `nsg` " \
+           '| `securityRules[0].priority`, `tags["vmimage-role"]` |' in markdown
 
 
 def test_same_bytes_across_processes_with_different_hash_seeds(tmp_path):

@@ -1,0 +1,370 @@
+"""`vmimage-plan --preview-json FILE`: the plan from a real `pulumi preview --json`.
+
+The fixtures in tests/fixtures/preview/ are shaped as Pulumi v3.259.0 prints a preview
+(see their README.md): a new stack (all creates), and a version bump with and without
+`--show-sames`. The plan must be the offline runner's: the same summaries for the same
+change, values old -> new, and a Mermaid diagram the real Mermaid parser accepts
+(tools/mermaid/check.mjs, run under node)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from offline import cli
+from offline.preview_plan import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    main,
+    read_preview,
+    render_preview,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "preview"
+MERMAID = ROOT / "tools" / "mermaid"
+sys.path.insert(0, str(FIXTURES))
+from make_fixtures import BUMP, FIRST  # noqa: E402  (the scenario the fixtures hold)
+
+SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def plan(document: dict[str, Any]) -> str:
+    return render_preview(read_preview(json.dumps(document)))
+
+
+def section(markdown: str, heading: str) -> str:
+    return markdown.split(f"## {heading}\n\n", 1)[1].split("\n## ", 1)[0]
+
+
+def step(document: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [s for s in document["steps"] if s["urn"].endswith(f"::{name}")]
+    return found
+
+
+@pytest.fixture(scope="module")
+def new_stack() -> str:
+    return plan(fixture("new-stack.json"))
+
+
+@pytest.fixture(scope="module")
+def bump() -> str:
+    return plan(fixture("version-bump.json"))
+
+
+@pytest.fixture(scope="module")
+def offline_bump(tmp_path_factory) -> str:
+    """The same version bump, planned by the offline runner against its state."""
+    folder = tmp_path_factory.mktemp("offline")
+    state, markdown = folder / "state.json", folder / "plan.md"
+    for overrides, extra in ((FIRST, []), (FIRST + BUMP, ["--markdown", str(markdown)])):
+        sets = [arg for item in overrides for arg in ("--set", item)]
+        out = io.StringIO()
+        code = cli.main(["up", "--stack", "dev", "--quiet", "--state", str(state), *sets,
+                         *extra], console=Console(file=out, width=200))
+        assert code == 0, out.getvalue()
+    return markdown.read_text(encoding="utf-8")
+
+
+# -- the fixtures are what Pulumi prints --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["new-stack.json", "version-bump.json",
+                                  "version-bump-no-sames.json"])
+def test_fixtures_have_the_shape_of_pulumi_preview_json(name):
+    text = (FIXTURES / name).read_text(encoding="utf-8")
+    document = json.loads(text)
+    # PreviewDigest's fields in declaration order (Go), four-space indent, HTML escaped
+    assert list(document) == ["config", "steps", "duration", "changeSummary"]
+    assert text.startswith('{\n    "config": {\n')
+    assert "<" not in text and ">" not in text and "\\u003e" in text
+    assert isinstance(document["duration"], int)
+    stack = "urn:pulumi:dev::vmimage::pulumi:pulumi:Stack::vmimage-dev"
+    assert document["steps"][0]["urn"] == stack
+    ops = [s["op"] for s in document["steps"]]
+    counted = {op: ops.count(op) for op in set(ops)}
+    if "no-sames" not in name:
+        assert counted == document["changeSummary"]
+    for s in document["steps"]:
+        keys = list(s)
+        assert keys[:2] == ["op", "urn"] and keys[-1] == "detailedDiff"
+        assert (s["detailedDiff"] is None) == (s["op"] not in ("update", "replace"))
+        assert set(keys) <= {"op", "urn", "provider", "oldState", "newState", "diffReasons",
+                             "replaceReasons", "detailedDiff"}
+        for state in (s.get("oldState"), s.get("newState")):
+            if state is not None:
+                assert list(state)[:2] == ["urn", "custom"] and "type" in state
+                assert "__provider" not in state.get("inputs", {}) or \
+                    state["inputs"]["__provider"] == "[secret]"
+        assert not s.get("urn", "").split("::")[2].startswith("pulumi:providers:")
+
+
+# -- the same plan as the offline runner ---------------------------------------------------------
+
+
+def test_a_new_stack_creates_everything(new_stack):
+    assert new_stack.startswith("# vmimage plan: `dev`\n\n**19 resources** (8 foundation · ")
+    assert "· 19 to create · from `pulumi preview` in 0m12s" in new_stack
+    assert "| `1.0.0` | **new** | marketplace `Canonical:ubuntu-24_04-lts:server:latest` " \
+           "| westeurope ×1, northeurope ×1 " \
+           "| LUN 0: 64 GiB Premium_LRS<br/>LUN 1: 128 GiB StandardSSD_LRS " \
+           "| 1. script `install-packages` |" in section(new_stack, "Image versions")
+    assert "| `web` | vm | `Standard_B2s` | 3 | `1.0.0` | one batch of 3 | **new** |" \
+        in section(new_stack, "Clone groups")
+    changes = section(new_stack, "Changes")
+    assert "| `+` | create | `compute:VirtualMachine` | `vmimage-clones-web-0` " \
+           "| Azure name `web-1-0-0-000` · size `Standard_B2s` · image `[unknown]` · " \
+           "version `1.0.0` · role `clone` |" in changes
+    assert "| `+` | create | `network:NetworkSecurityGroup` | `vmimage-network-nsg` " \
+           "| Azure name `nsg-web-ubuntu` · rules `ssh: Allow 22 from VirtualNetwork; " \
+           "deny-all-inbound: Deny * from *` |" in changes
+
+
+def test_a_version_bump_reads_as_the_offline_plan_does(bump, offline_bump):
+    for heading in ("Image versions", "Clone groups"):
+        assert section(bump, heading) == section(offline_bump, heading), heading
+    assert "| `1.0.0` | unchanged | marketplace " in section(bump, "Image versions")
+    assert "| `1.1.0` | **new** | version `1.0.0` | westeurope ×2, northeurope ×1 " \
+        in section(bump, "Image versions")
+    assert "| `web` | vm | `Standard_B2s` | 3 → **2** | `1.0.0` → **`1.1.0`** " \
+           "| batchSize 1 → 2 batches | 2 to replace, 1 to delete |" \
+        in section(bump, "Clone groups")
+    first_line = section(bump, "Changes").splitlines()[0]
+    assert first_line == section(offline_bump, "Changes").splitlines()[0] == \
+        "7 to create, 1 to update, 4 to replace, 2 to delete, 12 unchanged"
+
+
+def test_values_old_to_new_with_what_the_preview_cannot_know(bump):
+    changes = section(bump, "Changes")
+    assert "| `~` | update | `network:NetworkSecurityGroup` | `vmimage-network-nsg` " \
+           "| `securityRules[0].destinationPortRange`: `22` → `443` |" in changes
+    (row,) = [r for r in changes.splitlines() if "| `vmimage-clones-web-0` |" in r]
+    # replaceReasons are top-level keys in a preview
+    assert "**replaced**: `osProfile`, `storageProfile`, `vmName` cannot change in place" in row
+    assert "`vmName`: `web-1-0-0-000` → `web-1-1-0-000`" in row
+    assert '`tags["vmimage-version"]`: `1.0.0` → `1.1.0`' in row
+    assert "`storageProfile.imageReference.id`: `…/images/web-ubuntu/versions/1.0.0` → " \
+           "`[unknown]`" in row  # the new version's id exists once it is captured
+    assert "| `-` | delete | `compute:VirtualMachine` | `vmimage-clones-web-2` " \
+           "| was: Azure name `web-1-0-0-002` · size `Standard_B2s`" in changes
+    assert "| `+` | create | `compute:GalleryImageVersion` | `vmimage-v1-1-0-capture-version` " \
+           "| Azure name `1.1.0` · regions `westeurope ×2, northeurope ×1` |" in changes
+
+
+def test_without_show_sames_the_summaries_say_what_changes():
+    markdown = plan(fixture("version-bump-no-sames.json"))
+    assert "> Unchanged resources are not listed in this preview (Pulumi counts 21" in markdown
+    versions = section(markdown, "Image versions")
+    assert "| `1.0.0` | unchanged | — | — | — | — |" in versions
+    assert "| `1.1.0` | **new** | version `1.0.0` | westeurope ×2, northeurope ×1 " in versions
+    assert "| `web` | vm | `Standard_B2s` | 3 → **2** | `1.0.0` → **`1.1.0`** " \
+        in section(markdown, "Clone groups")
+    assert section(markdown, "Changes").startswith(
+        "7 to create, 1 to update, 4 to replace, 2 to delete\n")
+
+
+def test_replacement_steps_fold_into_the_logical_one(bump):
+    document = fixture("version-bump.json")
+    steps = []
+    for s in document["steps"]:
+        if s["op"] == "replace":  # as `--show-replacement-steps` lists them
+            steps.append({**copy.deepcopy(s), "op": "create-replacement"})
+            steps.append(s)
+            steps.append({"op": "delete-replaced", "urn": s["urn"],
+                          "provider": s["provider"], "oldState": s["oldState"],
+                          "detailedDiff": None})
+        else:
+            steps.append(s)
+    assert plan({**document, "steps": steps}) == bump
+
+
+# -- secrets, diagnostics ----------------------------------------------------------------------
+
+
+def test_secrets_show_as_secret_whatever_their_form():
+    document = fixture("version-bump.json")
+    nsg = step(document, "vmimage-network-nsg")
+    nsg["oldState"]["inputs"]["tags"] = {"owner": "[secret]"}
+    nsg["newState"]["inputs"]["tags"] = {
+        "owner": {**SECRET_SIG, "plaintext": '"very-secret-owner-value"'}}
+    nsg["detailedDiff"]["tags.owner"] = {"kind": "update", "inputDiff": True}
+    markdown = plan(document)
+    assert "`tags.owner`: `[secret]` → `[secret]`" in section(markdown, "Changes")
+    assert "very-secret-owner-value" not in markdown
+
+
+def test_errors_and_warnings_of_the_preview_are_in_the_plan():
+    document = fixture("version-bump.json")
+    vm = step(document, "vmimage-clones-web-0")["urn"]
+    document["diagnostics"] = [
+        {"urn": vm, "message": "error: PropertyChangeNotAllowed\n  | vmSize", "severity": "error"},
+        {"message": "warning: a provider upgrade is available", "severity": "warning"},
+        {"message": "printed by the program", "severity": "info"},
+    ]
+    markdown = plan(document)
+    assert markdown.split("\n")[2].startswith("**Failed.** **24 resources**")
+    assert "- `vmimage-clones-web-0`: error: PropertyChangeNotAllowed \\| vmSize" in \
+        section(markdown, "Failed")
+    assert section(markdown, "Warnings").strip() == \
+        "- warning: a provider upgrade is available"
+    assert "printed by the program" not in markdown
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_main_writes_the_plan(tmp_path, bump):
+    target = tmp_path / "plan.md"
+    code, out, err = run_main("--preview-json", str(FIXTURES / "version-bump.json"),
+                              "--markdown", str(target))
+    assert (code, out, err) == (EXIT_OK, "", "")
+    assert target.read_text(encoding="utf-8") == bump
+    code, out, _ = run_main("--preview-json", str(FIXTURES / "version-bump.json"),
+                            "--stack", "prod")
+    assert code == EXIT_OK and out.startswith("# vmimage plan: `prod`\n")
+
+
+def test_main_help_has_examples_and_exit_codes():
+    code, out, _ = run_main("--help")
+    assert code == EXIT_OK
+    assert "vmimage-plan --preview-json preview.json --markdown plan.md" in out
+    assert "exit codes:" in out and "2  bad input" in out and "1  failure" in out
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", "not JSON"),
+    ("Previewing update (dev):\n  error: boom\n", "not JSON"),
+    ('{"resources": []}', "not a `pulumi preview --json` document"),
+    ('{"steps": [{"urn": "x"}], "changeSummary": {}}', 'steps[0]: expected an object with'),
+    ('{"steps": {}, "changeSummary": {}}', '"steps" is not a list'),
+])
+def test_main_refuses_what_is_not_a_preview(tmp_path, content, message):
+    source = tmp_path / "preview.json"
+    source.write_text(content)
+    code, out, err = run_main("--preview-json", str(source), "--markdown",
+                              str(tmp_path / "plan.md"))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "plan.md").exists()
+
+
+def test_main_reads_a_preview_after_a_line_of_noise(tmp_path, bump):
+    source = tmp_path / "preview.json"
+    source.write_text("warning: A new version of Pulumi is available.\n" +
+                      (FIXTURES / "version-bump.json").read_text())
+    code, out, _ = run_main("--preview-json", str(source))
+    assert code == EXIT_OK and out == bump
+
+
+def test_main_exit_codes_for_files(tmp_path):
+    assert run_main("--preview-json", str(tmp_path / "missing.json"))[0] == EXIT_BAD_INPUT
+    assert run_main("--markdown", "x.md")[0] == EXIT_BAD_INPUT  # --preview-json required
+    code, _, err = run_main("--preview-json", str(FIXTURES / "new-stack.json"),
+                            "--markdown", str(tmp_path))  # a directory
+    assert code == EXIT_FAILED and "cannot write" in err
+
+
+def test_the_module_runs_as_a_command(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "offline.preview_plan", "--preview-json",
+         str(FIXTURES / "new-stack.json"), "--markdown", str(tmp_path / "plan.md")],
+        cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plan.md").read_text().startswith("# vmimage plan: `dev`")
+
+
+# -- the diagram parses with the real Mermaid --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mermaid_check():
+    """Runs tools/mermaid/check.mjs on Markdown files; installs its node modules from the
+    lock file (`npm ci`) when they are missing."""
+    node, npm = shutil.which("node") or "/usr/bin/node", shutil.which("npm")
+    if not Path(node).exists():
+        pytest.skip("node is not installed: the Mermaid check needs it (tools/mermaid)")
+    if not (MERMAID / "node_modules" / "mermaid").is_dir():
+        if npm is None:
+            pytest.skip("npm is not installed: cannot install tools/mermaid's modules")
+        done = subprocess.run([npm, "ci", "--prefix", str(MERMAID), "--no-audit",
+                               "--no-fund"], capture_output=True, text=True, check=False,
+                              env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"})
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def check(*files: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([node, str(MERMAID / "check.mjs"), *map(str, files)],
+                              capture_output=True, text=True, check=False, timeout=300)
+
+    return check
+
+
+def test_every_plan_diagram_parses(tmp_path, mermaid_check, new_stack, bump, offline_bump):
+    files = []
+    for name, text in (("new-stack.md", new_stack), ("bump.md", bump),
+                       ("offline-bump.md", offline_bump),
+                       ("no-sames.md", plan(fixture("version-bump-no-sames.json")))):
+        files.append(tmp_path / name)
+        files[-1].write_text(text, encoding="utf-8")
+    done = mermaid_check(*files)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count(": ok") == len(files)
+
+
+@pytest.mark.parametrize("breakage", [
+    ("  end\n", ""),  # a subgraph never closed
+    ('n1["', "n1["),  # a label that lost its opening quote
+    ("flowchart TB", "flowchart TB\n  n1 -->"),  # an edge to nowhere
+])
+def test_a_broken_diagram_fails_the_check(tmp_path, mermaid_check, bump, breakage):
+    broken = tmp_path / "broken.md"
+    old, new = breakage
+    assert old in bump
+    broken.write_text(bump.replace(old, new, 1 if old != "  end\n" else -1))
+    done = mermaid_check(broken)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "mermaid cannot parse it" in done.stderr
+
+
+def test_a_file_without_a_diagram_fails_the_check(tmp_path, mermaid_check):
+    empty = tmp_path / "empty.md"
+    empty.write_text("# no diagram here\n")
+    done = mermaid_check(empty)
+    assert done.returncode == 1 and "no mermaid block" in done.stderr
+    assert mermaid_check(tmp_path / "missing.md").returncode == 2
+
+
+def test_labels_with_odd_characters_parse(tmp_path, mermaid_check):
+    """Names with quotes, brackets, pipes and the like are escaped, not passed through."""
+    document = fixture("new-stack.json")
+    nsg = step(document, "vmimage-network-nsg")
+    nsg["newState"]["inputs"]["networkSecurityGroupName"] = 'nsg "a" [b] {c} (d) <e> | #f; `g`'
+    markdown = plan(document)
+    assert re.search(r'n\d+\["NetworkSecurityGroup<br/>nsg #34;a#34; #91;b#93;', markdown)
+    target = tmp_path / "odd.md"
+    target.write_text(markdown)
+    done = mermaid_check(target)
+    assert done.returncode == 0, done.stderr
