@@ -45,17 +45,11 @@ from pathlib import Path
 from typing import Any
 
 from offline.changes import ValueDiff, parse_path, plain, pulumi_path, value_at
-from offline.markdown import (
-    PlanItem,
-    PlanView,
-    _cell,
-    _code,
-    action_counts,
-    diagram,
-    plan_sections,
-    stack_of,
-    urn_type,
-)
+from offline.plan.mermaid import diagram
+from offline.plan.model import PlanItem, PlanView, stack_of, urn_type
+from offline.plan.render import plan_sections
+from offline.plan.summaries import action_counts
+from offline.plan.values import _cell, _code
 from offline.report import STAGES, duration
 from vmimage.vocabulary import DYNAMIC_PROVIDER_KEY, STACK
 

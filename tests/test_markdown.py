@@ -17,7 +17,8 @@ from conftest import load_pipeline, run_offline, stack_config
 from rich.console import Console
 
 from offline.cli import main
-from offline.markdown import _escape_label, render_markdown
+from offline.plan.mermaid import _escape_label
+from offline.plan.render import render_markdown
 from offline.report import duration
 from vmimage.policy.rules import Violation
 

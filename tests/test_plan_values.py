@@ -151,7 +151,7 @@ def test_a_retired_build_is_said_so(tmp_path):
 
 
 def test_a_changed_secret_shows_as_secret_and_never_its_value(tmp_path):
-    from offline.markdown import render_markdown
+    from offline.plan.render import render_markdown
     from offline.runner import StackConfig
     from offline.up import up
 
