@@ -218,6 +218,8 @@ class SimulatedArm:
         self.reboots: dict[str, list[tuple[float, float]]] = {}
         # VM id -> when its Application Health extension first reports healthy (inf: never)
         self.healthy_at: dict[str, float] = {}
+        # vCPU quota limits by usage name (lower-case), beyond offline/quota.py's default
+        self.quotas: dict[str, int] = {}
         # Told of each REST call of a VM action as it completes (op, start, end): the
         # engine records them as the resource's operations.
         self.on_vm_call: Callable[[str, float, float], None] | None = None

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,6 +28,7 @@ from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
 from offline.marketplace import parse_entry
 from offline.policy_check import check_run, mandatory, violations_json
+from offline.quota import parse_quota
 from offline.report import duration, report_json, stage_spans, vm_states
 from offline.runner import (
     PROJECT_DIR,
@@ -167,6 +168,9 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help="a user-assigned identity, disk encryption set, storage account, "
                     "gallery image version or managed image that exists before the run "
                     "(region: the stack's location unless given)")
+    up.add_argument("--quota", action="append", default=[], metavar="NAME=LIMIT",
+                    help="a vCPU quota of the simulated subscription: cores (the "
+                    "regional total) or a family, e.g. standardDSv5Family=16")
     up.add_argument("--no-policy", action="store_true",
                     help="skip the policy pack (by default its mandatory violations "
                     "fail the run, as in `pulumi preview --policy-pack`)")
@@ -281,7 +285,8 @@ def _main(argv: list[str] | None, out: Console) -> int:
         stack = load_stack(path, name, args.set)
         args.fault_plan = FaultPlan.parse(args.faults, args.seed) if args.faults else None
         tenant = existing_tenant(args.existing_subnet, args.existing,
-                                 str(stack.config.get("azure-native:location") or ""))
+                                 str(stack.config.get("azure-native:location") or ""),
+                                 quotas=args.quota)
     except (UsageError, ValueError) as exc:
         out.print(f"error: {exc}", markup=False)
         return EXIT_INVALID
@@ -335,8 +340,8 @@ def _main(argv: list[str] | None, out: Console) -> int:
     return code
 
 
-def existing_tenant(subnets: list[str], others: list[str],
-                    location: str) -> Callable[[SimulatedArm], None]:
+def existing_tenant(subnets: list[str], others: list[str], location: str, *,
+                    quotas: Sequence[str] = ()) -> Callable[[SimulatedArm], None]:
     """What `--existing-subnet` and `--existing` declare, checked now (ValueError names
     the bad item), added to the simulated Azure of the run."""
     declared_subnets = []
@@ -347,12 +352,14 @@ def existing_tenant(subnets: list[str], others: list[str],
         ipaddress.ip_network(prefix)
         declared_subnets.append((subnet_id, prefix))
     declared = [parse_existing(item, location) for item in others]
+    limits = dict(parse_quota(item) for item in quotas)
 
     def add(arm: SimulatedArm) -> None:
         for subnet_id, prefix in declared_subnets:
             add_existing_subnet(arm, subnet_id, prefix)
         for resource_id, region in declared:
             add_existing(arm, resource_id, region=region)
+        arm.quotas.update(limits)
     return add
 
 

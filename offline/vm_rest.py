@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from offline import quota
 from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm, get_path, timestamp
 from offline.secrets import unwrap
 from vmimage.vocabulary import RUN_COMMAND
@@ -17,6 +18,10 @@ from vmimage.vocabulary import RUN_COMMAND
 if TYPE_CHECKING:
     from vmimage.providers.vm_action import VmAction
 
+SKUS_PATH = re.compile(r"/subscriptions/[^/]+/providers/Microsoft\.Compute/skus$",
+                       re.IGNORECASE)
+USAGES_PATH = re.compile(r"/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/"
+                         r"(?P<location>[^/]+)/usages$", re.IGNORECASE)
 VM_LIST_PATH = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
     r"virtualMachines/?$", re.IGNORECASE)
@@ -66,6 +71,13 @@ class VmRestFacade:
         match, image = VM_PATH.match(path), MARKETPLACE_PATH.match(path)
         version = GALLERY_VERSION_PATH.match(path)
         listing = VM_LIST_PATH.match(path)
+        if method == "GET" and SKUS_PATH.match(path):
+            location = re.search(r"location eq '([^']+)'", query.get("$filter", ""))
+            return 200, {}, {"value": quota.skus(location[1] if location else "")}
+        usages = USAGES_PATH.match(path)
+        if method == "GET" and usages is not None:
+            return 200, {}, {"value": quota.usages(self.arm.quotas, self._running(
+                usages["location"]))}
         if match is None and image is None and version is None and listing is None:
             return _error(404, "NotFound", f"no simulated route for {method} {path}")
         if self.arm.faults is not None:
@@ -188,6 +200,14 @@ class VmRestFacade:
         self.clock.sleep(self.arm.restart(vm_id, start))
         self._record("restart", start)
         return 200, {}, None
+
+    def _running(self, location: str) -> list[str]:
+        """The sizes of the VMs that run (or are allocated) in a region now."""
+        return [str(get_path(unwrap(r.props), "hardwareProfile.vmSize"))
+                for key, r in self.arm.resources.items()
+                if key in self.arm.vms and r.alive(self.clock.now)
+                and unwrap(r.props).get("location") == location
+                and self.arm.vm_state(key, self.clock.now)[0] != "deallocated"]
 
     def _list(self, rg: str) -> Reply:
         """The group's live VMs, with their tags (what RetireBatch selects by)."""

@@ -28,10 +28,32 @@ class MarketplaceImage:
     architecture: str  # x64 or Arm64
 
 
+@dataclass(frozen=True)
+class SizeInfo:
+    """What ARM's resource SKUs say of a VM size in a region."""
+
+    family: str  # the quota family, e.g. standardDSv5Family
+    vcpus: int
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One vCPU quota of the subscription in a region (a family's, or `cores`, the total)."""
+
+    used: int
+    limit: int
+
+
 class CloudReads(Protocol):
     def marketplace_image(self, location: str, publisher: str, offer: str, sku: str,
                           version: str) -> MarketplaceImage | None:
         """The image (`version` may be 'latest'), or None when Azure has no such image."""
+
+    def vm_sizes(self, location: str) -> dict[str, SizeInfo]:
+        """The region's VM sizes, by name (lower-case)."""
+
+    def vcpu_quotas(self, location: str) -> dict[str, Quota]:
+        """The subscription's vCPU quotas in the region, by usage name (lower-case)."""
 
 
 class CloudReadError(Exception):
@@ -64,6 +86,33 @@ class AzureReads:
         if key not in self._images:  # one read per image per run
             self._images[key] = self._read_image(*key)
         return self._images[key]
+
+    def vm_sizes(self, location: str) -> dict[str, SizeInfo]:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            skus = self.client().resource_skus.list(filter=f"location eq '{location}'")
+            sizes = {}
+            for sku in skus:
+                if sku.resource_type != "virtualMachines" or not sku.name:
+                    continue
+                caps = {c.name: c.value for c in sku.capabilities or []}
+                sizes[sku.name.lower()] = SizeInfo(str(sku.family or ""),
+                                                   int(float(caps.get("vCPUs") or 0)))
+            return sizes
+        except HttpResponseError as err:
+            raise CloudReadError(f"cannot read the VM sizes of {location}: "
+                                 f"{str(err).splitlines()[0]}") from None
+
+    def vcpu_quotas(self, location: str) -> dict[str, Quota]:
+        from azure.core.exceptions import HttpResponseError
+
+        try:
+            return {str(u.name.value).lower(): Quota(int(u.current_value), int(u.limit))
+                    for u in self.client().usage.list(location) if u.name and u.name.value}
+        except HttpResponseError as err:
+            raise CloudReadError(f"cannot read the vCPU quotas of {location}: "
+                                 f"{str(err).splitlines()[0]}") from None
 
     def _read_image(self, location: str, publisher: str, offer: str, sku: str,
                     version: str) -> MarketplaceImage | None:

@@ -18,6 +18,7 @@ from vmimage.azure.reads import CloudReadError, cloud_reads
 from vmimage.azure.subnets import SubnetLookupError, existing_subnet_problems
 from vmimage.spec.errors import SpecError
 from vmimage.spec.fingerprint import Capture
+from vmimage.spec.quota import quota_problems
 from vmimage.spec.rules import frozen_build_problems, source_image_problems
 from vmimage.spec.validate import Loaded, load_spec
 
@@ -87,14 +88,22 @@ def captures_of(loaded: Loaded) -> dict[str, Capture]:
         captures = look_up_captures(spec)
         problems = existing_subnet_problems(spec)
         problems += frozen_build_problems(spec, captures)
+        warnings: list[str] = []
         if reads is not None:
             problems += source_image_problems(spec, lambda market, location: (
                 reads.marketplace_image(location, market.publisher, market.offer,
                                         market.sku, market.version)))
+            regions = {spec.location, *(spec.clone_region(c) for c in spec.clones)}
+            found, warnings = quota_problems(
+                spec, {r: reads.vm_sizes(r) for r in regions},
+                {r: reads.vcpu_quotas(r) for r in regions})
+            problems += found
     except (CaptureLookupError, CloudReadError, SubnetLookupError) as exc:
         raise pulumi.RunError(str(exc)) from None
     if problems:
         raise ConfigProblems(problems)
+    for warning in warnings:
+        pulumi.log.warn(warning)
     warn_unfingerprinted(captures)
     for note in kept_replica_notes(spec, captures):
         pulumi.log.warn(note)
