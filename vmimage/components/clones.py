@@ -20,7 +20,6 @@ from pulumi_azure_native import compute, network
 
 from vmimage.azure import naming
 from vmimage.components import health, vm_profile
-from vmimage.components.disks import clone_data_disks
 from vmimage.components.network import network_interface
 from vmimage.providers.health_gate import HealthGate, HealthGateArgs
 from vmimage.providers.retire import RetireBatch, RetireBatchArgs
@@ -117,24 +116,13 @@ class CloneSet(pulumi.ComponentResource):
         )
         vm = compute.VirtualMachine(
             naming.child_name(name, str(index)),
-            vm_name=azure_name,
-            resource_group_name=args.resource_group_name,
-            location=region,
             zones=[zone] if zone else None,
-            hardware_profile=compute.HardwareProfileArgs(vm_size=clone.size),
-            plan=vm_profile.plan(spec, args.version),
-            storage_profile=compute.StorageProfileArgs(
-                image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                os_disk=vm_profile.os_disk(spec, clone.os_disk),
-                data_disks=clone_data_disks(spec, args.version),
-            ),
-            os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
-            network_profile=vm_profile.network_profile(nic.id),
-            security_profile=vm_profile.security_profile(spec),
-            diagnostics_profile=vm_profile.diagnostics_profile(spec),
-            tags=vm_profile.tags(
-                "clone", args.version, **{GROUP_TAG: clone.name}
-            ),
+            **vm_profile.from_image_inputs(
+                spec, vm_name=azure_name, resource_group_name=args.resource_group_name,
+                location=region, size=clone.size, version=args.version,
+                image_id=args.image_id, os_disk_spec=clone.os_disk, admin=args.admin,
+                nic_id=nic.id,
+                tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name})),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=after,

@@ -19,7 +19,6 @@ from pulumi_azure_native import compute
 
 from vmimage.azure import naming
 from vmimage.components import vm_profile
-from vmimage.components.disks import clone_data_disks
 from vmimage.components.frozen import frozen_inputs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs
 from vmimage.components.network import network_interface
@@ -60,23 +59,11 @@ class Validation(pulumi.ComponentResource):
             resource_group_name=args.resource_group_name, location=spec.location,
             subnet_id=args.subnet_id, public_ip=False, parent=self, tags=tags,
             frozen=args.frozen)
-        vm_inputs: dict[str, Any] = dict(
-            vm_name=azure_name,
-            resource_group_name=args.resource_group_name,
-            location=spec.location,
-            hardware_profile=compute.HardwareProfileArgs(vm_size=build.size),
-            plan=vm_profile.plan(spec, build.version),
-            storage_profile=compute.StorageProfileArgs(
-                image_reference=compute.ImageReferenceArgs(id=args.image_id),
-                os_disk=vm_profile.os_disk(spec, build.os_disk),
-                data_disks=clone_data_disks(spec, build.version),
-            ),
-            os_profile=vm_profile.os_profile(spec, azure_name, args.admin),
-            network_profile=vm_profile.network_profile(nic.id),
-            security_profile=vm_profile.security_profile(spec),
-            diagnostics_profile=vm_profile.diagnostics_profile(spec),
-            tags=tags,
-        )
+        vm_inputs: dict[str, Any] = vm_profile.from_image_inputs(
+            spec, vm_name=azure_name, resource_group_name=args.resource_group_name,
+            location=spec.location, size=build.size, version=build.version,
+            image_id=args.image_id, os_disk_spec=build.os_disk, admin=args.admin,
+            nic_id=nic.id, tags=tags)
         vm = compute.VirtualMachine(
             naming.child_name(name, "vm"), **vm_inputs,
             opts=pulumi.ResourceOptions(

@@ -144,6 +144,34 @@ def scale_set_os_disk(spec: PipelineSpec, disk: OsDiskSpec | None = None,
     )
 
 
+def from_image_inputs(spec: PipelineSpec, *, vm_name: str, resource_group_name: pulumi.Input[str],
+                      location: str, size: str | None, version: str,
+                      image_id: pulumi.Input[str], os_disk_spec: OsDiskSpec | None,
+                      admin: AdminCredentials, nic_id: pulumi.Input[str],
+                      tags: dict[str, str]) -> dict[str, Any]:
+    """The inputs of a VM booted from one of this pipeline's images (a clone, a
+    validation VM): the image's disks by LUN, its plan, the pipeline's security."""
+    from vmimage.components.disks import clone_data_disks
+
+    return dict(
+        vm_name=vm_name,
+        resource_group_name=resource_group_name,
+        location=location,
+        hardware_profile=compute.HardwareProfileArgs(vm_size=size),
+        plan=plan(spec, version),
+        storage_profile=compute.StorageProfileArgs(
+            image_reference=compute.ImageReferenceArgs(id=image_id),
+            os_disk=os_disk(spec, os_disk_spec),
+            data_disks=clone_data_disks(spec, version),
+        ),
+        os_profile=os_profile(spec, vm_name, admin),
+        network_profile=network_profile(nic_id),
+        security_profile=security_profile(spec),
+        diagnostics_profile=diagnostics_profile(spec),
+        tags=tags,
+    )
+
+
 def plan(spec: PipelineSpec, version: str) -> compute.PlanArgs | None:
     """The marketplace purchase plan a VM from this version's lineage must name."""
     purchase = spec.purchase_plan(version)
