@@ -132,10 +132,22 @@ def main(count: int) -> None:
         "vnet", resource_group_name=group.name, location=LOCATION,
         address_space=network.AddressSpaceArgs(address_prefixes=["10.42.0.0/16"]),
     )
+    # The subnet's way out (default outbound access is retired): a NAT gateway.
+    nat_ip = network.PublicIPAddress(
+        "nat-ip", resource_group_name=group.name, location=LOCATION,
+        sku=network.PublicIPAddressSkuArgs(name=network.PublicIPAddressSkuName.STANDARD),
+        public_ip_allocation_method=network.IPAllocationMethod.STATIC,
+    )
+    nat = network.NatGateway(
+        "nat", resource_group_name=group.name, location=LOCATION,
+        sku=network.NatGatewaySkuArgs(name=network.NatGatewaySkuName.STANDARD),
+        public_ip_addresses=[network.SubResourceArgs(id=nat_ip.id)],
+    )
     subnet = network.Subnet(
         "subnet", resource_group_name=group.name, virtual_network_name=vnet.name,
         address_prefix="10.42.1.0/24",
         network_security_group=network.NetworkSecurityGroupArgs(id=nsg.id),
+        nat_gateway=network.SubResourceArgs(id=nat.id),
     )
     gallery = compute.Gallery("gallery", resource_group_name=group.name, location=LOCATION)
     definition = compute.GalleryImage(
