@@ -434,7 +434,9 @@ def write_reports(
 
         args.markdown.write_text(render_markdown(
             result, stack=stack.name, changes=changes, violations=violations,
-            warnings=spec_warnings(stack),
+            # The spec's, then what the program's reads of Azure found (kept replicas,
+            # quotas, evictions), each once.
+            warnings=list(dict.fromkeys([*spec_warnings(stack), *result.warnings])),
         ), encoding="utf-8")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import threading
@@ -283,6 +284,25 @@ class ProgramRun:
     error: str | None  # program error that was not an ARM refusal
     arm: SimulatedArm
     config_problems: list[str] = field(default_factory=list)  # refused by the program
+    #: What the program warned about through pulumi.log (its preflight: kept replicas,
+    #: quotas, evicted Spot builds), as `pulumi preview` shows them as diagnostics.
+    warnings: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _collecting_warnings(into: list[str]) -> Iterator[None]:
+    """pulumi.log.warn under mocks reaches Python's root logger: keep what it says."""
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.WARNING:
+                into.append(record.getMessage())
+
+    handler = Keep(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
 
 
 def run(
@@ -303,8 +323,10 @@ def run(
     error: str | None = None
     problems: list[str] = []
     _quiet_reported_failures()
+    warned: list[str] = []
     try:
-        with _ticking(_PROGRESS.get(), lambda: len(monitor.registrations)):
+        with _ticking(_PROGRESS.get(), lambda: len(monitor.registrations)), \
+                _collecting_warnings(warned):
             run_program(program, monitor, project="vmimage", stack=stack.name,
                         config=stack.config, secret_keys=stack.secret_keys)
     except ConfigProblems as exc:  # what Azure's state forbids, found before registering
@@ -326,6 +348,7 @@ def run(
         error=None if monitor.failures else error,
         arm=arm,
         config_problems=problems,
+        warnings=list(dict.fromkeys(warned)),
     )
 
 

@@ -269,3 +269,32 @@ def test_retire_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
         assert from_struct(created.properties)["retired"] == ["web-0-9-0-000", "web-0-9-0-001"]
         gone = {v.name for v in fake.vms.values() if v.deleted}
         assert gone == {"web-0-9-0-000", "web-0-9-0-001"}  # not batch 2's, nor another group
+
+
+def test_the_plan_says_what_auto_replicas_would_be(tmp_path):
+    """A preflight warning (here: a captured version keeping its replicas while clones
+    move onto it) reaches the Markdown plan, not only the log."""
+    import io
+
+    from rich.console import Console
+
+    from offline.cli import main
+
+    state, plan = tmp_path / "state.json", tmp_path / "plan.md"
+    config = load_stack_dict("dev")
+    config["vmimage:pipeline"]["builds"][0]["regions"] = [{"name": "westeurope"}]
+    config["vmimage:pipeline"]["clones"][0]["count"] = 0
+    stack_path = tmp_path / "Pulumi.dev.yaml"
+    import yaml
+
+    stack_path.write_text(yaml.safe_dump({"config": config}))
+    assert main(["up", "--stack-file", str(stack_path), "--state", str(state), "--quiet"],
+                console=Console(file=io.StringIO())) == 0
+    config["vmimage:pipeline"]["clones"][0]["count"] = 50
+    stack_path.write_text(yaml.safe_dump({"config": config}))
+    out = io.StringIO()
+    assert main(["up", "--stack-file", str(stack_path), "--state", str(state), "--quiet",
+                 "--markdown", str(plan)], console=Console(file=out, width=200)) == 0, \
+        out.getvalue()
+    assert "replicas auto would now be 3 (clones moved), but version 1.0.0 keeps its 1" \
+        in plan.read_text()
