@@ -33,6 +33,7 @@ from vmimage.providers.vm_action import (
     VmActionResource,
     VmArgs,
     is_unknown,
+    reporter,
 )
 
 __all__ = [
@@ -98,13 +99,10 @@ def generalize_vm(client: Any, resource_group: str, vm_name: str, *,
 
     started = clock()
     posts = 0
+    report = reporter(vm_name, clock, progress)
 
     def elapsed() -> float:
         return clock() - started
-
-    def report(phase: str) -> None:
-        if progress is not None:
-            progress(f"{vm_name}: {phase} ({elapsed():.0f}s)")
 
     def read() -> tuple[str, str]:
         try:

@@ -19,7 +19,6 @@ from typing import Any
 import pulumi
 
 from vmimage.azure.client import describe
-from vmimage.providers.restart import reporter
 from vmimage.providers.vm_action import (
     BASE_BUNDLE,
     VmAction,
@@ -28,11 +27,12 @@ from vmimage.providers.vm_action import (
     VmActionResource,
     VmArgs,
     is_unknown,
+    reporter,
 )
 
 __all__ = ["HEALTH", "HealthGate", "HealthGateArgs", "HealthGateError", "wait_healthy"]
 
-BUNDLE = (*BASE_BUNDLE, "vmimage.providers.restart", __name__)
+BUNDLE = (*BASE_BUNDLE, __name__)
 HEALTHY = "healthstate/healthy"
 
 

@@ -20,7 +20,6 @@ from typing import Any
 import pulumi
 
 from vmimage.azure.client import describe
-from vmimage.providers.restart import reporter
 from vmimage.providers.vm_action import (
     BASE_BUNDLE,
     RETRY_METHODS,
@@ -29,11 +28,12 @@ from vmimage.providers.vm_action import (
     VmActionProvider,
     VmActionResource,
     VmArgs,
+    reporter,
 )
 
 __all__ = ["PUBLISH", "Publish", "PublishArgs", "PublishError", "publish_version"]
 
-BUNDLE = (*BASE_BUNDLE, "vmimage.providers.restart", __name__)
+BUNDLE = (*BASE_BUNDLE, __name__)
 
 
 class PublishError(VmActionError):

@@ -32,6 +32,7 @@ from vmimage.providers.vm_action import (
     VmActionResource,
     VmArgs,
     is_unknown,
+    reporter,
 )
 
 __all__ = ["RESTART", "Restart", "RestartArgs", "RestartError", "RestartProvider", "restart_vm",
@@ -66,17 +67,6 @@ def agent_status(client: Any, resource_group: str, vm_name: str) -> AgentStatus:
     for status in statuses or []:
         agent, reported = (status.display_status or "").lower(), status.time
     return AgentStatus(power, agent, reported)
-
-
-def reporter(vm_name: str, clock: Callable[[], float],
-             progress: Callable[[str], None] | None) -> Callable[[str], None]:
-    """Progress lines that name the VM and the seconds since the action began."""
-    started = clock()
-
-    def report(what: str) -> None:
-        if progress is not None:
-            progress(f"{vm_name}: {what} ({clock() - started:.0f}s)")
-    return report
 
 
 def status_reader(client: Any, resource_group: str, vm_name: str,

@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 
 from vmimage.azure.client import describe
-from vmimage.providers.restart import READY, reporter, status_reader, wait_until_ready
+from vmimage.providers.restart import READY, status_reader, wait_until_ready
 from vmimage.providers.vm_action import (
     BASE_BUNDLE,
     RETRY_METHODS,
@@ -31,6 +31,7 @@ from vmimage.providers.vm_action import (
     VmActionProvider,
     VmActionResource,
     VmArgs,
+    reporter,
 )
 
 __all__ = ["RESUME", "Resume", "ResumeArgs", "ResumeError", "ResumeProvider", "resume_vm"]

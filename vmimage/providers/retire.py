@@ -25,7 +25,6 @@ from typing import Any
 import pulumi
 
 from vmimage.azure.client import describe
-from vmimage.providers.restart import reporter
 from vmimage.providers.vm_action import (
     BASE_BUNDLE,
     RETRY_METHODS,
@@ -34,12 +33,13 @@ from vmimage.providers.vm_action import (
     VmActionProvider,
     VmActionResource,
     VmArgs,
+    reporter,
 )
 from vmimage.vocabulary import GROUP_TAG, VERSION_TAG
 
 __all__ = ["RETIRE", "RetireBatch", "RetireBatchArgs", "RetireError", "retire_batch"]
 
-BUNDLE = (*BASE_BUNDLE, "vmimage.providers.restart", __name__)
+BUNDLE = (*BASE_BUNDLE, __name__)
 _INDEX = re.compile(r"-(\d{3,})$")
 
 

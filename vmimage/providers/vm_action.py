@@ -57,6 +57,17 @@ RETRY_METHODS = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "
 POLL_ENV = "VMIMAGE_POLL_SECONDS"
 
 
+def reporter(vm_name: str, clock: Callable[[], float],
+             progress: Callable[[str], None] | None) -> Callable[[str], None]:
+    """Progress lines of an action: the VM, what happens, the seconds since it began."""
+    started = clock()
+
+    def report(what: str) -> None:
+        if progress is not None:
+            progress(f"{vm_name}: {what} ({clock() - started:.0f}s)")
+    return report
+
+
 def poll_interval(env: dict[str, str] | os._Environ[str] = os.environ) -> float:
     try:
         value = float(env.get(POLL_ENV, "15"))
