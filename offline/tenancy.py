@@ -220,9 +220,8 @@ def vm_extension(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
 # -- invokes ----------------------------------------------------------------------------------
 
 def get_subnet(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any]:
-    group = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{a['resourceGroupName']}"
-    subnet_id = (f"{group}/providers/Microsoft.Network/virtualNetworks/"
-                 f"{a['virtualNetworkName']}/subnets/{a['subnetName']}")
+    subnet_id = arm.provider_id(a["resourceGroupName"], "Microsoft.Network/virtualNetworks",
+                                a["virtualNetworkName"], "subnets", a["subnetName"])
     resource = arm.resources.get(subnet_id.lower())
     if resource is None or not resource.alive(at):
         raise ArmError(404, "NotFound", f"Resource '{a['subnetName']}' of virtual network "

@@ -5,9 +5,11 @@ validated spec; `spec.rules.semantic_problems` calls `image_input_problems`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from vmimage.azure import arm_ids, limits
+from vmimage.spec.models import SOURCE_FIELDS
 
 if TYPE_CHECKING:
     from vmimage.spec.models import BuildSpec, PipelineSpec
@@ -19,7 +21,6 @@ XFS_LABEL_MAX = 12
 #: Where a data disk must not be mounted: over the system's own directories.
 SYSTEM_PATHS = frozenset({"/", "/boot", "/mnt", "/proc", "/sys", "/dev", "/etc", "/usr", "/var",
                           "/tmp", "/run", "/home", "/root", "/bin", "/sbin", "/lib", "/opt"})
-SOURCES = ("marketplace", "version", "imageVersionId", "managedImageId", "vhd")
 
 
 def image_input_problems(spec: PipelineSpec) -> list[str]:
@@ -37,18 +38,23 @@ def image_input_problems(spec: PipelineSpec) -> list[str]:
 
 
 def source_count_problem(build: BuildSpec, at: str) -> str | None:
-    given = [key for key in SOURCES if _source_value(build, key) is not None]
+    given = build.from_.given
     if len(given) == 1:
         return None
-    return f"{at}.from: give exactly one of {', '.join(SOURCES[:-1])} or {SOURCES[-1]}" + (
+    keys = list(SOURCE_FIELDS)
+    return f"{at}.from: give exactly one of {', '.join(keys[:-1])} or {keys[-1]}" + (
         f" (got {', '.join(given)})" if given else "")
 
 
-def _source_value(build: BuildSpec, key: str) -> object:
-    src = build.from_
-    return {"marketplace": src.marketplace, "version": src.version,
-            "imageVersionId": src.image_version_id, "managedImageId": src.managed_image_id,
-            "vhd": src.vhd}[key]
+def repeated_luns(disks: Iterable[Any]) -> list[tuple[int, int]]:
+    """(index, LUN) of each disk whose LUN an earlier disk of the list has."""
+    seen: set[int] = set()
+    repeated = []
+    for j, disk in enumerate(disks):
+        if disk.lun in seen:
+            repeated.append((j, disk.lun))
+        seen.add(disk.lun)
+    return repeated
 
 
 def _vhd_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
@@ -73,11 +79,8 @@ def _vhd_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
         if uri in seen:
             found.append(f"{at}.{key}: the same blob as {seen[uri]}")
         seen.setdefault(uri, key)
-    luns: set[int] = set()
-    for j, disk in enumerate(vhd.data_disks):
-        if disk.lun in luns:
-            found.append(f"{at}.from.vhd.dataDisks[{j}].lun: LUN {disk.lun} is used twice")
-        luns.add(disk.lun)
+    found += [f"{at}.from.vhd.dataDisks[{j}].lun: LUN {lun} is used twice"
+              for j, lun in repeated_luns(vhd.data_disks)]
     return found
 
 
@@ -165,10 +168,8 @@ def _format_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]
 
 def _architecture_problems(spec: PipelineSpec) -> list[str]:
     arm = spec.architecture == "Arm64"
-    sized = [(f"builds[{i}].size", b.size) for i, b in enumerate(spec.builds)]
-    sized += [(f"clones[{i}].size", c.size) for i, c in enumerate(spec.clones)]
     found = []
-    for path, size in sized:
+    for path, size in spec.sized():
         if size is None or limits.arm64_size(size) == arm:
             continue
         found.append(f"{path}: {size} is an {'x64' if arm else 'Arm64'} size, but "

@@ -211,6 +211,12 @@ class VhdSource(SpecModel):
     data_disks: tuple[VhdDataDisk, ...] = Field((), description="data disk VHDs, by LUN")
 
 
+#: A build's sources, by config key (in the order messages list them) and field name.
+SOURCE_FIELDS = {"marketplace": "marketplace", "version": "version",
+                 "imageVersionId": "image_version_id", "managedImageId": "managed_image_id",
+                 "vhd": "vhd"}
+
+
 class BuildSource(SpecModel):
     """Exactly one source."""
 
@@ -228,12 +234,9 @@ class BuildSource(SpecModel):
         "version itself, with no build VM: no customize, size or dataDisks")
 
     @property
-    def kind(self) -> str:
-        """Which source this is: its config key."""
-        return next(key for key, value in (
-            ("marketplace", self.marketplace), ("version", self.version),
-            ("imageVersionId", self.image_version_id),
-            ("managedImageId", self.managed_image_id), ("vhd", self.vhd)) if value is not None)
+    def given(self) -> list[str]:
+        """The config keys of the sources given (exactly one, once the spec is valid)."""
+        return [key for key, field in SOURCE_FIELDS.items() if getattr(self, field) is not None]
 
     @property
     def image_id(self) -> str | None:
@@ -560,6 +563,11 @@ class PipelineSpec(SpecModel):
             and self.gallery is not None
             and self.gallery.image.generation == "V2"
         )
+
+    def sized(self) -> list[tuple[str, str | None]]:
+        """Each build's and clone group's VM size, by its key path."""
+        return [(f"builds[{i}].size", b.size) for i, b in enumerate(self.builds)] + [
+            (f"clones[{i}].size", c.size) for i, c in enumerate(self.clones)]
 
     def build(self, version: str) -> BuildSpec:
         return next(b for b in self.builds if b.version == version)

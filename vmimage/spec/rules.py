@@ -17,7 +17,11 @@ from vmimage.azure.ssh_keys import key_problems
 from vmimage.capture import targets_of
 from vmimage.capture.target import shown
 from vmimage.spec.fingerprint import Capture, build_fingerprint
-from vmimage.spec.image_inputs import image_input_problems, source_count_problem
+from vmimage.spec.image_inputs import (
+    image_input_problems,
+    repeated_luns,
+    source_count_problem,
+)
 from vmimage.spec.rollout_rules import rollout_problems
 from vmimage.steps import kind_of
 
@@ -95,9 +99,7 @@ def _disk_controller_problems(spec: PipelineSpec) -> list[str]:
         return []
     image = spec.gallery.image
     found = []
-    sized = [(f"builds[{i}].size", b.size) for i, b in enumerate(spec.builds)]
-    sized += [(f"clones[{i}].size", c.size) for i, c in enumerate(spec.clones)]
-    for path, size in sized:
+    for path, size in spec.sized():
         if size is None or not limits.nvme_only(size):
             continue
         if "NVMe" not in image.disk_controller_types:
@@ -297,11 +299,9 @@ def _build_problems(spec: PipelineSpec) -> list[str]:
         else:
             versions[build.version] = i
         found += _source_problems(spec, build, at)
-        luns: set[int] = set()
+        found += [f"{at}.dataDisks[{j}].lun: LUN {lun} is used twice"
+                  for j, lun in repeated_luns(build.data_disks)]
         for j, disk in enumerate(build.data_disks):
-            if disk.lun in luns:
-                found.append(f"{at}.dataDisks[{j}].lun: LUN {disk.lun} is used twice")
-            luns.add(disk.lun)
             if spec.uses_gallery and disk.size_gb > limits.GALLERY_DATA_DISK_MAX_GB:
                 found.append(
                     f"{at}.dataDisks[{j}].sizeGb: {disk.size_gb} GiB is over the "
