@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import load_stack_dict, stack_config
-from engine_host import clean_env, from_struct, provider_stub
+from engine_host import clean_env, from_struct, provider_stub, to_struct
 from program_mocks import SUBSCRIPTION, run_program
 from pulumi.runtime.proto import provider_pb2
 from test_engine_dynamic_provider import (
@@ -176,6 +176,16 @@ def test_a_scale_set_roll_takes_its_batches(tmp_path):
 
 # -- the gate in the provider host, over gRPC --------------------------------------------------
 
+def known_vm_props(reg: Any) -> dict[str, Any]:
+    """A clone action's registered inputs with its VM known, as in an update (under
+    plain mocks a new clone's id is not an ARM id)."""
+    rg, vm = vm_of(reg)
+    props = from_struct(reg.request.object)
+    props.update(vmId=f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/"
+                 f"Microsoft.Compute/virtualMachines/{vm}", vmUniqueId="u", subscriptionId=None)
+    return props
+
+
 def gate_registration() -> Any:
     (reg, *_) = run_program(gated()).of_type(HEALTH_GATE)
     return reg
@@ -187,10 +197,7 @@ def test_the_gate_waits_for_healthy_in_the_provider_host(tmp_path, engine, azure
     fake = azure.azure.arm
     fake.subscription_id = SUBSCRIPTION
     machine = fake.add_vm(rg, vm, health=["initializing", "initializing", "healthy"])
-    props = from_struct(reg.request.object)
-    props.update(vmId=f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/"
-                 f"Microsoft.Compute/virtualMachines/{vm}", vmUniqueId="u", subscriptionId=None)
-    from engine_host import to_struct
+    props = known_vm_props(reg)
 
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
         stub = provider_stub(host)
@@ -255,10 +262,7 @@ def test_retire_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
                           ("web-0-9-0-002", "0.9.0"), ("other-0-9-0-000", "0.9.0")):
         fake.add_vm(rg, name, tags={"vmimage-clone-group": name.split("-")[0],
                                     "vmimage-version": version})
-    props = from_struct(reg.request.object)
-    props.update(vmId=f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{rg}/providers/"
-                 f"Microsoft.Compute/virtualMachines/{vm}", vmUniqueId="u", subscriptionId=None)
-    from engine_host import to_struct
+    props = known_vm_props(reg)
 
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
         stub = provider_stub(host)

@@ -17,15 +17,10 @@ from typing import Any
 import pulumi
 
 
-def takes_tags(resource_type: type) -> bool:
-    """Whether the resource's constructor has a `tags` input (azure-native resources
-    declare their inputs in `_internal_init`)."""
-    return _takes_tags(f"{resource_type.__module__}.{resource_type.__qualname__}",
-                       resource_type)
-
-
 @functools.cache
-def _takes_tags(_key: str, resource_type: Any) -> bool:
+def takes_tags(resource_type: Any) -> bool:
+    """Whether the resource's constructor has a `tags` input (azure-native resources
+    declare their inputs in `_internal_init`); once per type."""
     init = getattr(resource_type, "_internal_init", None)
     return init is not None and "tags" in inspect.signature(init).parameters
 
@@ -43,7 +38,8 @@ def user_tags(tags: Mapping[str, str]) -> pulumi.ResourceTransformation:
 
     def transform(args: pulumi.ResourceTransformationArgs,
                   ) -> pulumi.ResourceTransformationResult | None:
-        if not takes_tags(type(args.resource)):
+        resource_type: Any = type(args.resource)  # hashable; typeshed's Resource is not
+        if not takes_tags(resource_type):
             return None  # components, dynamic VM actions, random passwords
         props = dict(args.props)
         props["tags"] = merged(user, props.get("tags"))
