@@ -144,6 +144,12 @@ def _azure_native_config() -> dict[str, Any]:
     return {f"azure-native:{key}": config.get(key) for key in CONFIG_ENV}
 
 
+def stack_subscription() -> str:
+    """The subscription this stack deploys into, found as azure-native finds it."""
+    return _subscription(resolve_settings(_azure_native_config(), os.environ)
+                         .get("subscriptionId"))
+
+
 def _subscription(configured: str | None) -> str:
     """The subscription azure-native uses: configured, or (Azure CLI login) the CLI's,
     which azure-native's own client config lookup reports."""

@@ -13,10 +13,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import pulumi
-
 from vmimage.azure import arm_ids
 from vmimage.azure.invokes import is_not_found
+from vmimage.azure.reads import stack_subscription
 from vmimage.spec.models import PipelineSpec
 from vmimage.spec.rules import capacity_problems
 
@@ -28,14 +27,10 @@ class SubnetLookupError(Exception):
 
 
 def deployment_subscription() -> str | None:
-    """The subscription azure-native deploys into: configured, or its client config's."""
-    configured = pulumi.Config("azure-native").get("subscriptionId")
-    if configured:
-        return configured
-    from pulumi_azure_native import authorization
-
+    """The subscription azure-native deploys into (its config, ARM_SUBSCRIPTION_ID, or
+    its client config's), or None when it cannot be told here."""
     try:
-        return authorization.get_client_config().subscription_id or None
+        return stack_subscription() or None
     except Exception:  # the SDK raises a bare Exception for a failed invoke
         return None  # unknown here: the NIC's create says it, if it is another
 
