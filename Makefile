@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 schema: $(STAMP)
-	$(PY) -m vmimage.spec.schema
+	$(PY) -m vmimage.config.schema
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -10,7 +10,7 @@ tune_gc()  # first: the imports below allocate a lot too (bench/README.md, B1)
 from vmimage.azure.evictions import find_evictions  # noqa: E402
 from vmimage.components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
 from vmimage.components.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
-from vmimage.spec.stack_config import admin_password, captures_of, load_from_stack  # noqa: E402
+from vmimage.config.stack_config import admin_password, captures_of, load_from_stack  # noqa: E402
 
 loaded = load_from_stack()
 captures = captures_of(loaded)

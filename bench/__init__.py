@@ -85,7 +85,7 @@ def _once(config: Config) -> dict[str, Any]:
 
 #: The dev stack on a /22: room for 1,000 VMs or scale-set instances (its /24 has 251).
 WIDE_SUBNET = ["network.addressSpace=10.42.0.0/16", "network.subnetPrefix=10.42.4.0/22"]
-#: Individual VMs a clone group may hold (vmimage/spec/rules.py): more are more groups.
+#: Individual VMs a clone group may hold (vmimage/config/rules.py): more are more groups.
 GROUP_MAX = 100
 
 

@@ -46,8 +46,8 @@ from offline.runner import (
 from offline.state import StateError, key_file, lock_file
 from offline.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.up import up
+from vmimage.config.errors import SpecError
 from vmimage.policy.rules import Violation
-from vmimage.spec.errors import SpecError
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
 

@@ -14,7 +14,7 @@ from offline.latency import LatencyModel
 from offline.runner import StackConfig
 from offline.up import up
 from vmimage.capture import BOTH, TARGETS, targets_of
-from vmimage.spec.validate import load_spec
+from vmimage.config.validate import load_spec
 from vmimage.vocabulary import GALLERY_IMAGE_VERSION, MANAGED_IMAGE, VIRTUAL_MACHINE
 
 

@@ -27,10 +27,10 @@ import vmimage.steps.file as file_kind
 from offline.latency import LatencyModel
 from offline.runner import StackConfig
 from offline.up import up
+from vmimage.config.errors import SpecError
+from vmimage.config.fingerprint import build_fingerprint
+from vmimage.config.validate import load_spec
 from vmimage.scripts.render import render
-from vmimage.spec.errors import SpecError
-from vmimage.spec.fingerprint import build_fingerprint
-from vmimage.spec.validate import load_spec
 from vmimage.steps import KINDS, kind_of
 from vmimage.steps.script import MAX_SCRIPT_BYTES
 from vmimage.steps.windows_update import CATEGORIES, TEMPLATE

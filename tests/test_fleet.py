@@ -11,9 +11,9 @@ import pytest
 from offline.arm import SimulatedArm
 from offline.report import report_json
 from offline.runner import load_stack, run, stack_file
-from vmimage.spec.errors import SpecError
-from vmimage.spec.rules import MAX_SCALE_SET_INSTANCES
-from vmimage.spec.validate import load_spec
+from vmimage.config.errors import SpecError
+from vmimage.config.rules import MAX_SCALE_SET_INSTANCES
+from vmimage.config.validate import load_spec
 
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 VERSION = "azure-native:compute:GalleryImageVersion"

@@ -18,9 +18,9 @@ from offline.pulumi_host import InvokeFailure
 from offline.runner import StackConfig
 from offline.up import up
 from vmimage.azure.captures import look_up_captures
-from vmimage.spec.fingerprint import build_fingerprint
-from vmimage.spec.stack_config import ConfigProblems
-from vmimage.spec.validate import load_spec
+from vmimage.config.fingerprint import build_fingerprint
+from vmimage.config.stack_config import ConfigProblems
+from vmimage.config.validate import load_spec
 from vmimage.vocabulary import FINGERPRINT_TAG
 
 VM = "azure-native:compute:VirtualMachine"

@@ -17,8 +17,8 @@ from test_spec import LOCATION, problems_of
 from offline.arm import SUBSCRIPTION_ID, SimulatedArm
 from offline.cli import main
 from offline.tenancy import add_existing
-from vmimage.spec.fingerprint import build_fingerprint
-from vmimage.spec.validate import load_spec
+from vmimage.config.fingerprint import build_fingerprint
+from vmimage.config.validate import load_spec
 
 VM = "azure-native:compute:VirtualMachine"
 VMSS = "azure-native:compute:VirtualMachineScaleSet"

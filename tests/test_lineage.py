@@ -310,8 +310,8 @@ def held_replicas(run: Any) -> dict[str, dict[str, int]]:
 
 def captured(pipeline: dict[str, Any], versions: tuple[str, ...]) -> dict[str, str | None]:
     """version -> the fingerprint of its build in `pipeline`, as Azure would hold it."""
-    from vmimage.spec.fingerprint import build_fingerprint
-    from vmimage.spec.validate import load_spec
+    from vmimage.config.fingerprint import build_fingerprint
+    from vmimage.config.validate import load_spec
 
     spec = load_spec(pipeline, location="westeurope").spec
     return {v: build_fingerprint(spec, spec.build(v)) for v in versions}

@@ -14,9 +14,9 @@ from program_mocks import run_program
 from rich.console import Console
 
 from offline.cli import main
-from vmimage.spec.errors import SpecError
-from vmimage.spec.rules import warnings
-from vmimage.spec.validate import load_spec
+from vmimage.config.errors import SpecError
+from vmimage.config.rules import warnings
+from vmimage.config.validate import load_spec
 
 LOCATION = "westeurope"
 

@@ -12,8 +12,8 @@ from test_spec import LOCATION
 
 from offline.cli import main
 from vmimage.azure.reads import Quota, SizeInfo
-from vmimage.spec.quota import peak_vms, quota_problems
-from vmimage.spec.validate import load_spec
+from vmimage.config.quota import peak_vms, quota_problems
+from vmimage.config.validate import load_spec
 
 SIZES = {LOCATION: {"standard_b2s": SizeInfo("standardBSFamily", 2),
                     "standard_d2s_v5": SizeInfo("standardDSv5Family", 2)}}

@@ -24,7 +24,7 @@ from test_spec import LOCATION, problems_of
 
 from offline.faults import FaultPlan
 from offline.up import up
-from vmimage.spec.validate import load_spec
+from vmimage.config.validate import load_spec
 from vmimage.vocabulary import HEALTH_GATE, RETIRE_BATCH, VM_EXTENSION
 
 VM = "azure-native:compute:VirtualMachine"
@@ -221,7 +221,7 @@ def test_auto_replicas_keep_a_captured_versions_count_and_say_so():
     """`replicas: auto` sizes a version when it is captured; clones moving onto it later
     do not quietly update the protected version: the plan says what auto would be."""
     from vmimage.azure.captures import kept_replica_notes
-    from vmimage.spec.fingerprint import Capture
+    from vmimage.config.fingerprint import Capture
 
     raw = load_stack_dict("dev")["vmimage:pipeline"]
     raw["builds"][0]["regions"] = [{"name": "westeurope"}]
@@ -243,7 +243,7 @@ def test_auto_replicas_keep_a_captured_versions_count_and_say_so():
 
 
 def test_surge_is_one_batch_with_health_gates():
-    from vmimage.spec.rules import addresses_needed
+    from vmimage.config.rules import addresses_needed
 
     plain = load_spec(load_stack_dict("dev")["vmimage:pipeline"], location=LOCATION).spec
     spec = load_spec(gated(count=10, batch=2)["vmimage:pipeline"], location=LOCATION).spec

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from conftest import ROOT, STACKS, load_pipeline
 
-from vmimage.spec import schema
-from vmimage.spec.models import PipelineSpec
+from vmimage.config import schema
+from vmimage.config.models import PipelineSpec
 
 
 def as_json(value: Any) -> Any:
@@ -39,7 +39,7 @@ def pipeline_validator() -> jsonschema.Draft202012Validator:
 def test_committed_file_is_fresh(path):
     fresh = schema.generated_files()[path]
     committed = (ROOT / path).read_text(encoding="utf-8") if (ROOT / path).is_file() else ""
-    assert committed == fresh, f"{path} is stale: run `make schema` (python -m vmimage.spec.schema)"
+    assert committed == fresh, f"{path} is stale: run `make schema` (python -m vmimage.config.schema)"
 
 
 def test_check_mode_agrees():
@@ -70,7 +70,7 @@ def test_every_spec_field_has_a_description():
 
 
 def schema_model(annotation: Any) -> Any:
-    from vmimage.spec.errors import model_in as _model_in
+    from vmimage.config.errors import model_in as _model_in
 
     return _model_in(annotation)
 

@@ -407,7 +407,7 @@ import pulumi
 from pulumi_azure_native import resources
 
 from vmimage.components.build_vm import BuildVm, BuildVmArgs
-from vmimage.spec.stack_config import load_from_stack
+from vmimage.config.stack_config import load_from_stack
 from vmimage.providers.generalize import Generalize, GeneralizeArgs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs

@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmimage.spec.errors import SpecError
-from vmimage.spec.validate import load_spec
+from vmimage.config.errors import SpecError
+from vmimage.config.validate import load_spec
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])

@@ -14,7 +14,7 @@ from offline.runner import (
     parse_key_path,
     stack_file,
 )
-from vmimage.spec.validate import load_spec
+from vmimage.config.validate import load_spec
 
 # The example stack as it was first written: it must keep working as stacks/Pulumi.dev.yaml.
 ISSUE_EXAMPLE = """

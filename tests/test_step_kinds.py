@@ -17,9 +17,9 @@ import vmimage.steps.script as script_kind
 from offline.latency import LatencyModel
 from offline.runner import StackConfig
 from offline.up import up
-from vmimage.spec.errors import SpecError
-from vmimage.spec.fingerprint import build_fingerprint
-from vmimage.spec.validate import load_spec
+from vmimage.config.errors import SpecError
+from vmimage.config.fingerprint import build_fingerprint
+from vmimage.config.validate import load_spec
 from vmimage.steps import KINDS
 from vmimage.vocabulary import FINGERPRINT_TAG, GALLERY_IMAGE_VERSION, RESTART, RUN_COMMAND
 

@@ -116,7 +116,7 @@ def test_windows_checks_want_fully_decrypted_volumes_and_no_pending_reboot():
 def _spec(stack: str):
     from conftest import load_pipeline
 
-    from vmimage.spec.validate import load_spec
+    from vmimage.config.validate import load_spec
 
     return load_spec(load_pipeline(stack), location="westeurope").spec
 

@@ -8,8 +8,8 @@ import pytest
 from conftest import load_pipeline
 from test_spec import LOCATION, problems_of
 
-from vmimage.spec.rules import internet_command, warnings
-from vmimage.spec.validate import load_spec
+from vmimage.config.rules import internet_command, warnings
+from vmimage.config.validate import load_spec
 
 SUB = "00000000-0000-0000-0000-0000000000bb"
 SUBNET = (f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/"

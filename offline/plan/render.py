@@ -31,7 +31,7 @@ def render_markdown(
 ) -> str:
     """The whole report of an offline run. `changes` are `Change.as_json()` (at least
     `{"urn", "action", "properties"}`) from a state file (None: no prior state); `warnings`
-    are the spec's (vmimage.spec.models.warnings)."""
+    are the spec's (vmimage.config.models.warnings)."""
     view = PlanView(plan_items(run, changes))
     customs = sorted((r for r in run.registrations if r.custom), key=_order)
     parts = [

@@ -8,7 +8,7 @@ says which, vmimage/capture/), whether each build's
 image exists, and what fingerprint it was captured with. `pulumi preview` and `pulumi up`
 both do this; the offline simulator answers the same invokes.
 
-The answers decide three things (rules in vmimage/spec/rules.py, `frozen_build_problems`):
+The answers decide three things (rules in vmimage/config/rules.py, `frozen_build_problems`):
 a captured build whose config changed is refused ("give it a new version"), a build can
 only be retired once captured, and a captured build's resources are registered frozen
 (every input ignored), so no later change reaches the generalized VM.
@@ -20,8 +20,8 @@ import pulumi
 
 from vmimage.azure.invokes import is_not_found
 from vmimage.capture import targets_of
-from vmimage.spec.fingerprint import Capture
-from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.config.fingerprint import Capture
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import FINGERPRINT_TAG
 
 

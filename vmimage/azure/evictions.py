@@ -19,8 +19,8 @@ import pulumi
 
 from vmimage.azure import naming
 from vmimage.azure.invokes import is_not_found
-from vmimage.spec.fingerprint import Capture
-from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.config.fingerprint import Capture
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import SEAL_COMMAND
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from vmimage.azure import arm_ids
 from vmimage.azure.invokes import is_not_found
 from vmimage.azure.reads import stack_subscription
-from vmimage.spec.models import PipelineSpec
-from vmimage.spec.rules import capacity_problems
+from vmimage.config.models import PipelineSpec
+from vmimage.config.rules import capacity_problems
 
 AT = "network.subnetId"
 

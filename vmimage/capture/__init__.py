@@ -10,7 +10,7 @@ from vmimage.capture import gallery, managed_image
 from vmimage.capture.target import CaptureTarget
 
 if TYPE_CHECKING:
-    from vmimage.spec.models import PipelineSpec
+    from vmimage.config.models import PipelineSpec
 
 #: Every capture target, by its name in `capture:`.
 TARGETS: dict[str, CaptureTarget] = {t.key: t for t in (gallery.TARGET, managed_image.TARGET)}

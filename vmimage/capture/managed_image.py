@@ -11,7 +11,7 @@ from vmimage.capture.target import CaptureContext, CaptureTarget
 if TYPE_CHECKING:
     import pulumi
 
-    from vmimage.spec.models import BuildSpec, PipelineSpec
+    from vmimage.config.models import BuildSpec, PipelineSpec
 
 
 def _register(ctx: CaptureContext) -> pulumi.Output[str]:

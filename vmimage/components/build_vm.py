@@ -14,7 +14,7 @@ from vmimage.components import vm_profile
 from vmimage.components.disks import build_data_disks
 from vmimage.components.frozen import frozen_inputs
 from vmimage.components.network import network_interface
-from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import BUILD_VM
 
 

@@ -21,10 +21,10 @@ from pulumi_azure_native import compute, network
 from vmimage.azure import naming
 from vmimage.components import health, vm_profile
 from vmimage.components.network import network_interface
+from vmimage.config.models import CloneSpec, PipelineSpec
 from vmimage.providers.health_gate import HealthGate, HealthGateArgs
 from vmimage.providers.retire import RetireBatch, RetireBatchArgs
 from vmimage.providers.vm_action import subscription_output
-from vmimage.spec.models import CloneSpec, PipelineSpec
 from vmimage.vocabulary import CLONE_SET, GROUP_TAG
 
 

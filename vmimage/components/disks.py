@@ -11,7 +11,7 @@ from typing import Any
 from pulumi_azure_native import compute
 
 from vmimage.components.vm_profile import disk_encryption_set
-from vmimage.spec.models import BuildSpec, DataDiskSpec, PipelineSpec, VhdDataDisk
+from vmimage.config.models import BuildSpec, DataDiskSpec, PipelineSpec, VhdDataDisk
 
 
 def lineage(spec: PipelineSpec, version: str | None) -> list[BuildSpec]:

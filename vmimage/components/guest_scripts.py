@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import pulumi
 
 from vmimage.azure import naming
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.scripts.render import render
-from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.steps import format_disks, kind_of
 from vmimage.steps.kind import StepContext
 from vmimage.steps.run_command import register_run_command

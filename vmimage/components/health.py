@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmimage.spec.models import CloneSpec, PipelineSpec
+from vmimage.config.models import CloneSpec, PipelineSpec
 
 PUBLISHER = "Microsoft.ManagedServices"
 EXTENSION_VERSION = "2.0"

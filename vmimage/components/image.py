@@ -14,7 +14,7 @@ from vmimage.azure import naming
 from vmimage.capture import targets_of
 from vmimage.capture.target import CaptureContext
 from vmimage.components import vm_profile
-from vmimage.spec.models import BuildSpec, PipelineSpec
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import FINGERPRINT_TAG, IMAGE_CAPTURE, IMAGE_GALLERY
 
 TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
@@ -115,7 +115,7 @@ class ImageCaptureArgs:
     gallery: ImageGallery | None
     """The pipeline's gallery, for a gallery target."""
     fingerprint: str | None = None
-    """The build's fingerprint (vmimage/spec/fingerprint.py), recorded on the image as a tag
+    """The build's fingerprint (vmimage/config/fingerprint.py), recorded on the image as a tag
     so a later run can tell whether this version's build changed."""
     kept_replicas: Mapping[str, int] = field(default_factory=dict)
     """A captured version's replicas by region, as Azure holds them."""

@@ -19,11 +19,11 @@ from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, sea
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
 from vmimage.components.validation import Validation, ValidationArgs
 from vmimage.components.vm_profile import AdminCredentials
+from vmimage.config.fingerprint import Capture, fingerprint_to_record
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.providers.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs
 from vmimage.providers.resume import Resume, ResumeArgs
 from vmimage.providers.vm_action import subscription_output
-from vmimage.spec.fingerprint import Capture, fingerprint_to_record
-from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import IMAGE_BUILD
 
 #: What a retired build reports instead of its (deleted) VM's power and OS state.

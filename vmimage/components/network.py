@@ -18,7 +18,7 @@ from pulumi_azure_native import network
 from vmimage.azure.naming import NetworkNames, child_name, network_names
 from vmimage.azure.nsg_sources import DENY_ALL_RULE
 from vmimage.components.frozen import frozen_inputs
-from vmimage.spec.models import NetworkSpec
+from vmimage.config.models import NetworkSpec
 from vmimage.vocabulary import EGRESS_ROLE, NETWORK, ROLE_TAG
 
 DENY_ALL_PRIORITY = 4096  # the lowest-priority custom rule: everything not allowed above

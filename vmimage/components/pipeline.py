@@ -25,8 +25,8 @@ from vmimage.components.scale_set import CloneScaleSet
 from vmimage.components.type_aliases import drop_type_aliases
 from vmimage.components.user_tags import user_tags
 from vmimage.components.vm_profile import AdminCredentials
-from vmimage.spec.fingerprint import Capture
-from vmimage.spec.models import BuildSpec, CloneSpec, PipelineSpec
+from vmimage.config.fingerprint import Capture
+from vmimage.config.models import BuildSpec, CloneSpec, PipelineSpec
 from vmimage.vocabulary import IMAGE_PIPELINE
 
 

@@ -22,9 +22,9 @@ from vmimage.components import vm_profile
 from vmimage.components.frozen import frozen_inputs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs
 from vmimage.components.network import network_interface
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.providers.publish import PUBLISH_INPUTS, Publish, PublishArgs
 from vmimage.providers.vm_action import subscription_output
-from vmimage.spec.models import BuildSpec, PipelineSpec
 from vmimage.vocabulary import VALIDATION
 
 

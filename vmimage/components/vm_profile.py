@@ -10,7 +10,7 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
-from vmimage.spec.models import CloneOsDiskSpec, OsDiskSpec, PipelineSpec
+from vmimage.config.models import CloneOsDiskSpec, OsDiskSpec, PipelineSpec
 from vmimage.vocabulary import ROLE_TAG, VERSION_TAG
 
 SSH_KEY_PATH = "/home/{user}/.ssh/authorized_keys"

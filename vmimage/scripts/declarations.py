@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from vmimage.spec.errors import kind_of
+from vmimage.config.errors import kind_of
 
 BUILT_IN = ("os", "vm_name")
 #: Each type, as a problem message names what was expected.

@@ -17,7 +17,7 @@ KINDS: dict[str, StepKind] = {k.key: k for k in (template.KIND, script.KIND, inl
                                                    restart.KIND, windows_update.KIND,
                                                    file.KIND)}
 #: How a union tag is spelt in pydantic's error locations: `step:<key>` (the spec's error
-#: wording drops it, vmimage/spec/errors.py).
+#: wording drops it, vmimage/config/errors.py).
 TAG_PREFIX = "step:"
 
 

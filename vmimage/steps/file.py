@@ -34,15 +34,15 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import Field
 
+from vmimage.config.base import SpecModel
 from vmimage.scripts.render import PROJECT_DIR, TemplateProblem, render
-from vmimage.spec.base import SpecModel
 from vmimage.steps.kind import MAX_RUN_COMMAND_S, StepContext, StepKind
 from vmimage.steps.script import MAX_SCRIPT_BYTES
 
 if TYPE_CHECKING:
     import pulumi
 
-    from vmimage.spec.models import BuildSpec
+    from vmimage.config.models import BuildSpec
 
 TEMPLATES = {"linux": "linux/copy-file.sh.j2", "windows": "windows/copy-file.ps1.j2"}
 #: IMDS's token endpoint for Azure Storage (how-to-use-vm-token, "Get a token using HTTP").

@@ -16,7 +16,7 @@ from vmimage.vocabulary import STEP_CUSTOMIZE
 if TYPE_CHECKING:
     import pulumi
 
-    from vmimage.spec.models import BuildSpec, PipelineSpec
+    from vmimage.config.models import BuildSpec, PipelineSpec
     from vmimage.steps.kind import StepContext
 
 TEMPLATE = {"linux": "linux/format-disks.sh.j2", "windows": "windows/format-disks.ps1.j2"}

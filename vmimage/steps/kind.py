@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from vmimage.spec.base import SpecModel
+from vmimage.config.base import SpecModel
 
 if TYPE_CHECKING:
     import pulumi
 
-    from vmimage.spec.models import BuildSpec, PipelineSpec
+    from vmimage.config.models import BuildSpec, PipelineSpec
 
 #: Azure runs a managed run command for at most 90 minutes (run-command-managed docs).
 MAX_RUN_COMMAND_S = 5400

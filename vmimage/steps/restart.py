@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BeforeValidator, Field
 
-from vmimage.spec.base import SpecModel
+from vmimage.config.base import SpecModel
 from vmimage.steps.kind import StepContext, StepKind
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from vmimage.spec.base import SpecModel
+from vmimage.config.base import SpecModel
 from vmimage.steps.kind import MAX_RUN_COMMAND_S, StepContext, StepKind
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
-from vmimage.spec.errors import kind_of
+from vmimage.config.errors import kind_of
 
 
 class SpecModel(BaseModel):

@@ -16,18 +16,18 @@ from vmimage.azure.sizing import VMS_PER_REPLICA, azure_guidance
 from vmimage.azure.ssh_keys import key_problems
 from vmimage.capture import targets_of
 from vmimage.capture.target import shown
-from vmimage.spec.fingerprint import Capture, build_fingerprint
-from vmimage.spec.image_inputs import (
+from vmimage.config.fingerprint import Capture, build_fingerprint
+from vmimage.config.image_inputs import (
     image_input_problems,
     repeated_luns,
     source_count_problem,
 )
-from vmimage.spec.rollout_rules import rollout_problems
+from vmimage.config.rollout_rules import rollout_problems
 from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
     from vmimage.azure.reads import MarketplaceImage
-    from vmimage.spec.models import BuildSpec, CloneSpec, MarketplaceRef, PipelineSpec
+    from vmimage.config.models import BuildSpec, CloneSpec, MarketplaceRef, PipelineSpec
 
 MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
 # Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a

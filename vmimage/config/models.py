@@ -1,8 +1,8 @@
 """The pipeline spec's models: the only code that knows the shape of `vmimage:pipeline`.
 
 Pydantic checks shape, types, ranges and enums here (its errors worded in
-vmimage/spec/errors.py); the rules that span keys live in vmimage/spec/rules.py, and
-vmimage/spec/validate.py runs both. All pure, so tests call them directly.
+vmimage/config/errors.py); the rules that span keys live in vmimage/config/rules.py, and
+vmimage/config/validate.py runs both. All pure, so tests call them directly.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 from vmimage.azure import arm_ids, naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
 from vmimage.capture import BOTH, TARGETS
-from vmimage.spec.base import SpecModel
+from vmimage.config.base import SpecModel
 from vmimage.steps import CustomizeStep
 
 

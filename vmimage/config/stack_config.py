@@ -16,11 +16,11 @@ from vmimage.azure.captures import (
 )
 from vmimage.azure.reads import CloudReadError, cloud_reads
 from vmimage.azure.subnets import SubnetLookupError, existing_subnet_problems
-from vmimage.spec.errors import SpecError
-from vmimage.spec.fingerprint import Capture
-from vmimage.spec.quota import quota_problems
-from vmimage.spec.rules import frozen_build_problems, source_image_problems
-from vmimage.spec.validate import Loaded, load_spec
+from vmimage.config.errors import SpecError
+from vmimage.config.fingerprint import Capture
+from vmimage.config.quota import quota_problems
+from vmimage.config.rules import frozen_build_problems, source_image_problems
+from vmimage.config.validate import Loaded, load_spec
 
 
 class ConfigProblems(pulumi.RunError):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
-    from vmimage.spec.models import BuildSpec, PipelineSpec
+    from vmimage.config.models import BuildSpec, PipelineSpec
 
 FINGERPRINT_VERSION = "v1"  # bump if what is hashed changes, so old tags are not misread
 

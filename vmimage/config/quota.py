@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vmimage.azure.reads import Quota, SizeInfo
-    from vmimage.spec.models import PipelineSpec
+    from vmimage.config.models import PipelineSpec
 
 #: The usage that counts every family's vCPUs together.
 TOTAL = "cores"
@@ -19,7 +19,7 @@ TOTAL = "cores"
 
 def peak_vms(spec: PipelineSpec) -> Counter[tuple[str, str]]:
     """(region, size) -> how many VMs of that size run there at the busiest moment."""
-    from vmimage.spec.rules import surge_of
+    from vmimage.config.rules import surge_of
 
     peak: Counter[tuple[str, str]] = Counter()
     for build in spec.builds:

@@ -1,8 +1,8 @@
 """Validation of `vmimage:pipeline`: raw config -> an immutable `PipelineSpec` and its
 warnings, or a `SpecError` listing every problem as `<key path>: <what is wrong>`.
 
-Two passes: the models (vmimage/spec/models.py) check shape, types and ranges; the rules
-(vmimage/spec/rules.py) check what spans keys. Pure: tests call it directly.
+Two passes: the models (vmimage/config/models.py) check shape, types and ranges; the rules
+(vmimage/config/rules.py) check what spans keys. Pure: tests call it directly.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vmimage.spec.errors import SpecError, kind_of, pydantic_problems
-from vmimage.spec.models import PipelineSpec
-from vmimage.spec.rules import raw_value_problems, semantic_problems, warnings
+from vmimage.config.errors import SpecError, kind_of, pydantic_problems
+from vmimage.config.models import PipelineSpec
+from vmimage.config.rules import raw_value_problems, semantic_problems, warnings
 
 
 @dataclass(frozen=True)

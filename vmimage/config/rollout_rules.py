@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vmimage.spec.models import PipelineSpec
+    from vmimage.config.models import PipelineSpec
 
 
 def rollout_problems(spec: PipelineSpec) -> list[str]:

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from vmimage.azure import arm_ids, limits
-from vmimage.spec.models import SOURCE_FIELDS
+from vmimage.config.models import SOURCE_FIELDS
 
 if TYPE_CHECKING:
-    from vmimage.spec.models import BuildSpec, PipelineSpec
+    from vmimage.config.models import BuildSpec, PipelineSpec
 
 #: Keys of a build that belong to its build VM: an imported VHD has none.
 BUILD_VM_KEYS = {"size": "size", "os_disk": "osDisk", "data_disks": "dataDisks",
