@@ -39,7 +39,7 @@ def pipeline_validator() -> jsonschema.Draft202012Validator:
 def test_committed_file_is_fresh(path):
     fresh = schema.generated_files()[path]
     committed = (ROOT / path).read_text(encoding="utf-8") if (ROOT / path).is_file() else ""
-    assert committed == fresh, f"{path} is stale: run `make schema` (python -m vmimage.config.schema)"
+    assert committed == fresh, f"{path} is stale: run `make schema`"
 
 
 def test_check_mode_agrees():
