@@ -1,7 +1,10 @@
-"""`python -m bench`: run B1-B3, write bench/results.md and bench/results.png."""
+"""`python -m bench [--update]`: run B1-B3 and print the results; with `--update`, write
+bench/results.md and bench/results.png too. Exits 1 when a target is not met, so a
+regression cannot pass as a green run that prints "met: no"."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import sys
@@ -14,11 +17,21 @@ from bench import REPEATS, b1_overhead, b2_fleet, b3_makespan
 HERE = Path(__file__).resolve().parent
 
 
-def _yes(ok: bool) -> str:
-    return "yes" if ok else "**no**"
+class Verdicts:
+    """Each target's verdict, written into the results as it is judged and kept for the
+    exit code, so the text and the exit status cannot disagree."""
+
+    def __init__(self) -> None:
+        self.unmet: list[str] = []
+
+    def __call__(self, ok: bool, target: str) -> str:
+        if not ok:
+            self.unmet.append(target)
+        return "yes" if ok else "**no**"
 
 
-def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: float) -> str:
+def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: float,
+             _yes: Verdicts) -> str:
     by_n = {row["n"]: row for row in b1["rows"]}
     lines = [
         "# Benchmark results",
@@ -51,15 +64,16 @@ def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: f
     for n, target in b1["targets"].items():
         ratio = by_n[n]["ours"].wall_s / by_n[n]["raw"].wall_s
         lines.append(f"Target ours/raw wall time <= {target} at N = {n}: {ratio:.2f} -> "
-                     f"met: {_yes(ratio <= target)}.")
+                     f"met: {_yes(ratio <= target, f'B1 wall ratio at N = {n}')}.")
     kept, default_gc = b1["variants"]["keep_type_aliases"], b1["variants"]["default_gc"]
     lines += [
         f"Target growth, ours t(400) / t(100) <= {b1['growth_target']}: "
-        f"{b1['growth']:.2f} -> met: {_yes(b1['growth'] <= b1['growth_target'])} (raw: "
+        f"{b1['growth']:.2f} -> met: "
+        f"{_yes(b1['growth'] <= b1['growth_target'], 'B1 growth')} (raw: "
         f"{by_n[400]['raw'].wall_s / by_n[100]['raw'].wall_s:.2f}).",
         f"Target memory per clone <= {b1['memory_target_mb']} MiB (ours, N = 100 to 400): "
         f"{b1['memory_per_clone_mb']:.2f} -> met: "
-        f"{_yes(b1['memory_per_clone_mb'] <= b1['memory_target_mb'])} (raw: "
+        f"{_yes(b1['memory_per_clone_mb'] <= b1['memory_target_mb'], 'B1 memory')} (raw: "
         f"{(by_n[400]['raw'].rss_mb - by_n[100]['raw'].rss_mb) / 300:.2f}).",
         "",
         f"What each fix is worth at N = 100, measured once each right after the pairs: the "
@@ -86,7 +100,7 @@ def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: f
     lines += [
         "",
         f"Target count 1000 / count 1 wall time <= {b2['target']}: {fleet:.2f} -> met: "
-        f"{_yes(fleet <= b2['target'])} (CPU ratio "
+        f"{_yes(fleet <= b2['target'], 'B2 fleet ratio')} (CPU ratio "
         f"{b2['large'].cpu_s / b2['small'].cpu_s:.2f}; resources "
         f"{b2['small'].resources} vs {b2['large'].resources}).",
         "",
@@ -116,7 +130,7 @@ def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: f
     lines += [
         "",
         f"Target makespan / model bound <= {b3['target_bound']}: {worst:.3f} -> met: "
-        f"{_yes(worst <= b3['target_bound'])}.",
+        f"{_yes(worst <= b3['target_bound'], 'B3 makespan / bound')}.",
         f"Replicas matter: 100 clones from 1 replica take {one[(100, 1)]:.0f} s, from "
         f"auto {one[(100, 'auto')]:.0f} s; 1,000 scale-set instances {one[(1000, 1)]:.0f} s "
         f"against {one[(1000, 'auto')]:.0f} s.",
@@ -151,7 +165,11 @@ def plot(b1: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--update", action="store_true",
+                        help="write bench/results.md and bench/results.png")
+    update = parser.parse_args(argv).update
     start = time.perf_counter()
     print("B1 program overhead ...", file=sys.stderr)
     b1 = b1_overhead.run()
@@ -159,10 +177,15 @@ def main() -> int:
     b2 = b2_fleet.run()
     print("B3 makespan ...", file=sys.stderr)
     b3 = b3_makespan.run()
-    text = markdown(b1, b2, b3, time.perf_counter() - start)
-    (HERE / "results.md").write_text(text)
-    plot(b1, HERE / "results.png")
+    verdicts = Verdicts()
+    text = markdown(b1, b2, b3, time.perf_counter() - start, verdicts)
     print(text)
+    if update:
+        (HERE / "results.md").write_text(text)
+        plot(b1, HERE / "results.png")
+    if verdicts.unmet:
+        print(f"bench: target not met: {', '.join(verdicts.unmet)}", file=sys.stderr)
+        return 1
     return 0
 
 

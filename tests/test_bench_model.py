@@ -4,6 +4,7 @@ benchmark modules import (they are not run here: they measure, tests do not)."""
 from __future__ import annotations
 
 import importlib
+from types import SimpleNamespace
 
 import pytest
 
@@ -90,3 +91,40 @@ def test_raw_program_sends_inputs_of_the_same_shape_as_ours():
     ours = shapes("ours")
     assert len(ours) == 6  # build VM + NIC, two clones with a NIC each
     assert shapes("raw") == ours
+
+
+# -- the entry point: results written only when asked, an unmet target fails --------------
+
+
+def _point(wall_s: float) -> SimpleNamespace:
+    return SimpleNamespace(resources=10, wall_s=wall_s, cpu_s=wall_s, rss_mb=100.0)
+
+
+def _results(b1_ratio: float) -> tuple[dict, dict, dict]:
+    rows = [{"n": n, "ours": _point(b1_ratio), "raw": _point(1.0)} for n in (3, 100, 400)]
+    b1 = {"rows": rows, "targets": {100: 0.5}, "growth": 2.0, "growth_target": 4.4,
+          "memory_per_clone_mb": 0.3, "memory_target_mb": 0.5,
+          "variants": {"keep_type_aliases": _point(2.0), "default_gc": _point(2.0)}}
+    b2 = {"small": _point(1.0), "large": _point(1.0), "target": 1.1}
+    points = [{"n": n, "kind": "vm", "replicas": r, "replicas_resolved": 1, "makespan_s": 100,
+               "bound_s": 100, "packer_s": 200.0, "critical_path": ["a", "b"]}
+              for n in (1, 100, 1000) for r in (1, "auto")]
+    return b1, b2, {"points": points, "target_bound": 1.05}
+
+
+@pytest.mark.parametrize(("ratio", "code"), [(0.2, 0), (0.9, 1)])
+def test_bench_exits_1_on_an_unmet_target_and_writes_only_with_update(
+        monkeypatch, tmp_path, capsys, ratio, code):
+    import bench.__main__ as entry
+
+    b1, b2, b3 = _results(ratio)
+    monkeypatch.setattr(entry.b1_overhead, "run", lambda: b1)
+    monkeypatch.setattr(entry.b2_fleet, "run", lambda: b2)
+    monkeypatch.setattr(entry.b3_makespan, "run", lambda: b3)
+    monkeypatch.setattr(entry, "HERE", tmp_path)
+    monkeypatch.setattr(entry, "plot", lambda b1, path: path.write_text("png"))
+    assert entry.main([]) == code
+    assert list(tmp_path.iterdir()) == []
+    assert ("target not met: B1 wall ratio at N = 100" in capsys.readouterr().err) == bool(code)
+    assert entry.main(["--update"]) == code
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.md", "results.png"]
