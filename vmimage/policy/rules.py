@@ -475,6 +475,11 @@ def _versions_for(clone: ResourceView, versions: Sequence[ResourceView]) -> list
     return list(versions)
 
 
+def _version_label(v: ResourceView) -> str:
+    """How the config names a gallery version: its Major.Minor.Patch."""
+    return _text(v.props.get("galleryImageVersionName")) or "(unknown)"
+
+
 def check_min_replicas(resources: Sequence[ResourceView], _: Options) -> list[tuple[str, str]]:
     versions = [r for r in resources if r.type == GALLERY_IMAGE_VERSION]
     if not versions:
@@ -508,9 +513,10 @@ def check_min_replicas(resources: Sequence[ResourceView], _: Options) -> list[tu
             out.append(
                 (
                     v.urn,
-                    f"gallery image version '{v.name}' {problem}. Add {region} to "
-                    f"publishingProfile.targetRegions with regionalReplicaCount >= {needed} (at "
-                    f"least {MIN_REPLICAS} so one busy or failed replica does not stall "
+                    f"gallery image version '{v.name}' {problem}. In the config, list "
+                    f"{{name: {region}, replicas: {needed}}} (or replicas: auto) under "
+                    f"builds[].regions of version {_version_label(v)} (at least "
+                    f"{MIN_REPLICAS} so one busy or failed replica does not stall "
                     f"deployments, and 1 per {VMS_PER_REPLICA} VMs created at once).",
                 )
             )
