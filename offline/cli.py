@@ -95,16 +95,18 @@ examples:
   {prog} up --stack dev
   # keep the simulated Azure between runs (the next run prints a change
   # summary first, like a preview) and write the plan as a PR comment
-  {prog} up --stack dev --state dev.state.json --markdown plan.md
+  {prog} up --stack dev --state out/dev.state.json --markdown out/plan.md
   # a flaky Azure, reproducibly
   {prog} up --stack dev --faults throttle=0.2,error5xx=0.1 --seed 7
   # a bigger fleet: only the summary line, and the report as JSON
   {prog} up --stack dev --set 'clones[0].count=100' --quiet \\
-      --report-json run.json
-  # a stack that uses a subnet and resources made outside it (IDs shortened)
+      --report-json out/run.json
+  # a stack that uses a subnet and resources made outside it (IDs shortened:
+  # the whole command is in the README, "Fitting into a tenant")
   {prog} up --stack corp \\
       --existing-subnet /subscriptions/<sub>/.../snet-images=10.60.8.0/24 \\
       --existing /subscriptions/<sub>/.../id-image-builder \\
+      --existing /subscriptions/<sub>/.../des-weu \\
       --existing /subscriptions/<sub>/.../des-neu@northeurope
 
 --stack NAME reads Pulumi.NAME.yaml from the stacks directory of the vmimage
