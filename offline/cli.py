@@ -24,6 +24,7 @@ from rich.console import Console
 
 from offline.arm import SimulatedArm
 from offline.changes import Change, counts
+from offline.fault_notes import crash_advice, inapplicable
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
 from offline.marketplace import parse_entry
@@ -48,6 +49,7 @@ from offline.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.up import up
 from vmimage.config.errors import SpecError
 from vmimage.policy.rules import Violation
+from vmimage.suggest import did_you_mean
 
 EXIT_OK, EXIT_REFUSED, EXIT_INVALID = 0, 1, 2
 
@@ -69,11 +71,40 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
 
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        # A misspelt flag is named first, with the flag meant: argparse would report a
+        # missing --stack before it ever says that --stakc is unknown.
+        unknown = unknown_flags(self, sys.argv[1:] if args is None else args)
+        if unknown:
+            raise UsageError("; ".join(unknown))
+        return super().parse_args(args, namespace)
+
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         if message:
             sys.stderr.write(message)
         raise HelpShown(status)
 
+
+def unknown_flags(root: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """`unknown flag --stakc; did you mean --stack?` for each flag no command knows."""
+    known = {flag for parser in _parsers(root) for action in parser._actions
+             for flag in action.option_strings}
+    flags = [arg.partition("=")[0] for arg in argv[:_end_of_flags(argv)]
+             if arg.startswith("--") and arg != "--"]
+    return [f"unknown flag {flag}" + did_you_mean(flag, known)
+            for flag in dict.fromkeys(flags) if flag not in known]
+
+
+def _end_of_flags(argv: Sequence[str]) -> int:
+    return argv.index("--") if "--" in argv else len(argv)
+
+
+def _parsers(root: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parser and its subcommands' parsers."""
+    subcommands = [action for action in root._actions
+                   if isinstance(action, argparse._SubParsersAction)]
+    return [root, *(p for action in subcommands for p in action.choices.values())]
 
 def prog_name(argv0: str | None = None) -> str:
     """How the user ran us: `vmimage-offline` (the console script) or `python -m offline`."""
@@ -95,7 +126,8 @@ examples:
   {prog} up --stack dev
   # keep the simulated Azure between runs (the next run prints a change
   # summary first, like a preview) and write the plan as a PR comment
-  {prog} up --stack dev --state out/dev.state.json --markdown out/plan.md
+  {prog} up --stack dev \\
+      --state out/dev.state.json --markdown out/plan.md
   # a flaky Azure, reproducibly
   {prog} up --stack dev --faults throttle=0.2,error5xx=0.1 --seed 7
   # a bigger fleet: only the summary line, and the report as JSON
@@ -276,7 +308,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
     except HelpShown as shown:
         return int(shown.args[0] or 0)
     except UsageError as exc:
-        out.print(f"error: {exc}", markup=False)
+        out.print(f"error: {exc}", markup=False, soft_wrap=True)
         out.print(f"(see {prog_name()} up --help)", markup=False)
         return EXIT_INVALID
     try:
@@ -290,12 +322,12 @@ def _main(argv: list[str] | None, out: Console) -> int:
                                  str(stack.config.get("azure-native:location") or ""),
                                  quotas=args.quota)
     except (UsageError, ValueError) as exc:
-        out.print(f"error: {exc}", markup=False)
+        out.print(f"error: {exc}", markup=False, soft_wrap=True)  # one problem, one line
         return EXIT_INVALID
     except StackFileError as exc:
-        out.print(str(exc), markup=False)
+        out.print(str(exc), markup=False, soft_wrap=True)
         return EXIT_INVALID
-    for notice in notes + stack.notices:
+    for notice in notes + stack.notices + fault_notes(args.fault_plan, stack):
         out.print(f"note: {notice}", markup=False, soft_wrap=True)
     problems = config_problems(stack) + unwritable_outputs(args, stack_path=path)
     if problems:
@@ -320,7 +352,8 @@ def _main(argv: list[str] | None, out: Console) -> int:
     result = outcome.run
     if args.fault_plan is not None and args.fault_plan.crashed is not None:
         write_reports(args, stack, result, [])
-        out.print(f"error: {args.fault_plan.crashed}", markup=False)
+        advice = crash_advice(args.fault_plan.crashed.after, kept_state=args.state is not None)
+        out.print(f"error: {advice}", markup=False, soft_wrap=True)
         return EXIT_REFUSED
     changes = [c.as_json() for c in outcome.changes] if outcome.changes is not None else None
     if outcome.changes is not None and not args.quiet:
@@ -447,6 +480,15 @@ def _stack_name(path: Path) -> str:
     return stem.removeprefix("Pulumi.") or "offline"
 
 
+def fault_notes(plan: FaultPlan | None, stack: StackConfig) -> list[str]:
+    """Faults asked for that this stack cannot meet (none when its config is invalid:
+    its problems are reported instead)."""
+    try:
+        return inapplicable(plan, stack.loaded().spec) if plan is not None else []
+    except SpecError:
+        return []
+
+
 def spec_warnings(stack: StackConfig) -> list[str]:
     try:
         return stack.loaded().warnings
@@ -473,7 +515,7 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
             )
         return EXIT_REFUSED
     if result.error:
-        out.print(f"error: the program failed: {result.error}", markup=False)
+        out.print(f"error: the program failed: {result.error}", markup=False, soft_wrap=True)
         return EXIT_REFUSED
     if not quiet:
         print_tree(out, result)

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from vmimage.suggest import did_you_mean
+
 DEFAULT_LATENCY_S: dict[str, float] = {
     "resourceGroup.create": 2,
     "network.create": 10,  # VNet, subnet, NSG
@@ -60,9 +62,10 @@ class LatencyModel:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.overrides) - set(DEFAULT_LATENCY_S))
         if unknown:
-            raise ValueError(
-                f"unknown latency key(s) {unknown}; known: {sorted(DEFAULT_LATENCY_S)}"
-            )
+            known = f" (known: {', '.join(sorted(DEFAULT_LATENCY_S))})"
+            raise ValueError("; ".join(
+                f"--latency: unknown key {key!r}"
+                + did_you_mean(key, DEFAULT_LATENCY_S, otherwise=known) for key in unknown))
 
     def __call__(self, key: str) -> float:
         return float(self.overrides.get(key, DEFAULT_LATENCY_S[key]))
