@@ -47,6 +47,7 @@ from offline.runner import (
 from offline.state import StateError, key_file, lock_file
 from offline.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.up import up
+from offline.urns import urn_name, urn_type
 from vmimage.config.errors import SpecError
 from vmimage.policy.rules import Violation
 from vmimage.suggest import did_you_mean
@@ -363,7 +364,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
         return EXIT_REFUSED
     violations = outcome.violations
     write_reports(args, stack, result, violations, changes)
-    code = print_run(out, stack, result, quiet=args.quiet)
+    code = print_run(out, stack, result, quiet=args.quiet, changes=outcome.changes or ())
     if args.fault_plan is not None and args.fault_plan.retries:
         # "Absorbed" only when they were: a failed run says what was retried before.
         out.print(args.fault_plan.describe(absorbed=code == EXIT_OK), markup=False)
@@ -505,7 +506,11 @@ def config_problems(stack: StackConfig) -> list[str]:
     return []
 
 
-def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bool = False) -> int:
+def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bool = False,
+              changes: Sequence[Change] = ()) -> int:
+    """The run: tree, stages, VM states, outputs, and the summary line. `changes` (a run
+    on a state) adds what the run deleted, which the program no longer registers."""
+    deleted = [c for c in changes if c.action == "delete"]
     if result.failures:
         for failure in result.failures:
             out.print(
@@ -518,14 +523,15 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
         out.print(f"error: the program failed: {result.error}", markup=False, soft_wrap=True)
         return EXIT_REFUSED
     if not quiet:
-        print_tree(out, result)
+        print_tree(out, result, deleted)
         print_stages(out, result)
         print_states(out, result)
         print_outputs(out, result.outputs)
-    customs = [r for r in result.registrations if r.custom]
-    actions = Counter(r.action for r in customs)
-    done = (f"{len(customs)} resources created" if set(actions) == {"create"} else
-            f"{len(customs)} resources (" + ", ".join(
+    actions = Counter(r.action for r in result.registrations if r.custom)
+    actions.update(c.action for c in deleted)
+    total = sum(actions.values())
+    done = (f"{total} resources created" if set(actions) == {"create"} else
+            f"{total} resources (" + ", ".join(
                 f"{n} {action}" for action, n in sorted(actions.items())) + ")")
     out.print(
         f"stack {stack.name}: {done} in simulated Azure; "
@@ -591,7 +597,9 @@ def print_blocked(out: Console, blocked: list[Change]) -> None:
         )
 
 
-def print_tree(out: Console, result: ProgramRun) -> None:
+def print_tree(out: Console, result: ProgramRun, deleted: Sequence[Change] = ()) -> None:
+    """The resources as `pulumi preview` shows them; deleted ones under their old
+    parent, marked so (they are gone from the program, not from the run)."""
     from rich.tree import Tree  # the printed views only: --quiet needs none
 
     nodes: dict[str, Tree] = {}
@@ -605,6 +613,11 @@ def print_tree(out: Console, result: ProgramRun) -> None:
         parent = nodes.get(reg.parent or "", root)
         symbol = CHANGE_SYMBOLS.get(reg.action, "+") if reg.custom else " "
         nodes[reg.urn] = parent.add(f"{symbol} {label}", highlight=False)
+    for change in deleted:
+        parent = nodes.get(change.parent or "", root)
+        parent.add(f"{CHANGE_SYMBOLS['delete']} {urn_type(change.urn)}  "
+                   f"{urn_name(change.urn)}  [red]deleted[/]",
+                   highlight=False)
     out.print(root)
 
 
@@ -617,7 +630,7 @@ def print_stages(out: Console, result: ProgramRun) -> None:
                          overflow="fold")
     for span in stage_spans(result):
         table.add_row(span.stage, duration(span.start_s), duration(span.end_s),
-                      str(span.resources))
+                      str(span.resources or "—"))
     out.print(table)
 
 

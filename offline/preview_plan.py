@@ -46,11 +46,12 @@ from typing import Any
 
 from offline.changes import ValueDiff, parse_path, plain, pulumi_path, value_at
 from offline.plan.mermaid import diagram
-from offline.plan.model import PlanItem, PlanView, stack_of, urn_type
+from offline.plan.model import PlanItem, PlanView, stack_of
 from offline.plan.render import plan_sections
 from offline.plan.summaries import action_counts
 from offline.plan.values import _cell, _code
 from offline.report import STAGES, duration
+from offline.urns import urn_type
 from vmimage.vocabulary import DYNAMIC_PROVIDER_KEY, STACK
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,8 @@ class StageSpan:
     stage: str
     start_s: float
     end_s: float
+    #: Resources whose stage this is (`stage_of`), so the stages add up to the run's
+    #: resources; the seal's stage has none of its own (it is the Generalize step's work).
     resources: int
 
 
@@ -76,8 +79,9 @@ def stage_spans(run: ProgramRun) -> list[StageSpan]:
         if reg.type == GENERALIZE and not any(urn == reg.urn for s in spans.values()
                                                    for _, _, urn in s):
             spans["generalize"].append((reg.start_s, reg.end_s, reg.urn))
+    homes = Counter(stage_of(reg) for reg in run.registrations if reg.custom)
     return [StageSpan(stage, min(t[0] for t in items), max(t[1] for t in items),
-                      len({t[2] for t in items}))
+                      homes[stage])
             for stage, items in spans.items() if items]
 
 

@@ -50,3 +50,23 @@ def run_offline(stack: Any, *, arm: Any = None, program: Path | None = None) -> 
 def by_name(run: Any) -> dict[str, Any]:
     """Registrations of a ProgramRun keyed by Pulumi logical name."""
     return {r.name: r for r in run.registrations}
+
+
+CORP = "/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups"
+#: What stacks/Pulumi.corp.yaml expects to exist (its header says so too).
+CORP_TENANT = [
+    "--existing-subnet", f"{CORP}/rg-spoke-network/providers/Microsoft.Network/"
+    "virtualNetworks/vnet-spoke-weu/subnets/snet-images=10.60.8.0/24",
+    "--existing", f"{CORP}/rg-identities/providers/Microsoft.ManagedIdentity/"
+    "userAssignedIdentities/id-image-builder",
+    "--existing", f"{CORP}/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-weu",
+    "--existing", f"{CORP}/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-neu"
+    "@northeurope",
+]
+#: What stacks/Pulumi.import.yaml expects to exist: the storage account of its uploads.
+IMPORT_TENANT = [
+    "--existing", f"{CORP}/rg-vmimage-uploads/providers/Microsoft.Storage/storageAccounts/"
+    "stvmimageimport",
+]
+#: The offline flags each example stack needs to find its tenant (none: it makes all).
+STACK_TENANTS = {"corp": CORP_TENANT, "import": IMPORT_TENANT}

@@ -9,7 +9,7 @@ import io
 from typing import Any
 
 import pytest
-from conftest import load_stack_dict, run_offline, stack_config
+from conftest import CORP_TENANT, load_stack_dict, run_offline, stack_config
 from program_mocks import run_program
 from rich.console import Console
 from test_tenancy_spec import DES, DES_NORTH, IDENTITY, SUB
@@ -328,19 +328,6 @@ def test_the_corp_example_runs_offline_with_its_tenant_declared():
     refused = io.StringIO()
     assert main(["up", "--stack", "corp", "--quiet"], console=Console(file=refused)) == 2
     assert "network.subnetId: no such subnet" in refused.getvalue()
-
-
-CORP = "/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups"
-#: What stacks/Pulumi.corp.yaml expects to exist (its header says so too).
-CORP_TENANT = [
-    "--existing-subnet", f"{CORP}/rg-spoke-network/providers/Microsoft.Network/"
-    "virtualNetworks/vnet-spoke-weu/subnets/snet-images=10.60.8.0/24",
-    "--existing", f"{CORP}/rg-identities/providers/Microsoft.ManagedIdentity/"
-    "userAssignedIdentities/id-image-builder",
-    "--existing", f"{CORP}/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-weu",
-    "--existing", f"{CORP}/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-neu"
-    "@northeurope",
-]
 
 
 # -- a policy that denies untagged resources --------------------------------------------------

@@ -24,6 +24,7 @@ from offline.engine import Registration
 from offline.report import stage_of
 from offline.runner import ProgramRun
 from offline.secrets import redact
+from offline.urns import urn_type
 from vmimage.vocabulary import (
     DISK_ENCRYPTION_SET,
     GALLERY,
@@ -239,8 +240,3 @@ def stack_of(urns: Iterable[str]) -> str | None:
         if urn.startswith("urn:pulumi:"):
             return urn.split("::", 1)[0].removeprefix("urn:pulumi:")
     return None
-
-
-def urn_type(urn: str) -> str:
-    parts = urn.split("::")
-    return parts[2].split("$")[-1] if len(parts) > 3 else ""

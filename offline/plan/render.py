@@ -66,7 +66,7 @@ def _summary(
     violations: Sequence[Violation],
 ) -> str:
     per_stage = {s.stage: s.resources for s in stage_spans(run)}
-    counts = " · ".join(f"{n} {stage}" for stage, n in per_stage.items())
+    counts = " · ".join(f"{n} {stage}" for stage, n in per_stage.items() if n)
     line = f"**{len(customs)} resources** ({counts}) · estimated wall time on Azure " \
            f"**{duration(makespan(run))}**"
     if view is not None:
@@ -97,14 +97,16 @@ def _stages(run: ProgramRun, customs: list[Registration]) -> list[str]:
         if stage in spans:
             span = spans[stage]
             out.append(f"| {stage} | {duration(span.start_s)} | {duration(span.end_s)} "
-                       f"| {span.resources} |")
+                       f"| {span.resources or '—'} |")
     out.append("")
     for stage in STAGES:
         regs = [r for r in customs if stage_of(r) == stage]
         if not regs:
             continue
-        span = spans[stage]
-        heading = f"{stage} · {duration(span.start_s)} → {duration(span.end_s)} · {len(regs)}"
+        # The heading's times are its rows' (the stage table's may be narrower: the
+        # Generalize step's seal belongs to the deprovision stage).
+        start, end = min(r.start_s for r in regs), max(r.end_s for r in regs)
+        heading = f"{stage} · {duration(start)} → {duration(end)} · {len(regs)}"
         table = ["| type | name | Azure name | start | end |", "|---|---|---|--:|--:|"]
         table += [
             f"| `{_short_type(r.type)}` | `{r.name}` | {_code(r.azure_name)} "
