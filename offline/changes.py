@@ -24,7 +24,13 @@ from offline.arm import IMMUTABLE_PROPERTIES
 from offline.engine import PriorResource, Registration
 from offline.secrets import redact
 from offline.state import SEALED_PREFIX, seal
-from vmimage.vocabulary import REDACTED_SECRET, SECRET_SIG_KEY, UNKNOWN_VALUES
+from vmimage.vocabulary import (
+    REDACTED_SECRET,
+    RESOURCE_REFERENCE_SIG,
+    SECRET_SIG,
+    SECRET_SIG_KEY,
+    UNKNOWN_VALUES,
+)
 
 ACTIONS = ("create", "update", "replace", "delete", "same")
 #: Longer values are shortened when shown (an ARM id keeps its last segments).
@@ -261,7 +267,8 @@ def is_secret(value: Any) -> bool:
     """A secret however it arrives: Pulumi's marker object, `[secret]` as `pulumi preview
     --json` prints one, or a value sealed in an offline state."""
     if isinstance(value, dict):
-        return SECRET_SIG_KEY in value
+        # the same signature key marks assets, archives and resource references
+        return value.get(SECRET_SIG_KEY) == SECRET_SIG
     return isinstance(value, str) and (value == REDACTED_SECRET
                                        or value.startswith(SEALED_PREFIX))
 
@@ -270,6 +277,8 @@ def plain(value: Any) -> Any:
     """A value fit to show or serialize: secrets `[secret]`, unknowns `[unknown]`."""
     if is_secret(value):
         return REDACTED_SECRET
+    if isinstance(value, dict) and value.get(SECRET_SIG_KEY) == RESOURCE_REFERENCE_SIG:
+        return plain(value.get("id") or value.get("urn"))  # what the provider receives
     if isinstance(value, str) and value in UNKNOWN_VALUES:
         return UNKNOWN_SHOWN
     if isinstance(value, dict):

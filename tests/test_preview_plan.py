@@ -85,8 +85,11 @@ def offline_bump(tmp_path_factory) -> str:
 # -- the fixtures are what Pulumi prints --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["new-stack.json", "version-bump.json",
-                                  "version-bump-no-sames.json"])
+FIXTURE_NAMES = ["new-stack.json", "version-bump.json", "version-bump-no-sames.json",
+                 "dynamic-steps.json"]
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_fixtures_have_the_shape_of_pulumi_preview_json(name):
     text = (FIXTURES / name).read_text(encoding="utf-8")
     document = json.loads(text)
@@ -104,14 +107,26 @@ def test_fixtures_have_the_shape_of_pulumi_preview_json(name):
     for s in document["steps"]:
         keys = list(s)
         assert keys[:2] == ["op", "urn"] and keys[-1] == "detailedDiff"
-        assert (s["detailedDiff"] is None) == (s["op"] not in ("update", "replace"))
+        dynamic = s["urn"].split("::")[2].split("$")[-1].startswith("pulumi-python:dynamic/")
+        assert (s["detailedDiff"] is None) == (s["op"] not in ("update", "replace")
+                                               or dynamic)
         assert set(keys) <= {"op", "urn", "provider", "oldState", "newState", "diffReasons",
                              "replaceReasons", "detailedDiff"}
         for state in (s.get("oldState"), s.get("newState")):
             if state is not None:
                 assert list(state)[:2] == ["urn", "custom"] and "type" in state
-                assert "__provider" not in state.get("inputs", {}) or \
-                    state["inputs"]["__provider"] == "[secret]"
+                # ours: serialize_as_secret_always = False, so not "[secret]"
+                assert ("__provider" in state.get("inputs", {})) == \
+                    state["type"].startswith("pulumi-python:dynamic/")
+                assert state.get("inputs", {}).get("__provider") != "[secret]"
+        if s.get("detailedDiff"):  # azure-native: dotted paths, first segments repeated
+            keys = list(s["detailedDiff"])
+            assert keys == sorted(keys) and not any('["' in k for k in keys)
+            assert s["diffReasons"] == [k.split(".", 1)[0] for k in keys]
+            assert set(s.get("replaceReasons", ())) == {
+                k for k, v in s["detailedDiff"].items() if v["kind"].endswith("-replace")}
+        elif s["op"] in ("update", "replace"):  # a Python dynamic provider's answer
+            assert "diffReasons" not in s and dynamic
         assert not s.get("urn", "").split("::")[2].startswith("pulumi:providers:")
 
 
@@ -155,8 +170,9 @@ def test_values_old_to_new_with_what_the_preview_cannot_know(bump):
     assert "| `~` | update | `network:NetworkSecurityGroup` | `vmimage-network-nsg` " \
            "| `securityRules[0].destinationPortRange`: `22` → `443` |" in changes
     (row,) = [r for r in changes.splitlines() if "| `vmimage-clones-web-0` |" in r]
-    # replaceReasons are top-level keys in a preview
-    assert "**replaced**: `osProfile`, `storageProfile`, `vmName` cannot change in place" in row
+    # azure-native's replaceReasons are full paths
+    assert "**replaced**: `osProfile.computerName`, `storageProfile.imageReference.id`, " \
+           "`vmName` cannot change in place" in row
     assert "`vmName`: `web-1-0-0-000` → `web-1-1-0-000`" in row
     assert '`tags["vmimage-version"]`: `1.0.0` → `1.1.0`' in row
     assert "`storageProfile.imageReference.id`: `…/images/web-ubuntu/versions/1.0.0` → " \
@@ -213,7 +229,8 @@ def test_errors_and_warnings_of_the_preview_are_in_the_plan():
     document = fixture("version-bump.json")
     vm = step(document, "vmimage-clones-web-0")["urn"]
     document["diagnostics"] = [
-        {"urn": vm, "message": "error: PropertyChangeNotAllowed\n  | vmSize", "severity": "error"},
+        {"urn": vm, "message": "error: PropertyChangeNotAllowed\n  | vmSize",
+         "severity": "error"},
         {"message": "warning: a provider upgrade is available", "severity": "warning"},
         {"message": "printed by the program", "severity": "info"},
     ]
@@ -258,8 +275,9 @@ def test_main_help_has_examples_and_exit_codes():
     ("", "not JSON"),
     ("Previewing update (dev):\n  error: boom\n", "not JSON"),
     ('{"resources": []}', "not a `pulumi preview --json` document"),
-    ('{"steps": [{"urn": "x"}], "changeSummary": {}}', 'steps[0]: expected an object with'),
-    ('{"steps": {}, "changeSummary": {}}', '"steps" is not a list'),
+    ('{"steps": [{"urn": "x"}], "changeSummary": {}}', 'steps[0].op: expected a string'),
+    ('{"steps": {}, "changeSummary": {}}', 'steps: expected a list'),
+    ("{}", "not a `pulumi preview --json` document"),
 ])
 def test_main_refuses_what_is_not_a_preview(tmp_path, content, message):
     source = tmp_path / "preview.json"

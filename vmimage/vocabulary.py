@@ -89,6 +89,9 @@ SEAL_CHECKS_COMMAND = "vmimage-seal-checks"
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+#: The same key with another value marks a resource reference (Pulumi's
+#: sdk/go/common/resource/properties.go `ResourceReferenceSig`), not a secret.
+RESOURCE_REFERENCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 REDACTED_SECRET = "[secret]"
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 #: Every unknown sentinel, one per kind of value.

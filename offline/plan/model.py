@@ -6,7 +6,7 @@ each resource's image version and stage)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -180,13 +180,20 @@ class PlanView:
         self._versions: dict[str, str | None] = {}
 
     def leaves(self, urn: str) -> list[PlanItem]:
-        """The custom resources a dependency on `urn` stands for (a component: its own)."""
-        item = self.by_urn.get(urn)
-        if item is None:
-            return []
-        if item.custom:
-            return [item]
-        return [leaf for child in self.children.get(urn, []) for leaf in self.leaves(child.urn)]
+        """The custom resources a dependency on `urn` stands for (a component: its own),
+        found without recursion: a preview may nest components arbitrarily deep."""
+        found, pending, seen = [], [urn], set()
+        while pending:
+            current = pending.pop()
+            item = self.by_urn.get(current)
+            if item is None or current in seen:
+                continue
+            seen.add(current)
+            if item.custom:
+                found.append(item)
+            else:
+                pending.extend(reversed([c.urn for c in self.children.get(current, [])]))
+        return found
 
     def deps(self, item: PlanItem) -> list[PlanItem]:
         found = {leaf.urn: leaf for urn in item.dependencies for leaf in self.leaves(urn)}
@@ -194,22 +201,39 @@ class PlanView:
 
     def version(self, item: PlanItem) -> str | None:
         """The image version a resource belongs to: its `vmimage-version` tag, or (a VM
-        action, which has no tags) the version of the build VM it acts on."""
-        if item.urn not in self._versions:
-            self._versions[item.urn] = None  # a cycle cannot happen; be safe anyway
-            self._versions[item.urn] = self._version(item)
-        return self._versions[item.urn]
+        action, which has no tags) the version of the build VM or step it depends on.
+        Walked with a stack, not recursion: a build may chain a thousand steps."""
+        memo = self._versions
+        if item.urn in memo:
+            return memo[item.urn]
+        memo[item.urn] = None  # a cycle cannot happen; be safe anyway
+        stack = [(item, self._version_sources(item))]
+        while stack:
+            current, sources = stack[-1]
+            if memo[current.urn] is not None:
+                stack.pop()
+                if stack:
+                    memo[stack[-1][0].urn] = memo[current.urn]
+                continue
+            source = next(sources, None)
+            if source is None:
+                stack.pop()
+            elif source.urn in memo:
+                memo[current.urn] = memo[source.urn]
+            else:
+                memo[source.urn] = None
+                stack.append((source, self._version_sources(source)))
+        return memo[item.urn]
 
-    def _version(self, item: PlanItem) -> str | None:
+    def _version_sources(self, item: PlanItem) -> Iterator[PlanItem]:
+        """Where a resource's version comes from: its own tag (recorded here), or the
+        build VMs and steps it depends on."""
         own = item.tag(VERSION_TAG)
         if own is not None or item.type.startswith("azure-native:"):
-            return own
-        for dep in self.deps(item):
-            if dep.tag(ROLE_TAG) == "build" or dep.type in STEP_TYPES:
-                found = self.version(dep)
-                if found is not None:
-                    return found
-        return None
+            self._versions[item.urn] = own
+            return iter(())
+        return (dep for dep in self.deps(item)
+                if dep.tag(ROLE_TAG) == "build" or dep.type in STEP_TYPES)
 
     def stage(self, item: PlanItem) -> str:
         return stage_of(Registration(item.urn, item.type, item.name, item.parent, item.custom,

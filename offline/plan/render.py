@@ -137,16 +137,21 @@ def _warnings(warnings: Sequence[str], violations: Sequence[Violation]) -> list[
     out += [f"- {_cell(w)}" for w in warnings]
     if warnings:
         out.append("")
-    if violations:
-        out += ["### Policy", "",
-                "| policy | enforcement | resource | message |", "|---|---|---|---|"]
-        for v in sorted(violations, key=lambda v: (v.enforcement != "mandatory", v.policy,
-                                                   v.urn, v.message)):
-            level = "**mandatory**" if v.enforcement == "mandatory" else "advisory"
-            out.append(f"| `{v.policy}` | {level} | {_code(v.urn.rsplit('::', 1)[-1])} "
-                       f"| {_cell(v.message)} |")
-        out.append("")
-    return out
+    return out + policy_section(violations)
+
+
+def policy_section(violations: Sequence[Violation]) -> list[str]:
+    """The policy violations as a table, mandatory first (none: nothing)."""
+    if not violations:
+        return []
+    out = ["### Policy", "",
+           "| policy | enforcement | resource | message |", "|---|---|---|---|"]
+    for v in sorted(violations, key=lambda v: (v.enforcement != "mandatory", v.policy,
+                                               v.urn, v.message)):
+        level = "**mandatory**" if v.enforcement == "mandatory" else "advisory"
+        out.append(f"| {_code(v.policy)} | {level} | {_code(v.urn.rsplit('::', 1)[-1])} "
+                   f"| {_cell(v.message)} |")
+    return [*out, ""]
 
 
 def _image_versions(view: PlanView) -> list[str]:
