@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from offline import cli
@@ -383,3 +385,263 @@ def test_labels_with_odd_characters_parse(tmp_path, mermaid_check):
     target.write_text(markdown)
     done = mermaid_check(target)
     assert done.returncode == 0, done.stderr
+
+
+# -- dynamic resources: values from their inputs ------------------------------------------------
+
+
+def test_dynamic_updates_and_replaces_show_their_values():
+    """The Python dynamic provider answers Diff without diffReasons or detailedDiff: the
+    values come from old inputs against new."""
+    changes = section(plan(fixture("dynamic-steps.json")), "Changes")
+    assert "| `~` | update | `vmimage:Generalize` | `vmimage-v1-1-0-generalize` " \
+           "| `timeoutSeconds`: `3600` → `1800` |" in changes
+    assert "| `+-` | replace | `vmimage:Restart` | `vmimage-v1-1-0-scripts-customize-1` " \
+           "| **replaced**: `vmId` cannot change in place<br/>`vmId`: " \
+           "`…/providers/Microsoft.Compute/virtualMachines/old-vm` → `[unknown]` |" in changes
+    assert "__provider" not in changes and "ZGlsbC" not in changes
+
+
+@pytest.mark.parametrize(("old_code", "new_code", "shown"), [
+    ("[secret]", "[secret]", False),  # a provider serialized as a secret: cannot tell
+    ("cGlja2xlLTE=", "cGlja2xlLTE=", False),
+    ("cGlja2xlLTE=", "cGlja2xlLTI=", True),  # only the provider's code differs
+])
+def test_the_serialized_provider_is_a_reason_only_when_it_alone_visibly_differs(
+        old_code, new_code, shown):
+    document = fixture("dynamic-steps.json")
+    gen = step(document, "vmimage-v1-1-0-generalize")
+    gen["oldState"]["inputs"]["timeoutSeconds"] = gen["newState"]["inputs"]["timeoutSeconds"]
+    gen["oldState"]["inputs"]["__provider"] = old_code
+    gen["newState"]["inputs"]["__provider"] = new_code
+    (row,) = [r for r in section(plan(document), "Changes").splitlines()
+              if "`vmimage-v1-1-0-generalize`" in r]
+    assert ("`__provider`: `[provider code]` → `[provider code, changed]`" in row) == shown
+    assert "cGlja2xl" not in row
+    # another input changing: the provider's code is no reason of its own
+    gen["oldState"]["inputs"]["timeoutSeconds"] = 60
+    (row,) = [r for r in section(plan(document), "Changes").splitlines()
+              if "`vmimage-v1-1-0-generalize`" in r]
+    assert "`timeoutSeconds`: `60` → `1800` |" in row and "__provider" not in row
+
+
+def test_objects_with_the_signature_key_are_not_all_secrets():
+    document = fixture("version-bump.json")
+    nsg = step(document, "vmimage-network-nsg")
+    sig = next(iter(SECRET_SIG))
+    ref = {sig: "5cf8f73096256a8f31e491e813e4eb8e", "urn": "urn:pulumi:dev::p::t::x",
+           "id": "/subscriptions/s/resourceGroups/rg-ref", "packageVersion": ""}
+    nsg["oldState"]["inputs"]["tags"] = {"ref": "/subscriptions/s/resourceGroups/rg-old"}
+    nsg["newState"]["inputs"]["tags"] = {"ref": ref}
+    nsg["detailedDiff"]["tags.ref"] = {"kind": "update", "inputDiff": True}
+    changes = section(plan(document), "Changes")
+    assert "`tags.ref`: `/subscriptions/s/resourceGroups/rg-old` → " \
+           "`/subscriptions/s/resourceGroups/rg-ref`" in changes
+
+
+# -- policy violations and diagnostics from the event log --------------------------------------
+
+
+def engine_events(vm_urn: str) -> str:
+    """An event log as `pulumi preview --event-log` writes it (apitype.EngineEvent per
+    line; PolicyEvent, DiagnosticEvent as sdk/go/common/apitype/events.go declares)."""
+    events = [
+        {"sequence": 0, "timestamp": 1787662987, "preludeEvent": {"config": {}}},
+        {"sequence": 7, "timestamp": 1787662990, "policyEvent": {
+            "resourceUrn": vm_urn, "message": "<{%reset%}>Clones take no public IP.\n"
+            "Attach a NAT gateway instead.<{%reset%}>\n", "color": "raw",
+            "policyName": "no-public-ip-on-clones", "policyPackName": "vmimage",
+            "policyPackVersion": "0.1.0", "policyPackVersionTag": "0.1.0",
+            "enforcementLevel": "mandatory"}},
+        {"sequence": 8, "timestamp": 1787662990, "policyEvent": {
+            "resourceUrn": vm_urn, "message": "Caching is ReadWrite.", "color": "never",
+            "policyName": "readwrite-caching", "policyPackName": "vmimage",
+            "policyPackVersion": "0.1.0", "policyPackVersionTag": "0.1.0",
+            "enforcementLevel": "advisory", "severity": "low"}},
+        {"sequence": 9, "timestamp": 1787662991, "diagnosticEvent": {
+            "prefix": "error: ", "message": "preview failed\n", "color": "never",
+            "severity": "error"}},
+        {"sequence": 10, "timestamp": 1787662991, "diagnosticEvent": {
+            "message": "resolving…", "color": "never", "severity": "info",
+            "ephemeral": True}},
+        {"sequence": 11, "timestamp": 1787662991, "summaryEvent": {
+            "maybeCorrupt": False, "durationSeconds": 4, "resourceChanges": {},
+            "PolicyPacks": {"vmimage": "0.1.0"}, "isPreview": True, "result": "failed"}},
+    ]
+    return "".join(json.dumps(e) + "\n" for e in events)
+
+
+def test_violations_and_diagnostics_of_the_event_log_are_in_the_plan(tmp_path):
+    document = fixture("version-bump.json")
+    vm = step(document, "vmimage-clones-web-0")["urn"]
+    (tmp_path / "preview.json").write_text(json.dumps(document))
+    (tmp_path / "events.jsonl").write_text(engine_events(vm))
+    code, out, err = run_main("--preview-json", str(tmp_path / "preview.json"),
+                              "--event-log", str(tmp_path / "events.jsonl"))
+    assert (code, err) == (EXIT_OK, "")
+    assert out.split("\n")[2].startswith("**Failed.** ")
+    assert "· policy: 1 mandatory, 1 advisory" in out.split("\n")[2]
+    failed = section(out, "Failed")
+    assert "- error: preview failed" in failed
+    assert "- policy `vmimage/no-public-ip-on-clones` (mandatory) refuses " \
+           "`vmimage-clones-web-0`" in failed
+    policy = section(out, "Warnings").split("### Policy\n\n", 1)[1]
+    assert policy.splitlines()[2:4] == [
+        "| `vmimage/no-public-ip-on-clones` | **mandatory** | `vmimage-clones-web-0` "
+        "| Clones take no public IP. Attach a NAT gateway instead. |",
+        "| `vmimage/readwrite-caching` | advisory | `vmimage-clones-web-0` "
+        "| Caching is ReadWrite. |"]
+    assert "resolving" not in out and "<{%" not in out
+    # without the event log, the same preview has no policy section
+    assert "### Policy" not in plan(document)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"policyEvent": {"policyName": 7}}\n', "line 1.policyEvent.policyName: expected a string"),
+    ("{}\nnot json\n", "line 2: not JSON"),
+    ('[1]\n', "line 1: expected an object"),
+])
+def test_a_bad_event_log_is_refused_in_one_line(tmp_path, content, message):
+    (tmp_path / "events.jsonl").write_text(content)
+    code, out, err = run_main("--preview-json", str(FIXTURES / "new-stack.json"),
+                              "--event-log", str(tmp_path / "events.jsonl"))
+    assert code == EXIT_BAD_INPUT and out == "" and err.count("\n") == 1
+    assert err.startswith("error: --event-log ") and message in err
+
+
+# -- a preview that fails before any step -------------------------------------------------------
+
+
+def test_a_preview_that_failed_before_any_step_is_a_failed_plan(tmp_path):
+    """`steps` and `changeSummary` are omitempty (pkg/display/json.go PreviewDigest)."""
+    document = {"config": {"azure-native:location": "westeurope"}, "diagnostics": [
+        {"message": "error: Program failed with an unhandled exception:\n  boom\n",
+         "severity": "error"},
+        {"message": "warning: a provider upgrade is available", "severity": "warning"},
+        {"message": "printed by the program", "severity": "info"}],
+        "duration": 2_512_000_000}
+    (tmp_path / "preview.json").write_text(json.dumps(document, indent=4))
+    code, out, err = run_main("--preview-json", str(tmp_path / "preview.json"))
+    assert (code, err) == (EXIT_OK, "")
+    assert out.startswith("# vmimage plan: `preview`\n\n**Failed.** **0 resources** (none)")
+    assert section(out, "Failed").splitlines() == [
+        "- the preview stopped before it got to any resource",
+        "- error: Program failed with an unhandled exception: boom"]
+    assert "- warning: a provider upgrade is available" in section(out, "Warnings")
+    assert "printed by the program" not in out and "## Changes" not in out
+
+
+# -- totality: any input, exit 0 or 2 with one line --------------------------------------------
+
+
+def run_on(tmp_path: Path, text: str, *, events: str | None = None) -> tuple[int, str, str]:
+    (tmp_path / "in.json").write_text(text, encoding="utf-8")
+    argv = ["--preview-json", str(tmp_path / "in.json"), "--markdown", str(tmp_path / "p.md")]
+    if events is not None:
+        (tmp_path / "ev.jsonl").write_text(events, encoding="utf-8")
+        argv += ["--event-log", str(tmp_path / "ev.jsonl")]
+    return run_main(*argv)
+
+
+def assert_total(result: tuple[int, str, str]) -> None:
+    code, _, err = result
+    assert code in (EXIT_OK, EXIT_BAD_INPUT), err
+    assert "internal error" not in err and "Traceback" not in err
+    assert err == "" if code == EXIT_OK else err.count("\n") == 1 and err.endswith("\n")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[" * 5000 + "]" * 5000, "nested deeper than 64 levels"),
+    ('{"steps": ' + "[" * 70 + "]" * 70 + "}", "nested deeper than 64 levels"),
+    ('{"steps": [], "duration": ' + "1" * 5000 + "}", "a number longer than 30 digits"),
+    ('{"steps": [], "duration": 1e999}', "a number out of range"),
+    ('{"steps": [], "duration": NaN}', "NaN is not a JSON number"),
+    ('{"steps": [], "duration": -1}', "duration: expected nanoseconds"),
+    ('{"steps": [{"op": "update", "urn": "u", "newState": []}]}',
+     "steps[0].newState: expected an object"),
+    ('{"steps": [{"op": "update", "urn": "u", "detailedDiff": {"a": 1}}]}',
+     'steps[0].detailedDiff["a"]: expected an object'),
+    ('{"steps": [null, 1, {"op": 1, "urn": []}], "changeSummary": {"same": "x"}}',
+     "steps[0]: expected an object; steps[1]: expected an object; steps[2].op: expected "
+     "a string; steps[2].urn: expected a string; changeSummary[\"same\"]: expected a count"),
+])
+def test_hostile_previews_end_in_one_line(tmp_path, text, message):
+    result = run_on(tmp_path, text)
+    assert_total(result)
+    assert result[0] == EXIT_BAD_INPUT and message in result[2]
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    monkeypatch.setattr("offline.preview_plan.MAX_BYTES", 1000)
+    result = run_on(tmp_path, json.dumps(fixture("new-stack.json")))
+    assert_total(result)
+    assert result[0] == EXIT_BAD_INPUT and "larger than" in result[2]
+
+
+def test_a_long_chain_of_steps_plans_without_recursion():
+    """A build of 1,500 steps, each depending on the one before: the version is found
+    by walking, not recursing."""
+    document = fixture("new-stack.json")
+    restart = step(document, "vmimage-v1-0-0-generalize")
+    chain, previous = [], restart["urn"]
+    for i in range(1500):
+        s = copy.deepcopy(restart)
+        s["urn"] = s["newState"]["urn"] = f"{restart['urn']}-{i}"
+        s["newState"]["type"] = "pulumi-python:dynamic/vmimage:Restart"
+        s["newState"]["dependencies"] = [previous]
+        previous = s["urn"]
+        chain.append(s)
+    document["steps"] += chain
+    assert "| `1.0.0` | **new** |" in section(plan(document), "Image versions")
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_mutation_of_a_fixture_ends_in_exit_0_or_2(tmp_path, data):
+    """Values replaced at random paths of a real preview by JSON of any type."""
+    document = copy.deepcopy(SMALL)
+    for _ in range(data.draw(st.integers(1, 4))):
+        mutate(document, data)
+    assert_total(run_on(tmp_path, json.dumps(document)))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.recursive(st.none() | st.booleans() | st.integers() | st.floats(
+    allow_nan=False, allow_infinity=False) | st.text(max_size=20), lambda children:
+    st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(
+        ["steps", "op", "urn", "newState", "oldState", "inputs", "detailedDiff", "kind",
+         "diagnostics", "changeSummary", "policyEvent", "x"]), children, max_size=4)),
+    text=st.text(max_size=60))
+def test_any_json_or_text_ends_in_exit_0_or_2(tmp_path, value, text):
+    assert_total(run_on(tmp_path, json.dumps(value)))
+    assert_total(run_on(tmp_path, text))
+    assert_total(run_on(tmp_path, json.dumps(fixture("new-stack.json")),
+                        events=json.dumps(value) + "\n"))
+
+
+#: A preview of a few steps of each kind, small enough to mutate quickly.
+SMALL = {**fixture("dynamic-steps.json"), "steps": [
+    s for s in fixture("dynamic-steps.json")["steps"]
+    if s["op"] != "same" or "Stack" in s["urn"]][:12]}
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+    max_leaves=8)
+
+
+def mutate(document: Any, data: st.DataObject) -> None:
+    """Replaces one value somewhere in `document` by any JSON value."""
+    node = document
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return
+        key = data.draw(st.sampled_from(keys))
+        child = node[key]
+        if isinstance(child, dict | list) and child and data.draw(st.booleans()):
+            node = child
+            continue
+        node[key] = data.draw(ANY_JSON)
+        return
