@@ -8,30 +8,19 @@ clone groups, every change with its values, and the dependency graph; it has no
 simulated times. Without `--show-sames` Pulumi leaves unchanged resources out, and the
 summaries can only say what changes.
 
-The document is Pulumi's `PreviewDigest`, which `pulumi preview --json` prints once the
-preview is done (pulumi/pulumi v3.259.0: pkg/display/json.go holds the types,
-pkg/backend/display/json.go `ShowPreviewDigest` fills them):
-
-    {"config": {"<ns:key>": "<value>", ...},           # secrets "[secret]"
-     "steps": [{"op": "create" | "update" | "replace" | "delete" | "same" | ...,
-                "urn": "...", "provider": "<provider reference>",
-                "oldState": <apitype.ResourceV3>, "newState": <apitype.ResourceV3>,
-                "diffReasons": ["<top-level key>", ...],
-                "replaceReasons": ["<top-level key>", ...],
-                "detailedDiff": {"<property path>": {"kind": "add" | "add-replace" |
-                                 "delete" | "delete-replace" | "update" |
-                                 "update-replace", "inputDiff": true}} | null}],
-     "diagnostics": [{"urn": "...", "message": "...", "severity": "warning" | ...}],
-     "duration": <nanoseconds>, "changeSummary": {"create": 3, "same": 20, ...}}
-
-A ResourceV3 (sdk/go/common/apitype/core.go) carries `urn`, `custom`, `id`, `type`,
-`inputs`, `outputs`, `parent`, `protect`, `dependencies`, `provider`,
-`propertyDependencies` and more. Secrets in it are the string "[secret]"
-(`MassageSecrets`); older CLIs wrote Pulumi's secret object (the signature key
-4dabf18193072939515e22adb298388d), shown as `[secret]` as well. A value the preview
-cannot know yet is the string 04da6b54-80e4-46f7-96ec-b56ff0331ba9, shown `[unknown]`.
-Only logical steps are listed for a replacement ("replace"; the create-replacement and
-delete-replaced halves only with `--show-replacement-steps`, and then folded into it).
+What the preview gives (offline/preview_input.py reads and checks it, citing Pulumi's
+structs): per step its op, URN, old and new state (`apitype.ResourceV3`: inputs, outputs,
+parent, dependencies; secrets "[secret]", unknowns 04da6b54-80e4-46f7-96ec-b56ff0331ba9),
+and the provider's Diff answer. azure-native answers with a detailed diff keyed by dotted
+paths (`tags.vmimage-version`), replaceReasons the full paths that force a replace, and
+diffReasons the paths' first segments (provider/pkg/provider/diff.go). The Python dynamic
+provider (our VM actions) answers with `replaces` (top-level keys) only: no diffReasons,
+detailedDiff null (sdk/python/lib/pulumi/dynamic/__main__.py `Diff`), so their values
+come from old inputs against new; the serialized provider (`__provider`) is never shown.
+Policy violations are not in that JSON (pkg/backend/display/json.go `ShowPreviewDigest`
+skips policy events): they come from the engine's event log (`--event-log`), with its
+diagnostics. Only logical steps are listed for a replacement ("replace"; the halves only
+with `--show-replacement-steps`, and then folded into it).
 """
 
 from __future__ import annotations

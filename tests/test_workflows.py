@@ -277,12 +277,18 @@ def test_pr_comments_the_plan_of_the_real_preview(workflows: dict[str, dict[str,
     }
     commands = [str(s.get("run", "")) for s in job["steps"]]
     preview = next(i for i, c in enumerate(commands) if "pulumi preview" in c)
-    assert re.search(r"pulumi preview .*--stack dev\b.*--json > preview\.json", commands[preview])
+    assert re.search(r"pulumi preview .*--stack dev\b.*--json\b.* > preview\.json",
+                     commands[preview])
     assert "--policy-pack policy" in commands[preview]
+    # policy violations reach the plan only through the engine's event log, a flag the
+    # CLI has only with PULUMI_DEBUG_COMMANDS (pkg/cmd/pulumi/operations/preview.go)
+    assert "--event-log events.jsonl" in commands[preview]
+    assert job["steps"][preview]["env"]["PULUMI_DEBUG_COMMANDS"] == "true"
     render = next(i for i, c in enumerate(commands) if "vmimage-plan" in c)
     assert render > preview
-    assert re.search(r"vmimage-plan --preview-json preview\.json --markdown plan\.md",
+    assert re.search(r"vmimage-plan --preview-json preview\.json .*--markdown plan\.md",
                      commands[render])
+    assert "--event-log events.jsonl" in commands[render]
     # rendered and commented even when the preview fails on a policy violation
     assert "!cancelled()" in str(job["steps"][render].get("if"))
     comment = next(i for i, c in enumerate(commands) if "/comments" in c)
