@@ -548,7 +548,8 @@ def copy_vars(**changed: Any) -> dict[str, Any]:
     variables: dict[str, Any] = {
         "destination": "C:\\tools\\agent.tgz", "sha256": SHA, "embedded": False, "payload": "",
         "uri": BLOB, "token_url": file_kind.token_url(IDENTITY),
-        "blob_api_version": file_kind.BLOB_API_VERSION}
+        "blob_api_version": file_kind.BLOB_API_VERSION,
+        "blob_host_suffixes": list(file_kind.BLOB_HOST_SUFFIXES)}
     return {**variables, **changed}
 
 

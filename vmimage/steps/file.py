@@ -50,7 +50,10 @@ IMDS_STORAGE_TOKEN = ("http://169.254.169.254/metadata/identity/oauth2/token"
                       "?api-version=2018-02-01&resource=https://storage.azure.com/")
 #: The Blob service version sent with a bearer token (OAuth needs 2017-11-09 or later).
 BLOB_API_VERSION = "2020-04-08"
-BLOB_HOST_SUFFIX = ".blob.core.windows.net"
+#: The hosts a blob is read from with the build VM's identity: the one list, used here and
+#: passed to the download scripts, which check the host again with the guest's own parser
+#: before a token is sent (docs/security.md, "Guest-side checks").
+BLOB_HOST_SUFFIXES: tuple[str, ...] = (".blob.core.windows.net",)
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 MAX_URI_CHARS = 2048
 #: Longest destination: Linux PATH_MAX; Windows MAX_PATH (longer paths need an opt-in
@@ -92,7 +95,9 @@ class FileStep(SpecModel):
 
 def is_blob(uri: str | None) -> bool:
     host = (urlsplit(uri).hostname or "") if uri else ""
-    return host.lower().endswith(BLOB_HOST_SUFFIX)
+    host = host.lower()
+    return any(host.endswith(suffix) and host != suffix.lstrip(".")
+               for suffix in BLOB_HOST_SUFFIXES)
 
 
 # -- the source file -----------------------------------------------------------------------
@@ -161,7 +166,8 @@ def variables(options: FileOptions, *, os: str, identity: str | None,
     """The copy-file template's vars (`data`: the source file's bytes, read if not given)."""
     found: dict[str, Any] = {"destination": options.destination,
                              "embedded": options.source is not None, "payload": "",
-                             "uri": "", "token_url": "", "blob_api_version": BLOB_API_VERSION}
+                             "uri": "", "token_url": "", "blob_api_version": BLOB_API_VERSION,
+                             "blob_host_suffixes": list(BLOB_HOST_SUFFIXES)}
     if os == "linux":
         found["mode"] = options.mode or DEFAULT_MODE
     if options.source is not None:
@@ -279,8 +285,8 @@ def _problems(step: FileStep, os: str, at: str) -> list[str]:
             found.append(f"{here}.sha256: required with uri: the download is checked "
                          "against it")
         if options.identity is not None and not is_blob(options.uri):
-            found.append(f"{here}.identity: only a blob (*{BLOB_HOST_SUFFIX}) is read with "
-                         "an identity")
+            blobs = ", ".join(f"*{suffix}" for suffix in BLOB_HOST_SUFFIXES)
+            found.append(f"{here}.identity: only a blob ({blobs}) is read with an identity")
     if options.identity is not None:
         from vmimage.azure import arm_ids
 
