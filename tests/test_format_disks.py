@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+import sandbox
 from test_quoting import powershell_strings
 
 from vmimage.scripts.declarations import declaration_of
@@ -83,39 +83,9 @@ def test_windows_items_refused(item: str) -> None:
 
 # -- the Linux script, run ----------------------------------------------------------------
 
-#: Real tools the script and the stubs use; nothing else of this machine is on PATH.
-TOOLS = ("bash", "awk", "cat", "ln", "readlink", "tail")
-#: Each stub logs its arguments, then plays its part on the fake disks, whose state is kept
-#: in files beside them: dev/sdc.PTTYPE, dev/sdc1.TYPE, dev/sdc1.UUID, ...
-STUBS = {
-    # blkid -p -o value -s TAG DEVICE
-    "blkid": '[ -e "$6.$5" ] || exit 2\ncat "$6.$5"\n',
-    # parted -s -a optimal DISK mklabel gpt mkpart NAME FS 0% 100%
-    "parted": 'echo gpt > "$4.PTTYPE"\n: > "${4}1"\necho "$8" > "${4}1.PART_ENTRY_NAME"\n',
-    # sgdisk --new=1:0:0 --typecode=1:8300 --change-name=1:NAME DISK
-    "sgdisk": 'echo gpt > "$4.PTTYPE"\n: > "${4}1"\n'
-              'echo "${3#--change-name=1:}" > "${4}1.PART_ENTRY_NAME"\n',
-    "partprobe": "",
-    # as udev does: a -part1 link beside each disk link whose disk has a first partition
-    "udevadm": 'azure="$ROOT/dev/disk/azure"\n'
-               'for link in "$azure"/scsi1/lun* "$azure"/data/by-lun/*; do\n'
-               '  case $link in *-part1|*"*") continue ;; esac\n'
-               '  disk=$(readlink -f "$link")\n'
-               '  [ -e "${disk}1" ] && [ ! -e "$link-part1" ] || continue\n'
-               '  ln -s "${disk}1" "$link-part1"\n'
-               'done\n',
-    "mkfs.ext4": 'dev=${@: -1}\necho ext4 > "$dev.TYPE"\necho "uuid-${dev##*/}" > "$dev.UUID"\n',
-    "mkfs.xfs": 'dev=${@: -1}\necho xfs > "$dev.TYPE"\necho "uuid-${dev##*/}" > "$dev.UUID"\n',
-    "mkdir": "",
-    # findmnt -rn -o SOURCE --mountpoint TARGET: what the mount stub recorded
-    "findmnt": 'm="$ROOT/mounted/${5//\\//_}"\n[ -e "$m" ] || exit 1\ncat "$m"\n',
-    # mount TARGET: through the fake fstab's line, as mount(8) does
-    "mount": 'uuid=$(awk -v t="$1" \'$2 == t { sub(/^UUID=/, "", $1); print $1 }\' \\\n'
-             '  "$ROOT/etc/fstab")\n'
-             '[ -n "$uuid" ] || { echo "mount: $1 is not in fstab" >&2; exit 32; }\n'
-             'echo "$ROOT/dev/${uuid#uuid-}" > "$ROOT/mounted/${1//\\//_}"\n',
-    "sleep": "",
-}
+#: The fakes this script meets (tests/sandbox.py).
+DISK_FAKES = ("blkid", "parted", "sgdisk", "partprobe", "udevadm", "mkfs.ext4", "mkfs.xfs",
+              "mkdir", "findmnt", "mount", "sleep")
 FSTAB = "UUID=os-disk / ext4 defaults,discard 0 1\n"
 #: The calls that change a disk, fstab or the mounts (the rest only look).
 CHANGES = ("parted", "sgdisk", "mkfs.ext4", "mkfs.xfs", "mount")
@@ -123,16 +93,8 @@ CHANGES = ("parted", "sgdisk", "mkfs.ext4", "mkfs.xfs", "mount")
 
 @pytest.fixture
 def guest(tmp_path: Path) -> Path:
-    """A root with two SCSI data disks, at LUNs 0 and 1 (sdc and sdd), an fstab and stubs."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in TOOLS:
-        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/bin/{tool}")
-    for name, body in STUBS.items():
-        stub = bin_dir / name
-        stub.write_text(f'#!/bin/bash\nROOT="{tmp_path}"\n'
-                        f'echo "{name} $*" >> "$ROOT/calls.log"\n{body}')
-        stub.chmod(0o755)
+    """A root with two SCSI data disks, at LUNs 0 and 1 (sdc and sdd), an fstab and fakes."""
+    sandbox.make_guest(tmp_path, DISK_FAKES)
     scsi = tmp_path / "dev/disk/azure/scsi1"
     scsi.mkdir(parents=True)
     for lun, disk in ((0, "sdc"), (1, "sdd")):
@@ -146,23 +108,13 @@ def guest(tmp_path: Path) -> Path:
 
 def run(root: Path, disks: list[str]) -> tuple[int, str]:
     script = render(LINUX, {"disks": disks}, os="linux", vm_name="vm-build-x")
-    # The only paths outside the stubs, each set once, near the top.
+    # The only paths outside the fakes, each set once, near the top.
     assert script.count("\nlinks=/dev/disk/azure\n") == 1
     assert script.count("\nfstab=/etc/fstab\n") == 1
-    script = script.replace("/dev/disk/azure", f"{root}/dev/disk/azure")
-    script = script.replace("/etc/fstab", f"{root}/etc/fstab")
-    (root / "format-disks.sh").write_text(script)
-    done = subprocess.run(["bash", str(root / "format-disks.sh")], capture_output=True,
-                          text=True, timeout=60,
-                          env={"PATH": str(root / "bin"), "HOME": str(root)})
-    return done.returncode, done.stdout + done.stderr
+    return sandbox.run(root, script, ("/dev/disk/azure", "/etc/fstab"))
 
 
-def calls(root: Path, *names: str) -> list[str]:
-    """The stubs' calls, with the fake root taken out of their paths; only `names` if given."""
-    log = root / "calls.log"
-    lines = log.read_text().replace(str(root), "").splitlines() if log.exists() else []
-    return [line for line in lines if not names or line.split(" ", 1)[0] in names]
+calls = sandbox.calls
 
 
 def fstab(root: Path) -> str:
