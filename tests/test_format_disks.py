@@ -334,3 +334,32 @@ def test_a_hostile_windows_item_stays_one_literal(hostile: str) -> None:
     literals, code = powershell_strings(script)
     assert literals.count(hostile) == 1
     assert code == powershell_strings(harmless)[1]  # the code around it is unchanged
+
+
+def test_windows_finds_disks_by_lun_beside_the_os_disks_adapter_and_never_on_nvme() -> None:
+    script = render(WINDOWS, {"disks": ["0:ntfs:F:Data"]}, os="windows", vm_name="vm1")
+    literals, code = powershell_strings(script)
+    assert "$Matches[1] -ne <literal>" not in code  # no "adapter 0 is the OS disk's"
+    finder = code[code.index("function Find-DataDisk"):
+                  code.index("function Format-DataVolume")]
+    assert "[int] $Matches[1] -ne $OsAdapter" in finder
+    assert '"$($_.BusType)" -ne <literal>' in finder and "NVMe" in literals
+    os_adapter = code[code.index("function Get-OsAdapter"):
+                      code.index("function Find-DataDisk")]
+    assert "$_.IsBoot" in os_adapter and '"$($os[0].BusType)" -eq <literal>' in os_adapter
+    refusal = "".join(literals)
+    assert "this VM has an NVMe disk controller, and Windows reports no LUN" in refusal
+    assert "use a size with SCSI disks (v5 or older)" in refusal
+    # the OS disk's adapter is known before any disk is looked for
+    assert code.index("$osAdapter = Get-OsAdapter") < code.index("Find-DataDisk $entry.Lun")
+
+
+def test_windows_completes_a_partition_an_earlier_run_left_without_ntfs() -> None:
+    script = render(WINDOWS, {"disks": ["0:ntfs:F:Data"]}, os="windows", vm_name="vm1")
+    _, code = powershell_strings(script)
+    resume = code.index('if (-not $filesystem -and "$($partition.DriveLetter)" -eq '
+                        '$entry.Letter)')
+    refuse = code.index("if ($filesystem -ne <literal>)")
+    assert resume < refuse
+    assert "Format-DataVolume $entry $partition" in code[resume:refuse]
+    assert "continue" in code[resume:refuse]

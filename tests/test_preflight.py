@@ -83,6 +83,25 @@ def test_nvme_only_sizes_need_a_definition_that_declares_nvme():
     assert features["DiskControllerTypes"] == "SCSI,NVMe"
 
 
+def test_windows_disk_formatting_is_refused_on_nvme_only_sizes():
+    """Windows reports no documented LUN for an NVMe data disk (docs/azure-behaviours.md)."""
+    raw = load_pipeline("import")
+    raw["gallery"]["image"]["diskControllerTypes"] = ["SCSI", "NVMe"]
+    assert problems(raw) == []  # Standard_D4s_v5: SCSI disks
+    raw["builds"][1]["size"] = "Standard_D4ads_v6"
+    assert problems(raw) == [
+        "builds[1].dataDisks[0].format: Standard_D4ads_v6 has NVMe disks, and Windows reports "
+        "no LUN for an NVMe data disk that Azure documents, so the format script cannot find "
+        "it by LUN; use a size with SCSI disks (v5 or older) for this build, or format the "
+        "disk in a script step"]
+    del raw["builds"][1]["dataDisks"][0]["format"]
+    assert problems(raw) == []  # an unformatted disk is fine on NVMe
+    linux = load_pipeline("dev")
+    linux["builds"][0]["size"] = "Standard_D4ads_v6"
+    linux["gallery"]["image"]["diskControllerTypes"] = ["SCSI", "NVMe"]
+    assert not [p for p in problems(linux) if ".format" in p]  # Linux finds NVMe LUNs
+
+
 def test_nvme_needs_generation_2():
     raw = load_pipeline("dev")
     raw["builds"][0]["size"] = "Standard_D4ads_v6"

@@ -302,6 +302,13 @@ def _build_problems(spec: PipelineSpec) -> list[str]:
         found += [f"{at}.dataDisks[{j}].lun: LUN {lun} is used twice"
                   for j, lun in repeated_luns(build.data_disks)]
         for j, disk in enumerate(build.data_disks):
+            if disk.format is not None and spec.os == "windows" and build.size and \
+                    limits.nvme_only(build.size):
+                found.append(
+                    f"{at}.dataDisks[{j}].format: {build.size} has NVMe disks, and Windows "
+                    "reports no LUN for an NVMe data disk that Azure documents, so the "
+                    "format script cannot find it by LUN; use a size with SCSI disks (v5 "
+                    "or older) for this build, or format the disk in a script step")
             if spec.uses_gallery and disk.size_gb > limits.GALLERY_DATA_DISK_MAX_GB:
                 found.append(
                     f"{at}.dataDisks[{j}].sizeGb: {disk.size_gb} GiB is over the "
