@@ -143,7 +143,8 @@ AT = "builds[0].customize[0]"
      f"{AT}.file.mode: a Linux file mode; a windows file takes none"),
     ("dev", [{"file": {"uri": "https://example.com/x", "sha256": SHA, "identity": IDENTITY,
                        "destination": "/opt/x"}}],
-     f"{AT}.file.identity: only a blob (*.blob.core.windows.net) is read with an identity"),
+     f"{AT}.file.identity: only a blob (*.blob.core.windows.net, *.blob.core.usgovcloudapi.net, "
+     "*.blob.core.chinacloudapi.cn) is read with an identity"),
 ])
 def test_problems_name_their_key_path(stack: str, steps: list[dict[str, Any]],
                                       problem: str) -> None:

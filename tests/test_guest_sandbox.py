@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sandbox
 
+from vmimage.config import values
 from vmimage.scripts.render import PROJECT_DIR, TEMPLATES_DIR, render
 from vmimage.steps import file as file_kind
 
@@ -266,7 +267,8 @@ def test_copy_file_windows_parses_with_dotnet_before_it_asks_for_a_token() -> No
     script = file_kind.render_script(options, os="windows", vm_name="vm1", identity=IDENTITY)
     checks = ["[Uri]::TryCreate($uri, [UriKind]::Absolute, [ref] $parsed)",
               "$parsed.Scheme -ne 'https'", "$parsed.UserInfo", "-not $parsed.IsDefaultPort",
-              "$blobHostSuffixes = @('.blob.core.windows.net')",
+              "$blobHostSuffixes = @('.blob.core.windows.net', '.blob.core.usgovcloudapi.net', "
+              "'.blob.core.chinacloudapi.cn')",
               "$parsed.Host.ToLowerInvariant()",
               "Uri = $parsed.AbsoluteUri", "$request.MaximumRedirection = 0"]
     at = [script.index(check) for check in checks]
@@ -275,7 +277,7 @@ def test_copy_file_windows_parses_with_dotnet_before_it_asks_for_a_token() -> No
     assert max(at[:6]) < token < script.index("Invoke-WebRequest @request")
     assert "refusing to send the identity's token" in script
     # The suffixes are the one Python constant's, not the template's own.
-    assert file_kind.BLOB_HOST_SUFFIXES == (".blob.core.windows.net",)
+    assert file_kind.BLOB_HOST_SUFFIXES == values.BLOB_HOST_SUFFIXES
     for template in file_kind.TEMPLATES.values():
         assert "blob.core.windows.net" not in (TEMPLATES_DIR / template).read_text()
 

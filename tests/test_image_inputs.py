@@ -142,19 +142,47 @@ def test_formats_follow_the_os_and_never_share_a_target():
     disks[0]["format"] = {"fs": "ntfs", "letter": "F"}
     disks[1]["format"] = {"fs": "ext4", "mount": "/data"}
     disks.append({"lun": 2, "sizeGb": 8, "format": {"fs": "xfs", "mount": "/data"}})
-    disks.append({"lun": 3, "sizeGb": 8, "format": {"fs": "xfs", "mount": "/var"}})
-    disks.append({"lun": 4, "sizeGb": 8, "format": {"fs": "xfs", "mount": "/a/../b",
+    disks.append({"lun": 3, "sizeGb": 8, "format": {"fs": "xfs", "mount": "/data/logs"}})
+    disks.append({"lun": 4, "sizeGb": 8, "format": {"fs": "xfs", "mount": "/b",
                                                      "label": "thirteen-long"}})
     assert problems_of(raw) == [
         "builds[0].dataDisks[0].format.fs: Linux disks are formatted ext4 or xfs",
         "builds[0].dataDisks[0].format.letter: Linux disks take a mount path, not a letter",
         "builds[0].dataDisks[0].format.mount: required on Linux, e.g. /data",
-        "builds[0].dataDisks[2].format: /data is also dataDisks[1]'s",
-        "builds[0].dataDisks[3].format.mount: /var is the system's; mount data elsewhere, "
-        "e.g. /data",
-        "builds[0].dataDisks[4].format.mount: /a/../b is not a plain path (no . or .. parts, "
-        "no //)",
+        "builds[0].dataDisks[2].format: /data is also dataDisks[1]'s /data; one disk would "
+        "hide the other in every clone",
+        "builds[0].dataDisks[3].format: /data/logs is under dataDisks[1]'s /data; one disk "
+        "would hide the other in every clone",
         "builds[0].dataDisks[4].format.label: an xfs label is at most 12 characters"]
+
+
+def test_mount_paths_are_typed_values():
+    raw = dev()["vmimage:pipeline"]
+    disks = raw["builds"][0]["dataDisks"]
+    disks[0]["format"] = {"fs": "xfs", "mount": "/var"}
+    disks[1]["format"] = {"fs": "xfs", "mount": "/a/../b"}
+    assert problems_of(raw) == [
+        "builds[0].dataDisks[0].format.mount: /var is the system's; mount data elsewhere, "
+        "e.g. /data",
+        "builds[0].dataDisks[1].format.mount: '/a/../b' is not a plain path (no . or .. "
+        "parts)"]
+
+
+def test_a_child_build_may_not_mount_over_an_inherited_disk():
+    raw = dev()["vmimage:pipeline"]
+    first = raw["builds"][0]
+    first["dataDisks"][0]["format"] = {"fs": "ext4", "mount": "/data"}
+    child = {"version": "2.0.0", "from": {"version": first["version"]}, "size": first["size"],
+             "dataDisks": [{"lun": 5, "sizeGb": 8, "format": {"fs": "ext4",
+                                                               "mount": "/data/app"}}]}
+    raw["builds"].append(child)
+    assert problems_of(raw) == [
+        "builds[1].dataDisks[0].format: /data/app is under builds[0].dataDisks[0]'s /data; "
+        "one disk would hide the other in every clone"]
+    # The inherited disk declared again at its LUN is the same disk, not a second one.
+    child["dataDisks"] = [{**first["dataDisks"][0]},
+                          {"lun": 5, "sizeGb": 8, "format": {"fs": "ext4", "mount": "/srv/app"}}]
+    assert problems_of(raw) == []
 
 
 def test_one_definition_one_plan():

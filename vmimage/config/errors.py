@@ -62,7 +62,7 @@ def pydantic_problems(exc: ValidationError, root: type[BaseModel]) -> Iterator[s
             yield f"{path}: {_message(err)}"
 
 
-_NOISE = {"function-before", "function-after", "constrained-int"}
+_NOISE = {"function-before", "function-after", "constrained-int", "[key]"}
 _TAG = re.compile(r"[a-z][a-z0-9_-]*\[.*\]")  # e.g. function-before[_replicas(), ...]
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from vmimage.azure import arm_ids, limits
+from vmimage.azure import limits
 from vmimage.config.models import SOURCE_FIELDS
+from vmimage.config.values import under
 
 if TYPE_CHECKING:
     from vmimage.config.models import BuildSpec, PipelineSpec
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
 BUILD_VM_KEYS = {"size": "size", "os_disk": "osDisk", "data_disks": "dataDisks",
                  "customize": "customize", "spot": "spot", "identities": "identities"}
 XFS_LABEL_MAX = 12
-#: Where a data disk must not be mounted: over the system's own directories.
-SYSTEM_PATHS = frozenset({"/", "/boot", "/mnt", "/proc", "/sys", "/dev", "/etc", "/usr", "/var",
-                          "/tmp", "/run", "/home", "/root", "/bin", "/sbin", "/lib", "/opt"})
 
 
 def image_input_problems(spec: PipelineSpec) -> list[str]:
@@ -66,11 +64,11 @@ def _vhd_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     if spec.capture_targets != ("gallery",):
         found.append(f"{at}.from.vhd: a VHD becomes a gallery image version; set capture: "
                      "gallery")
-    account = arm_ids.parse(vhd.storage_account_id, "storage account").names[0]
+    account = vhd.storage_account_id.name  # values.StorageAccountId: parsed
     blobs = [("from.vhd.uri", vhd.uri)] + [
         (f"from.vhd.dataDisks[{j}].uri", d.uri) for j, d in enumerate(vhd.data_disks)]
     for key, uri in blobs:
-        host = uri.removeprefix("https://").split(".", 1)[0]
+        host = uri.account  # values.VhdUri: parsed
         if host != account.lower():
             found.append(f"{at}.{key}: the blob is in storage account {host!r}, not in "
                          f"from.vhd.storageAccountId ({account!r})")
@@ -130,7 +128,8 @@ def _clone_os_disk_problems(spec: PipelineSpec) -> list[str]:
 
 def _format_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     found: list[str] = []
-    targets: dict[str, int] = {}
+    # Where the disks the build inherits (its lineage's, captured in its parent) are.
+    targets = _lineage_targets(spec, build)
     for j, disk in enumerate(build.data_disks):
         fmt = disk.format
         if fmt is None:
@@ -151,19 +150,41 @@ def _format_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]
                 found.append(f"{where}.letter: Linux disks take a mount path, not a letter")
             if fmt.mount is None:
                 found.append(f"{where}.mount: required on Linux, e.g. /data")
-            elif "//" in fmt.mount or "/." in fmt.mount:
-                found.append(f"{where}.mount: {fmt.mount} is not a plain path (no . or .. "
-                             "parts, no //)")
-            elif fmt.mount in SYSTEM_PATHS:
-                found.append(f"{where}.mount: {fmt.mount} is the system's; mount data "
-                             "elsewhere, e.g. /data")
             target = fmt.mount or ""
         if fmt.fs == "xfs" and len(fmt.label) > XFS_LABEL_MAX:  # mkfs.xfs refuses longer
             found.append(f"{where}.label: an xfs label is at most {XFS_LABEL_MAX} characters")
-        if target and target in targets:
-            found.append(f"{where}: {target} is also dataDisks[{targets[target]}]'s")
-        targets.setdefault(target, j)
+        if target:
+            clash = next(((owner, other) for owner, other in targets
+                          if under(target, other) or under(other, target)), None)
+            if clash is not None:
+                owner, other = clash
+                how = "also" if other == target else ("under" if under(target, other)
+                                                      else "above")
+                found.append(f"{where}: {target} is {how} {owner}'s {other}; one disk "
+                             "would hide the other in every clone")
+            targets.append((f"dataDisks[{j}]", target))
     return found
+
+
+def _lineage_targets(spec: PipelineSpec, build: BuildSpec) -> list[tuple[str, str]]:
+    """(owner, mount path or drive letter) of the formatted disks a build inherits: its
+    parents' (from.version), whose disks are in the image it boots, but for a LUN the
+    build declares again (the same disk, vmimage/components/disks.py)."""
+    builds = {b.version: b for b in spec.builds}
+    by_lun: dict[int, tuple[str, str]] = {}
+    seen = {build.version}
+    parent = builds.get(build.from_.version or "")
+    while parent is not None and parent.version not in seen:  # a cycle is reported elsewhere
+        seen.add(parent.version)
+        index = spec.builds.index(parent)
+        for j, disk in enumerate(parent.data_disks):
+            fmt = disk.format
+            target = (fmt.mount or (fmt.letter or "").upper()) if fmt else ""
+            if target:  # the nearest parent's disk at a LUN is the one in the image
+                by_lun.setdefault(disk.lun, (f"builds[{index}].dataDisks[{j}]", target))
+        parent = builds.get(parent.from_.version or "")
+    own = {disk.lun for disk in build.data_disks}
+    return [entry for lun, entry in by_lun.items() if lun not in own]
 
 
 def _architecture_problems(spec: PipelineSpec) -> list[str]:

@@ -8,7 +8,6 @@ vmimage/config/validate.py runs both. All pure, so tests call them directly.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -23,10 +22,25 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from vmimage.azure import arm_ids, naming
+from vmimage.azure import naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
 from vmimage.capture import BOTH, TARGETS
 from vmimage.config.base import SpecModel
+from vmimage.config.values import (
+    DiskEncryptionSetId,
+    DriveLetter,
+    IdentityId,
+    ImageVersionId,
+    Label,
+    ManagedImageId,
+    MountPathValue,
+    StorageAccountId,
+    SubnetId,
+    TagKey,
+    TagValue,
+    VhdUri,
+    repeated,
+)
 from vmimage.steps import CustomizeStep
 
 
@@ -58,21 +72,6 @@ class InboundRule(SpecModel):
     )
     source: str = Field(min_length=1, description="CIDR or service tag, e.g. VirtualNetwork")
     protocol: Literal["Tcp", "Udp", "*"] = Field("Tcp", description="IP protocol; * for any")
-
-
-def _arm_id(kind: str) -> AfterValidator:
-    def check(value: str) -> str:
-        arm_ids.parse(value, kind)  # ValueError says what such an id looks like
-        return value.strip()
-    return AfterValidator(check)
-
-
-SubnetId = Annotated[str, _arm_id("subnet")]
-ImageVersionId = Annotated[str, _arm_id("gallery image version")]
-ManagedImageId = Annotated[str, _arm_id("managed image")]
-StorageAccountId = Annotated[str, _arm_id("storage account")]
-IdentityId = Annotated[str, _arm_id("user-assigned identity")]
-DiskEncryptionSetId = Annotated[str, _arm_id("disk encryption set")]
 
 
 class NetworkSpec(SpecModel):
@@ -183,19 +182,6 @@ class MarketplaceRef(SpecModel):
         "every VM cloned from it")
 
 
-def _vhd_uri(value: str) -> str:
-    # A page blob in Azure Storage, by https URL: what a gallery version is made from.
-    if not re.fullmatch(r"https://[a-z0-9]{3,24}\.blob\.core\.(windows\.net|usgovcloudapi\.net|"
-                        r"chinacloudapi\.cn)/[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?/\S+\.vhd",
-                        value) or not value.isascii():
-        raise ValueError(f"{value!r} is not the https URL of a .vhd page blob "
-                         "(https://<account>.blob.core.windows.net/<container>/<name>.vhd)")
-    return value
-
-
-VhdUri = Annotated[str, AfterValidator(_vhd_uri)]
-
-
 class VhdDataDisk(SpecModel):
     lun: int = Field(ge=0, le=63, description="the data disk's LUN in the image")
     uri: VhdUri = Field(description="its VHD (a page blob, fixed format)")
@@ -247,13 +233,13 @@ class BuildSource(SpecModel):
 class DiskFormat(SpecModel):
     fs: Literal["ext4", "xfs", "ntfs"] = Field(description="file system: ext4 or xfs (Linux), "
                                                "ntfs (Windows)")
-    mount: str | None = Field(
-        None, pattern=r"^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$",
-        description="Linux: where it is mounted (by UUID, nofail), e.g. /data")
-    letter: str | None = Field(
-        None, pattern=r"^[E-Ze-z]$", description="Windows: its drive letter, E to Z")
-    label: str = Field("", pattern=r"^[A-Za-z0-9_-]{0,16}$",
-                       description="file system label (up to 16 letters, digits, _ or -)")
+    mount: MountPathValue | None = Field(
+        None, description="Linux: where it is mounted (by UUID, nofail), e.g. /data; not "
+        "at or under the system's trees (/etc, /usr, /boot, /var/lib/waagent, ...) nor "
+        "Azure's temporary disk (/mnt)")
+    letter: DriveLetter | None = Field(None, description="Windows: its drive letter, E to Z")
+    label: Label = Field("", description="file system label (up to 16 letters, digits, _ "
+                         "or -)")
 
 
 class OsDiskSpec(SpecModel):
@@ -333,6 +319,13 @@ class BuildSpec(SpecModel):
     identities: tuple[IdentityId, ...] = Field(
         (), description="user-assigned managed identities of the build VM (ARM ids): steps "
         "fetch from storage or Key Vault without secrets in config")
+    @field_validator("identities", mode="after")
+    @classmethod
+    def _identities_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for later, first in repeated(value):
+            raise ValueError(f"identities[{later}] is identities[{first}] again (ARM ids "
+                             "compare case-insensitively)")
+        return value
     spot: bool = Field(False, description="run the build VM as Spot (evicted to deallocate, no "
                        "price cap); an evicted VM is started again on the next run, which "
                        "runs the steps not done yet")
@@ -485,7 +478,7 @@ class PipelineSpec(SpecModel):
     protect_images: bool = Field(
         True, description="protect galleries, definitions and versions from deletion"
     )
-    tags: dict[str, str] = Field(
+    tags: dict[TagKey, TagValue] = Field(
         default_factory=dict, description="tags on every resource that takes tags, beside "
         "the program's own (vmimage-* keys are the program's)")
 

@@ -461,11 +461,9 @@ def source_image_problems(spec: PipelineSpec,
     return found
 
 
-#: Azure's limits on tags (learn.microsoft.com "Use tags to organize your Azure resources").
+#: Azure takes 50 tags per resource (learn.microsoft.com "Use tags to organize your Azure
+#: resources"); each tag's name and value are checked by their types (values.TagKey).
 MAX_TAGS_PER_RESOURCE = 50
-MAX_TAG_NAME = 512
-MAX_TAG_VALUE = 256
-TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 #: Tags the program puts on a resource itself, at most (role, version, group or step,
 #: fingerprint): what is left of Azure's 50 is the config's.
 PROGRAM_TAGS = 4
@@ -477,16 +475,13 @@ def _tag_problems(spec: PipelineSpec) -> list[str]:
         found.append(f"tags: at most {MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS} (Azure takes "
                      f"{MAX_TAGS_PER_RESOURCE} per resource, and vmimage puts up to "
                      f"{PROGRAM_TAGS} of its own)")
-    for key, value in spec.tags.items():
-        if key.lower().startswith("vmimage-"):
-            found.append(f"tags.{key}: vmimage-* tags are the program's (what a resource is, "
-                         "for reviews and reports); choose another key")
-        elif not 1 <= len(key) <= MAX_TAG_NAME or TAG_NAME_FORBIDDEN & set(key):
-            found.append(f"tags.{key}: a tag name is 1-{MAX_TAG_NAME} characters without "
-                         + " ".join(sorted(TAG_NAME_FORBIDDEN)))
-        if len(value) > MAX_TAG_VALUE:
-            found.append(f"tags.{key}: a tag value is at most {MAX_TAG_VALUE} characters "
-                         f"(has {len(value)})")
+    seen: dict[str, str] = {}
+    for key in spec.tags:
+        # Tag names are case-insensitive in Azure: two such keys are one tag.
+        if key.lower() in seen:
+            found.append(f"tags.{key}: the same tag name as {seen[key.lower()]!r} (tag names "
+                         "are case-insensitive)")
+        seen.setdefault(key.lower(), key)
     return found
 
 
@@ -552,11 +547,13 @@ def _egress_warnings(spec: PipelineSpec) -> list[str]:
         return []
     found = []
     for i, build in enumerate(spec.builds):
-        for j, step in enumerate(build.customize):
+        steps = [(f"customize[{j}]", step) for j, step in enumerate(build.customize)]
+        steps += [(f"validate[{j}]", step) for j, step in enumerate(build.validate_steps)]
+        for key, step in steps:
             script = kind_of(step).script_text(step, spec.os)
             command = internet_command(script) if script else None
             if command:
-                found.append(f"builds[{i}].customize[{j}]: runs `{command}`, but "
+                found.append(f"builds[{i}].{key}: runs `{command}`, but "
                              "network.egress is none (no way out of the subnet): it fails "
                              "unless it reaches a mirror inside the network")
     return found

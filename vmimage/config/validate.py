@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from vmimage.config.credentials import credential_scan
 from vmimage.config.errors import SpecError, kind_of, pydantic_problems
 from vmimage.config.models import PipelineSpec
 from vmimage.config.rules import raw_value_problems, semantic_problems, warnings
@@ -34,6 +35,7 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
     data = dict(raw)
     data.setdefault("location", location)
     problems = list(_pre_checks(data))
+    secrets = _credential_problems(data)
     if data.get("location") is None:
         problems.append(
             "location: not set; set azure-native:location (or vmimage:pipeline.location)"
@@ -44,13 +46,29 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
     except ValidationError as exc:
         # Shape errors stop the cross-key rules, but the rules of single values (names,
         # regions, version numbers) still run on the raw data: every problem at once.
-        raise SpecError(
-            problems + list(pydantic_problems(exc, PipelineSpec)) + raw_value_problems(data)
-        ) from None
+        problems += list(pydantic_problems(exc, PipelineSpec)) + raw_value_problems(data)
+        raise SpecError(secrets + _away_from(secrets, problems)) from None
     problems += semantic_problems(spec)
-    if problems:
-        raise SpecError(problems)
+    if problems or secrets:
+        raise SpecError(secrets + _away_from(secrets, problems))
     return Loaded(spec, warnings(spec))
+
+
+def _credential_problems(data: dict[str, Any]) -> list[str]:
+    """Every value that looks like a credential, by key path, never echoed; the admin
+    password has its own line (_pre_checks)."""
+    return [f"{path}: looks like a credential ({what}), which would be kept in plain text "
+            "in the stack file, the state, the report and the plan; use a managed identity, "
+            "or a Pulumi secret (`pulumi config set --secret`), not plain config"
+            for path, what in credential_scan(data)]
+
+
+def _away_from(secrets: list[str], problems: list[str]) -> list[str]:
+    """The problems not about a value already refused as a credential: their messages may
+    quote the value."""
+    paths = tuple(line.partition(": ")[0] for line in secrets)
+    return [p for p in problems
+            if not any(p.startswith((f"{path}:", f"{path}.", f"{path}[")) for path in paths)]
 
 
 def _pre_checks(data: dict[str, Any]) -> Iterator[str]:

@@ -30,11 +30,12 @@ import re
 import textwrap
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import Field
 
 from vmimage.config.base import SpecModel
+from vmimage.config.values import BLOB_HOST_SUFFIXES, DownloadUri, HttpsUri, IdentityId
 from vmimage.scripts.render import PROJECT_DIR, TemplateProblem, render
 from vmimage.steps.kind import MAX_RUN_COMMAND_S, StepContext, StepKind
 from vmimage.steps.script import MAX_SCRIPT_BYTES
@@ -50,12 +51,7 @@ IMDS_STORAGE_TOKEN = ("http://169.254.169.254/metadata/identity/oauth2/token"
                       "?api-version=2018-02-01&resource=https://storage.azure.com/")
 #: The Blob service version sent with a bearer token (OAuth needs 2017-11-09 or later).
 BLOB_API_VERSION = "2020-04-08"
-#: The hosts a blob is read from with the build VM's identity: the one list, used here and
-#: passed to the download scripts, which check the host again with the guest's own parser
-#: before a token is sent (docs/security.md, "Guest-side checks").
-BLOB_HOST_SUFFIXES: tuple[str, ...] = (".blob.core.windows.net",)
 SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-MAX_URI_CHARS = 2048
 #: Longest destination: Linux PATH_MAX; Windows MAX_PATH (longer paths need an opt-in
 #: the image may not have).
 MAX_DESTINATION = {"linux": 4096, "windows": 260}
@@ -70,16 +66,17 @@ class FileOptions(SpecModel):
     source: str | None = Field(
         None, min_length=1, description="a file of the project, relative to Pulumi.yaml's "
         "directory, carried in the run command's script (about 188 KiB at most)")
-    uri: str | None = Field(
-        None, min_length=1, description="an https URL the guest downloads; a "
-        "*.blob.core.windows.net blob with the build VM's managed identity")
+    uri: DownloadUri | None = Field(
+        None, description="an https URL the guest downloads, without credentials; a blob "
+        "(*.blob.core.windows.net, or a sovereign cloud's) with the build VM's managed "
+        "identity")
     sha256: str | None = Field(
         None, description="the file's SHA-256, 64 hex digits: required with uri; with "
         "source, checked against the file")
     destination: str = Field(
         min_length=1, description="where the file goes in the guest: an absolute path "
         "(/... on Linux, C:\\... on Windows); its directory is created")
-    identity: str | None = Field(
+    identity: IdentityId | None = Field(
         None, description="the user-assigned identity (ARM id, one of the build's "
         "identities) that reads a blob uri; needed when the build has several")
     mode: str | None = Field(
@@ -94,10 +91,8 @@ class FileStep(SpecModel):
 
 
 def is_blob(uri: str | None) -> bool:
-    host = (urlsplit(uri).hostname or "") if uri else ""
-    host = host.lower()
-    return any(host.endswith(suffix) and host != suffix.lstrip(".")
-               for suffix in BLOB_HOST_SUFFIXES)
+    """A blob endpoint, as the one parser read the host (values.HttpsUri)."""
+    return isinstance(uri, HttpsUri) and uri.is_blob
 
 
 # -- the source file -----------------------------------------------------------------------
@@ -143,7 +138,7 @@ def identity_for(options: FileOptions, identities: tuple[str, ...]) -> str | Non
     if not is_blob(options.uri):
         return None
     if options.identity is not None:
-        match = next((i for i in identities if i.lower() == options.identity.lower()), None)
+        match = next((i for i in identities if i == options.identity), None)  # ArmId: any case
         if match is None:
             raise ValueError(f"{options.identity!r} is not one of the build's identities")
         return match
@@ -214,28 +209,6 @@ def _source_problems(options: FileOptions, os: str, here: str) -> list[str]:
     return found
 
 
-def uri_problem(uri: str) -> str | None:
-    """Why the guest may not download `uri`, or None."""
-    if len(uri) > MAX_URI_CHARS:
-        return f"{len(uri):,} characters; at most {MAX_URI_CHARS:,}"
-    bad = _QUOTES_AND_CONTROLS.search(uri) or re.search(r"\s", uri)
-    if bad:
-        return f"{uri!r} holds {bad.group(0)!r}; encode it (%xx)"
-    parts = urlsplit(uri)
-    if parts.scheme.lower() != "https":
-        return (f"{uri!r}: only https URLs are downloaded (got {parts.scheme or 'no'} "
-                "scheme)")
-    if not parts.hostname:
-        return f"{uri!r} names no host"
-    if parts.username is not None or parts.password is not None:
-        return f"{uri!r} holds credentials: no secrets in config (a blob is read with the " \
-               "build VM's identity)"
-    if re.search(r"(^|&)sig=", parts.query, re.IGNORECASE):
-        return f"{uri!r} holds a SAS signature: no secrets in config (a blob is read with " \
-               "the build VM's identity)"
-    return None
-
-
 def destination_problem(destination: str, os: str) -> str | None:
     """Why `destination` is no place for the file in an `os` guest, or None."""
     shown = repr(destination)
@@ -278,22 +251,12 @@ def _problems(step: FileStep, os: str, at: str) -> list[str]:
             found.append(f"{here}.mode: {options.mode!r} is not an octal mode such as 0644 "
                          "(quote it in YAML)")
     if options.uri is not None:
-        problem = uri_problem(options.uri)
-        if problem:
-            found.append(f"{here}.uri: {problem}")
         if options.sha256 is None:
             found.append(f"{here}.sha256: required with uri: the download is checked "
                          "against it")
         if options.identity is not None and not is_blob(options.uri):
             blobs = ", ".join(f"*{suffix}" for suffix in BLOB_HOST_SUFFIXES)
             found.append(f"{here}.identity: only a blob ({blobs}) is read with an identity")
-    if options.identity is not None:
-        from vmimage.azure import arm_ids
-
-        try:
-            arm_ids.parse(options.identity, "user-assigned identity")
-        except ValueError as exc:
-            found.append(f"{here}.identity: {exc}")
     if options.source is not None:
         found += _source_problems(options, os, here)
     return found

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BeforeValidator, Field
 
 from vmimage.config.base import SpecModel
+from vmimage.config.values import kb_id
 from vmimage.steps.kind import MAX_RUN_COMMAND_S, StepContext, StepKind
 
 if TYPE_CHECKING:
@@ -48,12 +49,11 @@ CATEGORIES: dict[str, str] = {
 #: What a golden image usually takes: Windows' monthly cumulative updates are Security
 #: Updates, out-of-band fixes Critical Updates.
 DEFAULT_CATEGORIES = ("Security Updates", "Critical Updates", "Update Rollups")
-#: An excluded update by its KB article (as `IUpdate.KBArticleIDs` lists it, without KB).
-KB_ID = re.compile(r"KB[0-9]+")
 #: Characters an exclusion may not hold: quotes (ASCII and typographic, which PowerShell
 #: also reads as quotes), line breaks and other control characters.
 _NOT_IN_TEXT = re.compile("['\"`\u2018\u2019\u201a\u201b\u201c\u201d\u201e\x00-\x1f\x7f]")
 MAX_EXCLUDE_CHARS = 200
+MIN_EXCLUDE_TEXT = 4
 
 
 class WindowsUpdateOptions(SpecModel):
@@ -94,11 +94,18 @@ def _category_problem(name: str, at: str) -> str:
 
 
 def exclude_problem(item: str) -> str | None:
-    """Why an `exclude` entry cannot be used, or None: a KB id, or one line of text."""
-    if KB_ID.fullmatch(item):
+    """Why an `exclude` entry cannot be used, or None: a KB id (values.KbId), or one line
+    of title text that is not a KB id's beginning (bare `KB` is in every update's title,
+    so it would exclude all of them and the build would pass with nothing installed)."""
+    if re.fullmatch(r"kb[0-9]*", item, re.IGNORECASE):
+        try:
+            kb_id(item)
+        except ValueError as exc:
+            return str(exc)
         return None
-    if not item:
-        return "empty: give a KB id (KB5034439) or text of an update's title"
+    if len(item) < MIN_EXCLUDE_TEXT:
+        return (f"{item!r}: title text of at least {MIN_EXCLUDE_TEXT} characters (shorter "
+                "text matches most updates), or a KB id (KB5034439)")
     if len(item) > MAX_EXCLUDE_CHARS:
         return f"{len(item)} characters; at most {MAX_EXCLUDE_CHARS}"
     bad = _NOT_IN_TEXT.search(item)
