@@ -47,6 +47,20 @@ def run_offline(stack: Any, *, arm: Any = None, program: Path | None = None) -> 
     return run(stack, arm if arm is not None else SimulatedArm(), program=program or PROGRAM)
 
 
+def offline_cli(*args: str) -> tuple[int, list[str], str]:
+    """`python -m offline <args>` in-process: exit code, non-blank output lines, output."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from offline.cli import main
+
+    buffer = StringIO()
+    code = main(list(args), console=Console(file=buffer, width=200))
+    output = buffer.getvalue()
+    return code, [line for line in output.splitlines() if line.strip()], output
+
+
 def by_name(run: Any) -> dict[str, Any]:
     """Registrations of a ProgramRun keyed by Pulumi logical name."""
     return {r.name: r for r in run.registrations}

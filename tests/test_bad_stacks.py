@@ -5,16 +5,14 @@ problem once, with its key path, no traceback, nothing registered."""
 
 from __future__ import annotations
 
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, offline_cli
 from program_mocks import Recorded, run_program
-from rich.console import Console
 
 from offline.yaml_load import load_yaml
 
@@ -57,15 +55,9 @@ def test_corpus_is_large_and_fully_described(corpus: str) -> None:
 
 @pytest.mark.parametrize(("corpus", "name"), CASES)
 def test_offline_cli_lists_exactly_the_problems(corpus: str, name: str) -> None:
-    from offline.cli import main
-
-    buffer = StringIO()
-    code = main(["up", "--stack-file", str(ROOT / "tests" / corpus / name)],
-                console=Console(file=buffer, width=200))
-    output = buffer.getvalue()
+    code, lines, output = offline_cli("up", "--stack-file", str(ROOT / "tests" / corpus / name))
     assert code == 2, output
     assert "Traceback" not in output
-    lines = [line for line in output.splitlines() if line.strip()]
     expected = EXPECTED[corpus][name]["problems"]
     assert len(lines) == len(expected), output
     for want in expected:

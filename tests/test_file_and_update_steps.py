@@ -27,6 +27,7 @@ import vmimage.steps.file as file_kind
 from offline.latency import LatencyModel
 from offline.runner import StackConfig
 from offline.up import up
+from vmimage.config.credentials import credential_problem
 from vmimage.config.errors import SpecError
 from vmimage.config.fingerprint import build_fingerprint
 from vmimage.config.validate import load_spec
@@ -108,12 +109,11 @@ AT = "builds[0].customize[0]"
      f"{AT}.file: give exactly one of source (a file of the project) or uri"),
     ("dev", [{"file": {"uri": "http://example.com/agent.tgz", "sha256": SHA,
                        "destination": "/opt/agent.tgz"}}],
-     f"{AT}.file.uri: 'http://example.com/agent.tgz': only https URLs are downloaded (got "
-     "http scheme)"),
+     f"{AT}.file.uri: 'http://example.com/agent.tgz': only https URLs are allowed (got "
+     "'http' scheme)"),
     ("dev", [{"file": {"uri": BLOB + "?sv=2022-11-02&sig=abc", "sha256": SHA,
                        "destination": "/opt/agent.tgz"}}],
-     f"{AT}.file.uri: '{BLOB}?sv=2022-11-02&sig=abc' holds a SAS signature: no secrets in "
-     "config (a blob is read with the build VM's identity)"),
+     credential_problem(f"{AT}.file.uri", "a signed URL (query parameter 'sig')")),
     ("dev", [{"file": {"uri": BLOB, "sha256": "abc123", "destination": "/opt/agent.tgz"}}],
      f"{AT}.file.sha256: 'abc123' is not a SHA-256 (64 hex digits)"),
     ("dev", [{"file": {"uri": BLOB, "destination": "/opt/agent.tgz"}}],

@@ -110,14 +110,20 @@ def test_internet_commands_are_the_obvious_ones(script, found):
 
 def test_tags_are_checked_and_vmimage_keys_are_reserved():
     raw = load_pipeline("dev")
-    raw["tags"] = {"costCenter": "42", "vmimage-role": "mine", "a/b": "x", "long": "v" * 257}
+    raw["tags"] = {"costCenter": "42", "vmimage-role": "mine", "a/b": "x", "long": "v" * 257,
+                   "VM\u0131MAGE-role": "mine"}
+    reserved = ("vmimage-* tags are the program's (what a resource is, for reviews and "
+                "reports), and so is any name that reads like one; choose another key")
     problems = problems_of(raw)
     assert problems == [
-        "tags.vmimage-role: vmimage-* tags are the program's (what a resource is, for "
-        "reviews and reports); choose another key",
-        "tags.a/b: a tag name is 1-512 characters without % & / < > ? \\",
+        f"tags.vmimage-role: {reserved}",
+        "tags.a/b: a tag name holds none of < > % & \\ ? / (has /)",
         "tags.long: a tag value is at most 256 characters (has 257)",
+        f"tags.VM\u0131MAGE-role: {reserved}",
     ]
+    raw["tags"] = {"Env": "a", "env": "b"}
+    assert problems_of(raw) == ["tags.env: the same tag name as 'Env' (tag names are "
+                                "case-insensitive)"]
     raw["tags"] = {f"k{i}": "v" for i in range(47)}
     assert problems_of(raw) == ["tags: at most 46 (Azure takes 50 per resource, and vmimage "
                                 "puts up to 4 of its own)"]

@@ -44,6 +44,7 @@ _QUERY_PARAMETER = re.compile(r"[?&;]([^=&?#\s\"'`]{1,64})=")
 _FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a storage connection string key", re.compile(
         r"(?:AccountKey|SharedAccessKey|SharedAccessSignature)\s*=", re.IGNORECASE)),
+    ("a password in a URL", re.compile(r"://[^/\s:@]+:[^/\s@]+@")),
     ("a private key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")),
     ("a JSON web token", re.compile(
         r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
@@ -80,8 +81,16 @@ def redact(text: str) -> str:
     """A value for a message: its query cut off, and no more than its first characters
     when it may hold a credential elsewhere."""
     head, sep, _ = text.partition("?")
+    head = re.sub(r"(://)[^/@]*@", r"\1<redacted>@", head)  # user information
     shown = head + ("?<redacted>" if sep else "")
     return shown if credential_in(head) is None else "<redacted>"
+
+
+def credential_problem(path: str, what: str) -> str:
+    """The line that refuses a credential at `path`, without its value."""
+    return (f"{path}: looks like a credential ({what}), which would be kept in plain text "
+            "in the stack file, the state, the report and the plan; use a managed identity, "
+            "or a Pulumi secret (`pulumi config set --secret`), not plain config")
 
 
 def credential_scan(data: Any, path: str = "") -> Iterator[tuple[str, str]]:

@@ -23,6 +23,7 @@ from vmimage.config.image_inputs import (
     source_count_problem,
 )
 from vmimage.config.rollout_rules import rollout_problems
+from vmimage.config.values import reads_as_reserved
 from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
@@ -477,6 +478,10 @@ def _tag_problems(spec: PipelineSpec) -> list[str]:
                      f"{PROGRAM_TAGS} of its own)")
     seen: dict[str, str] = {}
     for key in spec.tags:
+        if reads_as_reserved(key):
+            found.append(f"tags.{key}: vmimage-* tags are the program's (what a resource is, "
+                         "for reviews and reports), and so is any name that reads like one; "
+                         "choose another key")
         # Tag names are case-insensitive in Azure: two such keys are one tag.
         if key.lower() in seen:
             found.append(f"tags.{key}: the same tag name as {seen[key.lower()]!r} (tag names "

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from vmimage.config.credentials import credential_scan
+from vmimage.config.credentials import credential_problem, credential_scan
 from vmimage.config.errors import SpecError, kind_of, pydantic_problems
 from vmimage.config.models import PipelineSpec
 from vmimage.config.rules import raw_value_problems, semantic_problems, warnings
@@ -57,10 +57,8 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
 def _credential_problems(data: dict[str, Any]) -> list[str]:
     """Every value that looks like a credential, by key path, never echoed; the admin
     password has its own line (_pre_checks)."""
-    return [f"{path}: looks like a credential ({what}), which would be kept in plain text "
-            "in the stack file, the state, the report and the plan; use a managed identity, "
-            "or a Pulumi secret (`pulumi config set --secret`), not plain config"
-            for path, what in credential_scan(data)]
+    return [credential_problem(path, what) for path, what in credential_scan(data)
+            if path not in ("admin.password", "admin.adminPassword")]
 
 
 def _away_from(secrets: list[str], problems: list[str]) -> list[str]:

@@ -149,7 +149,7 @@ def _uri_type(check: Callable[[str], HttpsUri], schema: dict[str, Any]) -> Any:
 
 
 def _download_uri(text: str) -> HttpsUri:
-    return parse_https_uri(text, query=True, ports=True)
+    return parse_https_uri(text, query=True)
 
 
 VHD_EXAMPLE = "https://<account>.blob.core.windows.net/<container>/<name>.vhd"
@@ -348,11 +348,13 @@ def _tag_key(text: str) -> str:
                          f"(has {' '.join(forbidden)})")
     if not text.isprintable():
         raise ValueError("a tag name holds no control or invisible characters")
-    if folded(text).startswith(RESERVED_TAG_PREFIX):
-        raise ValueError(f"{RESERVED_TAG_PREFIX}* tags are the program's (what a resource "
-                         "is, for reviews and reports), and so is any name that reads like "
-                         "one; choose another key")
     return text
+
+
+def reads_as_reserved(key: str) -> bool:
+    """A tag key that is, or reads as, one of the program's own (`vmimage-*`): refused by
+    the rules (vmimage/config/rules.py), beside every other problem of the config."""
+    return folded(key).startswith(RESERVED_TAG_PREFIX)
 
 
 def _tag_value(text: str) -> str:
