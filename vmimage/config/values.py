@@ -332,11 +332,12 @@ CONFUSABLES = str.maketrans({
 
 
 def folded(text: str) -> str:
-    """A tag key as a reader may see it: compatibility-normalised, confusables mapped to
-    ASCII, case-folded, invisible format characters dropped."""
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).translate(
-        CONFUSABLES)).casefold().translate(CONFUSABLES)
+    """A tag key as a reader may see it: compatibility-normalised, case-folded, accents
+    and invisible format characters dropped, confusables mapped to ASCII."""
+    text = unicodedata.normalize("NFKC", text).translate(CONFUSABLES).casefold()
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text
+                   if unicodedata.category(c) not in ("Mn", "Cf")).translate(CONFUSABLES)
 
 
 def _tag_key(text: str) -> str:
