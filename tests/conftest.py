@@ -7,6 +7,7 @@ tests may run the program many times in one process, but never two at once.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,23 @@ IMPORT_TENANT = [
 ]
 #: The offline flags each example stack needs to find its tenant (none: it makes all).
 STACK_TENANTS = {"corp": CORP_TENANT, "import": IMPORT_TENANT}
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def set_path(data: Any, path: str, value: Any) -> None:
+    """Set `a.b[0].c` in nested dicts and lists; an index one past the end appends."""
+    steps = [int(index) if index else key for key, index in _STEP.findall(path)]
+    for step, after in zip(steps, steps[1:], strict=False):
+        if isinstance(step, int):
+            if step == len(data):
+                data.append({} if isinstance(after, str) else [])
+            data = data[step]
+        else:
+            data = data.setdefault(step, {} if isinstance(after, str) else [])
+    last = steps[-1]
+    if isinstance(last, int) and last == len(data):
+        data.append(value)
+    else:
+        data[last] = value

@@ -6,13 +6,12 @@ credential); an accepted one must load with exactly its warnings."""
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, load_stack_dict, offline_cli
+from conftest import ROOT, load_stack_dict, offline_cli, set_path
 
 from vmimage.config.validate import load_spec
 
@@ -27,7 +26,6 @@ WORDS = {"SHA": SHA, "ID": IDENTITY, "IDUPPER": IDENTITY.upper().replace("SUBSCR
          "DES": ("/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/rg-keys/"
                  "providers/Microsoft.Compute/diskEncryptionSets/des-weu")}
 CASES: dict[str, dict[str, Any]] = yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def _words(value: Any) -> Any:
@@ -38,23 +36,6 @@ def _words(value: Any) -> Any:
     if isinstance(value, list):
         return [_words(v) for v in value]
     return value
-
-
-def set_path(data: Any, path: str, value: Any) -> None:
-    """Set `a.b[0].c` in nested dicts and lists; an index one past the end appends."""
-    steps = [int(index) if index else key for key, index in _STEP.findall(path)]
-    for step, after in zip(steps, steps[1:], strict=False):
-        if isinstance(step, int):
-            if step == len(data):
-                data.append({} if isinstance(after, str) else [])
-            data = data[step]
-        else:
-            data = data.setdefault(step, {} if isinstance(after, str) else [])
-    last = steps[-1]
-    if isinstance(last, int) and last == len(data):
-        data.append(value)
-    else:
-        data[last] = value
 
 
 def stack_of(case: dict[str, Any]) -> dict[str, Any]:
