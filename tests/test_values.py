@@ -32,8 +32,8 @@ def refusal(type_: object, text: str) -> str:
 
 def test_a_uri_is_parsed_once_and_knows_its_parts() -> None:
     uri = values.parse_https_uri(BLOB)
-    assert (uri, uri.host, uri.path, uri.query, uri.port) == (BLOB, "stvmimage.blob.core.windows.net",
-                                                               "/artifacts/agent.tgz", "", None)
+    assert (uri, uri.host, uri.path, uri.query, uri.port) == (
+        BLOB, "stvmimage.blob.core.windows.net", "/artifacts/agent.tgz", "", None)
     assert uri.is_blob and uri.account == "stvmimage"
     assert not values.parse_https_uri("https://blob.core.windows.net.evil.example/x").is_blob
     assert values.parse_https_uri("https://a.blob.core.chinacloudapi.cn/c/x").is_blob
