@@ -110,17 +110,16 @@ def test_internet_commands_are_the_obvious_ones(script, found):
 
 def test_tags_are_checked_and_vmimage_keys_are_reserved():
     raw = load_pipeline("dev")
-    raw["tags"] = {"costCenter": "42", "vmimage-role": "mine", "a/b": "x", "long": "v" * 257,
-                   "VM\u0131MAGE-role": "mine"}
-    reserved = ("vmimage-* tags are the program's (what a resource is, for reviews and "
-                "reports), and so is any name that reads like one; choose another key")
-    problems = problems_of(raw)
-    assert problems == [
-        f"tags.vmimage-role: {reserved}",
+    raw["tags"] = {"costCenter": "42", "a/b": "x", "long": "v" * 257}
+    assert problems_of(raw) == [
         "tags.a/b: a tag name holds none of < > % & \\ ? / (has /)",
         "tags.long: a tag value is at most 256 characters (has 257)",
-        f"tags.VM\u0131MAGE-role: {reserved}",
     ]
+    reserved = ("vmimage-* tags are the program's (what a resource is, for reviews and "
+                "reports), and so is any name that reads like one; choose another key")
+    raw["tags"] = {"costCenter": "42", "vmimage-role": "mine", "VM\u0131MAGE-role": "mine"}
+    assert problems_of(raw) == [f"tags.vmimage-role: {reserved}",
+                                f"tags.VM\u0131MAGE-role: {reserved}"]
     raw["tags"] = {"Env": "a", "env": "b"}
     assert problems_of(raw) == ["tags.env: the same tag name as 'Env' (tag names are "
                                 "case-insensitive)"]
