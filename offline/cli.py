@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from rich.console import Console
 
 from offline.arm import SimulatedArm
+from offline.arm.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.changes import Change, counts
 from offline.fault_notes import crash_advice, inapplicable
 from offline.faults import FaultPlan
@@ -45,7 +46,6 @@ from offline.runner import (
     stack_names,
 )
 from offline.state import StateError, key_file, lock_file
-from offline.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.up import up
 from offline.urns import urn_name, urn_type
 from vmimage.config.errors import SpecError

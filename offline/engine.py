@@ -19,6 +19,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
 from offline.arm import INVOKES, ArmError, SimulatedArm
+from offline.arm.vm_rest import SimulatedClock, simulated_client
 from offline.pulumi_host import (
     Aliases,
     EngineMonitor,
@@ -27,6 +28,7 @@ from offline.pulumi_host import (
     with_ignored_changes,
 )
 from offline.secrets import secret_paths, unwrap
+from vmimage.azure.reads import AzureReads
 from vmimage.vocabulary import (
     DYNAMIC_PREFIX,
     DYNAMIC_PROVIDER_KEY,
@@ -133,9 +135,6 @@ class SimulatorMonitor(EngineMonitor):
         """Azure reads the program makes itself (vmimage/azure/reads.py), answered by
         this ARM through the same SDK code as on Azure, at the start of the run."""
         if self._cloud_reads is None:
-            from offline.vm_rest import SimulatedClock, simulated_client
-            from vmimage.azure.reads import AzureReads
-
             self._cloud_reads = AzureReads(simulated_client(self.arm, SimulatedClock(0.0)))
         return self._cloud_reads
 

@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from offline.arm import SimulatedArm
+from offline.arm import ArmError, SimulatedArm
 from offline.engine import (
     DiffFn,
     Failure,
@@ -33,6 +33,7 @@ from offline.engine import (
     SimulatorMonitor,
     _final_state,
 )
+from offline.faults import SimulatedCrash
 from offline.passphrase import PassphraseError, decrypt, key_for
 from offline.pulumi_host import run_program, stack_outputs, type_depth
 from offline.secrets import REDACTED
@@ -396,9 +397,6 @@ def _quiet_reported_failures() -> None:
     failed and unread; asyncio would print each with a traceback when it is collected.
     Those failures are already reported (as the refusal itself), so they stay quiet;
     anything else still goes to asyncio's default handler."""
-    from offline.arm import ArmError
-    from offline.faults import SimulatedCrash
-
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if not isinstance(context.get("exception"), ArmError | SimulatedCrash):
             loop.default_exception_handler(context)

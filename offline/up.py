@@ -51,7 +51,7 @@ def up(
     tenant: Callable[[SimulatedArm], None] | None = None,
 ) -> UpResult:
     """One run. `marketplace`: images the simulated Azure knows beyond its catalog;
-    `tenant`: adds what exists before the pipeline (offline/tenancy.py).
+    `tenant`: adds what exists before the pipeline (offline/arm/tenancy.py).
     `policy`: the pack's rules; a mandatory violation refuses the run, as it refuses a
     `pulumi up`, and nothing is saved. With `state_path`, the state is locked for the run."""
     if state_path is None:

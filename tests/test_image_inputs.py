@@ -15,8 +15,8 @@ from rich.console import Console
 from test_spec import LOCATION, problems_of
 
 from offline.arm import SUBSCRIPTION_ID, SimulatedArm
+from offline.arm.tenancy import add_existing
 from offline.cli import main
-from offline.tenancy import add_existing
 from vmimage.config.fingerprint import build_fingerprint
 from vmimage.config.validate import load_spec
 

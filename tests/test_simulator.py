@@ -10,8 +10,8 @@ from conftest import load_pipeline, run_offline, stack_config
 from rich.console import Console
 
 from offline.arm import ArmError, SimulatedArm
+from offline.arm.vm_rest import SimulatedClock, VmRestFacade
 from offline.cli import EXIT_REFUSED, print_run
-from offline.vm_rest import SimulatedClock, VmRestFacade
 
 LOC = "westeurope"
 RG = "rg-sim"

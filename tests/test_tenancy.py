@@ -15,9 +15,9 @@ from rich.console import Console
 from test_tenancy_spec import DES, DES_NORTH, IDENTITY, SUB
 
 from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm
+from offline.arm.tenancy import add_existing, add_existing_subnet
 from offline.cli import main
 from offline.faults import FaultPlan
-from offline.tenancy import add_existing, add_existing_subnet
 from offline.up import up
 from vmimage.vocabulary import EGRESS_ROLE, GROUP_TAG, RESUME, ROLE_TAG
 
@@ -255,7 +255,7 @@ def test_the_simulator_refuses_shallow_replicas_elsewhere_and_changes_of_mode():
     arm = SimulatedArm()
     base = {"resourceGroupName": "rg", "galleryName": "g", "galleryImageName": "i",
             "galleryImageVersionName": "1.0.0", "location": "westeurope"}
-    from offline.tenancy import check_gallery_version
+    from offline.arm.tenancy import check_gallery_version
 
     with pytest.raises(ArmError, match="cannot replicate to 'northeurope'"):
         check_gallery_version(arm, {**base, "publishingProfile": {

@@ -15,8 +15,8 @@ import pytest
 from test_simulator import RG, VM_READY, make_vm, network
 
 from offline.arm import ArmError, SimulatedArm
+from offline.arm.vm_rest import SimulatedClock, run_action, simulated_client
 from offline.latency import LatencyModel
-from offline.vm_rest import SimulatedClock, run_action, simulated_client
 from vmimage.providers import generalize, restart
 from vmimage.providers.restart import RESTART, RestartProvider, agent_status
 from vmimage.providers.vm_action import BASE_BUNDLE, VmActionProvider

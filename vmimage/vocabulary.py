@@ -25,6 +25,8 @@ CLONE_SCALE_SET = "vmimage:index:CloneScaleSet"
 # -- dynamic resources (the VM-action provider) ---------------------------------------------
 
 DYNAMIC_PREFIX = "pulumi-python:dynamic/"
+#: The Azure provider's tokens: only these resources are calls to Azure.
+AZURE_NATIVE_PREFIX = "azure-native:"
 GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
 RESTART = "pulumi-python:dynamic/vmimage:Restart"
 RESUME = "pulumi-python:dynamic/vmimage:Resume"

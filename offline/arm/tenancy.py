@@ -1,17 +1,14 @@
 """The simulated tenant around a pipeline: what exists before it (a subnet, managed
-identities, disk encryption sets), the NAT gateway it may create, and the rules ARM
-applies to what refers to them. Sources in docs/azure-behaviours.md ("Tenancy").
+identities, disk encryption sets, storage accounts), and the rules ARM applies to what
+refers to them. Sources in docs/azure-behaviours.md ("Tenancy").
 
 - `add_existing_subnet` / `add_existing`: resources the simulated Azure holds before any
   run (`python -m offline up --existing-subnet ID=PREFIX --existing ID[@REGION]`);
 - a NIC's subnet, a VM's identities and disk encryption sets, a NAT gateway's public IP
   must exist; a disk encryption set serves disks of its own region only;
-- a subnet's `defaultOutboundAccess` is set at creation only; a NAT gateway takes
-  Standard public IPs;
 - a gallery version's replication mode never changes; a Shallow one has one replica in
   its source region; encryption per target region names a set of that region, in every
   region once in one, for the OS disk and each data disk the version captures;
-- a Spot VM can be evicted (`--faults spot-evict=1`) and started again.
 """
 
 from __future__ import annotations
@@ -20,14 +17,8 @@ import ipaddress
 import uuid
 from typing import Any
 
-from offline.arm import (
-    SUBSCRIPTION_ID,
-    ArmError,
-    ArmResource,
-    Outcome,
-    SimulatedArm,
-    get_path,
-)
+from offline.arm.control import ControlPlane
+from offline.arm.model import SUBSCRIPTION_ID, ArmError, ArmResource, get_path
 from vmimage.azure import arm_ids
 from vmimage.vocabulary import (
     DISK_ENCRYPTION_SET,
@@ -56,7 +47,7 @@ def kind_of(resource_id: str) -> str:
     raise ValueError(f"{resource_id!r} is not the ARM id of a {', '.join(arm_ids.KINDS)}")
 
 
-def add_existing(arm: SimulatedArm, resource_id: str, *, region: str,
+def add_existing(arm: ControlPlane, resource_id: str, *, region: str,
                  props: dict[str, Any] | None = None) -> ArmResource:
     """A resource that exists before the run (ready at t=0), made by someone else."""
     kind = kind_of(resource_id)
@@ -69,7 +60,7 @@ def add_existing(arm: SimulatedArm, resource_id: str, *, region: str,
     return resource
 
 
-def add_existing_subnet(arm: SimulatedArm, subnet_id: str, prefix: str) -> ArmResource:
+def add_existing_subnet(arm: ControlPlane, subnet_id: str, prefix: str) -> ArmResource:
     network = ipaddress.ip_network(prefix)  # ValueError for a bad prefix
     if kind_of(subnet_id) != "subnet":
         raise ValueError(f"{subnet_id!r} is not the ARM id of a subnet")
@@ -85,7 +76,7 @@ def parse_existing(item: str, default_region: str) -> tuple[str, str]:
 
 # -- rules on what refers to them --------------------------------------------------------------
 
-def check_vm_references(arm: SimulatedArm, p: dict[str, Any], profile: dict[str, Any],
+def check_vm_references(arm: ControlPlane, p: dict[str, Any], profile: dict[str, Any],
                         at: float) -> None:
     """A VM's (or a scale set's model's) identities and disk encryption sets."""
     for identity in get_path(p, "identity.userAssignedIdentities") or []:
@@ -113,7 +104,7 @@ def identity_output(p: dict[str, Any]) -> dict[str, Any]:
             "clientId": str(uuid.uuid5(uuid.NAMESPACE_DNS, i))} for i in ids}}}
 
 
-def require_encryption_set(arm: SimulatedArm, des: str, region: str, at: float) -> None:
+def require_encryption_set(arm: ControlPlane, des: str, region: str, at: float) -> None:
     resource = arm.resources.get(des.lower())
     if resource is None or not resource.alive(at):
         raise ArmError(404, "NotFound", f"Disk encryption set '{des}' was not found.")
@@ -124,24 +115,12 @@ def require_encryption_set(arm: SimulatedArm, des: str, region: str, at: float) 
                        "encryption set of their own region.")
 
 
-def _alive(arm: SimulatedArm, resource_id: str, at: float) -> bool:
+def _alive(arm: ControlPlane, resource_id: str, at: float) -> bool:
     resource = arm.resources.get(resource_id.lower())
     return resource is not None and resource.alive(at)
 
 
-def nat_gateway(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
-    arm.require_group(p["resourceGroupName"], at)
-    for address in p.get("publicIpAddresses") or []:
-        found = arm.find(address.get("id"), at, "public IP address")
-        if get_path(found.props, "sku.name") != "Standard":
-            raise ArmError(400, "NatGatewayCannotUseBasicPublicIP",
-                           "A NAT gateway takes Standard SKU public IP addresses only.")
-    rid = arm.provider_id(p["resourceGroupName"], "Microsoft.Network/natGateways",
-                          p["natGatewayName"])
-    return Outcome(rid, arm.latency("network.create"), {"name": p["natGatewayName"]})
-
-
-def check_gallery_version(arm: SimulatedArm, p: dict[str, Any], at: float) -> None:
+def check_gallery_version(arm: ControlPlane, p: dict[str, Any], at: float) -> None:
     """Shallow replication and per-region encryption of a gallery image version."""
     profile = p.get("publishingProfile") or {}
     targets = profile.get("targetRegions") or []
@@ -182,7 +161,7 @@ def check_data_disk_encryption(p: dict[str, Any], luns: list[int]) -> None:
                            f"{named}, but the source has {sorted(luns)}.")
 
 
-def vhd_source_luns(arm: SimulatedArm, p: dict[str, Any], at: float) -> list[int]:
+def vhd_source_luns(arm: ControlPlane, p: dict[str, Any], at: float) -> list[int]:
     """A version made from VHD blobs: their storage account must exist and hold every
     blob (by its host name); the LUNs it captures are the data disk images'. What the
     blobs hold (a fixed VHD, a whole number of MiB) only real Azure checks."""
@@ -199,64 +178,6 @@ def vhd_source_luns(arm: SimulatedArm, p: dict[str, Any], at: float) -> list[int
     return sorted(int(d["lun"]) for d in get_path(p, "storageProfile.dataDiskImages") or [])
 
 
-def vm_extension(arm: SimulatedArm, p: dict[str, Any], at: float) -> Outcome:
-    """A VM extension; the Application Health one starts the VM's health signal: healthy
-    once the guest answers its probe (unless `--faults unhealthy=1`)."""
-    vm_id = arm.provider_id(p["resourceGroupName"], "Microsoft.Compute/virtualMachines",
-                            p["vmName"])
-    arm.require_parent(vm_id, at, "virtual machine")
-    if arm.vm_state(vm_id, at)[0] != "running":
-        raise ArmError(409, "OperationNotAllowed", "Cannot modify extensions in the VM when "
-                       "the VM is not running.")
-    duration = arm.latency("vmExtension.create")
-    if str(p.get("type", "")).startswith("ApplicationHealth"):
-        unhealthy = arm.faults is not None and arm.faults.unhealthy
-        arm.healthy_at[vm_id.lower()] = float("inf") if unhealthy else \
-            at + duration + arm.latency("guest.health")
-    name = p.get("vmExtensionName") or "extension"
-    return Outcome(f"{vm_id}/extensions/{name}", duration, {"name": name})
-
-
-# -- invokes ----------------------------------------------------------------------------------
-
-def get_subnet(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any]:
-    subnet_id = arm.provider_id(a["resourceGroupName"], "Microsoft.Network/virtualNetworks",
-                                a["virtualNetworkName"], "subnets", a["subnetName"])
-    resource = arm.resources.get(subnet_id.lower())
-    if resource is None or not resource.alive(at):
-        raise ArmError(404, "NotFound", f"Resource '{a['subnetName']}' of virtual network "
-                       f"'{a['virtualNetworkName']}' was not found.")
-    return {"id": resource.id, "name": resource.name,
-            "addressPrefix": resource.props.get("addressPrefix")}
-
-
-def get_client_config(_arm: SimulatedArm, _a: dict[str, Any], _at: float) -> dict[str, Any]:
+def get_client_config(_arm: ControlPlane, _a: dict[str, Any], _at: float) -> dict[str, Any]:
     return {"subscriptionId": SUBSCRIPTION_ID, "tenantId": "00000000-0000-0000-0000-0000000000a1",
             "clientId": "00000000-0000-0000-0000-0000000000c1", "objectId": ""}
-
-
-def get_virtual_machine(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any]:
-    """The VM as it is at the start of the run, instance view included."""
-    vm_id = arm.provider_id(a["resourceGroupName"], "Microsoft.Compute/virtualMachines",
-                            a["vmName"])
-    resource = arm.resources.get(vm_id.lower())
-    if resource is None or not resource.alive(at) or vm_id.lower() not in arm.vms:
-        raise ArmError(404, "ResourceNotFound", f"The Resource '{a['vmName']}' was not found.")
-    power, os_state = arm.vms[vm_id.lower()].final()
-    statuses = [{"code": f"PowerState/{power}"}]
-    if os_state == "generalized":
-        statuses.append({"code": "OSState/generalized"})
-    return {"id": resource.id, "name": resource.name, "location": resource.props.get("location"),
-            "priority": resource.props.get("priority"),
-            "instanceView": {"statuses": statuses}}
-
-
-def get_run_command(arm: SimulatedArm, a: dict[str, Any], at: float) -> dict[str, Any]:
-    vm_id = arm.provider_id(a["resourceGroupName"], "Microsoft.Compute/virtualMachines",
-                            a["vmName"])
-    command_id = f"{vm_id}/runCommands/{a['runCommandName']}"
-    resource = arm.resources.get(command_id.lower())
-    if resource is None or resource.deleted_at is not None:
-        raise ArmError(404, "ResourceNotFound",
-                       f"The Resource 'runCommands/{a['runCommandName']}' was not found.")
-    return {"id": resource.id, "name": resource.name}

@@ -8,15 +8,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
 
 from offline import quota
-from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm, get_path, timestamp
+from offline.arm.control import ControlPlane
+from offline.arm.model import SUBSCRIPTION_ID, ArmError, get_path, timestamp
+from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 from offline.secrets import unwrap
+from vmimage.azure.client import TRANSPORT
+from vmimage.providers.vm_action import VmAction, VmActionError
 from vmimage.vocabulary import RUN_COMMAND
-
-if TYPE_CHECKING:
-    from vmimage.providers.vm_action import VmAction
 
 SKUS_PATH = re.compile(r"/subscriptions/[^/]+/providers/Microsoft\.Compute/skus$",
                        re.IGNORECASE)
@@ -60,7 +63,7 @@ class SimulatedClock:
 class VmRestFacade:
     """An `ArmBackend` (offline.arm_transport) over the simulated VM states."""
 
-    arm: SimulatedArm
+    arm: ControlPlane
     clock: SimulatedClock
     calls: list[tuple[str, float, float]] = field(default_factory=list)  # (op, start, end)
     # Told of each call as it completes, so a crash between two calls falls between them.
@@ -272,15 +275,11 @@ def _error(status: int, code: str, message: str) -> Reply:
 
 
 def run_action(
-    arm: SimulatedArm, action: VmAction, props: dict[str, Any], start: float,
+    arm: ControlPlane, action: VmAction, props: dict[str, Any], start: float,
     on_call: Callable[[str, float, float], None] | None = None,
 ) -> tuple[dict[str, Any], float]:
     """Run a VM action's real procedure against the simulated VM, in simulated time.
     Returns what it reported and when it ended; its failure is ARM's refusal of it."""
-    from azure.core.exceptions import HttpResponseError
-
-    from vmimage.providers.vm_action import VmActionError
-
     clock = SimulatedClock(start)
     client = simulated_client(arm, clock, on_call=on_call)
     try:
@@ -295,14 +294,11 @@ def run_action(
     return result, clock.now
 
 
-def simulated_client(arm: SimulatedArm, clock: SimulatedClock,
+def simulated_client(arm: ControlPlane, clock: SimulatedClock,
                      on_call: Callable[[str, float, float], None] | None = None) -> Any:
     """A real ComputeManagementClient over the simulated ARM, with the real client's
     retry settings (vmimage/azure/client.py): only the socket differs. Retry-After
     sleeps of the SDK's own retry policy pass in simulated time too."""
-    from offline.arm_transport import SimulatedArmTransport, offline_compute_client
-    from vmimage.azure.client import TRANSPORT
-
     facade = VmRestFacade(arm, clock, on_call=on_call)
     transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
     retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}

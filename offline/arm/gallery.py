@@ -1,0 +1,82 @@
+"""Azure Compute Gallery: galleries, image definitions and image versions
+(Major.Minor.Patch, immutable, replicated to their source region, captured from a
+generalized VM or imported from VHD blobs), and the version read the program makes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from offline.arm import tenancy
+from offline.arm.capture import captured_vm, disk_luns
+from offline.arm.control import ControlPlane
+from offline.arm.model import ArmError, Outcome, get_path, name_check
+from vmimage.azure import naming
+
+
+def gallery(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
+    arm.require_group(p["resourceGroupName"], at)
+    name_check(naming.GALLERY, p["galleryName"])
+    rid = arm.provider_id(p["resourceGroupName"], "Microsoft.Compute/galleries", p["galleryName"])
+    return Outcome(rid, arm.latency("gallery.create"))
+
+
+def gallery_image(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
+    gallery_id = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Compute/galleries", p["galleryName"]
+    )
+    arm.require_parent(gallery_id, at, "gallery")
+    name_check(naming.GALLERY_IMAGE, p["galleryImageName"])
+    rid = f"{gallery_id}/images/{p['galleryImageName']}"
+    return Outcome(rid, arm.latency("galleryImage.create"))
+
+
+def gallery_image_version(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
+    image_id = arm.provider_id(
+        p["resourceGroupName"], "Microsoft.Compute/galleries", p["galleryName"],
+        "images", p["galleryImageName"],
+    )
+    arm.require_parent(image_id, at, "gallery image")
+    version = p["galleryImageVersionName"]
+    if naming.parse_version(version) is None:
+        raise ArmError(
+            400, "InvalidParameter",
+            f"Gallery image version name '{version}' must be Major.Minor.Patch (32-bit integers).",
+        )
+    rid = f"{image_id}/versions/{version}"
+    regions = [r["name"] for r in get_path(p, "publishingProfile.targetRegions") or []]
+    if regions and p.get("location") not in regions:
+        raise ArmError(
+            400, "InvalidParameter",
+            f"Target regions must include the source region '{p.get('location')}'.",
+        )
+    for region in get_path(p, "publishingProfile.targetRegions") or []:
+        count = region.get("regionalReplicaCount", 1)
+        if not 1 <= count <= 100:
+            raise ArmError(400, "InvalidParameter", f"Replica count {count} is out of 1-100.")
+    tenancy.check_gallery_version(arm, p, at)
+    existing = arm.resources.get(rid.lower())
+    if existing is not None and existing.deleted_at is None:
+        # Versions are immutable but for updatable publishing settings; no recapture.
+        return Outcome(rid, 0, existing.outputs)
+    duration = arm.latency("galleryImageVersion.capture")
+    if len(set(regions) - {p.get("location")}) > 0:
+        duration += arm.latency("galleryImageVersion.replicate")
+    if get_path(p, "storageProfile.osDiskImage"):  # imported from VHD blobs
+        luns = tenancy.vhd_source_luns(arm, p, at)
+        tenancy.check_data_disk_encryption(p, luns)
+        return Outcome(rid, duration, {"dataDiskLuns": luns})
+    vm = captured_vm(
+        arm, get_path(p, "storageProfile.source.virtualMachineId"), at, "Capturing an image version"
+    )
+    tenancy.check_data_disk_encryption(p, disk_luns(vm))
+    return Outcome(rid, duration, {"dataDiskLuns": disk_luns(vm), "sourceVmId": vm.id})
+
+
+def get_gallery_image_version(arm: ControlPlane, a: dict[str, Any], at: float) -> dict[str, Any]:
+    rg = arm.rg_id(a["resourceGroupName"])
+    gallery = arm.provider_id(a["resourceGroupName"], "Microsoft.Compute/galleries",
+                              a["galleryName"])
+    image = f"{gallery}/images/{a['galleryImageName']}"
+    return arm.read(f"{image}/versions/{a['galleryImageVersionName']}",
+                    [(rg, "ResourceGroupNotFound"), (gallery, "ParentResourceNotFound"),
+                     (image, "ParentResourceNotFound")], at)
