@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-update schema clean
+.PHONY: demo test crash-sweep lint bench bench-update schema clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("vmimage needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -21,6 +21,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2
+
+# A crash at every operation of a batched version bump, re-run to convergence (a few
+# minutes: a run pair per crash point); CI runs it after `make test`.
+crash-sweep: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m crash_sweep tests/test_crash_sweep.py
 
 # The workflows too: zizmor (security audits; --offline: no GitHub API calls, so no token is
 # needed and none in the environment can make it go online) and actionlint (syntax,

@@ -136,15 +136,17 @@ def make_differ(key: str):  # noqa: ANN201 - returns the engine's DiffFn
 
 def summarize(
     registrations: Iterable[Registration], prior: dict[str, PriorResource],
-    *, finished: bool = True,
+    *, finished: bool = True, pending_deletes: Sequence[PriorResource] = (),
 ) -> list[Change]:
     """Every resource of this run and the last, in a stable order (by URN), with the
     values that change. A run that did not finish deletes nothing: what it did not reach
-    is not listed."""
+    is not listed. `pending_deletes`: replaced resources an earlier run left marked for
+    deletion, deleted by this one."""
     changes = [_change_of(r, prior) for r in registrations if r.custom]
     seen = {c.prior_urn for c in changes}
     if finished:
         changes += [_deleted(p) for urn, p in prior.items() if p.custom and urn not in seen]
+        changes += [_deleted(p) for p in pending_deletes]
     return sorted(changes, key=lambda c: c.urn)
 
 
@@ -341,18 +343,17 @@ def protected_losses(changes: Iterable[Change], prior: dict[str, PriorResource])
             and c.prior_urn in prior and prior[c.prior_urn].protect]
 
 
-def delete_order(urns: Iterable[str], prior: dict[str, PriorResource]) -> list[list[str]]:
-    """Waves of deletes, dependents first (a VM before the NIC it leases)."""
-    remaining = set(urns)
-    waves: list[list[str]] = []
+def delete_order(doomed: Sequence[PriorResource]) -> list[list[PriorResource]]:
+    """Waves of deletes, dependents first (a VM before the NIC it leases). A URN may be
+    doomed twice (a predecessor pending delete and a live resource), as in Pulumi's
+    snapshot; each is deleted on its own."""
+    remaining = list(doomed)
+    waves: list[list[PriorResource]] = []
     while remaining:
-        wave = sorted(
-            u for u in remaining
-            if not any(u in prior[other].dependencies for other in remaining if other != u)
-        )
+        wave = [r for r in remaining
+                if not any(r.urn in other.dependencies for other in remaining if other is not r)]
         if not wave:  # a cycle cannot happen in a Pulumi graph; be safe anyway
-            wave = sorted(remaining)
-        waves.append(wave)
-        remaining -= set(wave)
+            wave = list(remaining)
+        waves.append(sorted(wave, key=lambda r: (r.urn, r.id)))
+        remaining = [r for r in remaining if not any(r is w for w in wave)]
     return waves
-

@@ -99,6 +99,20 @@ class PriorResource:
     parent: str | None = None
     custom: bool = True
     deleted_with: str = ""
+    #: Marked for deletion: a replaced resource whose successor exists, not yet deleted
+    #: (Pulumi's checkpoint keeps it as `delete: true`; the next update deletes it).
+    delete: bool = False
+
+
+@dataclass
+class PendingOperation:
+    """An operation the engine started and never saw end (a killed run): the resource
+    may exist in Azure without being in state. Pulumi's checkpoint keeps it in
+    `pending_operations` (type creating, updating, deleting)."""
+
+    urn: str
+    type: str
+    operation: str  # "creating" | "updating" | "deleting"
 
 
 # Decides what to do with a registration when a prior state exists:
@@ -125,6 +139,8 @@ class SimulatorMonitor(EngineMonitor):
         self._children: dict[str, list[str]] = {}
         self._completed_ops = 0
         self._cloud_reads: Any = None
+        #: Operations started and not seen to end (by URN): what a crash leaves pending.
+        self.pending: dict[str, PendingOperation] = {}
         self._aliases: Aliases | None = None
 
     def prior_of(self, reg: Registration) -> PriorResource | None:
@@ -242,10 +258,15 @@ class SimulatorMonitor(EngineMonitor):
                 start += deleted_in
                 reg.start_s = start
         dynamic = reg.type.startswith(DYNAMIC_PREFIX)
+        self.pending[reg.urn] = PendingOperation(
+            reg.urn, reg.type, "creating" if reg.action == "create" else "updating")
         self.arm.on_vm_call = self._vm_call_recorder(reg.urn) if dynamic else None
         try:
             # A dynamic provider is not ARM: only its REST calls meet ARM's faults.
             outcome = self.arm.put(reg.type, args.inputs, start, provider_retries=not dynamic)
+        except ArmError:
+            del self.pending[reg.urn]  # refused: the operation ended, nothing was made
+            raise
         finally:
             self.arm.on_vm_call = None
         end = start + outcome.duration
@@ -255,6 +276,7 @@ class SimulatorMonitor(EngineMonitor):
             outputs.setdefault("name", outcome.name or outcome.id.rsplit("/", 1)[-1])
             self.record(reg.urn, reg.action, start, end)  # a crash here leaves no id:
         reg.id = outcome.id  # the registration did not complete, state skips it
+        del self.pending[reg.urn]
         reg.end_s = end
         reg.outputs = outputs
         reg.azure_name = None if dynamic else outputs.get("name")

@@ -28,6 +28,7 @@ from offline.engine import (
     DiffFn,
     Failure,
     Operation,
+    PendingOperation,
     PriorResource,
     Registration,
     SimulatorMonitor,
@@ -288,6 +289,8 @@ class ProgramRun:
     #: What the program warned about through pulumi.log (its preflight: kept replicas,
     #: quotas, evicted Spot builds), as `pulumi preview` shows them as diagnostics.
     warnings: list[str] = field(default_factory=list)
+    #: Operations started and never seen to end (the run was killed in them).
+    pending_operations: list[PendingOperation] = field(default_factory=list)
 
 
 @contextmanager
@@ -350,6 +353,7 @@ def run(
         arm=arm,
         config_problems=problems,
         warnings=list(dict.fromkeys(warned)),
+        pending_operations=sorted(monitor.pending.values(), key=lambda p: p.urn),
     )
 
 

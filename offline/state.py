@@ -31,7 +31,7 @@ from typing import Any
 from pulumi.runtime.rpc import is_rpc_secret, wrap_rpc_secret
 
 from offline.arm import ArmResource, SimulatedArm, VmTimeline
-from offline.engine import PriorResource, Registration
+from offline.engine import PendingOperation, PriorResource, Registration
 from offline.guest import GuestRun
 from offline.pulumi_host import engine_urn
 
@@ -50,6 +50,11 @@ class State:
     key: str = field(default_factory=lambda: std_secrets.token_hex(32))
     resources: dict[str, PriorResource] = field(default_factory=dict)
     arm: dict[str, Any] | None = None  # serialized SimulatedArm
+    #: Replaced resources still to delete (`delete: true` in Pulumi's checkpoint): a
+    #: URN may be here and in `resources` at once.
+    pending_deletes: list[PriorResource] = field(default_factory=list)
+    #: Operations a killed run started and never saw end (`pending_operations`).
+    pending_operations: list[PendingOperation] = field(default_factory=list)
 
     def restore_arm(self, arm: SimulatedArm) -> SimulatedArm:
         """Fill a fresh SimulatedArm (with this run's latency and faults) from state."""
@@ -153,8 +158,12 @@ def load_state(path: Path, stack: str) -> State:
         return State(
             stack=stack,
             key=key,
-            resources={r["urn"]: PriorResource(**r) for r in data["resources"]},
+            resources={r["urn"]: PriorResource(**r) for r in data["resources"]
+                       if not r.get("delete")},
             arm=data["arm"],
+            pending_deletes=[PriorResource(**r) for r in data["resources"] if r.get("delete")],
+            pending_operations=[PendingOperation(**o)
+                                for o in data.get("pendingOperations") or []],
         )
     except TypeError as exc:
         raise StateError(f"{path}: a resource record is malformed ({exc})") from None
@@ -209,11 +218,14 @@ def _check_shape(data: Any) -> None:
 
 def save_state(
     path: Path, state: State, registrations: list[Registration], arm: SimulatedArm,
-    *, kept: Sequence[PriorResource] = (), now: float = 0.0,
+    *, kept: Sequence[PriorResource] = (), pending_deletes: Sequence[PriorResource] = (),
+    pending_operations: Sequence[PendingOperation] = (), now: float = 0.0,
 ) -> None:
     """Write the state after a run: this run's completed registrations, the prior
-    resources still alive (`kept`: e.g. not deleted because the run failed first), and
-    the ARM, with simulated time shifted so the next run starts at t=0."""
+    resources still alive (`kept`: e.g. not deleted because the run failed first), the
+    replaced ones still to delete (`pending_deletes`, saved with `delete: true`), the
+    operations left pending, and the ARM, with simulated time shifted so the next run
+    starts at t=0."""
     # Resources found under an alias are saved under their new URN, and so is every
     # reference to them (as the engine's snapshot rewrites them).
     renamed = {r.aliased_from: r.urn for r in registrations if r.aliased_from}
@@ -232,7 +244,10 @@ def save_state(
         "project": "vmimage",
         "stack": state.stack,
         "keyCheck": key_check(state.key),
-        "resources": [records[urn] for urn in sorted(records)],
+        "resources": [records[urn] for urn in sorted(records)] + [
+            {**_renamed(_prior_record(p, state.key), renamed), "delete": True}
+            for p in sorted(pending_deletes, key=lambda p: (p.urn, p.id))],
+        "pendingOperations": [asdict(o) for o in pending_operations],
         "arm": dump_arm(arm, state.key, shift=now),
     }
     # Write then rename: a run killed mid-write must not leave half a state file.
@@ -282,6 +297,12 @@ def dump_arm(arm: SimulatedArm, key: str, *, shift: float) -> dict[str, Any]:
         },
         "leases": {k: v for k, v in sorted(arm.leases.items()) if v in alive},
         "generalizePosts": dict(sorted(arm.generalize_posts.items())),
+        # what the guest and its extensions report: when each VM's Application Health
+        # extension turns healthy (None: never), and each restart's boot
+        "healthyAt": {vm_id: None if at == float("inf") else at - shift
+                      for vm_id, at in sorted(arm.healthy_at.items()) if vm_id in alive},
+        "reboots": {vm_id: [[r - shift, b - shift] for r, b in boots]
+                    for vm_id, boots in sorted(arm.reboots.items()) if vm_id in alive},
         # what the guest made of each run command still there (its instance view)
         "guestRuns": {
             command: {"start": start - shift, **asdict(run)}
@@ -299,6 +320,10 @@ def load_arm(arm: SimulatedArm, data: dict[str, Any]) -> None:
         arm.vms[vm_id] = VmTimeline(list(tl["times"]), [tuple(s) for s in tl["states"]])
     arm.leases.update(data["leases"])
     arm.generalize_posts.update(data["generalizePosts"])
+    for vm_id, at in (data.get("healthyAt") or {}).items():
+        arm.healthy_at[vm_id] = float("inf") if at is None else at
+    for vm_id, boots in (data.get("reboots") or {}).items():
+        arm.reboots[vm_id] = [(rebooted, ready) for rebooted, ready in boots]
     for command, record in (data.get("guestRuns") or {}).items():
         record = dict(record)
         start = record.pop("start")

@@ -16,7 +16,8 @@ from offline.changes import (
     protected_losses,
     summarize,
 )
-from offline.engine import Failure, Operation, PriorResource
+from offline.engine import Failure, Operation, PendingOperation, PriorResource
+from offline.faults import SimulatedCrash
 from offline.latency import LatencyModel
 from offline.marketplace import CatalogImage
 from offline.runner import ProgramRun, StackConfig, run
@@ -94,51 +95,87 @@ def _up(
     refused = any(v.enforcement == "mandatory" for v in violations)
     if state is None:
         return UpResult(result, violations=violations)
-    changes = summarize(result.registrations, prior, finished=finished)
+    if state.pending_operations:
+        result.warnings.append(pending_operations_warning(state.pending_operations))
+    changes = summarize(result.registrations, prior, finished=finished,
+                        pending_deletes=state.pending_deletes)
     outcome = UpResult(result, changes, violations=violations)
     outcome.blocked = protected_losses(changes, prior)
     if outcome.blocked or refused:
         return outcome  # nothing is saved: the state on disk is untouched
     done = [r for r in result.registrations if r.id or not r.custom]
     completed = {r.urn for r in done} | {r.aliased_from for r in done if r.aliased_from}
+    regs = {r.urn: r for r in result.registrations}
+    # A replacement made under a new Azure name leaves its predecessor to delete; until
+    # that delete is done, the predecessor is kept marked for deletion, as Pulumi's
+    # checkpoint keeps it (`delete: true`), so a run killed in between orphans nothing.
+    replaced = [prior[c.prior_urn] for c in changes
+                if c.action == "replace" and regs[c.urn].id
+                and not regs[c.urn].delete_before_replace
+                and regs[c.urn].id.lower() != prior[c.prior_urn].id.lower()]
+    pending = [*state.pending_deletes, *replaced]
     if finished:
-        _delete(result, changes, prior)
-        kept: list[PriorResource] = []
+        registered = {r.aliased_from or r.urn for r in result.registrations if r.custom}
+        doomed = [p for urn, p in prior.items() if p.custom and urn not in registered]
+        left = _delete(result, [*pending, *doomed])
+        kept = [p for p in left if any(p is d for d in doomed)]
+        pending = [p for p in left if not any(p is d for d in doomed)]
     else:
         # A failed or killed run keeps what it did; what it did not reach stays as it was.
         kept = [p for urn, p in prior.items() if urn not in completed]
+    # Pulumi carries pending creates over until a refresh resolves them; here a later
+    # run's PUT of the same name adopts what the killed one made, so one whose resource
+    # this run completed is resolved.
+    operations = [*[o for o in state.pending_operations if o.urn not in completed],
+                  *result.pending_operations]
     # The next run starts when everything this one set in motion has happened.
     end = max([o.end_s for o in result.operations] + [arm.latest_time()])
     assert state_path is not None
-    save_state(state_path, state, result.registrations, arm, kept=kept, now=end)
+    save_state(state_path, state, result.registrations, arm, kept=kept,
+               pending_deletes=pending, pending_operations=operations, now=end)
     outcome.saved = True
     return outcome
 
 
-def _delete(result: ProgramRun, changes: list[Change], prior: dict[str, PriorResource]) -> None:
+def pending_operations_warning(operations: list[PendingOperation]) -> str:
+    """What the engine says before an update that finds pending operations
+    (deploymentExecutor.printPendingOperationsWarning)."""
+    listed = "".join(f"\n  * {o.urn}, interrupted while {o.operation}" for o in operations)
+    return (f"Attempting to deploy or update resources with {len(operations)} pending "
+            f"operations from previous deployment.{listed}")
+
+
+def _delete(result: ProgramRun, doomed: list[PriorResource]) -> list[PriorResource]:
     """Deletes run after every create (Pulumi deletes last, so successors exist first),
-    dependents before what they depend on."""
-    regs = {r.urn: r for r in result.registrations}
-    doomed = [c.urn for c in changes if c.action == "delete"]
-    # A replacement under a new Azure name leaves its predecessor to delete.
-    doomed += [c.prior_urn for c in changes
-               if c.action == "replace" and not regs[c.urn].delete_before_replace
-               and regs[c.urn].id.lower() != prior[c.prior_urn].id.lower()]
+    dependents before what they depend on. Returns what is left to delete when a delete
+    fails or the run is killed among them (`crash-after` counts deletes too)."""
+    left = list(doomed)
+    urns = {p.urn for p in doomed}
+    faults = result.arm.faults
     start = max((o.end_s for o in result.operations), default=0.0)
-    for wave in delete_order(doomed, prior):
+    for wave in delete_order(doomed):
         wave_end = start
-        for urn in wave:
-            old = prior[urn]
-            if old.deleted_with in doomed:
-                continue  # deletedWith: the engine leaves it to its owner's delete
-            if old.type.startswith(DYNAMIC_PREFIX) or old.id.lower() not in result.arm.resources:
-                continue  # nothing in Azure to delete (a VM action's delete is a no-op)
+        for old in wave:
+            if old.deleted_with in urns or old.type.startswith(DYNAMIC_PREFIX) \
+                    or old.id.lower() not in result.arm.resources:
+                # deletedWith: the engine leaves it to its owner's delete; a VM action's
+                # delete is a no-op; nothing in Azure to delete.
+                left.remove(old)
+                continue
+            name = old.urn.rsplit("::", 1)[-1]
             try:
                 duration = result.arm.delete(old.id, start)
             except ArmError as err:
-                result.failures.append(Failure(urn, old.type, urn.rsplit("::", 1)[-1],
-                                               err.code, err.message))
-                return
-            result.operations.append(Operation(urn, "delete", start, start + duration))
+                result.failures.append(Failure(old.urn, old.type, name, err.code, err.message))
+                return left
+            left.remove(old)
+            result.operations.append(Operation(old.urn, "delete", start, start + duration))
             wave_end = max(wave_end, start + duration)
+            if faults is not None:
+                try:
+                    faults.after_operation(len(result.operations))
+                except SimulatedCrash as crash:
+                    result.error = str(crash)
+                    return left
         start = wave_end
+    return left

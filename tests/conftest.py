@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,43 @@ def set_path(data: Any, path: str, value: Any) -> None:
         data.append(value)
     else:
         data[last] = value
+
+
+#: An HTTP health probe for rollouts (clones[].rollout.health).
+WEB_PROBE = {"protocol": "http", "port": 80, "path": "/healthz", "timeoutSeconds": 600}
+#: A validate step for builds[].validate.
+VALIDATE_CHECK = {"inline": "curl -fsS http://localhost/ >/dev/null\n"}
+
+
+def batched(*, health: bool, validate: bool = True, count: int = 4,
+            batch: int = 2) -> dict[str, Any]:
+    """The dev stack's pipeline with its clones rolled out in batches (health-gated or
+    not) and, with `validate`, its build validated before it is published."""
+    pipeline = load_pipeline("dev")
+    rollout: dict[str, Any] = {"batchSize": batch, **({"health": WEB_PROBE} if health else {})}
+    pipeline["clones"][0].update(count=count, rollout=rollout)
+    if validate:
+        pipeline["builds"][0]["validate"] = [VALIDATE_CHECK]
+    return pipeline
+
+
+def version_bump(pipeline: dict[str, Any]) -> dict[str, Any]:
+    """A new version 1.1.0 built on 1.0.0, and the clones moved to it (a fresh copy)."""
+    pipeline = copy.deepcopy(pipeline)
+    child = {**pipeline["builds"][0], "version": "1.1.0", "from": {"version": "1.0.0"},
+             "dataDisks": []}
+    pipeline["builds"].append(child)
+    pipeline["clones"][0]["version"] = "1.1.0"
+    return pipeline
+
+
+def alive_in_arm(arm: Any) -> dict[str, str]:
+    """What exists in a simulated Azure at the end: ARM id -> type token."""
+    return {key: r.token for key, r in arm.resources.items() if r.deleted_at is None}
+
+
+def copy_state(source: Path, target: Path) -> Path:
+    """An offline state file and its key (mode kept) copied: a run from the same point."""
+    for suffix in ("", ".key"):
+        shutil.copy(source.with_name(source.name + suffix), target.with_name(target.name + suffix))
+    return target

@@ -9,11 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_stack_dict
+from conftest import (
+    alive_in_arm,
+    batched,
+    copy_state,
+    load_stack_dict,
+    stack_config,
+    version_bump,
+)
 
 from offline.faults import FaultPlan
 from offline.runner import StackConfig
 from offline.up import UpResult, up
+from vmimage.vocabulary import NIC, RANDOM_PASSWORD, VIRTUAL_MACHINE
 
 
 def clean_run(stack: str, tmp: Path) -> UpResult:
@@ -122,3 +130,98 @@ def test_build_changed_before_capture_is_rebuilt_and_generalized_again(tmp_path:
     assert list(rerun.run.arm.generalize_posts.values()) == [2], "the new VM is generalized too"
     capture = next(r for r in rerun.run.registrations if r.name.endswith("capture-version"))
     assert capture.state == "succeeded"
+
+
+def crash_at(config: StackConfig, state: Path, op: str, resource: str) -> UpResult:
+    """Run `config` killed right after the operation `op` of the resource named
+    `resource` (as a clean run from `state` orders them): a run from a copy of `state`."""
+    reference = up(config, state_path=copy_state(state, state.with_name("reference.json")))
+    order = [(o.resource.rsplit("::", 1)[-1], o.op) for o in reference.run.operations]
+    plan = FaultPlan.parse(f"crash-after={order.index((resource, op)) + 1}")
+    crashed = up(config, faults=plan, state_path=state)
+    assert plan.crashed is not None and crashed.saved
+    return reference
+
+
+def test_a_crash_between_a_replacement_and_its_predecessors_delete_orphans_nothing(
+        tmp_path: Path) -> None:
+    """Pulumi's checkpoint keeps a replaced resource marked `delete: true` until its
+    delete is done; the next update deletes it."""
+    state = tmp_path / "state.json"
+    assert up(stack_config("dev"), state_path=state).ok
+    bumped = load_stack_dict("dev")
+    bumped["vmimage:pipeline"] = version_bump(bumped["vmimage:pipeline"])
+    config = StackConfig("dev", bumped)
+    # after every replacement and the first delete: the other old clones still run
+    reference = clean_bump(config, state)
+    first_delete = next(i for i, o in enumerate(reference.run.operations) if o.op == "delete")
+    plan = FaultPlan.parse(f"crash-after={first_delete + 1}")
+    crashed = up(config, faults=plan, state_path=state)
+    assert not crashed.ok and plan.crashed is not None
+    saved = json.loads(state.read_text())
+    pending = {r["id"].rsplit("/", 1)[-1] for r in saved["resources"] if r.get("delete")}
+    old_clones = {r.name for r in crashed.run.arm.resources.values()
+                  if r.token == VIRTUAL_MACHINE and r.name.startswith("web-1-0-0-")
+                  and r.deleted_at is None}
+    assert len(old_clones) >= 2 and old_clones <= pending
+    rerun = up(config, state_path=state)
+    assert rerun.ok, (rerun.run.failures, rerun.run.error)
+    assert not {r.name for r in rerun.run.arm.resources.values() if r.deleted_at is None} \
+        & old_clones
+    assert alive_in_arm(rerun.run.arm) == alive_in_arm(reference.run.arm)
+    assert not [r for r in json.loads(state.read_text())["resources"] if r.get("delete")]
+
+
+def clean_bump(config: StackConfig, state: Path) -> UpResult:
+    return up(config, state_path=copy_state(state, state.with_name("probe.json")))
+
+
+def test_a_crash_among_the_last_deletes_is_kept_and_finished_next_run(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    assert up(stack_config("dev"), state_path=state).ok
+    config = stack_config("dev", version_bump(load_stack_dict("dev")["vmimage:pipeline"]))
+    probe = clean_bump(config, state)
+    deletes = [i for i, o in enumerate(probe.run.operations) if o.op == "delete"]
+    assert len(deletes) >= 2
+    plan = FaultPlan.parse(f"crash-after={deletes[0] + 1}")
+    crashed = up(config, faults=plan, state_path=state)
+    assert plan.crashed is not None and not crashed.ok and crashed.saved
+    rerun = up(config, state_path=state)
+    assert rerun.ok, (rerun.run.failures, rerun.run.error)
+    assert alive_in_arm(rerun.run.arm) == alive_in_arm(probe.run.arm)
+
+
+def test_a_health_gated_rollout_crashed_mid_batch_passes_its_gate_on_the_rerun(
+        tmp_path: Path) -> None:
+    """The Application Health extension's state is Azure's: it is saved with the rest."""
+    state = tmp_path / "state.json"
+    assert up(stack_config("dev", batched(health=True, validate=False)), state_path=state).ok
+    config = stack_config("dev", version_bump(batched(health=True, validate=False)))
+    reference = crash_at(config, state, "replace", "vmimage-clones-web-1-health")
+    assert json.loads(state.read_text())["arm"]["healthyAt"]
+    rerun = up(config, state_path=state)
+    assert rerun.ok, (rerun.run.failures, rerun.run.error)
+    assert alive_in_arm(rerun.run.arm) == alive_in_arm(reference.run.arm)
+
+
+def test_throttling_never_touches_what_makes_no_azure_call(tmp_path: Path) -> None:
+    plan = FaultPlan.parse("throttle=0.5", seed=3)
+    result = up(stack_config("dev"), faults=plan)
+    assert result.ok and plan.retries
+    assert not [r for r in plan.retries if r.where == RANDOM_PASSWORD]
+    assert {r.where for r in plan.retries} - {RANDOM_PASSWORD}
+
+
+def test_private_addresses_are_never_shared_across_runs(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    assert up(stack_config("dev"), state_path=state).ok
+    config = stack_config("dev", version_bump(load_stack_dict("dev")["vmimage:pipeline"]))
+    result = up(config, state_path=state)
+    assert result.ok
+    arm = result.run.arm
+    held: list[str] = []
+    for r in arm.resources.values():
+        if r.token == NIC and r.deleted_at is None:
+            held += [c["privateIPAddress"] for c in r.outputs["ipConfigurations"]]
+    assert len(held) == len(set(held)) >= 3
+    assert any(r.token == VIRTUAL_MACHINE for r in arm.resources.values())

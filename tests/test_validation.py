@@ -130,3 +130,20 @@ def test_publish_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
                                                   olds=created.properties,
                                                   news=to_struct(news)))
         assert list(diff.replaces) == ["excludeFromLatest"]
+
+
+def test_retiring_a_validated_build_deletes_its_validation_vm_too(tmp_path):
+    """README: a retired build's VM, NIC, disks and run commands go; its validation VM's
+    with them."""
+    state = tmp_path / "state.json"
+    assert up(stack_config("dev", validated()["vmimage:pipeline"]), state_path=state).ok
+    retired = validated()["vmimage:pipeline"]
+    retired["builds"][0]["retired"] = True
+    result = up(stack_config("dev", retired), state_path=state)
+    assert result.ok, (result.run.failures, result.run.error)
+    alive = [r.name for r in result.run.arm.resources.values() if r.deleted_at is None]
+    assert not [n for n in alive if "-val-" in n], alive
+    assert not [key for key, r in result.run.arm.resources.items()
+                if r.deleted_at is None and "/runcommands/" in key]
+    deleted = {c.urn.rsplit("::", 1)[-1] for c in result.changes if c.action == "delete"}
+    assert {"vmimage-v1-0-0-validation-vm", "vmimage-v1-0-0-validation-nic"} <= deleted

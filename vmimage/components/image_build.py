@@ -97,7 +97,9 @@ class ImageBuild(pulumi.ComponentResource):
             opts=child,
         )
         self.image_id = self.image.clone_source_id
-        if build.validate_steps:
+        if build.validate_steps and not build.retired:
+            # A retired build's validation VM (its NIC, run commands, disks) goes with
+            # its build VM; the version stays published as the validation left it.
             self.image_id = self._validate(name, args, child)
         self.register_outputs({"vmState": self.vm_state, "imageId": self.image_id})
 
