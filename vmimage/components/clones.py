@@ -21,6 +21,7 @@ from pulumi_azure_native import compute, network
 from vmimage.azure import naming
 from vmimage.components import health, vm_profile
 from vmimage.components.network import network_interface
+from vmimage.components.ordering import after_all
 from vmimage.config.models import CloneSpec, PipelineSpec
 from vmimage.providers.health_gate import HealthGate, HealthGateArgs
 from vmimage.providers.retire import RetireBatch, RetireBatchArgs
@@ -69,9 +70,9 @@ class CloneSet(pulumi.ComponentResource):
         region = spec.clone_region(clone)
         self.vm_names = []
         self._private_ips: list[pulumi.Output[str | None]] = []
-        previous_batch: list[pulumi.Resource] = []
+        previous_batch: list[pulumi.CustomResource] = []
         for number, batch in enumerate(batches(clone.count, clone.rollout.batch_size)):
-            current_batch: list[pulumi.Resource] = []
+            current_batch: list[pulumi.CustomResource] = []
             first: compute.VirtualMachine | None = None
             for index in batch:
                 vm = self._clone(name, args, region, index, previous_batch)
@@ -99,7 +100,7 @@ class CloneSet(pulumi.ComponentResource):
         args: CloneGroupArgs,
         region: str,
         index: int,
-        after: list[pulumi.Resource],
+        after: list[pulumi.CustomResource],
     ) -> compute.VirtualMachine:
         spec, clone = args.spec, args.clone
         azure_name = naming.clone_vm_name(clone.name, args.version, index)
@@ -125,7 +126,7 @@ class CloneSet(pulumi.ComponentResource):
                 tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name})),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=after,
+                depends_on=after_all(after),  # stand-ins: many batches are a long chain
                 # The password is inside osProfile: keep the whole output secret in state.
                 additional_secret_outputs=["osProfile"] if args.admin.password is not None
                 else None,
@@ -140,7 +141,7 @@ class CloneSet(pulumi.ComponentResource):
 
 
     def _gate(self, name: str, args: CloneGroupArgs, region: str, index: int,
-              vm: compute.VirtualMachine) -> pulumi.Resource:
+              vm: compute.VirtualMachine) -> pulumi.CustomResource:
         """The clone's Application Health extension, and a gate that waits for it to say
         healthy (then the rollout's pause)."""
         spec, clone = args.spec, args.clone
@@ -172,7 +173,7 @@ class CloneSet(pulumi.ComponentResource):
 
     def _retire(self, name: str, args: CloneGroupArgs, region: str, number: int,
                 batch: range, first: compute.VirtualMachine,
-                healthy: list[pulumi.Resource]) -> pulumi.Resource:
+                healthy: list[pulumi.CustomResource]) -> pulumi.CustomResource:
         """Delete the batch's predecessors (other versions, same indexes) once it is
         healthy (vmimage/providers/retire.py)."""
         return RetireBatch(
@@ -182,7 +183,7 @@ class CloneSet(pulumi.ComponentResource):
                             subscription_id=subscription_output(first.id),
                             group=args.clone.name, version=args.version,
                             indexes=list(batch)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(healthy)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after_all(healthy)),
         )
 
 

@@ -17,6 +17,7 @@ from vmimage.azure import naming
 from vmimage.components.build_vm import BuildVm, BuildVmArgs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
+from vmimage.components.ordering import after_all
 from vmimage.components.validation import Validation, ValidationArgs
 from vmimage.components.vm_profile import AdminCredentials
 from vmimage.config.fingerprint import Capture, fingerprint_to_record
@@ -172,7 +173,7 @@ class ImageBuild(pulumi.ComponentResource):
             # The last customize step must have finished before the seal; no output of
             # it feeds generalize, hence depends_on (the VM itself is a data dependency).
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-                depends_on=[last_step] if last_step else [],
+                depends_on=after_all([last_step]),
                 ignore_changes=list(GENERALIZE_INPUTS) if frozen else None)),
         )
         state = pulumi.Output.all(generalized.power_state, generalized.os_state).apply(

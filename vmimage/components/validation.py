@@ -22,6 +22,7 @@ from vmimage.components import vm_profile
 from vmimage.components.frozen import frozen_inputs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs
 from vmimage.components.network import network_interface
+from vmimage.components.ordering import after_all
 from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.providers.publish import PUBLISH_INPUTS, Publish, PublishArgs
 from vmimage.providers.vm_action import subscription_output
@@ -88,6 +89,6 @@ class Validation(pulumi.ComponentResource):
                         gallery_image_version_name=build.version,
                         exclude_from_latest=build.exclude_from_latest),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[steps.last] if steps.last else [],
+                parent=self, depends_on=after_all([steps.last]),
                 ignore_changes=list(PUBLISH_INPUTS) if args.frozen else None))
         self.register_outputs({"publishedAt": self.published.published_at})

@@ -36,6 +36,7 @@ def register_restart(ctx: StepContext, logical_name: str,
     import pulumi
 
     from vmimage.components.frozen import frozen_inputs
+    from vmimage.components.ordering import after_all
     from vmimage.providers.restart import RESTART_INPUTS, Restart, RestartArgs
     from vmimage.providers.vm_action import subscription_output
 
@@ -48,7 +49,7 @@ def register_restart(ctx: StepContext, logical_name: str,
                     location=ctx.spec.location, after=after, timeout_seconds=timeout_s,
                     subscription_id=subscription_output(ctx.vm_id)),
         opts=pulumi.ResourceOptions(
-            parent=ctx.parent, depends_on=[ctx.previous] if ctx.previous is not None else [],
+            parent=ctx.parent, depends_on=after_all([ctx.previous]),
             ignore_changes=frozen_inputs(RESTART_INPUTS, ctx.frozen), deleted_with=ctx.vm),
     )
 

@@ -10,6 +10,7 @@ from pulumi_azure_native import compute
 
 from vmimage.components import vm_profile
 from vmimage.components.frozen import frozen_inputs
+from vmimage.components.ordering import after_all
 from vmimage.steps.kind import StepContext
 from vmimage.vocabulary import STEP_TAG
 
@@ -42,8 +43,9 @@ def register_run_command(
         opts=pulumi.ResourceOptions(
             parent=ctx.parent,
             # Run commands on one VM must not overlap, and order matters: depends_on is
-            # the honest edge, since no output of one step feeds the next.
-            depends_on=[ctx.previous] if ctx.previous is not None else [],
+            # the honest edge, since no output of one step feeds the next (by a stand-in,
+            # so that a long chain of steps does not make the SDK recurse along it).
+            depends_on=after_all([ctx.previous]),
             ignore_changes=frozen_inputs(inputs, ctx.frozen),
             # Deleting a run command from a VM that is not running is refused (409);
             # deleting the VM deletes its run commands. So when the VM goes (a retired
