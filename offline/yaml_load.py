@@ -9,8 +9,11 @@ Pulumi reads stack files with gopkg.in/yaml.v3 (pulumi/pulumi `sdk/go/common/enc
   file is refused, not expanded into gigabytes.
 
 Here the same, plus bounds yaml.v3 leaves to the machine: the file's size, how deep it
-nests, how many values it expands to (each alias counted as often as it is used), and
-no value that contains itself. Dates stay strings: the spec reads them, so an impossible
+nests, how many values it expands to (each alias counted as often as it is used), how
+many bytes of JSON it expands to (yaml.v3 counts aliases, not their size: one big string
+used 600 times is a small file and 150 MB of config), and no value that contains itself.
+Both expansion bounds are counted by walking the shared values, so a refused file is
+never expanded in memory. Dates stay strings: the spec reads them, so an impossible
 one (`2027-02-30`) is reported at its key, not as a YAML error.
 """
 
@@ -19,6 +22,9 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+
+from vmimage.config.limits import MAX_CONFIG_BYTES
+from vmimage.config.size import where_over
 
 MAX_BYTES = 1024 * 1024  # a stack file of 1 MiB is a mistake, not a pipeline
 MAX_DEPTH = 64  # vmimage's config nests fewer than 10 levels
@@ -104,4 +110,9 @@ def load_yaml(text: str) -> Any:
         where = f"line {mark.line + 1}: " if mark else ""
         raise StackYamlError(f"{where}a value contains itself (a recursive alias)") from None
     _check_expansion(document)
+    at = where_over(document, MAX_CONFIG_BYTES)
+    if at is not None:
+        raise StackYamlError(
+            f"{at}: expands past {MAX_CONFIG_BYTES:,} bytes of JSON here once its aliases "
+            f"are followed (MAX_CONFIG_BYTES; each alias counts its value's size)")
     return document

@@ -30,10 +30,10 @@ from offline.up import up
 from vmimage.config.credentials import credential_problem
 from vmimage.config.errors import SpecError
 from vmimage.config.fingerprint import build_fingerprint
+from vmimage.config.limits import MAX_SCRIPT_BYTES
 from vmimage.config.validate import load_spec
 from vmimage.scripts.render import render
 from vmimage.steps import KINDS, kind_of
-from vmimage.steps.script import MAX_SCRIPT_BYTES
 from vmimage.steps.windows_update import CATEGORIES, TEMPLATE
 from vmimage.vocabulary import RESTART, RUN_COMMAND
 

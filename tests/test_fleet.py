@@ -11,8 +11,8 @@ import pytest
 from offline.arm import SimulatedArm
 from offline.report import report_json
 from offline.runner import load_stack, run, stack_file
+from vmimage.azure.limits import MAX_SCALE_SET_INSTANCES
 from vmimage.config.errors import SpecError
-from vmimage.config.rules import MAX_SCALE_SET_INSTANCES
 from vmimage.config.validate import load_spec
 
 VMSS = "azure-native:compute:VirtualMachineScaleSet"

@@ -14,6 +14,12 @@ SUBNET_RESERVED_ADDRESSES = 5
 GALLERY_DATA_DISK_MAX_GB = 1024
 GALLERY_IMAGE_MAX_GB = 2048
 SHALLOW_IMAGE_MAX_GB = 32 * 1024
+#: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a managed
+#: image, which kind: scaleSet does not use).
+MAX_SCALE_SET_INSTANCES = 1000
+#: Tags ("Use tags to organize your Azure resources", Limitations): 50 name/value pairs per
+#: resource (each name and value is checked by its type, vmimage/config/values.py).
+MAX_TAGS_PER_RESOURCE = 50
 
 # "The newer generations (Ebsv5, Da/Ea/Fav6 and newer) typically support only the NVMe
 # storage interface" (nvme-overview): v6 and later families boot only NVMe-capable images.

@@ -22,6 +22,8 @@ from vmimage.config.image_inputs import (
     repeated_luns,
     source_count_problem,
 )
+from vmimage.config.limit_rules import limit_problems
+from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.rollout_rules import rollout_problems
 from vmimage.config.values import reads_as_reserved
 from vmimage.steps import kind_of
@@ -30,10 +32,6 @@ if TYPE_CHECKING:
     from vmimage.azure.reads import MarketplaceImage
     from vmimage.config.models import BuildSpec, CloneSpec, MarketplaceRef, PipelineSpec
 
-MAX_VMS_PER_GROUP = 100  # individual VMs; larger fleets belong in a scale set
-# Azure: 1,000 VMs per scale set from a platform or Compute Gallery image (600 from a
-# managed image, which kind: scaleSet does not use).
-MAX_SCALE_SET_INSTANCES = 1000
 RESERVED_ADMIN_NAMES = frozenset(
     "administrator admin user user1 test user2 test1 user3 admin1 1 123 a actuser adm "
     "admin2 aspnet backup console david guest john owner root server sql support "
@@ -55,6 +53,7 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _encryption_problems(spec)
     problems += image_input_problems(spec)
     problems += rollout_problems(spec)
+    problems += limit_problems(spec)
     return problems
 
 
@@ -418,10 +417,10 @@ def _clone_problems(spec: PipelineSpec) -> list[str]:
                 f"{at}.count: {clone.count} individual VMs is too many for one group "
                 f"(at most {MAX_VMS_PER_GROUP}); use kind: scaleSet"
             )
-        if clone.kind == "scaleSet" and clone.count > MAX_SCALE_SET_INSTANCES:
+        if clone.kind == "scaleSet" and clone.count > limits.MAX_SCALE_SET_INSTANCES:
             found.append(
                 f"{at}.count: {clone.count} instances is over Azure's limit of "
-                f"{MAX_SCALE_SET_INSTANCES} per scale set (Flexible, from a gallery image); "
+                f"{limits.MAX_SCALE_SET_INSTANCES} per scale set (Flexible, from a gallery image); "
                 "split the fleet into several clone groups"
             )
         if clone.kind == "scaleSet" and not spec.uses_gallery:
@@ -462,19 +461,11 @@ def source_image_problems(spec: PipelineSpec,
     return found
 
 
-#: Azure takes 50 tags per resource (learn.microsoft.com "Use tags to organize your Azure
-#: resources"); each tag's name and value are checked by their types (values.TagKey).
-MAX_TAGS_PER_RESOURCE = 50
-#: Tags the program puts on a resource itself, at most (role, version, group or step,
-#: fingerprint): what is left of Azure's 50 is the config's.
-PROGRAM_TAGS = 4
-
-
 def _tag_problems(spec: PipelineSpec) -> list[str]:
     found = []
-    if len(spec.tags) > MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS:
-        found.append(f"tags: at most {MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS} (Azure takes "
-                     f"{MAX_TAGS_PER_RESOURCE} per resource, and vmimage puts up to "
+    if len(spec.tags) > limits.MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS:
+        found.append(f"tags: at most {limits.MAX_TAGS_PER_RESOURCE - PROGRAM_TAGS} (Azure takes "
+                     f"{limits.MAX_TAGS_PER_RESOURCE} per resource, and vmimage puts up to "
                      f"{PROGRAM_TAGS} of its own)")
     seen: dict[str, str] = {}
     for key in spec.tags:

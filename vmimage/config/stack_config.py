@@ -18,6 +18,7 @@ from vmimage.azure.reads import CloudReadError, cloud_reads
 from vmimage.azure.subnets import SubnetLookupError, existing_subnet_problems
 from vmimage.config.errors import SpecError
 from vmimage.config.fingerprint import Capture
+from vmimage.config.limits import MAX_CONFIG_BYTES
 from vmimage.config.quota import quota_problems
 from vmimage.config.rules import frozen_build_problems, source_image_problems
 from vmimage.config.validate import Loaded, load_spec
@@ -57,9 +58,29 @@ def _unreadable_pipeline(exc: pulumi.config.ConfigTypeError) -> str:
     return f"vmimage:pipeline: expected a mapping, got the text {shown!r}"
 
 
+#: The JSON text of `vmimage:pipeline` that is not even parsed: twice the bound the parsed
+#: value is held to (load_spec names the key where it crosses that), so whitespace or
+#: escapes in the text never decide.
+MAX_CONFIG_TEXT = 2 * MAX_CONFIG_BYTES
+
+
+def _oversized_text() -> str | None:
+    """`vmimage:pipeline` far too big to parse: the Pulumi CLI has expanded its YAML
+    aliases already, and parsing would cost as much again."""
+    text = pulumi.Config("vmimage").get("pipeline")
+    size = len(text.encode("utf-8")) if text is not None else 0
+    if size <= MAX_CONFIG_TEXT:
+        return None
+    return (f"vmimage:pipeline: {size:,} bytes of JSON once YAML aliases are expanded; at "
+            f"most {MAX_CONFIG_BYTES:,} (MAX_CONFIG_BYTES)")
+
+
 def load_from_stack() -> Loaded:
     """Read `vmimage:pipeline` and `azure-native:location`; a bad config raises
     ConfigProblems before any resource is registered."""
+    too_big = _oversized_text()
+    if too_big is not None:
+        raise ConfigProblems([too_big])
     try:
         raw = pulumi.Config("vmimage").get_object("pipeline")
     except pulumi.config.ConfigTypeError as exc:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from vmimage.config.credentials import credential_problem, credential_scan
 from vmimage.config.errors import SpecError, kind_of, pydantic_problems
+from vmimage.config.limit_rules import config_size_problem
 from vmimage.config.models import PipelineSpec
 from vmimage.config.rules import raw_value_problems, semantic_problems, warnings
 
@@ -32,6 +33,9 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
         raise SpecError(["vmimage:pipeline: missing; see README 'Config reference'"])
     if not isinstance(raw, dict):
         raise SpecError([f"vmimage:pipeline: expected a mapping, got {kind_of(raw)}"])
+    too_big = config_size_problem(raw)
+    if too_big is not None:  # alone: checking more of it would only cost more
+        raise SpecError([too_big])
     data = dict(raw)
     data.setdefault("location", location)
     problems = list(_pre_checks(data))

@@ -5,7 +5,7 @@ command (templates/linux/copy-file.sh.j2, templates/windows/copy-file.ps1.j2).
 
 - `source`: a file of the project (relative to Pulumi.yaml's directory, as `script` paths
   are), embedded in the run command's script as base64 with its SHA-256. The script is
-  bounded (MAX_SCRIPT_BYTES, vmimage/steps/script.py; docs/azure-behaviours.md: Azure
+  bounded (MAX_SCRIPT_BYTES, vmimage/config/limits.py; docs/azure-behaviours.md: Azure
   documents no limit for an inline script, 256 KiB is ours), so the file is too: about
   193,000 bytes (188 KiB). A bigger file belongs in a blob.
 - `uri`: an https URL the guest downloads. A `*.blob.core.windows.net` blob is read with a
@@ -35,10 +35,10 @@ from urllib.parse import quote
 from pydantic import Field
 
 from vmimage.config.base import SpecModel
+from vmimage.config.limits import MAX_SCRIPT_BYTES
 from vmimage.config.values import BLOB_HOST_SUFFIXES, DownloadUri, HttpsUri, IdentityId
 from vmimage.scripts.render import PROJECT_DIR, TemplateProblem, render
 from vmimage.steps.kind import MAX_RUN_COMMAND_S, StepContext, StepKind
-from vmimage.steps.script import MAX_SCRIPT_BYTES
 
 if TYPE_CHECKING:
     import pulumi
@@ -276,10 +276,12 @@ def _fingerprint(step: FileStep) -> dict[str, Any]:
 
 def _script_text(step: FileStep, os: str) -> str | None:
     try:
-        return render_script(step.file, os=os, vm_name="validation",
+        text = render_script(step.file, os=os, vm_name="validation",
                              identity=step.file.identity)
     except (OSError, ValueError, TemplateProblem):
         return None
+    # Too big to carry: reported by _problems, with the file's own advice.
+    return text if len(text.encode("utf-8")) <= MAX_SCRIPT_BYTES else None
 
 
 def _build_problems(step: FileStep, build: BuildSpec, at: str) -> list[str]:

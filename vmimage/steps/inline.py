@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from vmimage.steps.kind import RunCommandStep, StepContext, StepKind
-from vmimage.steps.script import MAX_SCRIPT_BYTES
 
 if TYPE_CHECKING:
     import pulumi
@@ -22,10 +21,7 @@ class InlineStep(RunCommandStep):
 def _problems(step: InlineStep, _os: str, at: str) -> list[str]:
     if "\x00" in step.inline:
         return [f"{at}.inline: holds a NUL character: not a script"]
-    size = len(step.inline.encode("utf-8"))
-    if size > MAX_SCRIPT_BYTES:
-        return [f"{at}.inline: {size:,} bytes; at most {MAX_SCRIPT_BYTES:,} (use a script file)"]
-    return []
+    return []  # its size is bounded with every step's script (vmimage/config/limit_rules.py)
 
 
 def _register(ctx: StepContext, step: InlineStep, index: int) -> pulumi.CustomResource:

@@ -89,6 +89,14 @@ def no_build_problems(_step: Any, _build: Any, _at: str) -> list[str]:
     return []
 
 
+def one(_step: Any) -> int:
+    return 1
+
+
+def none(_step: Any) -> int:
+    return 0
+
+
 def as_configured(step: Any) -> dict[str, Any]:
     return step.model_dump(mode="json", by_alias=True)
 
@@ -111,4 +119,9 @@ class StepKind:
     script_text: Callable[[Any, str], str | None] = no_script
     """(step, os) -> the script the guest would run, for rules that read it (None: the
     step runs no script, or it cannot be read: reported as a problem)."""
+    run_commands: Callable[[Any], int] = one
+    """How many run commands the step registers (each runs its script, `script_text`'s
+    size or about it): the program's limits count them."""
+    restarts: Callable[[Any], int] = none
+    """How many restarts (VM actions) it registers."""
     description: str = ""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BeforeValidator, Field
 
 from vmimage.config.base import SpecModel
-from vmimage.steps.kind import StepContext, StepKind
+from vmimage.steps.kind import StepContext, StepKind, none, one
 
 if TYPE_CHECKING:
     import pulumi
@@ -61,5 +61,6 @@ def _register(ctx: StepContext, step: RestartStep, index: int) -> pulumi.CustomR
                             step.restart.timeout_seconds)
 
 
-KIND = StepKind(key="restart", model=RestartStep, register=_register,
+KIND = StepKind(key="restart", model=RestartStep, register=_register, run_commands=none,
+                restarts=one,
                 description="reboot the build VM and wait for its guest agent")

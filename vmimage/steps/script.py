@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from vmimage.config.limits import MAX_SCRIPT_BYTES
 from vmimage.scripts.render import PROJECT_DIR
 from vmimage.steps.kind import RunCommandStep, StepContext, StepKind
 
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
 #: The file name a script must end with on each OS: the run command runs it with bash
 #: (RunShellScript) or PowerShell (RunPowerShellScript), whatever it is.
 EXTENSIONS = {"linux": ".sh", "windows": ".ps1"}
-#: Our bound on a script's size; Azure documents none for an inline run command source,
-#: and a bigger script belongs in a blob (scriptUri).
-MAX_SCRIPT_BYTES = 256 * 1024
 
 
 class ScriptStep(RunCommandStep):

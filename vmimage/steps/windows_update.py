@@ -186,4 +186,6 @@ def _register(ctx: StepContext, step: WindowsUpdateStep, index: int) -> pulumi.C
 
 KIND = StepKind(key="windowsUpdate", model=WindowsUpdateStep, register=_register,
                 problems=_problems, script_text=_script_text,
+                run_commands=lambda step: step.windows_update.rounds + 1,  # and the verify
+                restarts=lambda step: step.windows_update.rounds,
                 description="install Windows updates in bounded rounds with restarts")
