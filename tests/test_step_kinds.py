@@ -99,7 +99,8 @@ def test_all_kinds_register_under_plain_mocks() -> None:
     ([{"inline": "echo \x00"}], "builds[0].customize[0].inline: holds a NUL character: not a "
      "script"),
     ([{"inline": "x" * (256 * 1024 + 1)}],
-     "builds[0].customize[0].inline: 262,145 bytes; at most 262,144 (use a script file)"),
+     "builds[0].customize[0]: its script is 262,145 bytes as the guest gets it; at most "
+     "262,144 (MAX_SCRIPT_BYTES): put it in a blob (a file step with a uri)"),
     ([{"restart": {"timeoutSeconds": 5}}],
      "builds[0].customize[0].restart.timeoutSeconds: must be at least 60 (got 5)"),
     ([{"restart": {"timeoutSecond": 600}}],

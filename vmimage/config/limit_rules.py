@@ -36,15 +36,16 @@ def config_size_problem(raw: Any) -> str | None:
             f"{limits.MAX_CONFIG_BYTES:,} (MAX_CONFIG_BYTES)")
 
 
-def limit_problems(spec: PipelineSpec) -> list[str]:
+def limit_problems(spec: PipelineSpec, *, scripts: bool = True) -> list[str]:
+    """`scripts`: also render every step's script to bound it (and the state it makes)."""
     found: list[str] = []
     script_bytes = 0
     for i, build in enumerate(spec.builds):
-        problems, scripts = _build_limits(spec, build, f"builds[{i}]")
+        problems, size = _build_limits(spec, build, f"builds[{i}]", scripts)
         found += problems
-        script_bytes += scripts
+        script_bytes += size
     found += _clone_limits(spec)
-    if not found:  # the estimate only means something within the other limits
+    if scripts and not found:  # the estimate only means something within the limits
         state = estimated_state_bytes(spec, script_bytes)
         if state > limits.MAX_STATE_BYTES:
             found.append(
@@ -60,7 +61,8 @@ def steps_of(build: BuildSpec) -> list[tuple[str, Any]]:
             + [(f"validate[{j}]", s) for j, s in enumerate(build.validate_steps)])
 
 
-def _build_limits(spec: PipelineSpec, build: BuildSpec, at: str) -> tuple[list[str], int]:
+def _build_limits(spec: PipelineSpec, build: BuildSpec, at: str,
+                  scripts: bool) -> tuple[list[str], int]:
     """The build's problems, and the bytes of its run commands' scripts."""
     found: list[str] = []
     steps = steps_of(build)
@@ -74,6 +76,8 @@ def _build_limits(spec: PipelineSpec, build: BuildSpec, at: str) -> tuple[list[s
         found.append(f"{at}.customize: {rounds:,} windowsUpdate rounds in all; at most "
                      f"{limits.MAX_UPDATE_ROUNDS_PER_BUILD:,} per build "
                      "(MAX_UPDATE_ROUNDS_PER_BUILD)")
+    if not scripts:
+        return found, 0
     total = 0
     for key, step in steps:
         kind = kind_of(step)

@@ -53,7 +53,8 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _encryption_problems(spec)
     problems += image_input_problems(spec)
     problems += rollout_problems(spec)
-    problems += limit_problems(spec)
+    # Scripts are rendered only from a config otherwise right (a template's vars, say).
+    problems += limit_problems(spec, scripts=not problems)
     return problems
 
 
