@@ -114,5 +114,5 @@ def load_yaml(text: str) -> Any:
     if at is not None:
         raise StackYamlError(
             f"{at}: expands past {MAX_CONFIG_BYTES:,} bytes of JSON here once its aliases "
-            f"are followed (MAX_CONFIG_BYTES; each alias counts its value's size)")
+            "are followed (MAX_CONFIG_BYTES)")
     return document
