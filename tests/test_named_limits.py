@@ -237,7 +237,8 @@ def test_the_size_walk_is_compact_json_and_names_where_it_crosses() -> None:
     size = compact_json_size(value)
     assert where_over(value, size) is None
     assert where_over(value, size - 1) == "b.c"
-    assert where_over(value, 10) == "a[0]"
+    assert where_over({"a": ["xy" * 10]}, 10) == "a[0]"
+    assert where_over(value, 10) == ""  # the root's own keys are past it
 
 
 def test_config_bytes_after_aliases() -> None:
@@ -248,7 +249,9 @@ def test_config_bytes_after_aliases() -> None:
         {"inline": "#" * (room - 15 * (room // 16))}]
     assert compact_json_size(pipeline) == limits.MAX_CONFIG_BYTES
     assert problems(pipeline) == []
-    pipeline["builds"][0]["customize"][15] = {"inline": "#" * (room - 15 * (room // 16) + 1)}
+    # (named where the running count crosses: over by more than what follows the step)
+    pipeline["builds"][0]["customize"][15] = {"inline": "#" * (room - 15 * (room // 16)
+                                                               + 10_000)}
     assert problems(pipeline) == [
         "builds[0].customize[15].inline: the config grows past 4,194,304 bytes as JSON here "
         "(YAML aliases count each time they are used); at most 4,194,304 (MAX_CONFIG_BYTES)"]
