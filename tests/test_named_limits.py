@@ -22,6 +22,7 @@ from vmimage.config import limit_rules, limits
 from vmimage.config.errors import SpecError
 from vmimage.config.size import where_over
 from vmimage.config.validate import load_spec
+from vmimage.scripts.render import render
 from vmimage.steps import file as file_kind
 from vmimage.vocabulary import RUN_COMMAND
 
@@ -177,9 +178,12 @@ def test_one_steps_script() -> None:
 def test_a_templates_rendered_script_is_bounded_too() -> None:
     """Within the template's own bound on its list (500), long names still add up."""
     packages = [f"p{i:03d}" + "x" * 600 for i in range(500)]
+    size = len(render("linux/install-packages.sh.j2", {"packages": packages}, os="linux",
+                      vm_name="validation").encode())
+    assert size > limits.MAX_SCRIPT_BYTES
     assert problems(with_steps("dev", [{"template": "linux/install-packages.sh.j2",
                                         "vars": {"packages": packages}}])) == [
-        "builds[0].customize[0]: its script is 303,368 bytes as the guest gets it; at most "
+        f"builds[0].customize[0]: its script is {size:,} bytes as the guest gets it; at most "
         "262,144 (MAX_SCRIPT_BYTES): put it in a blob (a file step with a uri)"]
 
 
