@@ -18,6 +18,13 @@ source in docs/azure-behaviours.md:
   and the VM powers off N seconds later.
 - `Get-BitLockerVolume` and the pending-reboot keys: what the checks script reads; the
   simulated guest answers from its state (`--faults bitlocker=1`, `pending-reboot=1`).
+- `cloud-init clean` run by the command itself fails when the guest says so
+  (`cloud_init_clean_fails`): the command fails with its error, and nothing is scheduled.
+- A sysprep that exits 0 without sealing (`sysprep_exits_unsealed`): a seal script that
+  gives ImageState a grace after sysprep exits (`$exited.AddMinutes(N)`) fails N minutes
+  after sysprep, with the tail of setuperr.log; one without waits for its deadline.
+- `Install-WindowsFeature` whose result says `RestartNeeded` (`features_need_restart`):
+  a script that looks at it prints the restart marker.
 
 Here-document bodies are file contents, not commands; comments are skipped; continued
 lines (`\\` in bash, a backtick in PowerShell) are joined.
@@ -29,9 +36,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vmimage.vocabulary import RESTART_MARKER
+
 SEALED = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 #: What the Windows seal reports when sysprep never seals (templates/windows/sysprep.ps1.j2).
 STUCK = "IMAGE_STATE_UNDEPLOYABLE"
+#: ImageState of a Windows that sysprep left as it was (learn.microsoft.com "Windows Setup
+#: States": the image is deployed, the machine is in use).
+COMPLETE = "IMAGE_STATE_COMPLETE"
+#: What the simulated `cloud-init clean` says when it fails.
+CLOUD_INIT_ERROR = "ERROR: Could not remove /var/lib/cloud/seed: Read-only file system"
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,12 @@ class GuestState:
     bitlocker: str = "FullyDecrypted"
     pending_reboot: bool = False
     sysprep_hangs: bool = False
+    #: `cloud-init clean` fails (a read-only or full file system).
+    cloud_init_clean_fails: bool = False
+    #: sysprep.exe exits 0 but never seals (ImageState stays IMAGE_STATE_COMPLETE).
+    sysprep_exits_unsealed: bool = False
+    #: Install-WindowsFeature reports RestartNeeded = Yes.
+    features_need_restart: bool = False
 
 
 @dataclass
@@ -116,14 +136,19 @@ def run_script(text: str, *, windows: bool, asynchronous: bool, latency: Latency
     if windows:
         return _windows(script, asynchronous=asynchronous, latency=latency, state=state,
                         vm_name=vm_name)
-    return _linux(script, latency=latency)
+    return _linux(script, latency=latency, state=state)
 
 
-def _linux(script: Script, *, latency: Latency) -> GuestRun:
+def _linux(script: Script, *, latency: Latency, state: GuestState) -> GuestRun:
     if script.runs(r"^(sudo\s+)?(\S*/)?waagent\b.*-deprovision"):
         # The agent stops first: the command is killed or orphaned and never reported.
         return GuestRun(reports=False, succeeded=False, power_off_after_s=None,
                         notes=["waagent -deprovision stopped the agent running the command"])
+    if state.cloud_init_clean_fails and script.runs(r"^\s*cloud-init\s+clean\b"):
+        # `set -e` (or the script's own check) stops it there: nothing is scheduled.
+        return GuestRun(duration_s=latency("runCommand.customize"), succeeded=False,
+                        exit_code=1, output="", error=CLOUD_INIT_ERROR + "\n"
+                        "seal: cloud-init clean failed (exit 1); see its output above")
     run = GuestRun(duration_s=latency("runCommand.deprovision"))
     for command in script.runs(r"^systemd-run\b"):
         target = next((path for path in script.files if path in command), None)
@@ -148,7 +173,9 @@ def _windows(script: Script, *, asynchronous: bool, latency: Latency, state: Gue
     if not sysprep:
         kind = "runCommand.checks" if script.runs(r"Get-BitLockerVolume") else \
             "runCommand.customize"
-        return GuestRun(duration_s=latency(kind))
+        restart = state.features_need_restart and bool(script.runs(r"RestartNeeded")) \
+            and bool(script.runs(f"Write-Output '{re.escape(RESTART_MARKER)}'"))
+        return GuestRun(duration_s=latency(kind), output=RESTART_MARKER if restart else "")
     launch = " ".join(sysprep)
     waited = bool(re.search(r"(^|\s)&\s|-Wait\b", launch, re.IGNORECASE))
     sysprep_s = latency("guest.sysprep")
@@ -160,7 +187,14 @@ def _windows(script: Script, *, asynchronous: bool, latency: Latency, state: Gue
                         power_off_after_s=None if state.sysprep_hangs else sysprep_s)
     shutdown = script.runs(r"shutdown\.exe\s+/s")
     delay = re.search(r"/t\s+(\d+)", shutdown[0]) if shutdown else None
-    if state.sysprep_hangs:
+    grace = re.search(r"\$exited\.AddMinutes\((\d+)\)", " ".join(script.commands))
+    if state.sysprep_exits_unsealed and grace:
+        minutes = float(grace.group(1))
+        return GuestRun(duration_s=sysprep_s + minutes * 60, succeeded=False, exit_code=1,
+                        output=f"seal {vm_name}: sysprep.exe exited with 0 but ImageState is "
+                               f"still {COMPLETE} after {minutes:.0f} minutes\n"
+                               "(tail of setuperr.log, simulated)")
+    if state.sysprep_hangs or state.sysprep_exits_unsealed:
         deadline = re.search(r"AddMinutes\((\d+)\)", " ".join(script.commands))
         minutes = float(deadline.group(1)) if deadline else 60.0
         return GuestRun(duration_s=minutes * 60, succeeded=False, exit_code=1,

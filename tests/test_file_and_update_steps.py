@@ -251,6 +251,8 @@ def test_windows_update_registers_its_rounds_in_one_chain() -> None:
     resources = chain(recorded)
     assert [(r.type, r.name) for r in resources] == [
         (RUN_COMMAND, "vmimage-v1-0-0-scripts-customize-0"),
+        # install-features' own restart: it runs only if the script asks for one
+        (RESTART, "vmimage-v1-0-0-scripts-customize-0-restart"),
         (RUN_COMMAND, "vmimage-v1-0-0-scripts-customize-1-wu1"),
         (RESTART, "vmimage-v1-0-0-scripts-customize-1-wu1-restart"),
         (RUN_COMMAND, "vmimage-v1-0-0-scripts-customize-1-wu2"),

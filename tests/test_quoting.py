@@ -100,7 +100,7 @@ def test_windows_templates_keep_features_and_vm_names_literal(value: str) -> Non
     """The built-in templates, rendered with the hostile value where config goes (bypassing
     validation, which would refuse most of these): only literals change."""
     cases = [("windows/install-features.ps1.j2", {"features": [value, "Web-Server"]}, "vm1"),
-             ("windows/sysprep.ps1.j2", {"seal_minutes": 50}, value),
+             ("windows/sysprep.ps1.j2", {"seal_minutes": 50, "exit_grace_minutes": 3}, value),
              ("windows/sysprep-checks.ps1.j2", {}, value)]
     for template, variables, vm_name in cases:
         harmless = {k: ["Harmless"] * len(v) if isinstance(v, list) else v

@@ -606,12 +606,11 @@ def test_a_synchronous_sysprep_shutdown_never_reports(arm):
 
 
 def test_the_async_windows_seal_reports_the_sealed_state_before_power_off(arm):
-    from vmimage.components.guest_scripts import SEAL_TEMPLATE
+    from vmimage.components.guest_scripts import SEAL_TEMPLATE, SYSPREP_VARS
     from vmimage.scripts.render import render
 
     vm = make_vm(arm, windows=True)
-    script = render(SEAL_TEMPLATE["windows"], {"seal_minutes": 50}, os="windows",
-                    vm_name="vm-a")
+    script = render(SEAL_TEMPLATE["windows"], SYSPREP_VARS, os="windows", vm_name="vm-a")
     outcome = arm.put(RUN_COMMAND, _command(arm, script, asynchronous=True), VM_READY)
     sealed = VM_READY + arm.latency("guest.sysprep")
     assert arm.run_command_view(outcome.id, sealed - 1)["executionState"] == "Running"

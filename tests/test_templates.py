@@ -7,7 +7,12 @@ import shlex
 
 import pytest
 
-from vmimage.components.guest_scripts import SEAL_CHECKS_TEMPLATE, SEAL_TEMPLATE, seal_for
+from vmimage.components.guest_scripts import (
+    SEAL_CHECKS_TEMPLATE,
+    SEAL_TEMPLATE,
+    SYSPREP_VARS,
+    seal_for,
+)
 from vmimage.scripts.render import TemplateProblem, render
 
 
@@ -63,7 +68,7 @@ def test_vm_name_is_quoted_in_the_seal_scripts():
     script = render(SEAL_TEMPLATE["linux"], {}, os="linux", vm_name="vm; reboot")
     assert "vm='vm; reboot'" in script
     for template in (SEAL_TEMPLATE["windows"], SEAL_CHECKS_TEMPLATE["windows"]):
-        script = render(template, {"seal_minutes": 50}, os="windows", vm_name="vm'; reboot")
+        script = render(template, SYSPREP_VARS, os="windows", vm_name="vm'; reboot")
         assert "$vm = 'vm''; reboot'" in script
 
 

@@ -112,6 +112,12 @@ UNKNOWN_VALUES = frozenset({
 #: templates/windows/sysprep.ps1.j2 prints it; the seal's confirmation looks for it.
 SEALED_MARKER = "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
 
+# -- what a step prints when the guest needs a restart (templates/windows/install-features) --
+
+#: A script that may need a restart prints this line when it does; a template holding it
+#: is followed by a Restart action that restarts only if the line is in its output.
+RESTART_MARKER = "vmimage: restart needed"
+
 # -- tenancy (#16): what the program refers to or creates around an existing tenant ---------
 
 NAT_GATEWAY = "azure-native:network:NatGateway"

@@ -58,6 +58,9 @@ class ControlPlane:
         self.marketplace: dict[tuple[str, str, str], CatalogImage] = dict(CATALOG)
         # run command id -> (start, what the simulated guest made of its script)
         self.guest_runs: dict[str, tuple[float, guest.GuestRun]] = {}
+        # The simulated guest as a test sets it (a fault, then its fix); None: the fault
+        # plan's, or a healthy one.
+        self.guest: guest.GuestState | None = None
         # VM id -> restarts: (when ARM rebooted it, when its agent reported Ready again)
         self.reboots: dict[str, list[tuple[float, float]]] = {}
         # VM id -> when its Application Health extension first reports healthy (inf: never)
@@ -129,7 +132,13 @@ class ControlPlane:
         handler = self.handlers.get(token)
         if handler is None:
             raise ArmError(400, "NoRegisteredProviderFound", f"no simulated handler for {token}")
-        outcome = handler(self, props, at)
+        try:
+            outcome = handler(self, props, at)
+        except ArmError as err:
+            if err.kept is not None:
+                self.resources[err.kept.lower()] = ArmResource(
+                    err.kept, token, err.kept.rsplit("/", 1)[-1], inputs, at + err.after_s)
+            raise
         existing = self.resources.get(outcome.id.lower())
         if existing is not None and existing.deleted_at is None:
             # A resource restored from a state file holds its secrets sealed: compare the
@@ -200,6 +209,8 @@ class ControlPlane:
     # -- VM state -----------------------------------------------------------------------
     def guest_state(self) -> guest.GuestState:
         """The simulated guest, as the fault plan makes it (healthy without one)."""
+        if self.guest is not None:
+            return self.guest
         if self.faults is None:
             return guest.GuestState()
         return self.faults.guest_state()

@@ -84,10 +84,14 @@ class ArmError(Exception):
     """What ARM answers when it refuses: HTTP status, error code, message, and how long
     the operation ran before it failed (0: refused at once)."""
 
-    def __init__(self, status: int, code: str, message: str, after_s: float = 0.0) -> None:
+    def __init__(self, status: int, code: str, message: str, after_s: float = 0.0,
+                 kept: str | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.status, self.code, self.message = status, code, message
         self.after_s = after_s
+        # The id of a resource ARM keeps although the PUT failed (a run command whose
+        # script failed stays on the VM, Failed), or None.
+        self.kept = kept
 
 
 @dataclass

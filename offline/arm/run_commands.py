@@ -43,7 +43,8 @@ def run_command(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     arm.guest_runs[rid.lower()] = (at, run)
     if asynchronous:
         # ARM answers once the script has started; its end is only in the instance view.
-        return Outcome(rid, arm.latency("runCommand.async"), {}, name)
+        started = arm.latency("runCommand.async")
+        return Outcome(rid, started, {}, name, update_duration=started)
     if not run.reports:
         # The agent never reports: ARM gives up on the extension after its own timeout.
         raise ArmError(
@@ -51,12 +52,14 @@ def run_command(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
             f"Run command '{name}' on VM '{vm_name}' never reported back: "
             + "; ".join(run.notes), after_s=arm.latency("runCommand.agentLost"))
     if not run.succeeded and p.get("treatFailureAsDeploymentFailure"):
+        # The command stays on the VM, Failed, with its output in its instance view.
         raise ArmError(
             409, "VMExtensionProvisioningError",
             f"Run command '{name}' on VM '{vm_name}' failed: the script exited with code "
             f"{run.exit_code}. Script output:\n{(run.error or run.output).strip()}",
-            after_s=run.duration_s)
-    return Outcome(rid, run.duration_s, {}, name)
+            after_s=run.duration_s, kept=rid)
+    # A PUT to a command that exists runs the (changed) script again: it takes as long.
+    return Outcome(rid, run.duration_s, {}, name, update_duration=run.duration_s)
 
 
 def is_windows(vm: ArmResource) -> bool:

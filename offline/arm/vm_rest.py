@@ -158,8 +158,14 @@ class VmRestFacade:
         if view is None:
             return _error(404, "ResourceNotFound",
                           f"The Resource 'runCommands/{command}' was not found.")
-        return 200, {}, {"id": command_id, "name": command,
-                         "properties": {"provisioningState": "Succeeded", "instanceView": view}}
+        # As ARM answers: the command as it was sent, with its instance view.
+        sent = unwrap(self.arm.resources[command_id.lower()].props)
+        properties = {"source": sent.get("source") or {},
+                      "asyncExecution": bool(sent.get("asyncExecution")),
+                      "provisioningState": "Failed" if view.get("executionState") == "Failed"
+                      and sent.get("treatFailureAsDeploymentFailure") else "Succeeded",
+                      "instanceView": view}
+        return 200, {}, {"id": command_id, "name": command, "properties": properties}
 
     def _marketplace(self, location: str, publisher: str, offer: str, sku: str,
                      version: str | None) -> Reply:

@@ -27,6 +27,11 @@ SEAL_CHECKS_TEMPLATE = {"windows": "windows/sysprep-checks.ps1.j2"}
 #: script gives sysprep a little less, so it reports its own failure first.
 SEAL_TIMEOUT_S = {"linux": 1800.0, "windows": 3600.0}
 SYSPREP_MINUTES = 50
+#: How long ImageState may take to reach the sealed state once sysprep.exe has exited: it
+#: sets that state before it quits, so a few minutes only cover a slow registry read.
+SYSPREP_EXIT_GRACE_MINUTES = 3
+#: The Windows seal template's variables.
+SYSPREP_VARS = {"seal_minutes": SYSPREP_MINUTES, "exit_grace_minutes": SYSPREP_EXIT_GRACE_MINUTES}
 # Before this release the seal was a run command resource named `deprovision`; builds
 # captured then still have it in their state, and Azure refuses to delete it from their
 # stopped VM. So those builds keep it, frozen, until they are retired with their VM.
@@ -73,7 +78,7 @@ def seal_for(spec: PipelineSpec, build: BuildSpec) -> SealScripts:
     checks = SEAL_CHECKS_TEMPLATE.get(spec.os)
     return SealScripts(
         os=spec.os,
-        script=render(SEAL_TEMPLATE[spec.os], {"seal_minutes": SYSPREP_MINUTES}, os=spec.os,
+        script=render(SEAL_TEMPLATE[spec.os], SYSPREP_VARS, os=spec.os,
                       vm_name=vm_name),
         checks=render(checks, {}, os=spec.os, vm_name=vm_name) if checks else None,
         timeout_s=SEAL_TIMEOUT_S[spec.os],

@@ -9,9 +9,17 @@ Why here, in the Generalize step, and not as Pulumi run-command resources:
   short after the guest shut down could never send it again. This procedure reads the
   VM and its seal command first and sends nothing that was sent already: a re-run after a
   crash at any point converges.
+- A seal that *failed* on a VM that still runs was not sent as far as a re-run is
+  concerned: Azure keeps the failed run command, so the re-run sends it again, as an
+  update of the same command with one more `# vmimage attempt N` line. The handler runs a
+  command's script once per configuration (Azure/run-command-handler-linux
+  `internal/cmds/cmds.go` `enablePre`: "the script configuration has already been
+  processed, will not run again"), so a re-send must change it.
 
-Linux: one synchronous run command that checks waagent and systemd-run and schedules the
-deprovision in a transient unit that powers the VM off (templates/linux/deprovision.sh.j2).
+Linux: one synchronous run command that checks waagent and systemd-run, cleans cloud-init
+(so a failure there is this command's failure, with its output, at once), and schedules
+only the deprovision and the power-off in a transient unit
+(templates/linux/deprovision.sh.j2).
 Windows: a synchronous run command with the checks (agent, ImageState, BitLocker, pending
 reboot) whose failure fails the step at once with its message, then an asynchronous one
 that runs sysprep /quit, waits for ImageState IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE,
@@ -24,6 +32,7 @@ its bundle.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +48,10 @@ LOGS = {
     "linux": "the serial log in boot diagnostics, or `journalctl -u vmimage-seal`",
     "windows": r"C:\Windows\System32\Sysprep\Panther\setupact.log and setuperr.log",
 }
+
+
+#: The line a re-sent command ends with: a new configuration, so the guest runs it again.
+ATTEMPT = re.compile(r"^# vmimage attempt (\d+)$", re.MULTILINE)
 
 
 class SealError(Exception):
@@ -76,6 +89,8 @@ class CommandState:
     exit_code: int | None
     output: str
     error: str
+    script: str = ""
+    """The script as sent (its attempt line tells how often it was sent)."""
 
     @property
     def failed(self) -> bool:
@@ -96,11 +111,27 @@ def read_command(client: Any, resource_group: str, vm_name: str,
             resource_group, vm_name, name, expand="instanceView")
     except ResourceNotFoundError:
         return None
-    view = (command.as_dict().get("properties") or {}).get("instanceView") or {}
+    properties = command.as_dict().get("properties") or {}
+    view = properties.get("instanceView") or {}
     return CommandState(
         execution_state=str(view.get("executionState") or "unknown").lower(),
         exit_code=view.get("exitCode"), output=str(view.get("output") or ""),
-        error=str(view.get("error") or ""))
+        error=str(view.get("error") or ""),
+        script=str((properties.get("source") or {}).get("script") or ""))
+
+
+def attempt_of(script: str) -> int:
+    """How many times a command's script was sent: 1 plus its attempt line's number."""
+    found = ATTEMPT.findall(script)
+    return int(found[-1]) if found else 1
+
+
+def resend(script: str, earlier: CommandState | None) -> str:
+    """The script to send: as it is the first time; after an earlier command of the same
+    name, with an attempt line one higher than that one's, so its configuration differs."""
+    if earlier is None:
+        return script
+    return f"{script.rstrip()}\n# vmimage attempt {attempt_of(earlier.script) + 1}\n"
 
 
 def run_command(client: Any, resource_group: str, vm_name: str, name: str, script: str, *,
@@ -127,22 +158,30 @@ def seal_guest(client: Any, resource_group: str, vm_name: str, seal: Seal, *,
         launched = read_command(client, resource_group, vm_name, SEAL_COMMAND)
     except HttpResponseError as err:
         raise SealError(f"cannot read VM {vm_name!r} and its seal: {describe(err)}") from None
-    if power not in STOPPED and launched is None:
+    running = power not in STOPPED
+    if running and launched is not None and launched.failed:
+        # Azure keeps a failed command; the guest still runs, so it was never sealed.
+        report(f"the seal an earlier run sent failed ({launched.execution_state}, exit code "
+               f"{launched.exit_code}); sending it again")
+    if running and (launched is None or launched.failed):
         try:
             if seal.checks:
                 report("checking the guest before sysprep")
-                run_command(client, resource_group, vm_name, SEAL_CHECKS_COMMAND, seal.checks,
-                            location=location, asynchronous=False, timeout_s=900)
+                checked = read_command(client, resource_group, vm_name, SEAL_CHECKS_COMMAND)
+                run_command(client, resource_group, vm_name, SEAL_CHECKS_COMMAND,
+                            resend(seal.checks, checked), location=location,
+                            asynchronous=False, timeout_s=900)
             report("starting the seal in the guest")
-            run_command(client, resource_group, vm_name, SEAL_COMMAND, seal.script,
-                        location=location, asynchronous=seal.asynchronous, timeout_s=900)
+            run_command(client, resource_group, vm_name, SEAL_COMMAND,
+                        resend(seal.script, launched), location=location,
+                        asynchronous=seal.asynchronous, timeout_s=900)
         except HttpResponseError as err:
             raise SealError(f"sealing VM {vm_name!r} failed before it began: "
                             f"{describe(err)}. Nothing was deallocated; fix the guest or the "
                             "build and run again") from None
-    elif launched is not None and power not in STOPPED:
+    elif launched is not None and running:
         report("the seal was started by an earlier run; waiting for it")
-    if power not in STOPPED:
+    if running:
         _wait_for_power_off(client, resource_group, vm_name, seal, read_power=read_power,
                             sleep=sleep, clock=clock, poll_s=poll_s, report=report)
     _confirm(client, resource_group, vm_name, seal)

@@ -34,6 +34,7 @@ from vmimage.providers.vm_action import (
     is_unknown,
     reporter,
 )
+from vmimage.vocabulary import RESTART_MARKER
 
 __all__ = ["RESTART", "Restart", "RestartArgs", "RestartError", "RestartProvider", "restart_vm",
            "wait_until_ready"]
@@ -135,13 +136,31 @@ def wait_until_ready(read: Callable[[], AgentStatus], before: AgentStatus, *, vm
         sleep(poll_s)
 
 
+def asked_for(client: Any, resource_group: str, vm_name: str, command: str) -> bool:
+    """Whether run command `command` printed the restart marker (a step that needs a
+    restart says so in its output, e.g. Install-WindowsFeature's RestartNeeded)."""
+    from azure.core.exceptions import HttpResponseError
+
+    try:
+        found = client.virtual_machine_run_commands.get_by_virtual_machine(
+            resource_group, vm_name, command, expand="instanceView")
+    except HttpResponseError as err:
+        raise RestartError(f"cannot read run command {command!r} of VM {vm_name!r}, which "
+                           f"says whether to restart: {describe(err)}") from err
+    view = (found.as_dict().get("properties") or {}).get("instanceView") or {}
+    return RESTART_MARKER in str(view.get("output") or "")
+
+
 # ----- the VM action and its Pulumi dynamic resource ----------------------------------------
 
-
-
 def _run(client: Any, props: dict[str, Any], **how: Any) -> dict[str, Any]:
-    return restart_vm(client, props["resourceGroupName"], props["vmName"],
-                      timeout_s=float(props.get("timeoutSeconds") or 900.0), **how)
+    rg, vm = props["resourceGroupName"], props["vmName"]
+    command = props.get("whenAskedBy")
+    if command and not asked_for(client, rg, vm, command):
+        # Nothing to do, and nothing done: the next step runs on the VM as it is.
+        return {"vmName": vm, "powerState": "running", "agentStatus": "not restarted"}
+    return restart_vm(client, rg, vm, timeout_s=float(props.get("timeoutSeconds") or 900.0),
+                      **how)
 
 
 def _check(news: dict[str, Any]) -> list[tuple[str, str]]:
@@ -151,7 +170,7 @@ def _check(news: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-RESTART = VmAction(name="restart", inputs=("timeoutSeconds", "after"),
+RESTART = VmAction(name="restart", inputs=("timeoutSeconds", "after", "whenAskedBy"),
                    outputs=("powerState", "agentStatus"), done_at="restartedAt",
                    run=_run, check=_check)
 RESTART_INPUTS = RESTART.all_inputs
@@ -173,6 +192,9 @@ class RestartArgs(VmArgs):
     waits for it, and its record says where in the sequence it sits."""
     timeout_seconds: float = 900.0
     """How long the guest agent may take to report Ready after the reboot."""
+    when_asked_by: str | None = None
+    """A run command's name: restart only if its output holds the restart marker
+    (vocabulary.RESTART_MARKER); None: always restart."""
 
 
 class Restart(VmActionResource, module="vmimage", name="Restart"):

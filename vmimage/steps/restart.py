@@ -29,10 +29,11 @@ class RestartStep(SpecModel):
         description="reboot the build VM, then wait for its agent")
 
 
-def register_restart(ctx: StepContext, logical_name: str,
-                     timeout_s: float) -> pulumi.CustomResource:
+def register_restart(ctx: StepContext, logical_name: str, timeout_s: float,
+                     when_asked_by: str | None = None) -> pulumi.CustomResource:
     """A `Restart` VM action after `ctx.previous` (a restart step, or a round of another
-    kind's, e.g. windowsUpdate)."""
+    kind's, e.g. windowsUpdate); with `when_asked_by`, only if that run command's output
+    asked for it."""
     import pulumi
 
     from vmimage.components.frozen import frozen_inputs
@@ -47,7 +48,7 @@ def register_restart(ctx: StepContext, logical_name: str,
         RestartArgs(resource_group_name=ctx.resource_group_name, vm_name=ctx.vm_name,
                     vm_id=ctx.vm_id, vm_unique_id=ctx.vm_unique_id,
                     location=ctx.spec.location, after=after, timeout_seconds=timeout_s,
-                    subscription_id=subscription_output(ctx.vm_id)),
+                    when_asked_by=when_asked_by, subscription_id=subscription_output(ctx.vm_id)),
         opts=pulumi.ResourceOptions(
             parent=ctx.parent, depends_on=after_all([ctx.previous]),
             ignore_changes=frozen_inputs(RESTART_INPUTS, ctx.frozen), deleted_with=ctx.vm),

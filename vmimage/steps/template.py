@@ -1,8 +1,14 @@
 """`{template: linux/install-packages.sh.j2, vars: {...}}`: a Jinja2 template under
-templates/<os>/, rendered with its declared variables, run as a managed run command."""
+templates/<os>/, rendered with its declared variables, run as a managed run command.
+
+A template that may need a restart (it can print vocabulary.RESTART_MARKER, as
+install-features does when a feature's RestartNeeded says Yes) is followed by a `Restart`
+VM action that reads the command's output and restarts only when the marker is there:
+the graph is fixed before anything runs, what the guest answers decides at run time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +17,7 @@ from pydantic import Field
 from vmimage.scripts.declarations import DeclarationError, declaration_of
 from vmimage.scripts.render import TEMPLATES_DIR, TemplateProblem, render
 from vmimage.steps.kind import RunCommandStep, StepContext, StepKind
+from vmimage.vocabulary import RESTART_MARKER
 
 if TYPE_CHECKING:
     import pulumi
@@ -71,15 +78,25 @@ def stem_of(template: str) -> str:
     return template.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
+#: How long the guest agent may take to report Ready after a restart a step asked for.
+RESTART_TIMEOUT_S = 1800
+
+
 def _register(ctx: StepContext, step: TemplateStep, index: int) -> pulumi.CustomResource:
     from vmimage.azure import naming
+    from vmimage.steps.restart import register_restart
     from vmimage.steps.run_command import command_name, register_run_command
 
-    return register_run_command(
-        ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"),
-        name=command_name(index, stem_of(step.template)),
-        script=render(step.template, step.vars, os=ctx.spec.os, vm_name=ctx.build_vm_name),
-        timeout_s=step.timeout_seconds, step_tag=ctx.step_tag)
+    name = command_name(index, stem_of(step.template))
+    script = render(step.template, step.vars, os=ctx.spec.os, vm_name=ctx.build_vm_name)
+    command = register_run_command(
+        ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"), name=name,
+        script=script, timeout_s=step.timeout_seconds, step_tag=ctx.step_tag)
+    if RESTART_MARKER not in script:
+        return command
+    return register_restart(replace(ctx, previous=command),
+                            naming.child_name(ctx.name, f"customize-{index}-restart"),
+                            RESTART_TIMEOUT_S, when_asked_by=name)
 
 
 KIND = StepKind(key="template", model=TemplateStep, register=_register, problems=_problems,
