@@ -87,7 +87,7 @@ class FakeVm:
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The checks before sysprep fail with this output (their synchronous PUT fails).
     checks_fail: str | None = None
-    #: The seal fails in the guest with this output (its instance view says Failed).
+    #: A seal sent now fails in the guest with this output (its instance view says Failed).
     seal_fails: str | None = None
     #: What a seal that succeeded reports (Windows: the ImageState line).
     seal_output: str = SEALED_MARKER
@@ -271,23 +271,27 @@ class FakeVmArm:
             if name == SEAL_CHECKS_COMMAND and vm.checks_fail:
                 return arm_error(409, "VMExtensionProvisioningError",
                                  f"Run command '{name}' failed: {vm.checks_fail}")
+            # A seal fails as the guest was when it was sent; a re-send after a fix runs anew.
             vm.commands[name] = {"script": (properties.get("source") or {}).get("script"),
-                                 "async": properties.get("asyncExecution", False)}
+                                 "async": properties.get("asyncExecution", False),
+                                 "fails": vm.seal_fails if name == SEAL_COMMAND else None}
             if name == SEAL_COMMAND:
                 vm.instance_view_reads = 0  # the guest's countdown starts now
             return 200, {}, {"name": name, "properties": {"provisioningState": "Succeeded"}}
         if method == "GET":
             if name not in vm.commands:
                 return arm_error(404, "ResourceNotFound", f"Run command '{name}' not found.")
-            if name == SEAL_COMMAND and vm.seal_fails:
-                view = {"executionState": "Failed", "exitCode": 1, "output": vm.seal_fails}
+            if vm.commands[name].get("fails"):
+                view = {"executionState": "Failed", "exitCode": 1,
+                        "output": vm.commands[name]["fails"]}
             elif vm.power_state == "running" and vm.commands[name]["async"]:
                 view = {"executionState": "Running"}
             else:
                 view = {"executionState": "Succeeded", "exitCode": 0,
                         "output": vm.seal_output if name == SEAL_COMMAND else ""}
-            return 200, {}, {"name": name, "properties": {"provisioningState": "Succeeded",
-                                                          "instanceView": view}}
+            return 200, {}, {"name": name, "properties": {
+                "provisioningState": "Succeeded", "instanceView": view,
+                "source": {"script": vm.commands[name]["script"]}}}
         return arm_error(405, "MethodNotAllowed", f"{method} runCommands not simulated")
 
     def _deallocate(self, vm: FakeVm) -> Reply:

@@ -146,7 +146,7 @@ def _linux(script: Script, *, latency: Latency, state: GuestState) -> GuestRun:
                         notes=["waagent -deprovision stopped the agent running the command"])
     if state.cloud_init_clean_fails and script.runs(r"^\s*cloud-init\s+clean\b"):
         # `set -e` (or the script's own check) stops it there: nothing is scheduled.
-        return GuestRun(duration_s=latency("runCommand.customize"), succeeded=False,
+        return GuestRun(duration_s=latency("runCommand.deprovision"), succeeded=False,
                         exit_code=1, output="", error=CLOUD_INIT_ERROR + "\n"
                         "seal: cloud-init clean failed (exit 1); see its output above")
     run = GuestRun(duration_s=latency("runCommand.deprovision"))

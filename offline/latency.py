@@ -26,10 +26,10 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "vmss.reimage": 180,  # one rolling-upgrade batch: instances reimaged onto the new model
     "runCommand.customize": 180,  # package installs dominate
     "runCommand.checks": 30,  # Windows checks before sysprep
-    "runCommand.deprovision": 20,  # schedules the detached deprovision and returns
+    "runCommand.deprovision": 20,  # cleans cloud-init, schedules the deprovision, returns
     "runCommand.async": 10,  # returns once the script has started (sysprep)
     "runCommand.agentLost": 5400,  # ARM gives up on a command whose agent never reports
-    "guest.deprovision": 60,  # detached cloud-init clean + waagent deprovision + poweroff
+    "guest.deprovision": 60,  # detached waagent deprovision + poweroff
     "guest.sysprep": 600,  # sysprep /generalize /oobe until ImageState says sealed
     "vm.instanceView": 1,
     "vm.deallocate": 90,

@@ -204,6 +204,36 @@ def test_a_seal_that_fails_in_the_guest_fails_the_step_with_its_output(arm, fake
     assert arm.vms[(RG, "vm-win")].power_state == "running"
 
 
+def test_a_failed_seal_on_a_running_vm_is_sent_again_on_the_next_run(arm, fake_time):
+    """Azure keeps the failed command; the VM runs, so nothing was sealed: the next run
+    sends checks and seal again, each with an attempt line (a new configuration)."""
+    vm = arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=2,
+                    seal_fails="setuperr: boom")
+    with pytest.raises(GeneralizeError, match="setuperr: boom"):
+        run(arm, fake_time, "vm-win", seal=WINDOWS)
+    vm.seal_fails = None  # the fix
+    vm.instance_view_reads = 0
+    messages: list[str] = []
+    out = run(arm, fake_time, "vm-win", seal=WINDOWS, progress=messages.append)
+    assert out["osState"] == "generalized"
+    assert any("failed (failed, exit code 1); sending it again" in m for m in messages)
+    puts = [p.rsplit("/", 1)[-1] for m, p, _ in arm.log if m == "PUT"]
+    assert puts == ["vmimage-seal-checks", "vmimage-seal"] * 2
+    assert vm.commands["vmimage-seal"]["script"] == "the sysprep script\n# vmimage attempt 2\n"
+    assert vm.commands["vmimage-seal-checks"]["script"].endswith("# vmimage attempt 2\n")
+
+
+def test_resend_counts_attempts_from_the_script_sent_before():
+    from vmimage.providers.guest_seal import CommandState, resend
+
+    def sent(script: str) -> CommandState:
+        return CommandState("failed", 1, "", "", script=script)
+
+    assert resend("s", None) == "s"
+    assert resend("s\n", sent("s\n")) == "s\n# vmimage attempt 2\n"
+    assert resend("s", sent("s\n# vmimage attempt 2\n")) == "s\n# vmimage attempt 3\n"
+
+
 def test_windows_vm_that_never_stops_times_out_without_touching_it(arm, fake_time):
     arm.add_vm(RG, "vm-win", os_type="Windows", stops_after_polls=None)
     with pytest.raises(GeneralizeError) as info:

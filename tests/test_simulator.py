@@ -12,6 +12,7 @@ from rich.console import Console
 from offline.arm import ArmError, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, VmRestFacade
 from offline.cli import EXIT_REFUSED, print_run
+from offline.secrets import unwrap
 
 LOC = "westeurope"
 RG = "rg-sim"
@@ -619,3 +620,90 @@ def test_the_async_windows_seal_reports_the_sealed_state_before_power_off(arm):
     assert "ImageState=IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE" in view["output"]
     assert arm.vm_state(vm, sealed + 59)[0] == "running"  # shutdown.exe /t 60
     assert arm.vm_state(vm, sealed + 60)[0] == "stopped"
+
+
+# ----- seals that recover, and failures seen in minutes (the real procedures) ------------
+
+def _seal(arm, vm, at, *, windows):
+    """Generalize's real procedure against this ARM, with the scripts the program sends:
+    (what it reported, when it ended), or ArmError with how long it ran."""
+    from offline.arm.vm_rest import run_action
+    from vmimage.components.guest_scripts import (
+        SEAL_CHECKS_TEMPLATE,
+        SEAL_TEMPLATE,
+        SEAL_TIMEOUT_S,
+        SYSPREP_VARS,
+    )
+    from vmimage.providers.generalize import GENERALIZE as GENERALIZE_ACTION
+    from vmimage.scripts.render import render
+
+    os = "windows" if windows else "linux"
+    props = {"resourceGroupName": RG, "vmName": "vm-a", "vmId": vm, "location": LOC, "os": os,
+             "sealScript": render(SEAL_TEMPLATE[os], SYSPREP_VARS, os=os, vm_name="vm-a"),
+             "sealChecks": render(SEAL_CHECKS_TEMPLATE[os], {}, os=os, vm_name="vm-a")
+             if windows else None, "timeoutSeconds": SEAL_TIMEOUT_S[os]}
+    return run_action(arm, GENERALIZE_ACTION, props, at)
+
+
+def _sent(arm, vm, name):
+    return unwrap(arm.resources[f"{vm}/runCommands/{name}".lower()].props)["source"]["script"]
+
+
+@pytest.mark.parametrize("windows", [False, True], ids=["linux", "windows"])
+def test_a_failed_seal_is_sent_again_once_the_guest_is_fixed(arm, windows):
+    """fail → fix → re-run: Azure keeps the failed seal command on the still running VM;
+    the re-run sends it again, changed, so the guest runs it again, and seals."""
+    from offline.guest import CLOUD_INIT_ERROR, GuestState
+
+    vm = make_vm(arm, windows=windows)
+    arm.guest = GuestState(sysprep_exits_unsealed=True) if windows else \
+        GuestState(cloud_init_clean_fails=True)
+    with pytest.raises(ArmError) as failed:
+        _seal(arm, vm, VM_READY, windows=windows)
+    message = failed.value.message
+    if windows:  # seen minutes after sysprep exited, not at the 50-minute deadline
+        assert "sysprep.exe exited with 0 but ImageState is still IMAGE_STATE_COMPLETE" \
+            in message and "setuperr.log" in message
+        assert failed.value.after_s <= (arm.latency("runCommand.checks")
+                                        + arm.latency("guest.sysprep") + 3 * 60 + 2 * 15)
+    else:  # the run command itself failed, with cloud-init's own words, at once
+        assert CLOUD_INIT_ERROR in message and "failed before it began" in message
+        assert failed.value.after_s <= 120
+    failed_at = VM_READY + failed.value.after_s
+    assert arm.vm_state(vm, failed_at) == ("running", "specialized")
+    assert "# vmimage attempt" not in _sent(arm, vm, "vmimage-seal")
+
+    arm.guest = GuestState()  # the fix
+    result, _ = _seal(arm, vm, failed_at + 60, windows=windows)
+    assert result["osState"] == "generalized"
+    assert _sent(arm, vm, "vmimage-seal").endswith("\n# vmimage attempt 2\n")
+    if windows:
+        assert _sent(arm, vm, "vmimage-seal-checks").endswith("\n# vmimage attempt 2\n")
+
+
+@pytest.mark.parametrize("asks", [True, False])
+def test_install_features_restarts_only_when_a_feature_says_so(arm, asks):
+    """The Restart after install-features reads the command's output: RestartNeeded = Yes
+    prints the marker and the VM is restarted; otherwise nothing is sent."""
+    from offline.arm.vm_rest import run_action
+    from offline.guest import GuestState
+    from vmimage.providers.restart import RESTART as RESTART_ACTION
+    from vmimage.scripts.render import render
+
+    vm = make_vm(arm, windows=True)
+    arm.guest = GuestState(features_need_restart=asks)
+    script = render("windows/install-features.ps1.j2", {"features": ["Web-Server"]},
+                    os="windows", vm_name="vm-a")
+    done = arm.put(RUN_COMMAND, _command(arm, script, name="customize-00-install-features"),
+                   VM_READY)
+    at = VM_READY + done.duration
+    props = {"resourceGroupName": RG, "vmName": "vm-a", "vmId": vm, "location": LOC,
+             "after": done.id, "timeoutSeconds": 900,
+             "whenAskedBy": "customize-00-install-features"}
+    result, end = run_action(arm, RESTART_ACTION, props, at)
+    rebooted = arm.reboots.get(vm.lower(), [])
+    if asks:
+        assert result["agentStatus"] == "Ready" and len(rebooted) == 1
+        assert end - at >= arm.latency("vm.restart") + arm.latency("guest.boot")
+    else:
+        assert result["agentStatus"] == "not restarted" and rebooted == []

@@ -3,6 +3,7 @@ deprovision and sysprep scripts."""
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -116,6 +117,49 @@ def test_windows_checks_want_fully_decrypted_volumes_and_no_pending_reboot():
         assert key in checks, key
     assert "throw" in checks  # a failed check fails the synchronous run command
     assert seal_for(_spec("dev"), _spec("dev").builds[0]).checks is None
+
+
+def test_pending_file_renames_count_only_inside_the_windows_directory():
+    """Many programs schedule deletes of their temp files at boot; only a system file
+    replaced at boot is a servicing reboot. (No PowerShell here: textual.)"""
+    checks = seal_for(_spec("win"), _spec("win").builds[0]).checks
+    assert checks is not None
+    loop = checks[checks.index("foreach ($entry in $renames)"):]
+    loop = loop[:loop.index("\n}\n")]
+    assert "$path.StartsWith($windir," in loop
+    assert "-not $path.StartsWith($windir + 'Temp\\'" in loop
+    assert "-replace '^[!]?\\\\\\?\\?\\\\', ''" in loop  # \??\ and !\??\ prefixes
+    # existence of the value alone no longer counts
+    assert "-Name PendingFileRenameOperations -ErrorAction SilentlyContinue) {" not in checks
+
+
+def test_appx_packages_are_compared_by_package_name():
+    """Get-AppxProvisionedPackage's DisplayName and Get-AppxPackage's Name are the same
+    form (Microsoft.WindowsCalculator); PackageName and PackageFullName are not."""
+    script = seal_for(_spec("win"), _spec("win").builds[0]).script
+    provisioned = re.search(r"Get-AppxProvisionedPackage -Online \| ForEach-Object "
+                            r"\{ \$_\.(\w+) \}", script)
+    installed = re.search(r"\$provisioned -notcontains \$_\.(\w+)", script)
+    assert provisioned and installed
+    assert (provisioned.group(1), installed.group(1)) == ("DisplayName", "Name")
+    assert "PackageFullName }" not in script and "$_.PackageName" not in script
+
+
+def test_a_sysprep_that_exits_without_sealing_fails_within_minutes():
+    script = seal_for(_spec("win"), _spec("win").builds[0]).script
+    assert "if ($process.HasExited -and -not $exited) { $exited = Get-Date }" in script
+    assert "(Get-Date) -gt $exited.AddMinutes(3)" in script
+    grace = script[script.index("$exited.AddMinutes(3)"):]
+    assert grace.index("Stop-WithLog") < grace.index("Start-Sleep")  # setuperr.log tail
+
+
+def test_install_features_prints_the_restart_marker_when_a_feature_asks():
+    from vmimage.vocabulary import RESTART_MARKER
+
+    features = {"features": ["Web-Server", "NET-Framework-45-Core"]}
+    script = render("windows/install-features.ps1.j2", features, os="windows", vm_name="vm1")
+    assert script.count("if (\"$($result.RestartNeeded)\" -eq 'Yes') { $restart = $true }") == 2
+    assert script.rstrip().endswith(f"if ($restart) {{ Write-Output '{RESTART_MARKER}' }}")
 
 
 def _spec(stack: str):
