@@ -261,6 +261,7 @@ class SimulatorMonitor(EngineMonitor):
         self.pending[reg.urn] = PendingOperation(
             reg.urn, reg.type, "creating" if reg.action == "create" else "updating")
         self.arm.on_vm_call = self._vm_call_recorder(reg.urn) if dynamic else None
+        recorded = len(self.operations)
         try:
             # A dynamic provider is not ARM: only its REST calls meet ARM's faults.
             outcome = self.arm.put(reg.type, args.inputs, start, provider_retries=not dynamic)
@@ -271,6 +272,9 @@ class SimulatorMonitor(EngineMonitor):
             self.arm.on_vm_call = None
         end = start + outcome.duration
         outputs = {**args.inputs, **outcome.outputs, "id": outcome.id}
+        if dynamic and len(self.operations) == recorded:
+            # Only reads (a restart that was not asked for): the read is its operation.
+            self.record(reg.urn, reg.action, start, end)
         if not dynamic:
             # A dynamic resource's operations are its REST calls, recorded as they went.
             outputs.setdefault("name", outcome.name or outcome.id.rsplit("/", 1)[-1])
