@@ -92,8 +92,8 @@ def _register(ctx: StepContext, step: TemplateStep, index: int) -> pulumi.Custom
     command = register_run_command(
         ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"), name=name,
         script=script, timeout_s=step.timeout_seconds, step_tag=ctx.step_tag)
-    if RESTART_MARKER not in script:
-        return command
+    if RESTART_MARKER not in script or ctx.frozen:
+        return command  # a captured build's steps never run again
     return register_restart(replace(ctx, previous=command),
                             naming.child_name(ctx.name, f"customize-{index}-restart"),
                             RESTART_TIMEOUT_S, when_asked_by=name)
