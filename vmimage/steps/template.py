@@ -92,8 +92,11 @@ def _register(ctx: StepContext, step: TemplateStep, index: int) -> pulumi.Custom
     command = register_run_command(
         ctx, logical_name=naming.child_name(ctx.name, f"customize-{index}"), name=name,
         script=script, timeout_s=step.timeout_seconds, step_tag=ctx.step_tag)
-    if RESTART_MARKER not in script or ctx.frozen:
-        return command  # a captured build's steps never run again
+    if RESTART_MARKER not in script:
+        return command
+    # Registered for captured builds too (a build's graph never changes when it is
+    # captured); on a build captured before it existed, its create only reads the old
+    # command's output, which asks for nothing.
     return register_restart(replace(ctx, previous=command),
                             naming.child_name(ctx.name, f"customize-{index}-restart"),
                             RESTART_TIMEOUT_S, when_asked_by=name)
