@@ -25,6 +25,7 @@ from rich.console import Console
 from offline.arm import SimulatedArm
 from offline.arm.tenancy import add_existing, add_existing_subnet, parse_existing
 from offline.changes import Change, counts
+from offline.escape.terminal import plain, styled, visible
 from offline.fault_notes import crash_advice, inapplicable
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
@@ -231,8 +232,8 @@ def main(argv: list[str] | None = None, console: Console | None = None) -> int:
         out.print("error: interrupted", markup=False)
         return EXIT_REFUSED
     except Exception as exc:  # the promise is: never a traceback
-        out.print(f"error: internal error in the offline runner: {type(exc).__name__}: {exc}",
-                  markup=False)
+        out.print(visible(f"error: internal error in the offline runner: "
+                          f"{type(exc).__name__}: {exc}"), markup=False)
         return EXIT_REFUSED
 
 
@@ -309,7 +310,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
     except HelpShown as shown:
         return int(shown.args[0] or 0)
     except UsageError as exc:
-        out.print(f"error: {exc}", markup=False, soft_wrap=True)
+        out.print(visible(f"error: {exc}"), markup=False, soft_wrap=True)
         out.print(f"(see {prog_name()} up --help)", markup=False)
         return EXIT_INVALID
     try:
@@ -323,17 +324,17 @@ def _main(argv: list[str] | None, out: Console) -> int:
                                  str(stack.config.get("azure-native:location") or ""),
                                  quotas=args.quota)
     except (UsageError, ValueError) as exc:
-        out.print(f"error: {exc}", markup=False, soft_wrap=True)  # one problem, one line
+        out.print(visible(f"error: {exc}"), markup=False, soft_wrap=True)  # one problem, one line
         return EXIT_INVALID
     except StackFileError as exc:
-        out.print(str(exc), markup=False, soft_wrap=True)
+        out.print(visible(str(exc)), markup=False, soft_wrap=True)
         return EXIT_INVALID
     for notice in notes + stack.notices + fault_notes(args.fault_plan, stack):
-        out.print(f"note: {notice}", markup=False, soft_wrap=True)
+        out.print(visible(f"note: {notice}"), markup=False, soft_wrap=True)
     problems = config_problems(stack) + unwritable_outputs(args, stack_path=path)
     if problems:
         for line in problems:
-            out.print(line, markup=False, soft_wrap=True)  # one problem, one line
+            out.print(visible(line), markup=False, soft_wrap=True)  # one problem, one line
         return EXIT_INVALID
     progress = Progress(sys.stderr) if wants_progress(args, sys.stderr) else None
     try:
@@ -342,19 +343,19 @@ def _main(argv: list[str] | None, out: Console) -> int:
                          state_path=args.state, program=program, marketplace=marketplace,
                          policy=None if args.no_policy else check_run, tenant=tenant)
     except StateError as exc:
-        out.print(f"error: {exc}", markup=False, soft_wrap=True)
+        out.print(visible(f"error: {exc}"), markup=False, soft_wrap=True)
         return EXIT_INVALID
     if progress is not None:
         progress.done(outcome.run)
     if outcome.config_problems:
         for line in outcome.config_problems:
-            out.print(line, markup=False, soft_wrap=True)
+            out.print(visible(line), markup=False, soft_wrap=True)
         return EXIT_INVALID
     result = outcome.run
     if args.fault_plan is not None and args.fault_plan.crashed is not None:
         write_reports(args, stack, result, [])
         advice = crash_advice(args.fault_plan.crashed.after, kept_state=args.state is not None)
-        out.print(f"error: {advice}", markup=False, soft_wrap=True)
+        out.print(visible(f"error: {advice}"), markup=False, soft_wrap=True)
         return EXIT_REFUSED
     changes = [c.as_json() for c in outcome.changes] if outcome.changes is not None else None
     if outcome.changes is not None and not args.quiet:
@@ -372,7 +373,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
         return code
     code = print_policy(out, violations, quiet=args.quiet)
     if code != EXIT_OK and args.state is not None:
-        out.print(f"the state in {args.state} was not changed", markup=False)
+        out.print(visible(f"the state in {args.state} was not changed"), markup=False)
     return code
 
 
@@ -513,14 +514,15 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
     deleted = [c for c in changes if c.action == "delete"]
     if result.failures:
         for failure in result.failures:
-            out.print(
-                f"error: simulated Azure refused {failure.type} '{failure.name}'\n"
-                f"  {failure.code}: {failure.message}\n  resource: {failure.urn}",
-                markup=False,
-            )
+            # One line each: a line break in a message must not make a line of its own.
+            out.print(visible(f"error: simulated Azure refused {failure.type} "
+                              f"'{failure.name}'"), markup=False)
+            out.print(visible(f"  {failure.code}: {failure.message}"), markup=False)
+            out.print(visible(f"  resource: {failure.urn}"), markup=False)
         return EXIT_REFUSED
     if result.error:
-        out.print(f"error: the program failed: {result.error}", markup=False, soft_wrap=True)
+        out.print(visible(f"error: the program failed: {result.error}"), markup=False,
+                  soft_wrap=True)
         return EXIT_REFUSED
     if not quiet:
         print_tree(out, result, deleted)
@@ -534,8 +536,8 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
             f"{total} resources (" + ", ".join(
                 f"{n} {action}" for action, n in sorted(actions.items())) + ")")
     out.print(
-        f"stack {stack.name}: {done} in simulated Azure; "
-        f"makespan {duration(max((r.end_s for r in result.registrations), default=0))}",
+        visible(f"stack {stack.name}: {done} in simulated Azure; ")
+        + f"makespan {duration(max((r.end_s for r in result.registrations), default=0))}",
         markup=False,
     )
     return EXIT_OK
@@ -558,7 +560,8 @@ def print_policy(out: Console, violations: list[Violation], *, quiet: bool = Fal
         table.add_column("message", overflow="fold", ratio=1)
         for v in shown:
             # The logical name reads better than the URN; the report JSON keeps URNs.
-            table.add_row(v.policy, v.enforcement, v.urn.rsplit("::", 1)[-1], v.message)
+            table.add_row(plain(v.policy), plain(v.enforcement),
+                          plain(v.urn.rsplit("::", 1)[-1]), plain(v.message))
         out.print(table)
     elif not quiet:
         out.print("Policy: no violations", markup=False)
@@ -580,7 +583,7 @@ def print_changes(out: Console, changes: list[Change]) -> None:
             continue
         why = f"  [{', '.join(change.properties)}]" if change.properties else ""
         out.print(f"  {CHANGE_SYMBOLS[change.action]:>2} {change.action:<8}"
-                  f"{change.urn.rsplit('::', 1)[-1]}{why}", markup=False)
+                  + visible(f"{change.urn.rsplit('::', 1)[-1]}{why}"), markup=False)
     tally = counts(changes)
     out.print("  " + ", ".join(f"{n} {action}" for action, n in tally.items() if n)
               if any(tally.values()) else "  no resources", markup=False)
@@ -589,9 +592,9 @@ def print_changes(out: Console, changes: list[Change]) -> None:
 def print_blocked(out: Console, blocked: list[Change]) -> None:
     for change in blocked:
         out.print(
-            f"error: refusing to {change.action} protected resource "
-            f"{change.urn.rsplit('::', 1)[-1]} ({change.urn}); nothing was changed. "
-            "Images are protected: restore the config that keeps it, or unprotect it "
+            visible(f"error: refusing to {change.action} protected resource "
+                    f"{change.urn.rsplit('::', 1)[-1]} ({change.urn}); nothing was changed. ")
+            + "Images are protected: restore the config that keeps it, or unprotect it "
             "deliberately (protectImages: false) first.",
             markup=False,
         )
@@ -605,19 +608,18 @@ def print_tree(out: Console, result: ProgramRun, deleted: Sequence[Change] = ())
     nodes: dict[str, Tree] = {}
     root = Tree("[bold]pulumi:pulumi:Stack[/] vmimage")
     for reg in result.registrations:
-        label = f"{reg.type}  {reg.name}"
-        if reg.azure_name:
-            label += f"  [dim]({reg.azure_name})[/]"
-        if reg.protect:
-            label += "  [yellow]protected[/]"
-        parent = nodes.get(reg.parent or "", root)
         symbol = CHANGE_SYMBOLS.get(reg.action, "+") if reg.custom else " "
-        nodes[reg.urn] = parent.add(f"{symbol} {label}", highlight=False)
+        label = styled(f"{symbol} ", (reg.type, ""), "  ", (reg.name, ""))
+        if reg.azure_name:
+            label.append_text(styled("  ", (f"({reg.azure_name})", "dim")))
+        if reg.protect:
+            label.append("  protected", style="yellow")
+        parent = nodes.get(reg.parent or "", root)
+        nodes[reg.urn] = parent.add(label, highlight=False)
     for change in deleted:
         parent = nodes.get(change.parent or "", root)
-        parent.add(f"{CHANGE_SYMBOLS['delete']} {urn_type(change.urn)}  "
-                   f"{urn_name(change.urn)}  [red]deleted[/]",
-                   highlight=False)
+        parent.add(styled(f"{CHANGE_SYMBOLS['delete']} ", (urn_type(change.urn), ""), "  ",
+                          (urn_name(change.urn), ""), ("  deleted", "red")), highlight=False)
     out.print(root)
 
 
@@ -641,14 +643,14 @@ def print_states(out: Console, result: ProgramRun) -> None:
     for column in ("vm", "PowerState", "OSState"):
         table.add_column(column, overflow="fold")  # VM names: up to 64 characters
     for name, power, os_state in vm_states(result):
-        table.add_row(name, power, os_state)
+        table.add_row(plain(name), plain(power), plain(os_state))
     out.print(table)
 
 
 def print_outputs(out: Console, outputs: dict[str, Any]) -> None:
     out.print("[bold]Outputs:[/]")
     for key in sorted(outputs):
-        out.print(f"  {key}: {json.dumps(outputs[key], indent=None, default=str)}",
+        out.print(visible(f"  {key}: {json.dumps(outputs[key], indent=None, default=str)}"),
                   markup=False)
 
 

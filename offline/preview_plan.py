@@ -32,11 +32,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from offline.changes import ValueDiff, parse_path, plain, pulumi_path, value_at, value_diffs
+from offline.escape.markdown import code, text
+from offline.escape.terminal import visible
 from offline.plan.mermaid import diagram
 from offline.plan.model import PlanItem, PlanView, stack_of
 from offline.plan.render import plan_sections, policy_section
 from offline.plan.summaries import action_counts
-from offline.plan.values import _cell, _code
 from offline.preview_input import (
     MAX_BYTES,
     Diagnostic,
@@ -201,15 +202,15 @@ def render_preview(preview: Preview, events: EventLog | None = None, *,
     errors = _diagnostics(diagnostics, "error")
     mandatory = [v for v in events.violations if v.enforcement == "mandatory"]
     failed = bool(errors or mandatory or preview.stopped_early)
-    parts = [f"# vmimage plan: `{name}`", "",
+    parts = [f"# vmimage plan: {code(name, table=False)}", "",
              _summary(view, preview, events.violations, failed=failed), ""]
     if failed:
         parts += ["## Failed", ""]
         if preview.stopped_early:
             parts.append("- the preview stopped before it got to any resource")
         parts += [f"- {line}" for line in errors]
-        parts += [f"- policy {_code(v.policy)} (mandatory) refuses "
-                  f"{_code(v.urn.rsplit('::', 1)[-1]) if v.urn else 'the stack'}"
+        parts += [f"- policy {code(v.policy, table=False)} (mandatory) refuses "
+                  f"{code(v.urn.rsplit('::', 1)[-1], table=False) if v.urn else 'the stack'}"
                   for v in sorted(mandatory, key=lambda v: (v.policy, v.urn))]
         parts.append("")
     if preview.stopped_early:
@@ -251,8 +252,8 @@ def _diagnostics(diagnostics: Iterable[Diagnostic], severity: str) -> list[str]:
         if d.severity != severity:
             continue
         where = d.urn.rsplit("::", 1)[-1]
-        message = _cell(d.message)
-        found.append(f"{_code(where)}: {message}" if where else message)
+        message = text(d.message)
+        found.append(f"{code(where, table=False)}: {message}" if where else message)
     return sorted(set(found))
 
 
@@ -364,8 +365,9 @@ def _head(handle: BinaryIO) -> bytes:
 
 
 def _one_line(text: str) -> str:
-    """Text fit for one line of standard error: control characters shown, not obeyed."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:500]
+    """Text fit for one line of standard error: control characters shown, not obeyed
+    (the terminal escaper), and cut at 500 characters."""
+    return visible(text)[:500]
 
 
 def entry() -> None:

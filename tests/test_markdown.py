@@ -17,7 +17,6 @@ from conftest import load_pipeline, run_offline, stack_config
 from rich.console import Console
 
 from offline.cli import main
-from offline.plan.mermaid import _escape_label
 from offline.plan.render import render_markdown
 from offline.report import duration
 from vmimage.policy.rules import Violation
@@ -245,12 +244,6 @@ def test_duration_format():
     assert duration(454) == "7m34s"
     assert duration(3720) == "1h02m"
     assert duration(3600 * 25 + 60) == "25h01m"
-
-
-def test_labels_are_escaped():
-    label = _escape_label('CloneSet<br/>a "b" [c] <d> #e')
-    assert '"' not in label and "[" not in label and "<d>" not in label
-    assert label.startswith("CloneSet<br/>a ")
 
 
 def test_a_change_known_only_by_its_paths_still_reads():

@@ -4,12 +4,12 @@ stands for left out."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from offline.escape.mermaid import ident, label, unique
 from offline.plan.model import PlanItem, PlanView, azure_name
-from offline.plan.summaries import _count, image_versions
-from offline.plan.values import _old_new
+from offline.plan.summaries import clone_count, image_versions
+from offline.plan.values import old_new
 from offline.report import STAGES
 from vmimage.vocabulary import (
     GROUP_TAG,
@@ -66,34 +66,43 @@ def _node_key(item: PlanItem) -> str:
     return f"{CLONES}:{group}" if group and item.tag(ROLE_TAG) == "clone" else item.urn
 
 
-def _place(view: PlanView, item: PlanItem) -> tuple[str, str]:
-    """(top-level subgraph, stage) of a resource."""
+def _place(view: PlanView, item: PlanItem, ids: dict[str, str]) -> tuple[str, str]:
+    """(top-level subgraph, stage) of a resource; `ids`: each image version's subgraph."""
     stage = view.stage(item)
     if stage == "clone" or item.tag(ROLE_TAG) == "clone":
         return CLONES, "clone"
     version = view.version(item)
     if version is not None and stage in VERSION_STAGES:
-        return version_id(version), stage
+        return ids.get(version) or version_id(version), stage
     return FOUNDATION, "foundation"
 
 
 def version_id(version: str) -> str:
-    return "v" + re.sub(r"[^A-Za-z0-9]", "_", version)
+    """The subgraph id of an image version (`v1_2_0`); versions that map onto one id are
+    told apart by `_version_ids`."""
+    return ident("v", version)
+
+
+def _version_ids(view: PlanView) -> dict[str, str]:
+    """Image version -> its subgraph id, one id each (`1.0.0` and `1_0_0` would both be
+    `v1_0_0` otherwise)."""
+    versions = [v.version for v in image_versions(view)]
+    return dict(zip(versions, unique(version_id(v) for v in versions), strict=True))
 
 
 def _nodes(view: PlanView) -> tuple[dict[str, _Node], dict[str, str]]:
     members: dict[str, list[PlanItem]] = {}
     for item in view.customs:
         members.setdefault(_node_key(item), []).append(item)
-    placed = {key: _place(view, items[0]) for key, items in members.items()}
-    versions = {v.version: i for i, v in enumerate(image_versions(view))}
+    ids = _version_ids(view)
+    placed = {key: _place(view, items[0], ids) for key, items in members.items()}
+    rank_of = {group: i for i, group in enumerate(ids.values())}
 
     def order(key: str) -> tuple[int, int, int, str]:
         group, stage = placed[key]
         rank = 0 if group == FOUNDATION else 2 if group == CLONES else 1
-        version = next((v for v in versions if version_id(v) == group), "")
         stage_rank = STAGES.index(stage) if stage in STAGES else len(STAGES)
-        return rank, versions.get(version, 0), stage_rank, key
+        return rank, rank_of.get(group, 0), stage_rank, key
 
     nodes: dict[str, _Node] = {}
     for key in sorted(members, key=order):
@@ -146,12 +155,13 @@ def transitive_reduction(edges: set[tuple[int, int]]) -> set[tuple[int, int]]:
 
 
 def _subgraphs(view: PlanView, nodes: list[_Node]) -> list[str]:
-    titles = {version_id(v.version): f"image {v.version} · {v.status}"
+    ids = _version_ids(view)
+    titles = {ids[v.version]: label(f"image {v.version} · {v.status}")
               for v in image_versions(view)}
     out: list[str] = []
     for group in dict.fromkeys(n.group for n in nodes):
         members = [n for n in nodes if n.group == group]
-        out.append(f'  subgraph {group}["{_escape_label(titles.get(group, group))}"]')
+        out.append(f'  subgraph {group}["{titles.get(group) or label(group)}"]')
         if group == FOUNDATION:
             out.append("    direction LR")
         if group in titles:
@@ -178,16 +188,15 @@ def _label(key: str, items: list[PlanItem]) -> str:
     if not key.startswith(f"{CLONES}:"):
         item = items[0]
         name = azure_name(item)  # none: a VM action, told apart by where it sits
-        return _escape_label(f"{_type_name(item.type)}<br/>{name}" if name
-                             else _type_name(item.type))
+        return label(_type_name(item.type), name) if name else label(_type_name(item.type))
     vms = [i for i in items if i.type in (VIRTUAL_MACHINE, SCALE_SET)]
     group = key.split(":", 1)[1]
-    if any(i.type == SCALE_SET for i in vms):
-        what = f"ScaleSet {group}<br/>{_count(vms, True)} instances"
-    else:
-        what = f"CloneSet {group}<br/>{_count(vms, False)} VMs"
-    version = _old_new(vms, (("tags", VERSION_TAG),))
-    return _escape_label(re.sub(r"[`*]", "", f"{what} · {version}"))
+    scale_set = any(i.type == SCALE_SET for i in vms)
+    count = clone_count(vms, scale_set, markdown=False)
+    version = old_new(vms, (("tags", VERSION_TAG),), show=str, strong=False)
+    if scale_set:
+        return label(f"ScaleSet {group}", f"{count} instances · {version}")
+    return label(f"CloneSet {group}", f"{count} VMs · {version}")
 
 
 def _type_name(type_: str) -> str:
@@ -195,16 +204,3 @@ def _type_name(type_: str) -> str:
     name = type_.rsplit(":", 1)[-1]
     return {"VirtualMachineRunCommandByVirtualMachine": "RunCommand",
             "VirtualMachineScaleSet": "ScaleSet"}.get(name, name)
-
-
-_MERMAID_UNSAFE = set('"#&<>|[]{}();`\\')
-
-
-def _escape_label(text: str) -> str:
-    """Mermaid entity codes for characters that end or confuse a quoted label; `<br/>`
-    line breaks are kept."""
-    lines = text.split("<br/>")
-    return "<br/>".join(
-        "".join(f"#{ord(ch)};" if ch in _MERMAID_UNSAFE else ch for ch in line)
-        for line in lines
-    )

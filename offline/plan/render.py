@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from offline.engine import Registration
+from offline.escape.markdown import code, row, text
 from offline.plan.mermaid import diagram
 from offline.plan.model import ACTION_ORDER, PlanItem, PlanView, plan_items, stack_of
 from offline.plan.summaries import action_counts, clone_groups, image_versions
-from offline.plan.values import _cell, _code, _details
+from offline.plan.values import _details
 from offline.report import STAGES, critical_path, duration, makespan, stage_of, stage_spans
 from offline.runner import ProgramRun
 from vmimage.policy.rules import Violation
@@ -35,7 +36,7 @@ def render_markdown(
     view = PlanView(plan_items(run, changes))
     customs = sorted((r for r in run.registrations if r.custom), key=_order)
     parts = [
-        f"# vmimage plan: `{stack or _stack_of(run)}`",
+        f"# vmimage plan: {code(stack or _stack_of(run), table=False)}",
         "",
         _summary(run, customs, view if changes is not None else None, violations),
         "",
@@ -82,10 +83,10 @@ def _summary(
 def _failures(run: ProgramRun) -> list[str]:
     out = ["## Failed", ""]
     for f in sorted(run.failures, key=lambda f: f.urn):
-        out.append(f"- simulated Azure refused `{f.type}` `{f.name}`: "
-                   f"**{_cell(f.code)}** {_cell(f.message)}")
+        out.append(f"- simulated Azure refused {code(f.type, table=False)} "
+                   f"{code(f.name, table=False)}: **{text(f.code)}** {text(f.message)}")
     if run.error and not run.failures:
-        out.append(f"- the program failed: {_cell(run.error)}")
+        out.append(f"- the program failed: {text(run.error)}")
     return [*out, ""]
 
 
@@ -108,11 +109,8 @@ def _stages(run: ProgramRun, customs: list[Registration]) -> list[str]:
         start, end = min(r.start_s for r in regs), max(r.end_s for r in regs)
         heading = f"{stage} · {duration(start)} → {duration(end)} · {len(regs)}"
         table = ["| type | name | Azure name | start | end |", "|---|---|---|--:|--:|"]
-        table += [
-            f"| `{_short_type(r.type)}` | `{r.name}` | {_code(r.azure_name)} "
-            f"| {duration(r.start_s)} | {duration(r.end_s)} |"
-            for r in regs
-        ]
+        table += [row([code(_short_type(r.type)), code(r.name), code(r.azure_name),
+                       duration(r.start_s), duration(r.end_s)]) for r in regs]
         out += _folded(heading, table, heading_level=3)
     return out
 
@@ -123,8 +121,9 @@ def _critical_path(run: ProgramRun) -> list[str]:
            f"Estimated wall time on Azure: **{duration(makespan(run))}**, along:", ""]
     for i, urn in enumerate(critical_path(run), start=1):
         r = by_urn[urn]
-        who = f" ({_code(r.azure_name)})" if r.azure_name else ""
-        out.append(f"{i}. {stage_of(r)}: `{_short_type(r.type)}` `{r.name}`{who} — "
+        who = f" ({code(r.azure_name, table=False)})" if r.azure_name else ""
+        out.append(f"{i}. {stage_of(r)}: {code(_short_type(r.type), table=False)} "
+                   f"{code(r.name, table=False)}{who} — "
                    f"{duration(r.end_s - r.start_s)} ({duration(r.start_s)} → "
                    f"{duration(r.end_s)})")
     return [*out, ""]
@@ -134,7 +133,7 @@ def _warnings(warnings: Sequence[str], violations: Sequence[Violation]) -> list[
     out = ["## Warnings", ""]
     if not warnings and not violations:
         return [*out, "None.", ""]
-    out += [f"- {_cell(w)}" for w in warnings]
+    out += [f"- {text(w)}" for w in warnings]
     if warnings:
         out.append("")
     return out + policy_section(violations)
@@ -149,8 +148,8 @@ def policy_section(violations: Sequence[Violation]) -> list[str]:
     for v in sorted(violations, key=lambda v: (v.enforcement != "mandatory", v.policy,
                                                v.urn, v.message)):
         level = "**mandatory**" if v.enforcement == "mandatory" else "advisory"
-        out.append(f"| {_code(v.policy)} | {level} | {_code(v.urn.rsplit('::', 1)[-1])} "
-                   f"| {_cell(v.message)} |")
+        out.append(row([code(v.policy), level, code(v.urn.rsplit("::", 1)[-1]),
+                        text(v.message)]))
     return [*out, ""]
 
 
@@ -164,8 +163,8 @@ def _image_versions(view: PlanView) -> list[str]:
     for v in versions:
         status = f"**{v.status}**" if v.changed else v.status
         steps = "<br/>".join(f"{i}. {s}" for i, s in enumerate(v.steps, start=1)) or "—"
-        out.append(f"| `{v.version}` | {status} | {v.source} | {_cell(v.regions)} "
-                   f"| {'<br/>'.join(_cell(d) for d in v.disks) or '—'} | {steps} |")
+        out.append(row([code(v.version), status, v.source, text(v.regions),
+                        "<br/>".join(text(d) for d in v.disks) or "—", steps]))
     if not view.complete:
         out += ["", "Unchanged resources are not in this preview: what they hold shows as "
                 "—; `pulumi preview --json --show-sames` lists them."]
@@ -179,8 +178,8 @@ def _clone_groups(view: PlanView) -> list[str]:
         return [*out, "None.", ""]
     out += ["| group | kind | size | count | version | rollout | change |",
             "|---|---|---|--:|---|---|---|"]
-    out += [f"| `{g.group}` | {g.kind} | {g.size} | {g.count} | {g.version} "
-            f"| {_cell(g.rollout)} | {g.status} |" for g in groups]
+    out += [row([code(g.group), g.kind, g.size, g.count, g.version, text(g.rollout),
+                 g.status]) for g in groups]
     return [*out, ""]
 
 
@@ -217,9 +216,8 @@ def _change_table(view: PlanView, items: list[PlanItem]) -> list[str]:
 
     table = ["| | action | type | name | what changes |", "|---|---|---|---|---|"]
     for item in sorted(items, key=order):
-        table.append(f"| `{ACTION_SYMBOL.get(item.action, '?')}` | {item.action} "
-                     f"| {_code(_short_type(item.type))} | {_code(item.name)} "
-                     f"| {_details(item)} |")
+        table.append(row([code(ACTION_SYMBOL.get(item.action, "?")), text(item.action),
+                          code(_short_type(item.type)), code(item.name), _details(item)]))
     return table
 
 

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from offline.changes import UNKNOWN_SHOWN, plain, shown, value_at
+from offline.escape.markdown import code, text
 from offline.plan.model import ACTION_ORDER, STEP_TYPES, PlanItem, PlanView
 from offline.plan.values import (
-    _code,
     _dicts,
     _marketplace,
     _number,
-    _old_new,
     _target_regions,
     _values,
+    old_new,
 )
 from vmimage.azure.naming import parse_version
 from vmimage.steps.format_disks import COMMAND as FORMAT_DISKS_COMMAND
@@ -116,27 +116,27 @@ def _source(view: PlanView, build_vm: PlanItem | None, captures: list[PlanItem])
         for capture in captures:
             uri = value_at(capture.props, ("storageProfile", "osDiskImage", "source", "uri"))
             if uri is not None:
-                return f"vhd {_code(shown(uri, 100))}"
+                return f"vhd {code(shown(uri, 100))}"
         return "—"
     ref = value_at(build_vm.props, ("storageProfile", "imageReference"))
     if isinstance(ref, Mapping) and ref.get("publisher"):
-        return "marketplace " + _code(_marketplace(ref))
+        return "marketplace " + code(_marketplace(ref))
     parent = next((d for d in view.deps(build_vm) if d.type in CAPTURED_IMAGE_TYPES), None)
     if parent is not None and view.version(parent) is not None:
-        return f"version {_code(view.version(parent))}"
+        return f"version {code(view.version(parent))}"
     image_id = ref.get("id") if isinstance(ref, Mapping) else ref
     return _image_id_source(view, image_id)
 
 
 def _image_id_source(view: PlanView, image_id: Any) -> str:
     if not isinstance(image_id, str) or plain(image_id) == UNKNOWN_SHOWN:
-        return f"image {_code(shown(image_id))}"
+        return f"image {code(shown(image_id))}"
     own = re.search(r"/galleries/([^/]+)/images/([^/]+)/versions/([^/]+)$", image_id, re.I)
     if own and (own[1].lower(), own[2].lower()) in view.galleries:
-        return f"version {_code(own[3])}"
+        return f"version {code(own[3])}"
     if "/galleries/" in image_id.lower():
-        return f"imageVersionId {_code(shown(image_id))}"
-    return f"managedImageId {_code(shown(image_id))}"
+        return f"imageVersionId {code(shown(image_id))}"
+    return f"managedImageId {code(shown(image_id))}"
 
 
 def _regions(captures: list[PlanItem]) -> str:
@@ -216,7 +216,7 @@ def _step_label(step: PlanItem) -> str:
         return "file"
     if re.fullmatch(r"windows-update-(r\d+|verify)", stem):
         return "windowsUpdate" if stem == "windows-update-verify" else "windowsUpdate round"
-    return f"script {_code(stem)}"  # a script or a template: both run as a script
+    return f"script {code(stem)}"  # a script or a template: both run as a script
 
 
 def _merge_windows_update(labels: list[str]) -> list[str]:
@@ -268,19 +268,23 @@ def _group_summary(view: PlanView, group: str, items: list[PlanItem]) -> CloneGr
     size = (("sku", "name"),) if scale_set else (("hardwareProfile", "vmSize"),)
     return CloneGroupSummary(
         group=group, kind="scaleSet" if scale_set else "vm",
-        size=_old_new(items, size), count=_count(items, scale_set),
-        version=_old_new(items, (("tags", VERSION_TAG),)),
+        size=old_new(items, size), count=clone_count(items, scale_set),
+        version=old_new(items, (("tags", VERSION_TAG),)),
         rollout=_scale_set_rollout(items) if scale_set else _vm_rollout(view, items),
         status=_group_status(items),
     )
 
 
-def _count(items: list[PlanItem], scale_set: bool) -> str:
+def clone_count(items: list[PlanItem], scale_set: bool, *, markdown: bool = True) -> str:
+    """How many instances or VMs, old -> new: Markdown text, or plain for a diagram label."""
     if scale_set:
-        return _old_new(items, (("sku", "capacity"),)).replace("`", "")
+        return old_new(items, (("sku", "capacity"),), show=text if markdown else str,
+                       strong=markdown)
     old = sum(1 for i in items if i.action != "create")
     new = sum(1 for i in items if i.action != "delete")
-    return f"{old} → **{new}**" if old and old != new else str(new)
+    if not old or old == new:
+        return str(new)
+    return f"{old} → **{new}**" if markdown else f"{old} → {new}"
 
 
 def _vm_rollout(view: PlanView, items: list[PlanItem]) -> str:

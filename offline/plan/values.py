@@ -1,13 +1,14 @@
 """Values as a reviewer reads them: a resource's key values (Azure name, size, count,
-image, regions...), its changes old -> new, and the Markdown code spans and table cells
-they are written in."""
+image, regions...) and its changes old -> new, written as Markdown code spans
+(offline/escape/markdown.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from offline.changes import PathPart, parse_path, plain, pulumi_path, shown, value_at
+from offline.escape.markdown import ABSENT, code
 from offline.plan.model import PlanItem, azure_name
 from vmimage.vocabulary import (
     DYNAMIC_PREFIX,
@@ -33,19 +34,19 @@ DIFF_LINES = 8  # value changes shown per resource; the rest are counted
 
 def _details(item: PlanItem) -> str:
     if item.action in ("create", "delete"):
-        values = " · ".join(f"{label} {_code(value)}" for label, value in key_values(item))
+        values = " · ".join(f"{label} {code(value)}" for label, value in key_values(item))
         return ("was: " + values if item.action == "delete" and values else values) or "—"
     lines = []
     if item.action == "replace":
-        reasons = ", ".join(_code(r) for r in item.replace_reasons)
+        reasons = ", ".join(code(r) for r in item.replace_reasons)
         lines.append(f"**replaced**: {reasons} cannot change in place" if reasons
                      else "**replaced**")
-    lines += [f"{_code(d.path)}: {_code(shown(d.old))} → {_code(shown(d.new))}"
+    lines += [f"{code(d.path)}: {code(shown(d.old))} → {code(shown(d.new))}"
               for d in item.diff[:DIFF_LINES]]
     if len(item.diff) > DIFF_LINES:
         lines.append(f"… and {len(item.diff) - DIFF_LINES} more")
     if not item.diff and item.properties and not item.replace_reasons:
-        lines.append(", ".join(_code(pulumi_path(parse_path(p))) for p in item.properties))
+        lines.append(", ".join(code(pulumi_path(parse_path(p))) for p in item.properties))
     return "<br/>".join(lines) or "—"
 
 
@@ -129,13 +130,19 @@ def _values(item: PlanItem, paths: Sequence[Sequence[PathPart]], *, before: bool
     return found - {"—"}
 
 
-def _old_new(items: list[PlanItem], paths: Sequence[Sequence[PathPart]]) -> str:
+def old_new(items: list[PlanItem], paths: Sequence[Sequence[PathPart]], *,
+             show: Callable[[str], str] = code, strong: bool = True) -> str:
+    """The values before -> after across `items`; each side through `show` (a Markdown
+    code span by default; `str` for a diagram label, which escapes it itself), the new one
+    in bold when `strong`."""
     old = set().union(*(_values(i, paths, before=True, after=False) for i in items))
     new = set().union(*(_values(i, paths, before=False, after=True) for i in items))
-    old_text, new_text = _code(", ".join(sorted(old))), _code(", ".join(sorted(new)))
+    old_text, new_text = (show(", ".join(sorted(side))) or ABSENT for side in (old, new))
     if not old or old == new:
         return new_text if new else old_text
-    return f"{old_text} → **{new_text}**" if new else f"{old_text} → —"
+    if not new:
+        return f"{old_text} → —"
+    return f"{old_text} → **{new_text}**" if strong else f"{old_text} → {new_text}"
 
 
 def _dicts(value: Any) -> list[Mapping[str, Any]]:
@@ -145,18 +152,3 @@ def _dicts(value: Any) -> list[Mapping[str, Any]]:
 def _number(value: Any) -> int:
     value = plain(value)
     return value if isinstance(value, int) else -1
-
-
-def _code(text: str | None) -> str:
-    """A code span safe in a table cell: GitHub splits cells at '|' even inside one."""
-    if not text:
-        return "—"
-    escaped = str(text).replace("|", "\\|").replace("\n", " ")
-    if "`" in escaped:
-        return f"`` {escaped} ``"
-    return f"`{escaped}`"
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell or list item: one line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
