@@ -9,12 +9,13 @@ read as rich markup."""
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import unicodedata
 
 import pytest
-from conftest import gfm
+from conftest import ROOT, gfm
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
@@ -86,8 +87,10 @@ def test_a_code_span_in_a_table_cell_stays_in_its_cell(value: str) -> None:
     tokens = PARSER.parse(source)
     cells = [tokens[i + 1] for i, t in enumerate(tokens) if t.type == "td_open"]
     assert len(cells) == 2, source
-    assert [c.type for c in cells[0].children] == ["code_inline"], source
-    assert cells[0].children[0].content == one_line(value)
+    # One span, or (a pipe right after a backslash) spans around that pipe as text.
+    children = cells[0].children
+    assert {c.type for c in children if c.content != "|"} == {"code_inline"}, source
+    assert "".join(c.content for c in children) == one_line(value)
     assert cells[1].content == "after"
 
 
@@ -130,7 +133,8 @@ def test_a_url_in_text_is_code_never_a_link() -> None:
 
 @pytest.mark.parametrize(("value", "expected"), [
     ("a`b", "``a`b``"), ("`", "`` ` ``"), ("``x`", "``` ``x` ```"), (" a ", "`  a  `"),
-    ("x|y", "`x\\|y`"), ("two\nlines", "`two lines`"), ("", "—"), (None, "—"),
+    ("x|y", "`x\\|y`"), ("a\\|b", "`a\\`\\|`b`"), ("two\nlines", "`two lines`"), ("", "—"),
+    (None, "—"),
 ])
 def test_code_fences_and_pads(value: object, expected: str) -> None:
     assert markdown.code(value) == expected
@@ -207,3 +211,38 @@ def test_terminal_text_is_shown_literally_in_lines_tables_and_trees(value: str) 
 @given(HOSTILE_TEXT)
 def test_terminal_text_never_carries_a_control(value: str) -> None:
     assert not any(hidden(c) for c in terminal.plain(value).plain)
+
+
+# -- nothing escapes by hand ------------------------------------------------------------------
+
+RENDERERS = [*sorted((ROOT / "offline" / "plan").glob("*.py")),
+             ROOT / "offline" / "preview_plan.py", ROOT / "offline" / "cli.py"]
+
+
+def hand_made_spans(source: str) -> list[str]:
+    """F-strings that put a value between two backticks: `{value}`."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr):
+            parts = node.values
+            for before, value, after in zip(parts, parts[1:], parts[2:], strict=False):
+                if (isinstance(before, ast.Constant) and str(before.value).endswith("`")
+                        and isinstance(value, ast.FormattedValue)
+                        and isinstance(after, ast.Constant) and str(after.value).startswith("`")):
+                    found.append(ast.unparse(node))
+    return found
+
+
+@pytest.mark.parametrize("path", RENDERERS, ids=lambda p: p.name)
+def test_renderers_do_not_escape_by_hand(path) -> None:
+    """A value interpolated between backticks, a hand-made pipe escape, a markup tag
+    around a value: each is what the escapers replace."""
+    source = path.read_text(encoding="utf-8")
+    assert hand_made_spans(source) == [], "a value in a hand-made code span"
+    assert not re.findall(r"""replace\(["']\|""", source), "a hand-made pipe escape"
+    assert not re.findall(r"\[/?(?:bold|dim|yellow|red|green)[^\]]*\][^\"\n]*\{", source), \
+        "rich markup around a value"
+
+
+def test_the_hand_made_span_check_finds_one() -> None:
+    assert hand_made_spans('x = f"| `{name}` |"') == ['f\'| `{name}` |\'']

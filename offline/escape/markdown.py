@@ -14,7 +14,10 @@ What each rule stands on (CommonMark 0.31.2, https://spec.commonmark.org/0.31.2/
   inside a code span (GFM §4.10, example 200: "Include a pipe in a cell's content by
   escaping it, including inside other inline spans"); the table removes that backslash
   before the span is read, so `\\|` in a cell's code span shows `|`. Outside a table it
-  would show the backslash: `code(..., table=False)` there.
+  would show the backslash: `code(..., table=False)` there. A pipe right after a
+  backslash goes between two spans (parsers read `\\\\|` differently: cmark-gfm's
+  scanner, github/cmark-gfm extensions/ext_scanners.re, pairs a backslash with any
+  punctuation, micromark counts backslashes).
 - Any ASCII punctuation may be backslash-escaped (CommonMark §2.4); `<`, `>` and `&` are
   written as entities (§6.2), so no raw HTML (§6.6) and no `<...>` autolink (§6.5) can
   start; escaped brackets and parentheses make no link or image (§6.3, §6.4).
@@ -49,6 +52,7 @@ _ZWSP = "&#8203;"
 _BLOCK_START = re.compile(r"^([#+\-=\[]|\d+[.)])")
 _URL = re.compile(r"(?:[a-z][a-z0-9+.\-]*://|www\.)[^\s|]+", re.IGNORECASE)
 _BACKTICKS = re.compile(r"`+")
+_PIPE_AFTER_BACKSLASH = re.compile(r"(?<=\\)\|")
 
 
 def code(value: object, *, table: bool = True) -> str:
@@ -57,8 +61,17 @@ def code(value: object, *, table: bool = True) -> str:
     if value is None or value == "":
         return ABSENT
     content = one_line(str(value))
-    if table:
-        content = content.replace("|", "\\|")
+    if not table:
+        return _span(content)
+    # A pipe right after a backslash cannot be escaped inside a span: parsers disagree on
+    # `\\|` (cmark-gfm's scanner reads a backslash and an escaped pipe, micromark an
+    # escaped backslash and a cell border). It is written between two spans instead, as
+    # an escaped pipe of the text; every other pipe is escaped inside its span.
+    pieces = _PIPE_AFTER_BACKSLASH.split(content)
+    return "\\|".join(_span(p.replace("|", "\\|")) if p else "" for p in pieces)
+
+
+def _span(content: str) -> str:
     fence = "`" * (1 + max((len(run) for run in _BACKTICKS.findall(content)), default=0))
     pad = content.startswith("`") or content.endswith("`") or (
         content.startswith(" ") and content.endswith(" ") and content.strip() != "")
