@@ -17,7 +17,8 @@ config always gives the same bytes.
 One concern per module, each building on the ones before it:
 
 - model.py: the plan's data (`PlanItem`, `PlanView`) and building it from an offline run
-- values.py: values as shown, key values, old -> new diffs, Markdown code spans and cells
+- values.py: values as shown, key values, old -> new diffs (written through the one
+  Markdown escaper, offline/escape/markdown.py, as every section is)
 - summaries.py: per image version and per clone group, and the count of changes
 - mermaid.py: the dependency diagram
 - render.py: the Markdown text (`render_markdown`, `plan_sections`)
