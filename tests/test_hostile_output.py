@@ -37,7 +37,7 @@ from rich.console import Console
 
 from offline import cli
 from offline.engine import Failure
-from offline.escape.controls import one_line
+from offline.escape.controls import hidden
 from offline.plan.render import render_markdown
 from offline.plan.values import DIFF_LINES
 from offline.preview_plan import read_preview, render_preview
@@ -63,6 +63,10 @@ HOSTILE = [
     "**bold** _em_ ~~gone~~ $x^2$ &amp; \\| \\",
     "# heading",
 ]
+#: What a stack file may hold: tag values refuse control and invisible characters
+#: (vmimage/config/values.py), so those reach the renderers through the preview JSON,
+#: the run's own records and the config's problem lines instead.
+CONFIG_HOSTILE = [v for v in HOSTILE if not any(hidden(c) for c in v)]
 OWN_HTML = re.compile(r"(<details><summary>[\w ·→]+</summary>|</details>)\s*")
 CONTROL_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
 PARSER = gfm()
@@ -146,11 +150,11 @@ def offline_plans(tmp_path_factory) -> list[str]:
     first DIFF_LINES changes of a resource), each against the state of the one before."""
     folder = tmp_path_factory.mktemp("hostile")
     state, stack = folder / "state.json", folder / "Pulumi.h.yaml"
-    tags = {f"k{i:02}": "plain" for i in range(len(HOSTILE))}
+    tags = {f"k{i:02}": "plain" for i in range(len(CONFIG_HOSTILE))}
     batches = [list(tags)[i:i + DIFF_LINES - 1] for i in range(0, len(tags), DIFF_LINES - 1)]
     plans = []
     for n, batch in enumerate([[], *batches]):
-        tags.update({key: HOSTILE[int(key[1:])] for key in batch})
+        tags.update({key: CONFIG_HOSTILE[int(key[1:])] for key in batch})
         if n == len(batches):
             tags["key `|` @octocat [x](y) #1"] = "v"
         stack.write_text(yaml.safe_dump(hostile_stack(tags)), encoding="utf-8")
@@ -168,10 +172,8 @@ def test_the_offline_plan_shows_hostile_config_as_data(offline_plans: list[str])
         assert markdown_problems(plan) == []
         assert mermaid_problems(plan) == []
     shown = "\n".join(cell for plan in offline_plans for cell in cells(plan))
-    for value in HOSTILE:  # each tag value whole in a cell of the changes
-        # (a value of several lines is a script to `shown`: its line count and digest)
-        expected = one_line(value) if "\n" not in value else "<script: 3 lines"
-        assert f"→ {expected}" in shown, value
+    for value in CONFIG_HOSTILE:  # each tag value whole in a cell of the changes
+        assert f"→ {value}" in shown, value
     assert "````a`b``c```d````" in offline_plans[1]
     assert 'tags["key `|` @octocat [x](y) #1"]: — → v' in "\n".join(cells(offline_plans[-1]))
     warnings = offline_plans[0].split("## Warnings", 1)[1].split("##", 1)[0]
