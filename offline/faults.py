@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from offline.arm import ArmError
+from offline.arm.model import SimulatedCrash
 from offline.guest import GuestState
 from vmimage.vocabulary import STEP_CUSTOMIZE, STEP_VALIDATE
 
@@ -55,17 +56,6 @@ SCRIPT_OUTPUT = (
     "[stdout]\n+ set -euo pipefail\n+ simulated customize step\n"
     "[stderr]\nsimulated failure injected by --faults customize-fail=1 (exit code 1)"
 )
-
-
-class SimulatedCrash(Exception):
-    """The offline `up` was killed mid-run (crash-after=K)."""
-
-    def __init__(self, after: int) -> None:
-        super().__init__(
-            f"simulated crash after {after} operations; re-run with the same --state to "
-            "converge"
-        )
-        self.after = after
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from offline.arm import ArmError, SimulatedArm
+from offline.arm import ArmError, SimulatedArm, SimulatedCrash
 from offline.engine import (
     DiffFn,
     Failure,
@@ -34,7 +34,6 @@ from offline.engine import (
     SimulatorMonitor,
     _final_state,
 )
-from offline.faults import SimulatedCrash
 from offline.passphrase import PassphraseError, decrypt, key_for
 from offline.pulumi_host import run_program, stack_outputs, type_depth
 from offline.secrets import REDACTED

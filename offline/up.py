@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from offline.arm import ArmError, SimulatedArm
+from offline.arm import ArmError, SimulatedArm, SimulatedCrash
 from offline.changes import (
     Change,
     delete_order,
@@ -17,7 +17,6 @@ from offline.changes import (
     summarize,
 )
 from offline.engine import Failure, Operation, PendingOperation, PriorResource
-from offline.faults import SimulatedCrash
 from offline.latency import LatencyModel
 from offline.marketplace import CatalogImage
 from offline.runner import ProgramRun, StackConfig, run

@@ -1,8 +1,11 @@
 """A local Azure for processes that believe they talk to the real one.
 
 One HTTPS server plays three hosts, told apart by the Host header:
-- `management.azure.com`: ARM, served by a `FakeVmArm` (instance views, deallocate,
-  generalize, LRO polling), refusing requests without a token it issued;
+- `management.azure.com`: ARM, served by the simulated ARM's VM REST model
+  (offline/arm/vm_rest.py: instance views, run commands, deallocate, generalize, LRO
+  polling) over a `VmWorld` (tests/conftest.py), refusing requests without a token it
+  issued. Simulated time does not pass by itself here: every VM action and guest
+  reaction takes no time, so a real client's polls find it done;
 - `login.microsoftonline.com`: Entra ID's token endpoint (and its discovery documents),
   issuing tokens for client secrets and client assertions;
 - `token.actions.githubusercontent.example`: the GitHub Actions ID-token request.
@@ -33,20 +36,24 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import trustme
+from conftest import VmWorld
 
-from offline.fake_vm import FakeVmArm
+from offline.arm.vm_rest import VmRest
 
 ARM_HOST = "management.azure.com"
 LOGIN_HOST = "login.microsoftonline.com"
 GITHUB_HOST = "token.actions.githubusercontent.example"
 GITHUB_REQUEST_TOKEN = "github-request-token"
+#: Real clients wait in real time, the simulated clock stands still: nothing takes time.
+INSTANT = {"vm.deallocate": 0, "vm.restart": 0, "vm.start": 0, "guest.boot": 0,
+           "guest.deprovision": 0, "guest.sysprep": 0}
 
 
 @dataclass
 class FakeAzure:
     """What the fake saw; tests assert on it."""
 
-    arm: FakeVmArm = field(default_factory=FakeVmArm)
+    world: VmWorld = field(default_factory=lambda: VmWorld(latency=INSTANT))
     tokens_issued: dict[str, dict[str, str]] = field(default_factory=dict)  # token -> form
     token_requests: list[dict[str, str]] = field(default_factory=list)
     oidc_requests: list[dict[str, str]] = field(default_factory=list)
@@ -57,6 +64,11 @@ class FakeAzure:
     require_issued_tokens: bool = True  # False: ARM takes any bearer token
     poll_after_s: int = 1  # Retry-After on long-running operations (0 means "use 30 s")
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def arm(self) -> VmRest:
+        """ARM's VM REST API as the fake serves it: what it was asked, what it did."""
+        return self.world.rest
 
     # -- the three hosts --------------------------------------------------------------
     def login(self, method: str, path: str, form: dict[str, str]) -> tuple[int, Any]:
@@ -133,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         origin = f"https://{authority}"
         for key, value in headers.items():
-            # ARM sends absolute operation URLs; FakeVmArm gives paths.
+            # ARM sends absolute operation URLs; the REST model gives paths.
             self.send_header(key, origin + value if value.startswith("/") else value)
         if payload is not None:
             self.send_header("Content-Type", "application/json")

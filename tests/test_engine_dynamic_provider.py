@@ -28,7 +28,7 @@ from engine_host import (
 )
 from fake_azure import GITHUB_HOST, GITHUB_REQUEST_TOKEN, LOGIN_HOST, fake_azure
 from google.protobuf import empty_pb2
-from program_mocks import SUBSCRIPTION, run_program
+from program_mocks import run_program
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
@@ -146,8 +146,7 @@ def run_lifecycle(tmp_path: Path, engine: Any, azure: Any, up_registration: Any,
                   env: dict[str, str], config: dict[str, Any] | None = None,
                   cwd: Path = ROOT) -> dict[str, Any]:
     rg, vm = vm_of(up_registration)
-    azure.azure.arm.subscription_id = SUBSCRIPTION
-    azure.azure.arm.add_vm(rg, vm, stops_after_polls=0)  # powers off once sealed
+    azure.azure.world.add_vm(vm, rg=rg)  # its guest powers off once sealed
     with start(tmp_path, engine, clean_env(**azure.env(**env)), cwd=cwd) as host:
         stub = provider_stub(host)
         configure(stub, config)
@@ -161,8 +160,8 @@ def run_lifecycle(tmp_path: Path, engine: Any, azure: Any, up_registration: Any,
         assert created.id == up_registration.inputs["vmId"]
         assert outs["osState"] == "generalized" and outs["powerState"] == "deallocated"
         # the guest was sealed with the script the program registered
-        sent = azure.azure.arm.vms[(rg.lower(), vm.lower())].commands
-        assert sent["vmimage-seal"]["script"] == up_registration.inputs["sealScript"]
+        sent = azure.azure.world.commands(vm, rg)
+        assert sent["vmimage-seal"]["source"]["script"] == up_registration.inputs["sealScript"]
         requests_after_create = len(azure.azure.arm.log)
 
         # a no-op up: Check (old inputs, news), then Diff (old outputs) -> nothing to do
@@ -256,8 +255,7 @@ def test_github_oidc_requests_a_fresh_id_token_for_each_entra_token(tmp_path, en
 def create_failure(tmp_path: Path, engine: Any, azure: Any, reg: Any,
                    env: dict[str, str]) -> tuple[str, float]:
     rg, vm = vm_of(reg)
-    azure.azure.arm.subscription_id = SUBSCRIPTION
-    azure.azure.arm.add_vm(rg, vm, power_state="stopped")
+    azure.azure.world.add_vm(vm, rg=rg, power="stopped")
     with start(tmp_path, engine, clean_env(**azure.env(**env))) as host:
         stub = provider_stub(host)
         configure(stub)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from offline.arm import ArmError
-from offline.faults import FaultPlan, SimulatedCrash
+from offline.arm import ArmError, SimulatedCrash
+from offline.faults import FaultPlan
 
 
 def up(tmp_path: Path, stack: str, *extra: str) -> tuple[int, str, dict[str, Any] | None]:

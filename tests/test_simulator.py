@@ -10,7 +10,7 @@ from conftest import load_pipeline, run_offline, stack_config
 from rich.console import Console
 
 from offline.arm import ArmError, SimulatedArm
-from offline.arm.vm_rest import SimulatedClock, VmRestFacade
+from offline.arm.vm_rest import SimulatedClock, VmRest
 from offline.cli import EXIT_REFUSED, print_run
 from offline.secrets import unwrap
 
@@ -120,7 +120,7 @@ def version_props(source_vm, *, name="1.0.0", regions=(LOC,)):
 
 
 def rest(arm, at):
-    return VmRestFacade(arm, SimulatedClock(at))
+    return VmRest(arm, SimulatedClock(at))
 
 
 def post(arm, vm, action, at):
@@ -130,7 +130,11 @@ def post(arm, vm, action, at):
 def generalized(arm, vm, at=VM_READY):
     """Deallocate then generalize through the REST facade; returns the time it is done."""
     facade = rest(arm, at)
-    assert facade.handle("POST", f"{vm}/deallocate", {}, None)[0] == 200
+    status, headers, _ = facade.handle("POST", f"{vm}/deallocate", {}, None)
+    assert status == 202  # a long-running operation: poll it when ARM says
+    facade.clock.sleep(float(headers["Retry-After"]))
+    poll = headers["Azure-AsyncOperation"].split("?")[0]
+    assert facade.handle("GET", poll, {}, None)[2]["status"] == "Succeeded"
     assert facade.handle("POST", f"{vm}/generalize", {}, None)[0] == 200
     return facade.clock.now
 
@@ -234,7 +238,8 @@ def test_capture_from_a_vm_that_is_not_generalized(arm):
     refused(arm.put, VERSION, version_props(vm), VM_READY, code="OperationNotAllowed",
             status=409, match="generalized")
     # Deallocated is not enough either.
-    assert post(arm, vm, "deallocate", VM_READY)[0] == 200
+    assert post(arm, vm, "deallocate", VM_READY)[0] == 202
+    assert arm.vm_state(vm, VM_READY + 200)[0] == "deallocated"
     refused(arm.put, VERSION, version_props(vm), VM_READY + 200, code="OperationNotAllowed")
 
 

@@ -36,6 +36,7 @@ from offline.arm.model import (
     ArmError,
     ArmResource,
     Outcome,
+    SimulatedCrash,
     VmTimeline,
     changed_immutable,
     get_path,
@@ -46,5 +47,5 @@ from offline.arm.simulated import SimulatedArm
 __all__ = [
     "EPOCH", "HANDLERS", "IMMUTABLE_PROPERTIES", "INVOKES", "SUBSCRIPTION_ID", "ArmError",
     "ArmResource", "ControlPlane", "Handler", "Invoke", "Outcome", "SimulatedArm",
-    "VmTimeline", "changed_immutable", "get_path", "timestamp",
+    "SimulatedCrash", "VmTimeline", "changed_immutable", "get_path", "timestamp",
 ]

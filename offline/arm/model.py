@@ -94,6 +94,22 @@ class ArmError(Exception):
         self.kept = kept
 
 
+class SimulatedCrash(Exception):
+    """The client process dies here: the offline `up` killed mid-run (`--faults
+    crash-after=K`), or a VM action's process right after a REST action took effect
+    (`VmRest.crash_after`). An Exception, not a BaseException: azure-core runs LRO polling
+    in a worker thread that only hands `Exception`s back to `.result()`; neither
+    azure-core's RetryPolicy (AzureError only) nor the VM actions (HttpResponseError
+    only) catch it."""
+
+    def __init__(self, after: int, what: str = "operations") -> None:
+        super().__init__(
+            f"simulated crash after {after} {what}; re-run with the same --state to "
+            "converge"
+        )
+        self.after = after
+
+
 @dataclass
 class ArmResource:
     id: str

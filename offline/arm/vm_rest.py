@@ -1,11 +1,31 @@
-"""The simulator's VM REST surface, so VM actions offline (generalize, restart) run the
-very same procedures as on Azure, through a real ComputeManagementClient. Time is
+"""The simulator's VM REST API: the one model of Microsoft.Compute's VM endpoints that the
+VM actions (generalize, restart, resume, health gate, publish, retire) call, offline
+through a real ComputeManagementClient; the runner and the tests both use it. Time is
 simulated: every call advances a clock by its modeled latency, and sleeping advances it
-too."""
+too. What it answers (sources in docs/azure-behaviours.md):
+
+- instanceView lists `ProvisioningState/succeeded`, `PowerState/<state>` and, once
+  flagged, `OSState/generalized`; its `vmAgent` status is the agent's last report;
+- POST deallocate, restart and start are long-running operations: 202 with
+  `Azure-AsyncOperation`, `Location` and `Retry-After` (the time left); polled, they
+  report InProgress until done, then Succeeded (or Failed: the VM is left as it was);
+- POST generalize answers 200 only for a stopped or deallocated VM, 409
+  OperationNotAllowed for a running one, and 409 Conflict while a deallocation is still
+  in flight; a deallocate during one is refused with 409 Conflict too;
+- errors use ARM's body shape `{"error": {"code": ..., "message": ...}}`.
+
+Scripting for tests: `inject` queues canned replies per (method, path suffix) ahead of the
+real behaviour; `crash_after` raises `SimulatedCrash` once an action has taken effect
+(between deallocate and generalize: a process dying there); `fail_operation` makes the
+next long-running operation of a kind end Failed; `posts`, `applied` and `log` count what
+was asked and what took effect.
+"""
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +34,7 @@ from azure.core.exceptions import HttpResponseError
 
 from offline import quota
 from offline.arm.control import ControlPlane
-from offline.arm.model import SUBSCRIPTION_ID, ArmError, get_path, timestamp
+from offline.arm.model import SUBSCRIPTION_ID, ArmError, SimulatedCrash, get_path, timestamp
 from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 from offline.secrets import unwrap
 from vmimage.azure.client import TRANSPORT
@@ -45,6 +65,12 @@ MARKETPLACE_PATH = re.compile(
     re.IGNORECASE,
 )
 
+OPERATION_PATH = re.compile(
+    r"/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/"
+    r"(?P<kind>operations|operationResults)/(?P<op>[^/?]+)$",
+    re.IGNORECASE,
+)
+
 Reply = tuple[int, dict[str, str], Any]  # a JSON body: an object, a list (ARM lists), None
 
 
@@ -60,20 +86,77 @@ class SimulatedClock:
 
 
 @dataclass
-class VmRestFacade:
-    """An `ArmBackend` (offline.arm_transport) over the simulated VM states."""
+class Operation:
+    """An ARM long-running operation on one VM: what it does, when it ends."""
+
+    vm_id: str
+    kind: str  # deallocate, restart, start
+    start: float
+    end: float
+    fails: bool = False
+    done: bool = False
+
+
+@dataclass
+class VmRest:
+    """An `ArmBackend` (offline.arm_transport) over the control plane's VMs."""
 
     arm: ControlPlane
     clock: SimulatedClock
     calls: list[tuple[str, float, float]] = field(default_factory=list)  # (op, start, end)
     # Told of each call as it completes, so a crash between two calls falls between them.
     on_call: Callable[[str, float, float], None] | None = None
+    #: Every POST to a VM received, by action ("deallocate", "generalize"), faults included.
+    posts: Counter[str] = field(default_factory=Counter)
+    #: VM actions that took effect, by action (a long-running one: when it succeeded).
+    applied: Counter[str] = field(default_factory=Counter)
+    #: (method, path, status) of every request, in order.
+    log: list[tuple[str, str, int]] = field(default_factory=list)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    _canned: dict[tuple[str, str], deque[Reply | None]] = field(default_factory=dict)
+    _crash: dict[str, int] = field(default_factory=dict)
+    _failing: Counter[str] = field(default_factory=Counter)
+    _op_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
+    # -- scripting (tests) -----------------------------------------------------------
+    def inject(self, method: str, path_suffix: str, status: int, *, code: str = "",
+               message: str = "", headers: dict[str, str] | None = None,
+               times: int = 1, after: int = 0) -> None:
+        """Queue `times` canned error replies for requests whose path ends with
+        `path_suffix` (e.g. "/generalize", "/instanceView"), served before the model,
+        once `after` such requests have been answered normally."""
+        reply = error(status, code or DEFAULT_CODES.get(status, "Error"),
+                      message or f"injected {status}", headers)
+        queue = self._canned.setdefault((method.upper(), path_suffix.lower()), deque())
+        queue.extend([None] * after + [reply] * times)
+
+    def crash_after(self, action: str, count: int = 1) -> None:
+        """Raise SimulatedCrash right after the `count`-th `action` took effect (for a
+        long-running one: when its operation succeeded), before the client sees it."""
+        self._crash[action] = self.applied[action] + count
+
+    def fail_operation(self, kind: str = "deallocate") -> None:
+        """The next deallocate operation ends Failed; the VM keeps running."""
+        self._failing[kind] += 1
+
+    # -- ArmBackend --------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict[str, str],
                body: dict[str, Any] | None) -> Reply:
+        method = method.upper()
+        reply = self._answer(method, path, query, body)
+        self.log.append((method, path, reply[0]))
+        return reply
+
+    def _answer(self, method: str, path: str, query: dict[str, str],
+                body: dict[str, Any] | None) -> Reply:
         match, image = VM_PATH.match(path), MARKETPLACE_PATH.match(path)
         version = GALLERY_VERSION_PATH.match(path)
-        listing = VM_LIST_PATH.match(path)
+        listing, operation = VM_LIST_PATH.match(path), OPERATION_PATH.match(path)
+        if method == "POST" and match is not None and match["action"]:
+            self.posts[match["action"][1:].lower()] += 1
+        canned = self._canned_reply(method, path)
+        if canned is not None:
+            return canned
         if method == "GET" and SKUS_PATH.match(path):
             location = re.search(r"location eq '([^']+)'", query.get("$filter", ""))
             return 200, {}, {"value": quota.skus(location[1] if location else "")}
@@ -81,12 +164,14 @@ class VmRestFacade:
         if method == "GET" and usages is not None:
             return 200, {}, {"value": quota.usages(self.arm.quotas, self._running(
                 usages["location"]))}
-        if match is None and image is None and version is None and listing is None:
-            return _error(404, "NotFound", f"no simulated route for {method} {path}")
+        if not any((match, image, version, listing, operation)):
+            return error(404, "NotFound", f"no simulated route for {method} {path}")
         if self.arm.faults is not None:
-            canned = self.arm.faults.rest_fault(method, path)
-            if canned is not None:
-                return canned
+            transient = self.arm.faults.rest_fault(method, path)
+            if transient is not None:
+                return transient
+        if operation is not None and method == "GET":
+            return self._poll(operation["op"], operation["kind"].lower())
         if listing is not None and method == "GET":
             return self._timed("list", "vm.instanceView", lambda: self._list(listing["rg"]))
         if version is not None and method == "PATCH":
@@ -97,11 +182,17 @@ class VmRestFacade:
             return self._timed("marketplace", "vm.instanceView",
                                lambda: self._marketplace(**image.groupdict()))
         if match is None:
-            return _error(405, "MethodNotAllowed", f"{method} {path} is not simulated")
+            return error(405, "MethodNotAllowed", f"{method} {path} is not simulated")
+        return self._vm(method, match, body)
+
+    def _vm(self, method: str, match: re.Match[str], body: dict[str, Any] | None) -> Reply:
+        """One VM's routes: its instance view, run commands, actions and DELETE."""
         rg, name, action = match["rg"], match["name"], (match["action"] or "").lower()
         vm_id = self.arm.provider_id(rg, "Microsoft.Compute/virtualMachines", name).lower()
         if vm_id not in self.arm.vms:
-            return _error(404, "ResourceNotFound", f"The Resource '{name}' was not found.")
+            return error(404, "ResourceNotFound",
+                         f"The Resource 'Microsoft.Compute/virtualMachines/{name}' under "
+                         f"resource group '{rg}' was not found.")
         try:
             if action == "/runcommands" and match["command"]:
                 command = match["command"]
@@ -112,19 +203,19 @@ class VmRestFacade:
                                        lambda: self._get_command(vm_id, command))
             if method == "GET" and action == "/instanceview":
                 return self._timed("instanceView", "vm.instanceView", lambda: self._view(vm_id))
-            if method == "POST" and action == "/deallocate":
-                return self._timed("deallocate", "vm.deallocate", lambda: self._deallocate(vm_id))
-            if method == "POST" and action == "/generalize":
-                return self._timed("generalize", "vm.generalize", lambda: self._generalize(vm_id))
-            if method == "POST" and action == "/restart":
-                return self._restart(vm_id)
-            if method == "POST" and action == "/start":
-                return self._start(vm_id)
+            if method == "POST" and action in VM_ACTIONS:
+                return VM_ACTIONS[action](self, vm_id)
             if method == "DELETE" and not action:
                 return self._delete(vm_id)
         except ArmError as err:
-            return _error(err.status, err.code, err.message)
-        return _error(405, "MethodNotAllowed", f"{method} {action or '/'} is not simulated")
+            return error(err.status, err.code, err.message)
+        return error(405, "MethodNotAllowed", f"{method} {action or '/'} is not simulated")
+
+    def _canned_reply(self, method: str, path: str) -> Reply | None:
+        for (canned_method, suffix), queue in self._canned.items():
+            if queue and canned_method == method and path.lower().endswith(suffix):
+                return queue.popleft()  # None: answered normally this time
+        return None
 
     def _timed(self, op: str, latency_key: str, action: Any) -> Reply:
         start = self.clock.now
@@ -156,7 +247,7 @@ class VmRestFacade:
         command_id = f"{vm_id}/runCommands/{command}"
         view = self.arm.run_command_view(command_id, self.clock.now)
         if view is None:
-            return _error(404, "ResourceNotFound",
+            return error(404, "ResourceNotFound",
                           f"The Resource 'runCommands/{command}' was not found.")
         # As ARM answers: the command as it was sent, with its instance view.
         sent = unwrap(self.arm.resources[command_id.lower()].props)
@@ -172,7 +263,7 @@ class VmRestFacade:
         """Marketplace image versions, as ARM lists and describes them."""
         entry = self.arm.marketplace.get((publisher.lower(), offer.lower(), sku.lower()))
         if entry is None or (version is not None and version not in entry.versions):
-            return _error(404, "NotFound", f"Artifact: VMImage was not found "
+            return error(404, "NotFound", f"Artifact: VMImage was not found "
                           f"({publisher}:{offer}:{sku}:{version or ''}).")
         base = (f"/Subscriptions/{SUBSCRIPTION_ID}/Providers/Microsoft.Compute/Locations/"
                 f"{location}/Publishers/{publisher}/ArtifactTypes/VMImage/Offers/{offer}/"
@@ -203,13 +294,6 @@ class VmRestFacade:
             view["vmHealth"] = {"status": {"code": f"HealthState/{health}", "level": "Info"}}
         return 200, {}, view
 
-    def _restart(self, vm_id: str) -> Reply:
-        """ARM's restart LRO, answered when it has finished (the client polls nothing)."""
-        start = self.clock.now
-        self.clock.sleep(self.arm.restart(vm_id, start))
-        self._record("restart", start)
-        return 200, {}, None
-
     def _running(self, location: str) -> list[str]:
         """The sizes of the VMs that run (or are allocated) in a region now."""
         return [str(get_path(unwrap(r.props), "hardwareProfile.vmSize"))
@@ -233,13 +317,7 @@ class VmRestFacade:
         start = self.clock.now
         self.clock.sleep(self.arm.delete(vm_id, start))
         self._record("delete", start)
-        return 200, {}, None
-
-    def _start(self, vm_id: str) -> Reply:
-        """ARM's start LRO, answered when it has finished."""
-        start = self.clock.now
-        self.clock.sleep(self.arm.start(vm_id, start))
-        self._record("start", start)
+        self._applied("delete")
         return 200, {}, None
 
     def _patch_version(self, rg: str, gallery: str, image: str, version: str,
@@ -249,7 +327,7 @@ class VmRestFacade:
                                           "images", image, "versions", version)
         resource = self.arm.resources.get(version_id.lower())
         if resource is None or not resource.alive(self.clock.now):
-            return _error(404, "ResourceNotFound", f"The Resource '{version}' was not found.")
+            return error(404, "ResourceNotFound", f"The Resource '{version}' was not found.")
         publishing = get_path(body, "properties.publishingProfile") or {}
         props = dict(resource.props)
         props["publishingProfile"] = {**(unwrap(props.get("publishingProfile")) or {}),
@@ -259,25 +337,116 @@ class VmRestFacade:
                          "properties": {"provisioningState": "Succeeded",
                                         "publishingProfile": props["publishingProfile"]}}
 
+    # -- the VM actions ------------------------------------------------------------------
     def _deallocate(self, vm_id: str) -> Reply:
-        self.arm.vms[vm_id].set(self.clock.now, "deallocated")
-        return 200, {}, None
+        """ARM's deallocate LRO: the VM is deallocating until it ends (or back as it was,
+        when it fails)."""
+        now = self.clock.now
+        power, _ = self.arm.vm_state(vm_id, now)
+        if power == "deallocating":
+            raise ArmError(409, "Conflict", f"Operation 'deallocate' on VM '{_name(vm_id)}' is "
+                           "not allowed: another operation is in progress.")
+        fails = self._failing["deallocate"] > 0
+        self._failing["deallocate"] -= int(fails)
+        end = now + self.arm.latency("vm.deallocate")
+        timeline = self.arm.vms[vm_id]
+        if power != "deallocated":
+            timeline.set(now, "deallocating")
+        timeline.set(end, power if fails else "deallocated")
+        return self._operation(vm_id, "deallocate", end, fails=fails)
+
+    def _restart(self, vm_id: str) -> Reply:
+        """ARM's restart LRO: it ends at the reboot; the agent reports later."""
+        now = self.clock.now
+        return self._operation(vm_id, "restart", now + self.arm.restart(vm_id, now))
+
+    def _start(self, vm_id: str) -> Reply:
+        """ARM's start LRO of a deallocated or stopped VM."""
+        now = self.clock.now
+        return self._operation(vm_id, "start", now + self.arm.start(vm_id, now))
 
     def _generalize(self, vm_id: str) -> Reply:
+        start = self.clock.now
+        self.clock.sleep(self.arm.latency("vm.generalize"))
         power, _ = self.arm.vm_state(vm_id, self.clock.now)
+        if power == "deallocating":
+            raise ArmError(409, "Conflict", f"Operation 'generalize' on VM '{_name(vm_id)}' "
+                           "cannot run: another operation is in progress.")
         if power not in ("stopped", "deallocated"):
             raise ArmError(
                 409, "OperationNotAllowed",
-                f"Operation 'generalize' is not allowed on VM since the VM is {power}. "
-                "Stop or deallocate it first.",
+                f"Operation 'generalize' is not allowed on VM '{_name(vm_id)}' since the VM "
+                f"is {power}. Stop or deallocate it first.",
             )
         self.arm.vms[vm_id].set(self.clock.now, os_state="generalized")
         self.arm.generalize_posts[vm_id] = self.arm.generalize_posts.get(vm_id, 0) + 1
+        self._record("generalize", start)
+        self._applied("generalize")
         return 200, {}, None
 
+    def _operation(self, vm_id: str, kind: str, end: float, *, fails: bool = False) -> Reply:
+        """An ARM long-running operation: 202, with the URLs the client polls and when to
+        ask again (ARMPolling honours Retry-After)."""
+        op_id = f"op-{next(self._op_ids)}"
+        self.operations[op_id] = Operation(vm_id, kind, self.clock.now, end, fails)
+        location = unwrap(self.arm.resources[vm_id].props).get("location") or "westeurope"
+        base = (f"/subscriptions/{SUBSCRIPTION_ID}/providers/Microsoft.Compute/locations/"
+                f"{location}")
+        api = "?api-version=2024-11-01"
+        return 202, {"Azure-AsyncOperation": f"{base}/operations/{op_id}{api}",
+                     "Location": f"{base}/operationResults/{op_id}{api}",
+                     **self._retry_after(end)}, None
 
-def _error(status: int, code: str, message: str) -> Reply:
-    return status, {}, {"error": {"code": code, "message": message}}
+    def _poll(self, op_id: str, kind: str) -> Reply:
+        """A poll of an operation: InProgress until it ends, then its outcome."""
+        op = self.operations.get(op_id)
+        if op is None:
+            return error(404, "NotFound", f"Operation '{op_id}' was not found.")
+        if not op.done and self.clock.now >= op.end:
+            op.done = True
+            self.calls.append((op.kind, op.start, op.end))
+            if self.on_call is not None:
+                self.on_call(op.kind, op.start, op.end)
+            if not op.fails:
+                self._applied(op.kind)
+        if kind == "operationresults":  # the Location URL: 202 until done, then 200
+            return (200, {}, None) if op.done else (202, self._retry_after(op.end), None)
+        status = "InProgress" if not op.done else "Failed" if op.fails else "Succeeded"
+        reply: dict[str, Any] = {"name": op_id, "status": status}
+        if status == "Failed":
+            reply["error"] = {"code": "InternalExecutionError",
+                              "message": f"{op.kind.capitalize()} of VM '{_name(op.vm_id)}' "
+                                         "failed."}
+        return 200, self._retry_after(op.end) if not op.done else {}, reply
+
+    def _retry_after(self, end: float) -> dict[str, str]:
+        return {"Retry-After": f"{max(end - self.clock.now, 0.0):g}"}
+
+    def _applied(self, action: str) -> None:
+        self.applied[action] += 1
+        if self._crash.get(action) == self.applied[action]:
+            del self._crash[action]
+            raise SimulatedCrash(self.applied[action], f"{action} call(s)")
+
+
+#: The POST actions on a VM, by path suffix: a new VM action is one line here and its
+#: method above.
+VM_ACTIONS: dict[str, Callable[[VmRest, str], Reply]] = {
+    "/deallocate": VmRest._deallocate, "/generalize": VmRest._generalize,
+    "/restart": VmRest._restart, "/start": VmRest._start,
+}
+DEFAULT_CODES = {409: "Conflict", 429: "TooManyRequests", 500: "InternalServerError",
+                 503: "ServiceUnavailable"}
+
+
+def error(status: int, code: str, message: str,
+          headers: dict[str, str] | None = None) -> Reply:
+    """ARM's error reply: `{"error": {"code": ..., "message": ...}}`."""
+    return status, dict(headers or {}), {"error": {"code": code, "message": message}}
+
+
+def _name(vm_id: str) -> str:
+    return vm_id.rsplit("/", 1)[-1]
 
 
 def run_action(
@@ -305,7 +474,7 @@ def simulated_client(arm: ControlPlane, clock: SimulatedClock,
     """A real ComputeManagementClient over the simulated ARM, with the real client's
     retry settings (vmimage/azure/client.py): only the socket differs. Retry-After
     sleeps of the SDK's own retry policy pass in simulated time too."""
-    facade = VmRestFacade(arm, clock, on_call=on_call)
-    transport = SimulatedArmTransport(facade, on_sleep=clock.sleep)
+    rest = VmRest(arm, clock, on_call=on_call)
+    transport = SimulatedArmTransport(rest, on_sleep=clock.sleep)
     retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}
-    return offline_compute_client(facade, transport=transport, **retries)
+    return offline_compute_client(rest, transport=transport, **retries)
