@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from offline.arm import SimulatedArm
+from offline.arm import ArmResource, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, VmRest
 from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 from offline.latency import LatencyModel
 from vmimage.vocabulary import (
+    GALLERY_IMAGE_VERSION,
     NIC,
     RESOURCE_GROUP,
     SUBNET,
@@ -223,7 +224,8 @@ class VmWorld:
         return self.arm.provider_id(rg, "Microsoft.Compute/virtualMachines", name)
 
     def add_vm(self, name: str, *, rg: str = VM_WORLD_RG, windows: bool = False,
-               power: str = "running", generalized: bool = False) -> str:
+               power: str = "running", generalized: bool = False,
+               tags: dict[str, str] | None = None) -> str:
         """A VM created before the world's start (its group and network with it), then
         in `power` (and generalized)."""
         subnet = self.arm.provider_id(rg, "Microsoft.Network/virtualNetworks", "vnet",
@@ -247,7 +249,7 @@ class VmWorld:
             os_profile["linuxConfiguration"] = {"disablePasswordAuthentication": True}
         vm = self.arm.put(VIRTUAL_MACHINE, {
             "resourceGroupName": rg, "vmName": name, "location": "westeurope",
-            "osProfile": os_profile,
+            "osProfile": os_profile, "tags": tags or {},
             "storageProfile": {"imageReference": {
                 "publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server",
                 "version": "latest"}},
@@ -258,6 +260,19 @@ class VmWorld:
         if generalized:
             timeline.set(VM_WORLD_START - 1, os_state="generalized")
         return vm
+
+    def add_version(self, rg: str, gallery: str, image: str, version: str) -> str:
+        """A gallery image version as if captured before the world's start (what a
+        publication PATCHes); no source VM."""
+        version_id = self.arm.provider_id(rg, "Microsoft.Compute/galleries", gallery,
+                                          "images", image, "versions", version)
+        self.arm.resources[version_id.lower()] = ArmResource(
+            version_id, GALLERY_IMAGE_VERSION, version, {"location": "westeurope"}, 0.0, {})
+        return version_id
+
+    def set_latency(self, **seconds: float) -> None:
+        """How long some operations take from now on (keys of offline/latency.py)."""
+        self.arm.latency = LatencyModel({**self.arm.latency.overrides, **seconds})
 
     def state(self, name: str, rg: str = VM_WORLD_RG) -> tuple[str, str]:
         """(power, OS state) now."""

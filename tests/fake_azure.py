@@ -4,8 +4,8 @@ One HTTPS server plays three hosts, told apart by the Host header:
 - `management.azure.com`: ARM, served by the simulated ARM's VM REST model
   (offline/arm/vm_rest.py: instance views, run commands, deallocate, generalize, LRO
   polling) over a `VmWorld` (tests/conftest.py), refusing requests without a token it
-  issued. Simulated time does not pass by itself here: every VM action and guest
-  reaction takes no time, so a real client's polls find it done;
+  issued. Simulated time passes one second per ARM request (real clients wait in real
+  time); deallocations and the guest's seal take none, so a poll finds them done;
 - `login.microsoftonline.com`: Entra ID's token endpoint (and its discovery documents),
   issuing tokens for client secrets and client assertions;
 - `token.actions.githubusercontent.example`: the GitHub Actions ID-token request.
@@ -44,9 +44,10 @@ ARM_HOST = "management.azure.com"
 LOGIN_HOST = "login.microsoftonline.com"
 GITHUB_HOST = "token.actions.githubusercontent.example"
 GITHUB_REQUEST_TOKEN = "github-request-token"
-#: Real clients wait in real time, the simulated clock stands still: nothing takes time.
+#: Real clients wait in real time; the simulated clock moves one second per request.
 INSTANT = {"vm.deallocate": 0, "vm.restart": 0, "vm.start": 0, "guest.boot": 0,
            "guest.deprovision": 0, "guest.sysprep": 0}
+REQUEST_S = 1.0
 
 
 @dataclass
@@ -111,6 +112,7 @@ class FakeAzure:
         if self.require_issued_tokens and token not in self.tokens_issued:
             return 401, {}, {"error": {"code": "InvalidAuthenticationToken",
                                        "message": "The access token is invalid."}}
+        self.world.clock.sleep(REQUEST_S)
         status, headers, payload = self.arm.handle(method, path, query, body)
         if status == 202 or "/operations/" in path.lower():
             # ARM tells pollers when to ask again; a test has no minute to spare.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import load_stack_dict
 from engine_host import clean_env, from_struct, provider_stub, to_struct
-from program_mocks import SUBSCRIPTION, run_program
+from program_mocks import run_program
 from pulumi.runtime.proto import provider_pb2
 from test_engine_dynamic_provider import (
     SECRET_CREDENTIALS,
@@ -59,10 +59,10 @@ def test_create_restarts_and_waits_for_the_agent_then_updates_in_place(
         tmp_path, engine, azure) -> None:  # noqa: F811
     reg = restart_registration(preview=False)
     rg, vm = vm_of(reg)
-    fake = azure.azure.arm
-    fake.subscription_id = SUBSCRIPTION
-    machine = fake.add_vm(rg, vm, agent_boot_reads=3)
-    before = machine.agent_reported_at
+    fake, world = azure.azure.arm, azure.azure.world
+    machine = world.add_vm(vm, rg=rg)
+    world.set_latency(**{"guest.boot": 3})  # three requests after the reboot
+    before = world.arm.agent_status(machine, world.clock.now)[1]
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
         stub = provider_stub(host)
         configure(stub)
@@ -75,7 +75,8 @@ def test_create_restarts_and_waits_for_the_agent_then_updates_in_place(
         assert outs["agentStatus"] == "Ready" and outs["restartedAt"]
         assert fake.applied == {"restart": 1}
         # it waited for a report newer than the stale one
-        assert machine.agent_reported_at > before and machine._agent_reports_in is None
+        (rebooted, ready), = world.arm.reboots[machine.lower()]
+        assert ready > before and world.clock.now >= ready
         # moving it after another step is an update that calls nothing
         news = from_struct(checked.inputs)
         news["after"] = "another-step"
@@ -101,9 +102,9 @@ def test_an_agent_that_never_reports_fails_with_the_timeout(tmp_path, engine,  #
                                                             azure) -> None:  # noqa: F811
     reg = restart_registration(preview=False)
     rg, vm = vm_of(reg)
-    fake = azure.azure.arm
-    fake.subscription_id = SUBSCRIPTION
-    fake.add_vm(rg, vm, agent_boot_reads=None)
+    world = azure.azure.world
+    world.add_vm(vm, rg=rg)
+    world.set_latency(**{"guest.boot": 1e9})  # the booted guest's agent never reports
     props = from_struct(reg.request.object)
     props["timeoutSeconds"] = 1  # five reads after the reboot, every 0.2 s
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:

@@ -9,7 +9,7 @@ from typing import Any
 
 from conftest import load_stack_dict
 from engine_host import clean_env, from_struct, provider_stub, to_struct
-from program_mocks import SUBSCRIPTION, run_program
+from program_mocks import run_program
 from pulumi.runtime.proto import provider_pb2
 from test_engine_dynamic_provider import (
     azure,  # noqa: F401  (fixtures)
@@ -58,11 +58,9 @@ def test_create_starts_the_evicted_vm_and_waits_for_its_agent(
         tmp_path, engine, azure) -> None:  # noqa: F811
     reg = resume_registration(preview=False)
     rg, vm = vm_of(reg)
-    fake = azure.azure.arm
-    fake.subscription_id = SUBSCRIPTION
-    machine = fake.add_vm(rg, vm, agent_boot_reads=2)
-    machine.power_state = "deallocated"  # evicted
-    before = machine.agent_reported_at
+    fake, world = azure.azure.arm, azure.azure.world
+    machine = world.add_vm(vm, rg=rg, power="deallocated")  # evicted
+    world.set_latency(**{"guest.boot": 2})
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
         stub = provider_stub(host)
         configure(stub)
@@ -75,7 +73,9 @@ def test_create_starts_the_evicted_vm_and_waits_for_its_agent(
         assert outs["powerState"] == "running" and outs["agentStatus"] == "Ready"
         assert outs["resumedAt"]
         assert fake.applied == {"start": 1}
-        assert machine.power_state == "running" and machine.agent_reported_at > before
+        assert world.state(vm, rg)[0] == "running"
+        (started, ready), = world.arm.reboots[machine.lower()]
+        assert world.arm.agent_status(machine, world.clock.now) == ("Ready", ready)
         # A VM that runs already (started by hand since) is not started again.
         again = stub.Create(provider_pb2.CreateRequest(
             urn=reg.urn, properties=checked.inputs, timeout=3600, type=RESUME,

@@ -194,9 +194,9 @@ def gate_registration() -> Any:
 def test_the_gate_waits_for_healthy_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
     reg = gate_registration()
     rg, vm = vm_of(reg)
-    fake = azure.azure.arm
-    fake.subscription_id = SUBSCRIPTION
-    machine = fake.add_vm(rg, vm, health=["initializing", "initializing", "healthy"])
+    world = azure.azure.world
+    machine = world.add_vm(vm, rg=rg)
+    world.arm.healthy_at[machine.lower()] = world.clock.now + 3  # a few requests later
     props = known_vm_props(reg)
 
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
@@ -211,7 +211,9 @@ def test_the_gate_waits_for_healthy_in_the_provider_host(tmp_path, engine, azure
             name=reg.name))
         outs = from_struct(created.properties)
         assert outs["healthState"] == "healthy" and outs["healthyAt"]
-        assert machine.health == ["healthy"]  # it read until healthy
+        reads = [p for m, p, _ in azure.azure.arm.log if p.endswith("/instanceView")]
+        assert len(reads) >= 2  # it read until healthy
+        assert world.arm.health_state(machine, world.clock.now) == "healthy"
         leaked = {m for m in host.imported_modules()
                   if m.split(".")[0] in ("offline", "tests", "conftest", "program_mocks")}
         assert leaked == set()
@@ -255,12 +257,11 @@ def test_retire_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
     config = gated()
     (reg, *_) = run_program(config).of_type(RETIRE_BATCH)
     rg, vm = vm_of(reg)
-    fake = azure.azure.arm
-    fake.subscription_id = SUBSCRIPTION
-    fake.add_vm(rg, vm, tags={"vmimage-clone-group": "web", "vmimage-version": "1.0.0"})
+    world = azure.azure.world
+    world.add_vm(vm, rg=rg, tags={"vmimage-clone-group": "web", "vmimage-version": "1.0.0"})
     for name, version in (("web-0-9-0-000", "0.9.0"), ("web-0-9-0-001", "0.9.0"),
                           ("web-0-9-0-002", "0.9.0"), ("other-0-9-0-000", "0.9.0")):
-        fake.add_vm(rg, name, tags={"vmimage-clone-group": name.split("-")[0],
+        world.add_vm(name, rg=rg, tags={"vmimage-clone-group": name.split("-")[0],
                                     "vmimage-version": version})
     props = known_vm_props(reg)
 
@@ -271,7 +272,8 @@ def test_retire_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
             urn=reg.urn, properties=to_struct(props), timeout=3600, type=RETIRE_BATCH,
             name=reg.name))
         assert from_struct(created.properties)["retired"] == ["web-0-9-0-000", "web-0-9-0-001"]
-        gone = {v.name for v in fake.vms.values() if v.deleted}
+        gone = {r.name for key, r in world.arm.resources.items()
+                if key in world.arm.vms and r.deleted_at is not None}
         assert gone == {"web-0-9-0-000", "web-0-9-0-001"}  # not batch 2's, nor another group
 
 

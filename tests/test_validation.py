@@ -8,7 +8,7 @@ from typing import Any
 
 from conftest import load_stack_dict, stack_config
 from engine_host import clean_env, from_struct, provider_stub, to_struct
-from program_mocks import SUBSCRIPTION, run_program
+from program_mocks import run_program
 from pulumi.runtime.proto import provider_pb2
 from test_engine_dynamic_provider import (
     azure,  # noqa: F401  (fixtures)
@@ -106,9 +106,11 @@ def test_a_failing_validation_stops_the_run_and_leaves_the_version_out_of_latest
 def test_publish_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
     (reg,) = run_program(validated()).of_type(PUBLISH)
     rg, vm = vm_of(reg)
-    fake = azure.azure.arm
-    fake.subscription_id = SUBSCRIPTION
-    machine = fake.add_vm(rg, vm)
+    world = azure.azure.world
+    world.add_vm(vm, rg=rg)
+    inputs = reg.inputs
+    version = world.add_version(rg, inputs["galleryName"], inputs["galleryImageName"],
+                                inputs["galleryImageVersionName"])
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
         stub = provider_stub(host)
         configure(stub)
@@ -121,9 +123,9 @@ def test_publish_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
             name=reg.name))
         outs = from_struct(created.properties)
         assert outs["powerState"] == "deallocated" and outs["publishedAt"]
-        (profile,) = fake.versions.values()
-        assert profile == {"excludeFromLatest": False}
-        assert machine.power_state == "deallocated"
+        published = world.arm.resources[version.lower()].props
+        assert published["publishingProfile"] == {"excludeFromLatest": False}
+        assert world.state(vm, rg)[0] == "deallocated"
         # another excludeFromLatest is another publication
         news = {**from_struct(checked.inputs), "excludeFromLatest": True}
         diff = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=reg.urn,
