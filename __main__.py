@@ -1,6 +1,8 @@
 """vmimage: golden Azure VM images and their clones. Thin on purpose: load the spec,
 build the pipeline, export what other stacks and people need."""
 
+from pathlib import Path
+
 import pulumi
 
 from vmimage.gc_tuning import tune_gc
@@ -11,9 +13,11 @@ from vmimage.azure.evictions import find_evictions  # noqa: E402
 from vmimage.components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
 from vmimage.components.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
 from vmimage.config.stack_config import admin_password, captures_of, load_from_stack  # noqa: E402
+from vmimage.release import run_identity  # noqa: E402
 
 loaded = load_from_stack()
-captures = captures_of(loaded)
+# The commit and release are read here, at the boundary, for the provenance tags.
+captures = captures_of(loaded, run_identity(Path(__file__).resolve().parent))
 pipeline = ImagePipeline(
     "vmimage",
     ImagePipelineArgs(

@@ -29,7 +29,7 @@ from offline.escape.terminal import plain, styled, visible
 from offline.fault_notes import crash_advice, inapplicable
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel, parse_overrides
-from offline.marketplace import parse_entry
+from offline.marketplace import CATALOG, parse_entry, parse_version_entry, with_versions
 from offline.policy_check import check_run, mandatory, violations_json
 from offline.quota import parse_quota
 from offline.report import duration, report_json, stage_spans, vm_states
@@ -197,6 +197,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
                     metavar="PUBLISHER:OFFER:SKU=V2[/Arm64]",
                     help="a marketplace image the simulated Azure should know, beyond its "
                     "catalog (offline/marketplace.py)")
+    up.add_argument("--marketplace-version", action="append", default=[],
+                    metavar="PUBLISHER:OFFER:SKU=VERSION",
+                    help="publish one more version of a marketplace image (e.g. this "
+                    "month's); a --state file keeps it")
     up.add_argument("--existing-subnet", action="append", default=[], metavar="ID=PREFIX",
                     help="a subnet that exists before the run (for network.subnetId), "
                     "with its address prefix")
@@ -316,6 +320,10 @@ def _main(argv: list[str] | None, out: Console) -> int:
     try:
         latency = LatencyModel(parse_overrides(args.latency))
         marketplace = dict(parse_entry(item) for item in args.marketplace_image)
+        if args.marketplace_version:
+            marketplace = with_versions(
+                {**CATALOG, **marketplace},
+                [parse_version_entry(item) for item in args.marketplace_version])
         program, path, notes = locate(args)
         name = args.stack or _stack_name(path)
         stack = load_stack(path, name, args.set)

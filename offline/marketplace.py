@@ -2,12 +2,19 @@
 Hyper-V generation and architecture (`GET .../publishers/{p}/artifacttypes/vmimage/
 offers/{o}/skus/{s}/versions/{v}`). A small catalog of common images, with the facts
 their publishers document (gen1/gen2 and arm64 SKUs); `--marketplace-image` adds more for
-a run. An image not in it is answered as Azure answers an unknown one: 404."""
+a run. An image not in it is answered as Azure answers an unknown one: 404.
+
+Versions are Azure's `Major.Minor.Build`, decimal numbers (publishers make the build a
+date: Ubuntu `24.04.202501140`); `latest` means the highest (REST `ImageReference.version`).
+`--marketplace-version` publishes one more (the month's patched image), and a state file
+keeps what a run's Azure knew beyond the catalog."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -50,3 +57,63 @@ def parse_entry(item: str) -> tuple[tuple[str, str, str], CatalogImage]:
     publisher, offer, sku, generation, architecture = match.groups()
     return ((publisher.lower(), offer.lower(), sku.lower()),
             CatalogImage(generation, architecture or "x64"))
+
+
+_VERSION_ENTRY = re.compile(
+    r"^([^:=\s]+):([^:=\s]+):([^:=\s]+)=([0-9]{1,10}\.[0-9]{1,10}\.[0-9]{1,10})$")
+
+Key = tuple[str, str, str]
+
+
+def parse_version_entry(item: str) -> tuple[Key, str]:
+    """`PUBLISHER:OFFER:SKU=MAJOR.MINOR.BUILD` -> (image, version); ValueError names the item."""
+    match = _VERSION_ENTRY.match(item.strip())
+    if match is None:
+        raise ValueError(f"--marketplace-version {item!r}: expected PUBLISHER:OFFER:SKU="
+                         "MAJOR.MINOR.BUILD (decimal numbers, e.g. 24.04.202605140)")
+    publisher, offer, sku, version = match.groups()
+    return (publisher.lower(), offer.lower(), sku.lower()), version
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Azure's order of marketplace versions: by number, part by part."""
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
+def with_versions(catalog: Mapping[Key, CatalogImage],
+                  added: list[tuple[Key, str]]) -> dict[Key, CatalogImage]:
+    """The catalog with each added version published; ValueError for an image it does
+    not know (add it first with --marketplace-image)."""
+    found = dict(catalog)
+    for key, version in added:
+        if key not in found:
+            raise ValueError(f"--marketplace-version {':'.join(key)}={version}: the simulated "
+                             "Azure has no such image; add it with --marketplace-image first")
+        image = found[key]
+        if version not in image.versions:
+            found[key] = replace(image, versions=tuple(sorted(
+                (*image.versions, version), key=version_key)))
+    return found
+
+
+def dump(marketplace: Mapping[Key, CatalogImage]) -> dict[str, Any]:
+    """What a state file keeps: the images and versions beyond the catalog."""
+    return {":".join(key): {"generation": image.generation,
+                            "architecture": image.architecture,
+                            "versions": list(image.versions)}
+            for key, image in sorted(marketplace.items()) if CATALOG.get(key) != image}
+
+
+def load(marketplace: dict[Key, CatalogImage], data: Mapping[str, Any]) -> None:
+    """Merge what a state file kept into a run's catalog (versions are only ever added)."""
+    for name, record in data.items():
+        publisher, offer, sku = name.split(":")
+        key = (publisher, offer, sku)
+        known = marketplace.get(key)
+        versions = tuple(record["versions"])
+        if known is None:
+            marketplace[key] = CatalogImage(record["generation"], record["architecture"],
+                                            versions)
+        else:
+            merged = tuple(sorted(set(known.versions) | set(versions), key=version_key))
+            marketplace[key] = replace(known, versions=merged)

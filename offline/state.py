@@ -30,6 +30,7 @@ from typing import Any
 
 from pulumi.runtime.rpc import is_rpc_secret, wrap_rpc_secret
 
+from offline import marketplace
 from offline.arm import ArmResource, SimulatedArm, VmTimeline
 from offline.engine import PendingOperation, PriorResource, Registration
 from offline.guest import GuestRun
@@ -308,6 +309,9 @@ def dump_arm(arm: SimulatedArm, key: str, *, shift: float) -> dict[str, Any]:
             command: {"start": start - shift, **asdict(run)}
             for command, (start, run) in sorted(arm.guest_runs.items()) if command in alive
         },
+        # the marketplace images and versions Azure has beyond the catalog (published
+        # since, or declared for a run): they do not go away
+        "marketplace": marketplace.dump(arm.marketplace),
     }
 
 
@@ -324,6 +328,7 @@ def load_arm(arm: SimulatedArm, data: dict[str, Any]) -> None:
         arm.healthy_at[vm_id] = float("inf") if at is None else at
     for vm_id, boots in (data.get("reboots") or {}).items():
         arm.reboots[vm_id] = [(rebooted, ready) for rebooted, ready in boots]
+    marketplace.load(arm.marketplace, data.get("marketplace") or {})
     for command, record in (data.get("guestRuns") or {}).items():
         record = dict(record)
         start = record.pop("start")

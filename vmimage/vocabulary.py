@@ -77,6 +77,15 @@ GROUP_TAG = "vmimage-clone-group"
 STEP_TAG = "vmimage-step"
 #: On captured images: the fingerprint of the build they were captured from.
 FINGERPRINT_TAG = "vmimage-build"
+#: On captured images: what the build booted, resolved (a marketplace image's exact
+#: version, the parent version, a VHD's digest): what `vmimage outdated` compares.
+SOURCE_TAG = "vmimage-source"
+#: On captured images: the git commit of the config that built them (when known).
+COMMIT_TAG = "vmimage-commit"
+#: On captured images: the vmimage release that built them.
+RELEASE_TAG = "vmimage-release"
+#: The provenance tags, in the order they are recorded.
+PROVENANCE_TAGS = (SOURCE_TAG, COMMIT_TAG, RELEASE_TAG)
 
 STEP_CUSTOMIZE = "customize"
 STEP_VALIDATE = "validate"

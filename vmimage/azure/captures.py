@@ -22,6 +22,7 @@ from vmimage.azure.invokes import is_not_found
 from vmimage.capture import targets_of
 from vmimage.config.fingerprint import Capture
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.config.provenance import recorded
 from vmimage.vocabulary import FINGERPRINT_TAG
 
 
@@ -43,7 +44,7 @@ def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
         return Capture(build.version, captured=False)
     tags = getattr(found, "tags", None) or {}
     return Capture(build.version, captured=True, fingerprint=tags.get(FINGERPRINT_TAG),
-                   replicas=replicas_of(found))
+                   replicas=replicas_of(found), provenance=recorded(tags))
 
 
 def replicas_of(found: object) -> dict[str, int]:

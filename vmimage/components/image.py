@@ -119,6 +119,9 @@ class ImageCaptureArgs:
     so a later run can tell whether this version's build changed."""
     kept_replicas: Mapping[str, int] = field(default_factory=dict)
     """A captured version's replicas by region, as Azure holds them."""
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    """Tags saying what the version is made from and by which commit and release
+    (vmimage/config/provenance.py): kept as recorded once captured."""
 
 
 class ImageCapture(pulumi.ComponentResource):
@@ -134,6 +137,7 @@ class ImageCapture(pulumi.ComponentResource):
         tags = vm_profile.tags("image", args.build.version)
         if args.fingerprint:
             tags[FINGERPRINT_TAG] = args.fingerprint
+        tags.update(args.provenance)
         context = CaptureContext(
             parent=self, name=name, spec=args.spec, build=args.build,
             resource_group_name=args.resource_group_name, source_vm_id=args.source_vm_id,

@@ -94,6 +94,7 @@ class ImageBuild(pulumi.ComponentResource):
                 source_vm_id=source_vm_id, gallery=args.gallery,
                 fingerprint=fingerprint_to_record(spec, build, args.capture),
                 kept_replicas=args.capture.replicas if args.capture else {},
+                provenance=args.capture.provenance if args.capture else {},
             ),
             opts=child,
         )

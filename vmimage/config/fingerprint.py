@@ -65,6 +65,9 @@ class Capture:
     fingerprint: str | None = None
     replicas: Mapping[str, int] = field(default_factory=dict)
     """Its replicas per region as Azure holds them (a gallery version's)."""
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    """Its provenance tags (vmimage/config/provenance.py): as recorded when captured (none
+    for older images), to record when not."""
 
 
 def fingerprint_to_record(spec: PipelineSpec, build: BuildSpec,

@@ -41,5 +41,6 @@ MAX_STATE_BYTES = 64 * 1024 * 1024
 STATE_BYTES_PER_RESOURCE = 5 * 1024
 STATE_BYTES_PER_ACTION = 96 * 1024
 #: Tags the program puts on a resource itself, at most (role, version, group or step,
-#: fingerprint): what is left of Azure's 50 is the config's.
-PROGRAM_TAGS = 4
+#: fingerprint, and on images the provenance: source, commit, release): what is left of
+#: Azure's 50 is the config's.
+PROGRAM_TAGS = 7

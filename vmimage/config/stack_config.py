@@ -4,6 +4,7 @@ from Azure's state to the rules that depend on it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pulumi
 from pulumi.runtime.config import is_config_secret
@@ -14,11 +15,13 @@ from vmimage.azure.captures import (
     look_up_captures,
     warn_unfingerprinted,
 )
-from vmimage.azure.reads import CloudReadError, cloud_reads
+from vmimage.azure.reads import CloudReadError, CloudReads, cloud_reads
 from vmimage.azure.subnets import SubnetLookupError, existing_subnet_problems
 from vmimage.config.errors import SpecError
 from vmimage.config.fingerprint import Capture
 from vmimage.config.limits import MAX_CONFIG_BYTES
+from vmimage.config.models import PipelineSpec
+from vmimage.config.provenance import RunIdentity, provenance_tags, source_of
 from vmimage.config.quota import quota_problems
 from vmimage.config.rules import frozen_build_problems, source_image_problems
 from vmimage.config.validate import Loaded, load_spec
@@ -98,7 +101,7 @@ def load_from_stack() -> Loaded:
     return loaded
 
 
-def captures_of(loaded: Loaded) -> dict[str, Capture]:
+def captures_of(loaded: Loaded, run: RunIdentity | None = None) -> dict[str, Capture]:
     """Ask Azure, before anything is registered, what the config depends on: which builds
     it already holds an image of, the existing subnet it uses, and what the marketplace
     sources are. Refuses a config
@@ -126,9 +129,31 @@ def captures_of(loaded: Loaded) -> dict[str, Capture]:
     for warning in warnings:
         pulumi.log.warn(warning)
     warn_unfingerprinted(captures)
+    captures = with_provenance(spec, captures, run, reads)
     for note in kept_replica_notes(spec, captures):
         pulumi.log.warn(note)
     return captures
+
+
+def with_provenance(spec: PipelineSpec, captures: dict[str, Capture], run: RunIdentity | None,
+                    reads: CloudReads | None) -> dict[str, Capture]:
+    """Each build not yet captured gets the tags to record: its source as Azure resolves
+    it now (the exact marketplace version `latest` means today), the commit, the release.
+    A captured one keeps what it was captured with (its image is not retagged)."""
+    found = {}
+    for build in spec.builds:
+        capture = captures.get(build.version) or Capture(build.version, captured=False)
+        if not capture.captured:
+            resolved = None
+            market = build.from_.marketplace
+            if market is not None and reads is not None:
+                image = reads.marketplace_image(spec.location, market.publisher, market.offer,
+                                                market.sku, market.version)
+                resolved = image.version if image is not None else None
+            capture = replace(capture, provenance=provenance_tags(source_of(build, resolved),
+                                                                  run))
+        found[build.version] = capture
+    return found
 
 
 def format_problems(problems: Sequence[str]) -> str:
