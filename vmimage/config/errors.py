@@ -129,7 +129,8 @@ def _field_names_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[st
     current: Any = model
     annotation: Any = None
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or get_origin(annotation) is dict:
+            annotation = None  # a list's index or a mapping's key (a recipe's name)
             continue
         if _is_union_tag(part):
             current = _tagged_model(annotation, str(part))

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
+    create_model,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -34,6 +35,7 @@ from vmimage.config.values import (
     Label,
     ManagedImageId,
     MountPathValue,
+    RecipeName,
     StorageAccountId,
     SubnetId,
     TagKey,
@@ -289,6 +291,9 @@ class BuildSpec(SpecModel):
     version: str = Field(
         description="gallery image version Major.Minor.Patch; immutable once built"
     )
+    recipe: RecipeName | None = Field(
+        None, description="a recipe of `recipes:` this build inherits its keys from (size, "
+        "customize, dataDisks, regions, ...); the build's own keys override the recipe's")
     from_: BuildSource = Field(
         alias="from", description="what the build VM boots: a marketplace image or an older version"
     )
@@ -356,6 +361,18 @@ class BuildSpec(SpecModel):
     end_of_life: date | None = Field(
         None, description="end-of-life date recorded on the version (YYYY-MM-DD)"
     )
+
+
+#: What a recipe may hold: how a build is made, never which version it is or what it
+#: starts from (vmimage/config/recipes.py merges it into each build that names it).
+RECIPE_FIELDS = ("size", "os_disk", "data_disks", "customize", "validate_steps", "regions",
+                 "storage_type", "identities", "spot", "replication_mode")
+
+_RECIPE_FIELDS: dict[str, Any] = {
+    name: (BuildSpec.model_fields[name].annotation, BuildSpec.model_fields[name])
+    for name in RECIPE_FIELDS}
+RecipeSpec = create_model(  # the build's own fields, so a recipe cannot drift from them
+    "RecipeSpec", __base__=SpecModel, __doc__="A named set of build keys.", **_RECIPE_FIELDS)
 
 
 class HealthProbe(SpecModel):
@@ -466,6 +483,10 @@ class PipelineSpec(SpecModel):
     managed_image: ManagedImageSpec | None = Field(
         None, description="the managed image (capture: managedImage or both)"
     )
+    recipes: dict[RecipeName, RecipeSpec] = Field(
+        default_factory=dict, description="named build keys (size, customize, dataDisks, "
+        "regions, ...) that builds inherit with `recipe:`, so a monthly build is a version "
+        "and a source")
     builds: tuple[BuildSpec, ...] = Field(
         min_length=1, description="the image versions to build, each once"
     )

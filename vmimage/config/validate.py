@@ -17,6 +17,7 @@ from vmimage.config.credentials import credential_problem, credential_scan
 from vmimage.config.errors import SpecError, kind_of, pydantic_problems
 from vmimage.config.limit_rules import config_size_problem
 from vmimage.config.models import PipelineSpec
+from vmimage.config.recipes import expand_recipes
 from vmimage.config.rules import raw_value_problems, semantic_problems, warnings
 
 
@@ -38,7 +39,7 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
         raise SpecError([too_big])
     data = dict(raw)
     data.setdefault("location", location)
-    problems = list(_pre_checks(data))
+    problems = list(_pre_checks(data)) + expand_recipes(data)
     secrets = _credential_problems(data)
     if data.get("location") is None:
         problems.append(

@@ -301,6 +301,22 @@ Label = Annotated[str, AfterValidator(_label), WithJsonSchema(
     {"type": "string", "pattern": rf"^[A-Za-z0-9_-]{{0,{MAX_LABEL}}}$"})]
 
 
+MAX_RECIPE_NAME = 63
+
+
+def _recipe_name(text: str) -> str:
+    if not re.fullmatch(rf"[A-Za-z][A-Za-z0-9_-]{{0,{MAX_RECIPE_NAME - 1}}}", text):
+        raise ValueError(f"{text!r} is not a recipe name (a letter, then up to "
+                         f"{MAX_RECIPE_NAME - 1} letters, digits, _ or -)")
+    return text
+
+
+#: A recipe's name (`recipes:` keys, `builds[].recipe`): a plain word, so it reads the same
+#: in a plan, a diff and a terminal.
+RecipeName = Annotated[str, AfterValidator(_recipe_name), WithJsonSchema(
+    {"type": "string", "pattern": rf"^[A-Za-z][A-Za-z0-9_-]{{0,{MAX_RECIPE_NAME - 1}}}$"})]
+
+
 def kb_id(text: str) -> str:
     if not re.fullmatch(r"KB[0-9]{4,8}", text):
         raise ValueError(f"{text!r} is not a KB id (KB and 4 to 8 digits, e.g. KB5034439)")

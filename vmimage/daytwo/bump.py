@@ -106,6 +106,7 @@ def yaml() -> YAML:
     rt = YAML()  # round trip: comments, key order, flow style and quotes are kept
     rt.preserve_quotes = True
     rt.width = 4096  # never fold a long line the user wrote on one
+    rt.indent(mapping=2, sequence=4, offset=2)  # the example stacks' `  - ` lists
     return rt
 
 
@@ -138,7 +139,7 @@ def apply(document: Any, bump: Bump) -> None:
             clone["version"] = bump.version
 
 
-def unified_diff(before: str, after: str, path: str) -> str:
+def unified_diff(before: str, after: str, source: str, target: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(keepends=True),
                                         after.splitlines(keepends=True),
-                                        fromfile=f"a/{path}", tofile=f"b/{path}"))
+                                        fromfile=source, tofile=target))

@@ -128,16 +128,24 @@ def printable(text: str | None) -> str:
 def print_table(found: list[outdated.Finding], stream: TextIO) -> None:
     table = Table(box=None, pad_edge=False, show_edge=False)
     table.add_column("build", no_wrap=True)
-    table.add_column("source", min_width=33, overflow="fold")
+    table.add_column("source", min_width=20, overflow="fold")
     for column in ("built on", "newest"):
         table.add_column(column, no_wrap=True)
-    table.add_column("status", overflow="fold")
+    table.add_column("status", min_width=8, overflow="fold")
     for f in found:
         status = f.status + (f" ({f.note})" if f.note else "")
         table.add_row(*(printable(v) for v in (f.build, f.source, f.built_on, f.newest,
                                                status)))
     Console(file=stream, width=TABLE_WIDTH, highlight=False, markup=False,
             color_system=None).print(table)
+
+
+def shown(path: Path) -> str:
+    """A path as a reviewer reads it: relative to here when it is below."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _bump(args: argparse.Namespace, path: Path, text: str, document: Any,
@@ -153,7 +161,7 @@ def _bump(args: argparse.Namespace, path: Path, text: str, document: Any,
     config = bumping.load(after)["config"]
     load_spec(config[bumping.PIPELINE], location=config.get("azure-native:location"))
     target = args.out or path
-    print(bumping.unified_diff(text, after, str(target)), file=stream, end="")
+    print(bumping.unified_diff(text, after, shown(path), shown(target)), file=stream, end="")
     moved = f"; clone groups moved: {', '.join(plan.moved)}" if plan.moved else ""
     if args.dry_run:
         print(f"dry run: {target} not written (version {plan.version}{moved})", file=stream)
