@@ -17,6 +17,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 EXPECTED = ("pull-request.yml", "main.yml")
+#: Every workflow, the deploying ones and the monthly refresh.
+ALL = (*EXPECTED, "refresh.yml")
 
 # Pinned: a full commit SHA, never a tag (tags move) nor a branch such as @main; the release
 # it is stays readable in a trailing comment, e.g. `actions/checkout@<sha>  # v7.0.1`.
@@ -113,7 +115,7 @@ def uses_lines(name: str) -> list[tuple[int, str, str]]:
     return found
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", ALL)
 def test_every_action_is_pinned_by_sha(workflows: dict[str, dict[str, Any]], name: str) -> None:
     for job_id, step in steps(workflows[name]):
         if "uses" in step:
@@ -128,7 +130,7 @@ def test_every_action_is_pinned_by_sha(workflows: dict[str, dict[str, Any]], nam
 def test_one_sha_per_action_and_release() -> None:
     """Every workflow runs the same release of an action, and a SHA names one release."""
     releases: dict[str, set[tuple[str, str]]] = {}
-    for name in EXPECTED:
+    for name in ALL:
         for _, ref, rest in uses_lines(name):
             action, sha = ref.split("@")
             match = VERSION_COMMENT.match(rest)
@@ -138,7 +140,7 @@ def test_one_sha_per_action_and_release() -> None:
         assert len(pins) == 1, f"{action} is pinned to several releases: {sorted(pins)}"
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", ALL)
 def test_checkout_does_not_persist_credentials(
     workflows: dict[str, dict[str, Any]], name: str
 ) -> None:
@@ -177,6 +179,33 @@ def test_console_scripts_the_workflows_call() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["vmimage-plan"] == "offline.preview_plan:main"
     assert scripts["vmimage-offline"] == "offline.cli:entry"
+    assert scripts["vmimage"] == "offline.daytwo:entry"
+
+
+def test_refresh_bumps_only_when_outdated_and_opens_a_pr_with_least_permissions(
+        workflows: dict[str, dict[str, Any]]) -> None:
+    refresh = workflows["refresh.yml"]
+    assert set(refresh["on"]) == {"schedule", "workflow_dispatch"}
+    assert refresh["on"]["schedule"][0]["cron"].split()[2:] == ["2", "*", "*"]  # monthly
+    assert refresh["permissions"] == {}  # nothing by default
+    [(job_id, job)] = refresh["jobs"].items()
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write",
+                                  "id-token": "write"}
+    named = {s.get("name"): s for s in job["steps"]}
+    assert "vmimage outdated" in named["Outdated"]["run"]
+    # Only exit 1 means "outdated": any other failure fails the job, never a PR.
+    assert '1) echo "outdated=true"' in named["Outdated"]["run"]
+    assert "*) exit" in named["Outdated"]["run"]
+    for later in ("Bump and plan", "Open the pull request"):
+        assert named[later]["if"] == "steps.outdated.outputs.outdated == 'true'"
+    assert "vmimage bump --stack" in named["Bump and plan"]["run"]
+    assert "vmimage-offline up --stack" in named["Bump and plan"]["run"]
+    assert "--markdown plan.md" in named["Bump and plan"]["run"]
+    pr = named["Open the pull request"]
+    assert "gh pr create" in pr["run"] and "--body-file body.md" in pr["run"]
+    assert pr["env"]["GH_TOKEN"] == "${{ github.token }}"
+    # No expression is expanded inside a script (template injection): env only.
+    assert all("${{" not in str(s.get("run", "")) for s in job["steps"])
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -327,7 +356,7 @@ def _workflow_schema() -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-@pytest.mark.parametrize("name", EXPECTED)
+@pytest.mark.parametrize("name", ALL)
 def test_matches_schemastore_schema(name: str) -> None:
     schema = _workflow_schema()
     if schema is None:
