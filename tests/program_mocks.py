@@ -72,7 +72,7 @@ class Recorded:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None,
+    def __init__(self, recorded: Recorded, captured: dict[str, Any] | None = None,
                  evicted: set[str] | None = None,
                  replicas: dict[str, dict[str, int]] | None = None) -> None:
         self.recorded = recorded
@@ -125,17 +125,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
             (v for v in self.captured if args.args.get("imageName", "").endswith(
                 v.replace(".", "-"))), None)
         if version in self.captured:
-            fingerprint = self.captured[version]
+            held = self.captured[version]  # its fingerprint, or all its tags
+            tags = held if isinstance(held, dict) else (
+                {FINGERPRINT_TAG: held} if held else {})
             regions = [{"name": r, "regionalReplicaCount": n}
                        for r, n in self.replicas.get(version, {}).items()]
             return {"id": f"/captured/{version}",
                     **({"publishingProfile": {"targetRegions": regions}} if regions else {}),
-                    "tags": {FINGERPRINT_TAG: fingerprint} if fingerprint else {}}
+                    "tags": tags}
         return {}  # no id: not captured
 
 
 class RecordingMonitor(EngineMonitor):
-    def __init__(self, recorded: Recorded, captured: dict[str, str | None] | None = None,
+    def __init__(self, recorded: Recorded, captured: dict[str, Any] | None = None,
                  evicted: set[str] | None = None,
                  replicas: dict[str, dict[str, int]] | None = None) -> None:
         super().__init__(RecordingMocks(recorded, captured, evicted, replicas))
@@ -162,7 +164,7 @@ class RecordingMonitor(EngineMonitor):
 
 def run_program(config: dict[str, Any], *, secret_keys: list[str] | None = None,
                 stack: str = "test", recorded: Recorded | None = None,
-                preview: bool = False, captured: dict[str, str | None] | None = None,
+                preview: bool = False, captured: dict[str, Any] | None = None,
                 evicted: set[str] | None = None,
                 replicas: dict[str, dict[str, int]] | None = None) -> Recorded:
     """Run the program once; raises what the program raised (e.g. pulumi.RunError).

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_stack_dict
+from conftest import ROOT, load_stack_dict
 
 from offline.changes import counts
 from offline.runner import StackConfig
@@ -308,13 +308,20 @@ def held_replicas(run: Any) -> dict[str, dict[str, int]]:
             if r.token == "azure-native:compute:GalleryImageVersion" and r.deleted_at is None}
 
 
-def captured(pipeline: dict[str, Any], versions: tuple[str, ...]) -> dict[str, str | None]:
-    """version -> the fingerprint of its build in `pipeline`, as Azure would hold it."""
+def captured(pipeline: dict[str, Any], versions: tuple[str, ...]) -> dict[str, Any]:
+    """version -> the tags of its image, as Azure would hold them after a run under plain
+    mocks: the fingerprint of its build in `pipeline` and its provenance (no Azure to
+    resolve `latest`; this checkout's commit)."""
     from vmimage.config.fingerprint import build_fingerprint
+    from vmimage.config.provenance import provenance_tags, source_of
     from vmimage.config.validate import load_spec
+    from vmimage.release import run_identity
+    from vmimage.vocabulary import FINGERPRINT_TAG
 
     spec = load_spec(pipeline, location="westeurope").spec
-    return {v: build_fingerprint(spec, spec.build(v)) for v in versions}
+    run = run_identity(ROOT)
+    return {v: {FINGERPRINT_TAG: build_fingerprint(spec, spec.build(v)),
+                **provenance_tags(source_of(spec.build(v)), run)} for v in versions}
 
 
 def plain_mock_inputs(pipeline: dict[str, Any], versions: tuple[str, ...],

@@ -150,7 +150,8 @@ def test_user_tags_leave_room_for_the_programs_own() -> None:
     assert problems(pipeline) == []
     pipeline["tags"]["one-more"] = "x"
     assert problems(pipeline) == [
-        "tags: at most 46 (Azure takes 50 per resource, and vmimage puts up to 4 of its own)"]
+        f"tags: at most {allowed} (Azure takes 50 per resource, and vmimage puts up to "
+        f"{limits.PROGRAM_TAGS} of its own)"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "win"])

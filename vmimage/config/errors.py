@@ -129,8 +129,10 @@ def _field_names_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[st
     current: Any = model
     annotation: Any = None
     for part in loc:
-        if isinstance(part, int) or get_origin(annotation) is dict:
-            annotation = None  # a list's index or a mapping's key (a recipe's name)
+        if isinstance(part, int):
+            continue
+        if get_origin(annotation) is dict:
+            annotation = None  # a mapping's key (a recipe's name): its value's model is next
             continue
         if _is_union_tag(part):
             current = _tagged_model(annotation, str(part))
