@@ -17,6 +17,7 @@ from typing import Any
 
 from offline.arm import SimulatedArm
 from offline.cli import _stack_name
+from offline.escape.terminal import plain
 from offline.marketplace import parse_version_entry, version_key, with_versions
 from offline.runner import StackFileError, find_project, stack_file, stack_names
 from offline.state import StateError, load_state
@@ -90,7 +91,7 @@ def reads_for(args: argparse.Namespace, config: dict[str, Any]) -> SourceReads:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        return cli.main(argv, locate=locate, reads_for=reads_for)
+        return cli.main(argv, locate=locate, reads_for=reads_for, escape=plain)
     except StackFileError as exc:
         print(str(exc))
         return cli.EXIT_USAGE

@@ -33,9 +33,10 @@ A, B = "24.04.202604010", "24.04.202605140"  # A: the catalog's newest; B: next 
 def vmimage(*args: str) -> tuple[int, str]:
     out = io.StringIO()
     from offline.daytwo import locate, reads_for
+    from offline.escape.terminal import plain
     from vmimage.daytwo import cli
 
-    code = cli.main(list(args), locate=locate, reads_for=reads_for, out=out)
+    code = cli.main(list(args), locate=locate, reads_for=reads_for, escape=plain, out=out)
     return code, out.getvalue()
 
 
@@ -228,3 +229,16 @@ def test_the_console_script_reports_usage_errors_without_a_traceback(capsys):
 def test_every_example_stack_file_survives_the_round_trip_byte_for_byte(stack):
     text = (ROOT / "stacks" / stack).read_text()
     assert bump.dump(bump.load(text)) == text
+
+
+def test_what_azure_answers_is_shown_escaped_in_the_table():
+    from offline.escape.terminal import plain
+    from vmimage.daytwo.cli import print_table
+    from vmimage.daytwo.outdated import Finding
+
+    out = io.StringIO()
+    print_table([Finding("1.0.0", "marketplace", "P:O:S", "1.0.0\x1b[2J", "[bold]2.0.0",
+                         "outdated")], out, plain)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\\x1b" in text  # shown, not obeyed
+    assert "[bold]2.0.0" in text  # never read as markup

@@ -1,8 +1,9 @@
 """`vmimage outdated` and `vmimage bump`: the monthly loop's two commands.
 
 Who answers for Azure is given by the caller (offline/daytwo.py: the simulator over a
-`--state` file, or Azure itself through the SDK), and so is where a stack's file is: this
-module only reads the file, asks, decides and writes.
+`--state` file, or Azure itself through the SDK), and so are where a stack's file is and
+the terminal escaper (offline/escape/terminal.py `plain`: this side cannot import it):
+this module only reads the file, asks, decides and writes.
 
 Exit codes: outdated 0 nothing newer, 1 something is outdated; bump 0 written (or
 --dry-run); both 2 on bad usage or an invalid stack file, 3 when Azure could not be asked.
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vmimage.azure.reads import CloudReadError
 from vmimage.config.errors import SpecError
@@ -75,11 +77,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 ReadsFor = Callable[[argparse.Namespace, dict[str, Any]], SourceReads]
+#: The terminal escaper: any value as rich Text, control characters shown, never markup.
+Escape = Callable[[object], Text]
 
 
 def main(argv: Sequence[str] | None, *, locate: Callable[[str], Path], reads_for: ReadsFor,
-         out: TextIO | None = None) -> int:
-    stream = out or sys.stdout
+         escape: Escape, out: TextIO | None = None) -> int:
+    raw = out or sys.stdout
+    stream = _Escaped(raw, escape)
     try:
         args = parser().parse_args(argv)
         if args.marketplace_version and args.state is None:
@@ -94,7 +99,7 @@ def main(argv: Sequence[str] | None, *, locate: Callable[[str], Path], reads_for
         reads = reads_for(args, config)
         found = outdated.findings(spec, reads)
         if args.command == "outdated":
-            return _outdated(args, found, stream)
+            return _outdated(args, found, stream, raw, escape)
         return _bump(args, path, text, document, spec, reads, found, stream)
     except UsageError as exc:
         print(f"error: {exc}\n(see vmimage --help)", file=stream)
@@ -110,22 +115,30 @@ def main(argv: Sequence[str] | None, *, locate: Callable[[str], Path], reads_for
     return EXIT_USAGE
 
 
-def _outdated(args: argparse.Namespace, found: list[outdated.Finding], stream: TextIO) -> int:
-    if args.json:
-        print(outdated.as_json(args.stack or str(args.stack_file), found), file=stream)
+class _Escaped:
+    """A stream whose every write goes through the terminal escaper, line by line."""
+
+    def __init__(self, stream: TextIO, escape: Escape) -> None:
+        self.stream, self.escape = stream, escape
+
+    def write(self, text: str) -> int:
+        lines = text.split("\n")
+        return self.stream.write("\n".join(self.escape(line).plain for line in lines))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _outdated(args: argparse.Namespace, found: list[outdated.Finding], stream: Any,
+              raw: TextIO, escape: Escape) -> int:
+    if args.json:  # JSON escapes what it must itself; written as json.dumps made it
+        print(outdated.as_json(args.stack or str(args.stack_file), found), file=raw)
     else:
-        print_table(found, stream)
+        print_table(found, raw, escape)
     return EXIT_OUTDATED if outdated.any_outdated(found) else EXIT_OK
 
 
-def printable(text: str | None) -> str:
-    """A value from Azure or config fit for one terminal cell: control characters shown."""
-    if text is None:
-        return "-"
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
-def print_table(found: list[outdated.Finding], stream: TextIO) -> None:
+def print_table(found: list[outdated.Finding], stream: TextIO, escape: Escape) -> None:
     table = Table(box=None, pad_edge=False, show_edge=False)
     table.add_column("build", no_wrap=True)
     table.add_column("source", min_width=20, overflow="fold")
@@ -134,8 +147,8 @@ def print_table(found: list[outdated.Finding], stream: TextIO) -> None:
     table.add_column("status", min_width=8, overflow="fold")
     for f in found:
         status = f.status + (f" ({f.note})" if f.note else "")
-        table.add_row(*(printable(v) for v in (f.build, f.source, f.built_on, f.newest,
-                                               status)))
+        table.add_row(*(escape("-" if v is None else v)
+                        for v in (f.build, f.source, f.built_on, f.newest, status)))
     Console(file=stream, width=TABLE_WIDTH, highlight=False, markup=False,
             color_system=None).print(table)
 
@@ -150,7 +163,7 @@ def shown(path: Path) -> str:
 
 def _bump(args: argparse.Namespace, path: Path, text: str, document: Any,
           spec: Any, reads: SourceReads, found: list[outdated.Finding],
-          stream: TextIO) -> int:
+          stream: Any) -> int:
     azure = outdated.own_versions(spec, reads)
     raw_builds = document["config"][bumping.PIPELINE]["builds"]
     plan = bumping.plan_bump(spec, raw_builds, azure.versions, found, wanted=args.build,
