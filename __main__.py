@@ -9,11 +9,11 @@ from vmimage.gc_tuning import tune_gc
 
 tune_gc()  # first: the imports below allocate a lot too (bench/README.md, B1)
 
-from vmimage.azure.evictions import find_evictions  # noqa: E402
 from vmimage.components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
-from vmimage.components.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
-from vmimage.config.stack_config import admin_password, captures_of, load_from_stack  # noqa: E402
+from vmimage.parts.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
 from vmimage.release import run_identity  # noqa: E402
+from vmimage.stack.config import admin_password, captures_of, load_from_stack  # noqa: E402
+from vmimage.stack.evictions import find_evictions  # noqa: E402
 
 loaded = load_from_stack()
 # The commit and release are read here, at the boundary, for the provenance tags.

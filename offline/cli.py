@@ -475,7 +475,7 @@ def write_reports(
             json.dumps(report_json(result, extra), indent=2, default=str) + "\n"
         )
     if args.markdown:
-        from offline.plan.render import render_markdown  # only when asked for
+        from offline.plan.render import render_markdown  # lazy: only when asked for
 
         args.markdown.write_text(render_markdown(
             result, stack=stack.name, changes=changes, violations=violations,

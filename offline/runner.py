@@ -39,8 +39,8 @@ from offline.pulumi_host import run_program, stack_outputs, type_depth
 from offline.secrets import REDACTED
 from offline.yaml_load import StackYamlError, load_yaml
 from vmimage.config.errors import SpecError
-from vmimage.config.stack_config import ConfigProblems
 from vmimage.config.validate import Loaded, load_spec
+from vmimage.stack.config import ConfigProblems
 
 #: The project this package was installed from (editable: the checkout), the fallback
 #: when no vmimage project is found from the current directory.

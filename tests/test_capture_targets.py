@@ -13,7 +13,8 @@ from program_mocks import run_program
 from offline.latency import LatencyModel
 from offline.runner import StackConfig
 from offline.up import up
-from vmimage.capture import BOTH, TARGETS, targets_of
+from vmimage.capture import TARGETS, targets_of
+from vmimage.config.capture import BOTH
 from vmimage.config.validate import load_spec
 from vmimage.vocabulary import GALLERY_IMAGE_VERSION, MANAGED_IMAGE, VIRTUAL_MACHINE
 

@@ -1,5 +1,5 @@
-"""The `windowsUpdate` and `file` customize steps (vmimage/steps/windows_update.py,
-vmimage/steps/file.py): their problems at their key paths; what they register under plain
+"""The `windowsUpdate` and `file` customize steps (vmimage/config/steps/windows_update.py,
+vmimage/config/steps/file.py): their problems at their key paths; what they register under plain
 mocks, in one dependency chain; the Linux copy-file script run by bash with its tools
 stubbed; the PowerShell scripts read back by the tokenizer of tests/test_quoting.py."""
 
@@ -23,7 +23,7 @@ from conftest import ROOT, load_stack_dict
 from program_mocks import Recorded, run_program
 from test_quoting import POWERSHELL_HOSTILE, powershell_strings
 
-import vmimage.steps.file as file_kind
+import vmimage.config.steps.file as file_kind
 from offline.latency import LatencyModel
 from offline.runner import StackConfig
 from offline.up import up
@@ -31,10 +31,10 @@ from vmimage.config.credentials import credential_problem
 from vmimage.config.errors import SpecError
 from vmimage.config.fingerprint import build_fingerprint
 from vmimage.config.limits import MAX_SCRIPT_BYTES
+from vmimage.config.steps import KINDS, kind_of
+from vmimage.config.steps.windows_update import CATEGORIES, TEMPLATE
 from vmimage.config.validate import load_spec
 from vmimage.scripts.render import render
-from vmimage.steps import KINDS, kind_of
-from vmimage.steps.windows_update import CATEGORIES, TEMPLATE
 from vmimage.vocabulary import RESTART, RUN_COMMAND
 
 FIXTURE = "tests/fixtures/files/motd.txt"
@@ -62,8 +62,8 @@ def problems_of(stack: str, steps: list[dict[str, Any]]) -> list[str]:
 
 
 def test_both_kinds_are_in_the_table() -> None:
-    assert KINDS["windowsUpdate"].model.__module__ == "vmimage.steps.windows_update"
-    assert KINDS["file"].model.__module__ == "vmimage.steps.file"
+    assert KINDS["windowsUpdate"].model.__module__ == "vmimage.config.steps.windows_update"
+    assert KINDS["file"].model.__module__ == "vmimage.config.steps.file"
 
 
 # -- problems, at their key paths -----------------------------------------------------------

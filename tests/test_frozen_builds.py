@@ -17,10 +17,10 @@ from program_mocks import run_program
 from offline.pulumi_host import InvokeFailure
 from offline.runner import StackConfig
 from offline.up import up
-from vmimage.azure.captures import look_up_captures
 from vmimage.config.fingerprint import build_fingerprint
-from vmimage.config.stack_config import ConfigProblems
 from vmimage.config.validate import load_spec
+from vmimage.stack.captures import look_up_captures
+from vmimage.stack.config import ConfigProblems
 from vmimage.vocabulary import FINGERPRINT_TAG
 
 VM = "azure-native:compute:VirtualMachine"

@@ -222,8 +222,8 @@ def test_the_gate_waits_for_healthy_in_the_provider_host(tmp_path, engine, azure
 def test_auto_replicas_keep_a_captured_versions_count_and_say_so():
     """`replicas: auto` sizes a version when it is captured; clones moving onto it later
     do not quietly update the protected version: the plan says what auto would be."""
-    from vmimage.azure.captures import kept_replica_notes
     from vmimage.config.fingerprint import Capture
+    from vmimage.stack.captures import kept_replica_notes
 
     raw = load_stack_dict("dev")["vmimage:pipeline"]
     raw["builds"][0]["regions"] = [{"name": "westeurope"}]

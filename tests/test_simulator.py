@@ -413,12 +413,12 @@ import pulumi
 from pulumi_azure_native import resources
 
 from vmimage.components.build_vm import BuildVm, BuildVmArgs
-from vmimage.config.stack_config import load_from_stack
+from vmimage.stack.config import load_from_stack
 from vmimage.providers.generalize import Generalize, GeneralizeArgs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery, ImageGalleryArgs
 from vmimage.components.network import Network, NetworkArgs
-from vmimage.components.vm_profile import AdminCredentials
+from vmimage.parts.vm_profile import AdminCredentials
 
 spec = load_from_stack().spec
 build = spec.builds[0]

@@ -9,11 +9,11 @@ import pulumi
 import pytest
 from conftest import load_pipeline, load_stack_dict
 
-from vmimage.config import stack_config as stack_config_module
 from vmimage.config.errors import SpecError, key_path
 from vmimage.config.models import auto_replicas
 from vmimage.config.rules import semantic_problems
 from vmimage.config.validate import load_spec
+from vmimage.stack import config as stack_config_module
 
 LOCATION = "westeurope"
 
@@ -474,7 +474,7 @@ def test_semantic_problems_is_empty_for_the_examples():
         assert semantic_problems(spec) == []
 
 
-# -- vmimage/config/stack_config.py: the Pulumi bridge ---------------------------------------
+# -- vmimage/stack/config.py: the Pulumi bridge ---------------------------------------
 
 def _set_config(pipeline):
     pulumi.runtime.set_all_config(

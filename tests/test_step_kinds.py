@@ -1,6 +1,6 @@
-"""Customize steps of every kind (vmimage/steps/): template, script, inline and restart,
-in one sequence, offline and under plain mocks; their validation, each problem at its
-key path; and what a captured build's fingerprint covers."""
+"""Customize steps of every kind (vmimage/config/steps/, vmimage/steps/): template,
+script, inline and restart, in one sequence, offline and under plain mocks; their
+validation, each problem at its key path; and what a captured build's fingerprint covers."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 from conftest import ROOT, load_stack_dict
 from program_mocks import run_program
 
-import vmimage.steps.script as script_kind
+import vmimage.config.steps.script as script_kind
 from offline.latency import LatencyModel
 from offline.runner import StackConfig
 from offline.up import up
 from vmimage.config.errors import SpecError
 from vmimage.config.fingerprint import build_fingerprint
+from vmimage.config.steps import KINDS
 from vmimage.config.validate import load_spec
-from vmimage.steps import KINDS
 from vmimage.vocabulary import FINGERPRINT_TAG, GALLERY_IMAGE_VERSION, RESTART, RUN_COMMAND
 
 STEPS = {
@@ -47,7 +47,7 @@ def test_every_kind_is_its_own_module_in_the_table() -> None:
         # the module and the field are the key in Python's spelling (windowsUpdate:
         # windows_update)
         python_name = "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
-        assert kind.model.__module__ == f"vmimage.steps.{python_name}"
+        assert kind.model.__module__ == f"vmimage.config.steps.{python_name}"
         assert python_name in kind.model.model_fields
 
 

@@ -171,8 +171,8 @@ def _spec(stack: str):
 
 
 def test_run_command_names_are_ordered_and_readable():
+    from vmimage.config.steps.template import stem_of
     from vmimage.steps.run_command import command_name
-    from vmimage.steps.template import stem_of
 
     assert command_name(0, stem_of("linux/install-packages.sh.j2")) == (
         "customize-00-install-packages"

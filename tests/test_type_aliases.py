@@ -1,4 +1,4 @@
-"""Dropping azure-native's type aliases (vmimage/components/type_aliases.py) changes what
+"""Dropping azure-native's type aliases (vmimage/parts/type_aliases.py) changes what
 the engine is told about aliases and nothing else: every registration's inputs, options
 and dependencies are the same with and without it."""
 
@@ -11,7 +11,7 @@ import pytest
 from conftest import load_stack_dict
 from program_mocks import Recorded, Registered, run_program
 
-from vmimage.components.type_aliases import drop_type_aliases, is_type_alias
+from vmimage.parts.type_aliases import drop_type_aliases, is_type_alias
 from vmimage.vocabulary import IMAGE_BUILD, VIRTUAL_MACHINE
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pulumi
 
 from vmimage.azure.auth import CONFIG_ENV, resolve_settings
+from vmimage.azure.client import make_compute_client
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,6 @@ class AzureReads:
 
     def client(self) -> Any:
         if self._client is None:
-            from vmimage.azure.client import make_compute_client
-
             settings = resolve_settings(_azure_native_config(), os.environ)
             self._client = make_compute_client(_subscription(settings.get("subscriptionId")),
                                                settings=settings)

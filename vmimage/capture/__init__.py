@@ -1,21 +1,16 @@
 """Capture targets: where a build's generalized VM is captured to, one module each, and
-the table that lists them. To add one, write its module (vmimage/capture/target.py says
-what it defines) and add it to TARGETS (docs/architecture.md)."""
+the table that lists them. To add one, write its rules (vmimage/config/capture/) and its
+registration here (vmimage/capture/target.py says what it defines), and add it to both
+tables (docs/architecture.md)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from vmimage.capture import gallery, managed_image
 from vmimage.capture.target import CaptureTarget
-
-if TYPE_CHECKING:
-    from vmimage.config.models import PipelineSpec
+from vmimage.config.models import PipelineSpec
 
 #: Every capture target, by its name in `capture:`.
 TARGETS: dict[str, CaptureTarget] = {t.key: t for t in (gallery.TARGET, managed_image.TARGET)}
-#: The shorthand `capture: both` of earlier releases: every target there was then.
-BOTH = ("gallery", "managedImage")
 
 
 def targets_of(spec: PipelineSpec) -> list[CaptureTarget]:

@@ -4,20 +4,20 @@ definition, replicated to the build's target regions; clones boot from it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from vmimage.capture.target import CaptureContext, CaptureTarget, shown
+import pulumi
+from pulumi_azure_native import compute
 
-if TYPE_CHECKING:
-    import pulumi
-
-    from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.azure import naming
+from vmimage.capture.target import CaptureContext, CaptureTarget, protected
+from vmimage.config.capture.gallery import RULES
+from vmimage.config.image_disks import image_disks
+from vmimage.config.models import BuildSpec, PipelineSpec
 
 
 def target_regions(spec: PipelineSpec, build: BuildSpec,
                    kept: Mapping[str, int] | None = None) -> list[Any]:
-    from pulumi_azure_native import compute
-
     return [
         compute.TargetRegionArgs(
             name=region.name,
@@ -34,10 +34,6 @@ def regional_encryption(spec: PipelineSpec, build: BuildSpec, des: str | None) -
     the version carries (its own and its ancestors'), by LUN."""
     if des is None:
         return None
-    from pulumi_azure_native import compute
-
-    from vmimage.components.disks import image_disks
-
     return compute.EncryptionImagesArgs(
         os_disk_image=compute.OSDiskImageEncryptionArgs(disk_encryption_set_id=des),
         data_disk_images=[
@@ -46,11 +42,6 @@ def regional_encryption(spec: PipelineSpec, build: BuildSpec, des: str | None) -
 
 
 def _register(ctx: CaptureContext) -> pulumi.Output[str]:
-    import pulumi
-    from pulumi_azure_native import compute
-
-    from vmimage.azure import naming
-
     build = ctx.build
     assert ctx.gallery is not None
     version = compute.GalleryImageVersion(
@@ -75,7 +66,7 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
             if build.replication_mode == "Shallow" else None,
         ),
         tags=ctx.tags,
-        opts=_protected(ctx, pulumi),
+        opts=protected(ctx),
     )
     return version.id
 
@@ -83,8 +74,6 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
 def storage_profile(ctx: CaptureContext) -> Any:
     """What the version is made of: the generalized build VM (OS disk and every data
     disk, LUNs kept), or an imported VHD's blobs."""
-    from pulumi_azure_native import compute
-
     vhd = ctx.build.from_.vhd
     if vhd is None:
         return compute.GalleryImageVersionStorageProfileArgs(
@@ -100,31 +89,11 @@ def storage_profile(ctx: CaptureContext) -> Any:
                           for d in vhd.data_disks] or None)
 
 
-def _protected(ctx: CaptureContext, pulumi: Any) -> Any:
-    # A captured image is final: its source VM may be retired (deleted) later, or reported
-    # by ARM with other casing, without that ever meaning a recapture.
-    published = ["publishingProfile.excludeFromLatest"] if ctx.build.validate_steps else []
-    return pulumi.ResourceOptions(parent=ctx.parent, protect=ctx.protect,
-                                  ignore_changes=["storageProfile.source",
-                                                  "sourceVirtualMachine", *published])
-
-
 def _lookup(spec: PipelineSpec, build: BuildSpec) -> Any:
-    from pulumi_azure_native import compute
-
     assert spec.gallery is not None
     return compute.get_gallery_image_version(
         resource_group_name=spec.resource_group, gallery_name=spec.gallery.name,
         gallery_image_name=spec.gallery.image.name, gallery_image_version_name=build.version)
 
 
-def _problems(spec: PipelineSpec) -> list[str]:
-    if spec.gallery is None:
-        return [f"gallery: required when capture is {shown(spec.capture)}"]
-    if spec.security.trusted_launch and spec.gallery.image.generation == "V1":
-        return ["security.trustedLaunch: needs a generation V2 image"]
-    return []
-
-
-TARGET = CaptureTarget(key="gallery", output="imageVersionIds", preference=0,
-                       register=_register, lookup=_lookup, problems=_problems)
+TARGET = CaptureTarget(rules=RULES, register=_register, lookup=_lookup)

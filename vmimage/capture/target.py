@@ -1,26 +1,21 @@
-"""What a capture target is: the seam each one plugs into.
+"""What a capture target registers: the seam each one plugs into.
 
 A target is one module under vmimage/capture/ saying what it registers for a build (its
-image, captured from the generalized build VM), the id clones boot from, how to ask Azure
-whether a build is already captured there, and the rules it checks. The pipeline's
-`capture` lists the targets; vmimage/capture/__init__.py holds the table.
+image, captured from the generalized build VM) and how to ask Azure whether a build is
+already captured there; its name, output and rules are the config's
+(vmimage/config/capture/<target>.py). vmimage/capture/__init__.py holds the table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import pulumi
+import pulumi
 
-    from vmimage.config.models import BuildSpec, PipelineSpec
-
-
-def shown(capture: tuple[str, ...]) -> str:
-    """`capture` as a message quotes it: 'gallery', or ['gallery', 'managedImage']."""
-    return repr(capture[0]) if len(capture) == 1 else repr(list(capture))
+from vmimage.config.capture.target import CaptureRules
+from vmimage.config.models import BuildSpec, PipelineSpec
 
 
 @dataclass(frozen=True)
@@ -46,16 +41,31 @@ class CaptureContext:
 
 @dataclass(frozen=True)
 class CaptureTarget:
-    key: str
-    """Its name in `capture:` (and the key of its image id)."""
-    output: str
-    """The stack output that maps versions to these images' ids."""
-    preference: int
-    """Clones boot from the image of the lowest preference among those captured."""
+    rules: CaptureRules
+    """Its name, stack output, preference and rules (the config's)."""
     register: Callable[[CaptureContext], pulumi.Output[str]]
     """Registers the build's image; returns its ARM id."""
     lookup: Callable[[PipelineSpec, BuildSpec], Any]
     """Azure's answer for the build's image (an object with `id` and `tags`); raises what
     the invoke raised when it is not there."""
-    problems: Callable[[PipelineSpec], list[str]]
-    """`<key path>: <what is wrong>` for a pipeline that captures here."""
+
+    @property
+    def key(self) -> str:
+        return self.rules.key
+
+    @property
+    def output(self) -> str:
+        return self.rules.output
+
+    @property
+    def preference(self) -> int:
+        return self.rules.preference
+
+
+def protected(ctx: CaptureContext) -> pulumi.ResourceOptions:
+    """A captured image is final: its source VM may be retired (deleted) later, or reported
+    by ARM with other casing, without that ever meaning a recapture."""
+    published = ["publishingProfile.excludeFromLatest"] if ctx.build.validate_steps else []
+    return pulumi.ResourceOptions(parent=ctx.parent, protect=ctx.protect,
+                                  ignore_changes=["storageProfile.source",
+                                                  "sourceVirtualMachine", *published])

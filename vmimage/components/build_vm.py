@@ -10,11 +10,11 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
-from vmimage.components import vm_profile
-from vmimage.components.disks import build_data_disks
-from vmimage.components.frozen import frozen_inputs
 from vmimage.components.network import network_interface
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.parts import vm_profile
+from vmimage.parts.disks import build_data_disks
+from vmimage.parts.frozen import frozen_inputs
 from vmimage.vocabulary import BUILD_VM
 
 

@@ -19,10 +19,10 @@ import pulumi
 from pulumi_azure_native import compute, network
 
 from vmimage.azure import naming
-from vmimage.components import health, vm_profile
 from vmimage.components.network import network_interface
-from vmimage.components.ordering import after_all
 from vmimage.config.models import CloneSpec, PipelineSpec
+from vmimage.parts import health, vm_profile
+from vmimage.parts.ordering import after_all
 from vmimage.providers.health_gate import HealthGate, HealthGateArgs
 from vmimage.providers.retire import RetireBatch, RetireBatchArgs
 from vmimage.providers.vm_action import subscription_output

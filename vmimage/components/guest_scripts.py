@@ -16,7 +16,7 @@ import pulumi
 from vmimage.azure import naming
 from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.scripts.render import render
-from vmimage.steps import format_disks, kind_of
+from vmimage.steps import format_disks, register_step
 from vmimage.steps.kind import StepContext
 from vmimage.steps.run_command import register_run_command
 from vmimage.vocabulary import GUEST_SCRIPTS, STEP_DEPROVISION
@@ -54,7 +54,7 @@ class GuestScriptsArgs:
     """ARM id of the build VM (a restart step acts on it)."""
     vm_unique_id: pulumi.Input[str] | None = None
     frozen: bool = False
-    """The build is captured: its run commands may never change (vmimage/components/frozen.py)."""
+    """The build is captured: its run commands may never change (vmimage/parts/frozen.py)."""
     legacy_deprovision: bool = False
     """Captured by an earlier vmimage, which kept the seal as a run command resource."""
     after: pulumi.CustomResource | None = None
@@ -102,7 +102,7 @@ class GuestScripts(pulumi.ComponentResource):
                 self._context(name, args, previous),
                 naming.child_name(name, "format-disks")) or previous
         for i, step in enumerate(steps):
-            previous = kind_of(step).register(self._context(name, args, previous), step, i)
+            previous = register_step(self._context(name, args, previous), step, i)
         if args.legacy_deprovision:
             previous = register_run_command(
                 self._context(name, args, previous),

@@ -13,8 +13,8 @@ from pulumi_azure_native import compute
 from vmimage.azure import naming
 from vmimage.capture import targets_of
 from vmimage.capture.target import CaptureContext
-from vmimage.components import vm_profile
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.parts import vm_profile
 from vmimage.vocabulary import FINGERPRINT_TAG, IMAGE_CAPTURE, IMAGE_GALLERY
 
 TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(

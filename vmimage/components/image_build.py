@@ -17,11 +17,11 @@ from vmimage.azure import naming
 from vmimage.components.build_vm import BuildVm, BuildVmArgs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs, seal_for
 from vmimage.components.image import ImageCapture, ImageCaptureArgs, ImageGallery
-from vmimage.components.ordering import after_all
 from vmimage.components.validation import Validation, ValidationArgs
-from vmimage.components.vm_profile import AdminCredentials
 from vmimage.config.fingerprint import Capture, fingerprint_to_record
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.parts.ordering import after_all
+from vmimage.parts.vm_profile import AdminCredentials
 from vmimage.providers.generalize import GENERALIZE_INPUTS, Generalize, GeneralizeArgs
 from vmimage.providers.resume import Resume, ResumeArgs
 from vmimage.providers.vm_action import subscription_output
@@ -130,7 +130,7 @@ class ImageBuild(pulumi.ComponentResource):
         """Build VM -> guest scripts -> generalize: the generalized VM's id and state."""
         spec, build = args.spec, args.build
         # Captured already: the VM is generalized and Azure refuses to modify it, so none
-        # of its resources may change again (vmimage/azure/captures.py).
+        # of its resources may change again (vmimage/stack/captures.py).
         frozen = args.capture is not None and args.capture.captured
         legacy = frozen and args.capture is not None and args.capture.fingerprint is None
         vm = BuildVm(

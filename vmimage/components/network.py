@@ -17,8 +17,8 @@ from pulumi_azure_native import network
 
 from vmimage.azure.naming import NetworkNames, child_name, network_names
 from vmimage.azure.nsg_sources import DENY_ALL_RULE
-from vmimage.components.frozen import frozen_inputs
 from vmimage.config.models import NetworkSpec
+from vmimage.parts.frozen import frozen_inputs
 from vmimage.vocabulary import EGRESS_ROLE, NETWORK, ROLE_TAG
 
 DENY_ALL_PRIORITY = 4096  # the lowest-priority custom rule: everything not allowed above
@@ -161,7 +161,7 @@ def network_interface(
 ) -> network.NetworkInterface:
     """One NIC (and, only when config asks for it, a public IP) for a VM. `tags` are
     the VM's (its role above all), so a reviewer or policy can tell build from clone NICs.
-    `frozen`: the NIC of a generalized VM, which must not change (vmimage/components/frozen.py)."""
+    `frozen`: the NIC of a generalized VM, which must not change (vmimage/parts/frozen.py)."""
     public = None
     if public_ip:
         address_inputs: dict[str, Any] = dict(

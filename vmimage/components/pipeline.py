@@ -22,11 +22,11 @@ from vmimage.components.image import ImageGallery, ImageGalleryArgs
 from vmimage.components.image_build import ImageBuild, ImageBuildArgs
 from vmimage.components.network import Network, NetworkArgs
 from vmimage.components.scale_set import CloneScaleSet
-from vmimage.components.type_aliases import drop_type_aliases
-from vmimage.components.user_tags import user_tags
-from vmimage.components.vm_profile import AdminCredentials
 from vmimage.config.fingerprint import Capture
 from vmimage.config.models import BuildSpec, CloneSpec, PipelineSpec
+from vmimage.parts.type_aliases import drop_type_aliases
+from vmimage.parts.user_tags import user_tags
+from vmimage.parts.vm_profile import AdminCredentials
 from vmimage.vocabulary import IMAGE_PIPELINE
 
 
@@ -35,16 +35,16 @@ class ImagePipelineArgs:
     spec: PipelineSpec
     """The validated pipeline spec."""
     captures: Mapping[str, Capture] = field(default_factory=dict)
-    """Which builds Azure already holds an image of (vmimage/azure/captures.py): their
+    """Which builds Azure already holds an image of (vmimage/stack/captures.py): their
     build resources are registered frozen."""
     evictions: Mapping[str, str] = field(default_factory=dict)
-    """Spot builds whose VM Azure evicted (vmimage/azure/evictions.py): resumed first."""
+    """Spot builds whose VM Azure evicted (vmimage/stack/evictions.py): resumed first."""
     admin_password: pulumi.Input[str] | None = None
     """Windows admin password (a secret); generated when not given."""
     environment: str | None = None
     """azure-native:environment, for the Generalize step's SDK client."""
     keep_type_aliases: bool = False
-    """Keep azure-native's type aliases (vmimage/components/type_aliases.py)."""
+    """Keep azure-native's type aliases (vmimage/parts/type_aliases.py)."""
 
 
 class ImagePipeline(pulumi.ComponentResource):

@@ -28,10 +28,10 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
-from vmimage.components import health, vm_profile
 from vmimage.components.clones import CloneGroupArgs
-from vmimage.components.disks import scale_set_data_disks
 from vmimage.config.models import CloneSpec, PipelineSpec
+from vmimage.parts import health, vm_profile
+from vmimage.parts.disks import scale_set_data_disks
 from vmimage.vocabulary import CLONE_SCALE_SET, GROUP_TAG
 
 DEFAULT_BATCH_PERCENT = 20  # Azure's default maxBatchInstancePercent

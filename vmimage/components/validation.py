@@ -18,12 +18,12 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
-from vmimage.components import vm_profile
-from vmimage.components.frozen import frozen_inputs
 from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs
 from vmimage.components.network import network_interface
-from vmimage.components.ordering import after_all
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.parts import vm_profile
+from vmimage.parts.frozen import frozen_inputs
+from vmimage.parts.ordering import after_all
 from vmimage.providers.publish import PUBLISH_INPUTS, Publish, PublishArgs
 from vmimage.providers.vm_action import subscription_output
 from vmimage.vocabulary import VALIDATION

@@ -1,15 +1,17 @@
 """The base of every spec model: camelCase keys in YAML, unknown keys refused, values
 frozen, and no silent coercion. The pipeline's models (models.py) and the customize
-step kinds (vmimage/steps/) both build on it."""
+step kinds (vmimage/config/steps/) both build on it."""
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import CoreSchema
 
 from vmimage.config.errors import kind_of
 
@@ -53,3 +55,16 @@ def _scalar_types(annotation: Any) -> set[Any]:
         for arg in get_args(annotation):
             found |= _scalar_types(arg)
     return found
+
+
+@dataclass(frozen=True)
+class ValidatedAs:
+    """`Annotated[T, ValidatedAs(u)]`: pydantic validates (and describes in the schema) the
+    value as `u`, a type built at run time such as a tagged union of a table's models; a
+    type checker sees `T`. The error wording walks into `validated_as` for its hints."""
+
+    validated_as: Any
+
+    def __get_pydantic_core_schema__(self, _source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        return handler.generate_schema(self.validated_as)

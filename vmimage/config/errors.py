@@ -154,6 +154,10 @@ def _tagged_model(annotation: Any, tag: str) -> type[BaseModel] | None:
             member, *meta = get_args(arg)
             if any(getattr(m, "tag", None) == tag for m in meta):
                 return member
+            for inner in (getattr(m, "validated_as", None) for m in meta):
+                found = _tagged_model(inner, tag) if inner is not None else None
+                if found is not None:
+                    return found
         found = _tagged_model(arg, tag)
         if found is not None:
             return found

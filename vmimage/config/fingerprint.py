@@ -4,7 +4,7 @@ Gallery image versions are immutable, and after capture the build VM is generali
 Azure will not let anyone start or modify again. So a captured build must not change: the
 fingerprint is recorded as a tag on the captured image, and a later run whose config gives
 another fingerprint for that version is refused with "give it a new version"
-(vmimage/azure/captures.py, spec rule `frozen_build_problems`).
+(vmimage/stack/captures.py, spec rule `frozen_build_problems`).
 
 It covers what goes into the image: the OS, the source, the build VM's size and security
 type, every data disk (its own and its parent's) and every customize step as configured
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vmimage.steps import kind_of
+from vmimage.config.steps import kind_of
 
 if TYPE_CHECKING:
     from vmimage.config.models import BuildSpec, PipelineSpec

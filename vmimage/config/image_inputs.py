@@ -169,7 +169,7 @@ def _format_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]
 def _lineage_targets(spec: PipelineSpec, build: BuildSpec) -> list[tuple[str, str]]:
     """(owner, mount path or drive letter) of the formatted disks a build inherits: its
     parents' (from.version), whose disks are in the image it boots, but for a LUN the
-    build declares again (the same disk, vmimage/components/disks.py)."""
+    build declares again (the same disk, vmimage/parts/disks.py)."""
     builds = {b.version: b for b in spec.builds}
     by_lun: dict[int, tuple[str, str]] = {}
     seen = {build.version}

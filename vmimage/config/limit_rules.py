@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from vmimage.azure.limits import MAX_SCALE_SET_INSTANCES
 from vmimage.config import limits
 from vmimage.config.size import where_over
-from vmimage.steps import kind_of
-from vmimage.steps.windows_update import WindowsUpdateStep
+from vmimage.config.steps import kind_of
+from vmimage.config.steps.windows_update import WindowsUpdateStep
 
 if TYPE_CHECKING:
     from vmimage.config.models import BuildSpec, PipelineSpec

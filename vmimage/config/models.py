@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -25,8 +25,9 @@ from pydantic_core import PydanticCustomError
 
 from vmimage.azure import naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
-from vmimage.capture import BOTH, TARGETS
 from vmimage.config.base import SpecModel
+from vmimage.config.capture import BOTH, NAMES, CaptureName
+from vmimage.config.steps import CustomizeStep
 from vmimage.config.values import (
     DiskEncryptionSetId,
     DriveLetter,
@@ -43,7 +44,6 @@ from vmimage.config.values import (
     VhdUri,
     repeated,
 )
-from vmimage.steps import CustomizeStep
 
 
 def _replicas(value: Any) -> Any:
@@ -308,7 +308,7 @@ class BuildSpec(SpecModel):
     )
     customize: tuple[CustomizeStep, ...] = Field(
         (), description="steps run on the build VM, in order, before it is sealed: each "
-        "one of template, script, inline, restart, windowsUpdate or file (vmimage/steps/)"
+        "one of template, script, inline, restart, windowsUpdate or file (vmimage/config/steps/)"
     )
     validate_steps: tuple[CustomizeStep, ...] = Field(
         (), alias="validate",
@@ -439,20 +439,14 @@ class SecuritySpec(SpecModel):
     )
 
 
-if TYPE_CHECKING:
-    CaptureName = str
-else:
-    CaptureName = Literal[tuple(TARGETS)]  # the table's names, whatever they are
-
-
 def _capture_list(value: Any) -> Any:
     """`gallery`, `both` (every target of earlier releases) or a list, as a tuple."""
     if isinstance(value, list | tuple):
         return value
     if value == "both":
         return BOTH
-    if not isinstance(value, str) or value not in TARGETS:
-        choices = ", ".join(repr(t) for t in TARGETS)
+    if not isinstance(value, str) or value not in NAMES:
+        choices = ", ".join(repr(t) for t in NAMES)
         raise ValueError(f"must be one of {choices} or 'both', or a list of them "
                          f"(got {value!r})")
     return (value,)
@@ -461,8 +455,8 @@ def _capture_list(value: Any) -> Any:
 Capture = Annotated[
     tuple[CaptureName, ...], Field(min_length=1), BeforeValidator(_capture_list),
     WithJsonSchema({"anyOf": [
-        {"enum": [*TARGETS, "both"]},
-        {"type": "array", "items": {"enum": list(TARGETS)}, "minItems": 1,
+        {"enum": [*NAMES, "both"]},
+        {"type": "array", "items": {"enum": list(NAMES)}, "minItems": 1,
          "uniqueItems": True}],
         "default": "gallery"}),
 ]

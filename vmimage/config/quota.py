@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from vmimage.config.rules import surge_of
+
 if TYPE_CHECKING:
     from vmimage.azure.reads import Quota, SizeInfo
     from vmimage.config.models import PipelineSpec
@@ -19,8 +21,6 @@ TOTAL = "cores"
 
 def peak_vms(spec: PipelineSpec) -> Counter[tuple[str, str]]:
     """(region, size) -> how many VMs of that size run there at the busiest moment."""
-    from vmimage.config.rules import surge_of
-
     peak: Counter[tuple[str, str]] = Counter()
     for build in spec.builds:
         if build.retired or build.size is None:

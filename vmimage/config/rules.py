@@ -14,8 +14,8 @@ from vmimage.azure import limits, naming, nsg_sources
 from vmimage.azure.nsg_sources import Source
 from vmimage.azure.sizing import VMS_PER_REPLICA, azure_guidance
 from vmimage.azure.ssh_keys import key_problems
-from vmimage.capture import targets_of
-from vmimage.capture.target import shown
+from vmimage.config.capture.target import shown
+from vmimage.config.capture.targets import rules_of
 from vmimage.config.fingerprint import Capture, build_fingerprint
 from vmimage.config.image_inputs import (
     image_input_problems,
@@ -25,8 +25,8 @@ from vmimage.config.image_inputs import (
 from vmimage.config.limit_rules import limit_problems
 from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.rollout_rules import rollout_problems
+from vmimage.config.steps import kind_of
 from vmimage.config.values import reads_as_reserved
-from vmimage.steps import kind_of
 
 if TYPE_CHECKING:
     from vmimage.azure.reads import MarketplaceImage
@@ -276,7 +276,7 @@ def _capture_problems(spec: PipelineSpec) -> list[str]:
     found = []
     if len(spec.capture_targets) != len(spec.capture):
         found.append(f"capture: a target is listed twice ({shown(spec.capture)})")
-    for target in targets_of(spec):
+    for target in rules_of(spec):
         found += target.problems(spec)
     return found
 

@@ -3,7 +3,7 @@ Ready, so the customize steps that were not done yet can run.
 
 An eviction with policy Deallocate keeps the VM's disks and the work the steps already
 did on them; Azure does not start an evicted VM again by itself (spot-vms). The program
-finds such a VM before it registers anything (vmimage/azure/evictions.py) and registers
+finds such a VM before it registers anything (vmimage/stack/evictions.py) and registers
 this action ahead of the steps; `evictedAt` names the eviction, so another eviction later
 is another start.
 

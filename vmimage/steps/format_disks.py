@@ -8,16 +8,13 @@ ready already; the script leaves a formatted disk as it is, so a re-run changes 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import pulumi
 
+from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.scripts.render import render
+from vmimage.steps.kind import StepContext
+from vmimage.steps.run_command import register_run_command
 from vmimage.vocabulary import STEP_CUSTOMIZE
-
-if TYPE_CHECKING:
-    import pulumi
-
-    from vmimage.config.models import BuildSpec, PipelineSpec
-    from vmimage.steps.kind import StepContext
 
 TEMPLATE = {"linux": "linux/format-disks.sh.j2", "windows": "windows/format-disks.ps1.j2"}
 COMMAND = "vmimage-format-disks"
@@ -39,8 +36,6 @@ def script(spec: PipelineSpec, build: BuildSpec, vm_name: str) -> str | None:
 
 
 def register(ctx: StepContext, logical_name: str) -> pulumi.CustomResource | None:
-    from vmimage.steps.run_command import register_run_command
-
     text = script(ctx.spec, ctx.build, ctx.build_vm_name)
     if text is None:
         return None

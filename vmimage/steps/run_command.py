@@ -8,9 +8,9 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import compute
 
-from vmimage.components import vm_profile
-from vmimage.components.frozen import frozen_inputs
-from vmimage.components.ordering import after_all
+from vmimage.parts import vm_profile
+from vmimage.parts.frozen import frozen_inputs
+from vmimage.parts.ordering import after_all
 from vmimage.steps.kind import StepContext
 from vmimage.vocabulary import STEP_TAG
 

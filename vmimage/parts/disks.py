@@ -10,33 +10,15 @@ from typing import Any
 
 from pulumi_azure_native import compute
 
-from vmimage.components.vm_profile import disk_encryption_set
-from vmimage.config.models import BuildSpec, DataDiskSpec, PipelineSpec, VhdDataDisk
+from vmimage.config.image_disks import ImageDisk, image_disks
+from vmimage.config.models import BuildSpec, PipelineSpec, VhdDataDisk
 
 
-def lineage(spec: PipelineSpec, version: str | None) -> list[BuildSpec]:
-    """The build of `version` and its ancestors, newest first."""
-    chain = []
-    while version is not None:
-        build = spec.build(version)
-        chain.append(build)
-        version = build.from_.version
-    return chain
-
-
-#: A disk an image carries: one a build added, or one imported from a VHD.
-ImageDisk = DataDiskSpec | VhdDataDisk
-
-
-def image_disks(spec: PipelineSpec, version: str | None) -> dict[int, ImageDisk]:
-    """Every data disk an image version carries, by LUN: its own build's and its
-    ancestors' (the newest definition of a LUN wins), an imported VHD's included."""
-    disks: dict[int, ImageDisk] = {}
-    for build in lineage(spec, version):
-        own = build.from_.vhd.data_disks if build.from_.vhd else build.data_disks
-        for disk in own:
-            disks.setdefault(disk.lun, disk)
-    return disks
+def disk_encryption_set(spec: PipelineSpec) -> compute.DiskEncryptionSetParametersArgs | None:
+    """Customer-managed keys for every managed disk of build VMs, clones and scale sets
+    (`security.diskEncryptionSetId`); None: platform-managed keys."""
+    des = spec.security.disk_encryption_set_id
+    return compute.DiskEncryptionSetParametersArgs(id=des) if des else None
 
 
 def _disk_fields(disk: ImageDisk, *, from_image: bool) -> dict[str, Any]:

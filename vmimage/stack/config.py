@@ -9,14 +9,7 @@ from dataclasses import replace
 import pulumi
 from pulumi.runtime.config import is_config_secret
 
-from vmimage.azure.captures import (
-    CaptureLookupError,
-    kept_replica_notes,
-    look_up_captures,
-    warn_unfingerprinted,
-)
 from vmimage.azure.reads import CloudReadError, CloudReads, cloud_reads
-from vmimage.azure.subnets import SubnetLookupError, existing_subnet_problems
 from vmimage.config.errors import SpecError
 from vmimage.config.fingerprint import Capture
 from vmimage.config.limits import MAX_CONFIG_BYTES
@@ -25,6 +18,13 @@ from vmimage.config.provenance import RunIdentity, provenance_tags, source_of
 from vmimage.config.quota import quota_problems
 from vmimage.config.rules import frozen_build_problems, source_image_problems
 from vmimage.config.validate import Loaded, load_spec
+from vmimage.stack.captures import (
+    CaptureLookupError,
+    kept_replica_notes,
+    look_up_captures,
+    warn_unfingerprinted,
+)
+from vmimage.stack.subnets import SubnetLookupError, existing_subnet_problems
 
 
 class ConfigProblems(pulumi.RunError):

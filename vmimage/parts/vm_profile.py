@@ -11,6 +11,7 @@ from pulumi_azure_native import compute
 
 from vmimage.azure import naming
 from vmimage.config.models import CloneOsDiskSpec, OsDiskSpec, PipelineSpec
+from vmimage.parts.disks import clone_data_disks, disk_encryption_set
 from vmimage.vocabulary import ROLE_TAG, VERSION_TAG
 
 SSH_KEY_PATH = "/home/{user}/.ssh/authorized_keys"
@@ -101,13 +102,6 @@ def diagnostics_profile(spec: PipelineSpec) -> compute.DiagnosticsProfileArgs | 
 OS_DISK_SKU = compute.StorageAccountTypes.PREMIUM_LRS
 
 
-def disk_encryption_set(spec: PipelineSpec) -> compute.DiskEncryptionSetParametersArgs | None:
-    """Customer-managed keys for every managed disk of build VMs, clones and scale sets
-    (`security.diskEncryptionSetId`); None: platform-managed keys."""
-    des = spec.security.disk_encryption_set_id
-    return compute.DiskEncryptionSetParametersArgs(id=des) if des else None
-
-
 def _os_disk_fields(spec: PipelineSpec, disk: OsDiskSpec | None,
                     ) -> tuple[dict[str, Any], bool]:
     """What a VM's and a scale set's OS disk say alike (their Args classes differ). An
@@ -151,8 +145,6 @@ def from_image_inputs(spec: PipelineSpec, *, vm_name: str, resource_group_name: 
                       tags: dict[str, str]) -> dict[str, Any]:
     """The inputs of a VM booted from one of this pipeline's images (a clone, a
     validation VM): the image's disks by LUN, its plan, the pipeline's security."""
-    from vmimage.components.disks import clone_data_disks
-
     return dict(
         vm_name=vm_name,
         resource_group_name=resource_group_name,

@@ -1,0 +1,26 @@
+"""What a capture target is, as the config knows it: its name, the stack output of its
+images, which one clones boot from first, and the rules it checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vmimage.config.models import PipelineSpec
+
+
+def shown(capture: tuple[str, ...]) -> str:
+    """`capture` as a message quotes it: 'gallery', or ['gallery', 'managedImage']."""
+    return repr(capture[0]) if len(capture) == 1 else repr(list(capture))
+
+
+@dataclass(frozen=True)
+class CaptureRules:
+    key: str
+    """Its name in `capture:` (and the key of its image id)."""
+    output: str
+    """The stack output that maps versions to these images' ids."""
+    preference: int
+    """Clones boot from the image of the lowest preference among those captured."""
+    problems: Callable[[PipelineSpec], list[str]]
+    """`<key path>: <what is wrong>` for a pipeline that captures here."""
