@@ -248,7 +248,7 @@ class SimulatorMonitor(EngineMonitor):
             # Unchanged: the engine makes no provider call; outputs come from state.
             reg.id, reg.outputs = prior.id, prior.outputs
             reg.azure_name = prior.outputs.get("name")
-            reg.state = _final_state(self.arm, reg)
+            reg.state = final_state(self.arm, reg)
             return reg.id, reg.outputs
         if reg.action == "replace" and reg.delete_before_replace and prior is not None:
             # deleteBeforeReplace: the old resource goes first, freeing its name.
@@ -284,7 +284,7 @@ class SimulatorMonitor(EngineMonitor):
         reg.end_s = end
         reg.outputs = outputs
         reg.azure_name = None if dynamic else outputs.get("name")
-        reg.state = _final_state(self.arm, reg)
+        reg.state = final_state(self.arm, reg)
         return reg.id, outputs
 
     def _vm_call_recorder(self, urn: str) -> Callable[[str, float, float], None]:
@@ -342,7 +342,7 @@ def invoke_failure(err: ArmError) -> InvokeFailure:
 _REASONS = {400: "Bad Request", 404: "Not Found", 409: "Conflict"}
 
 
-def _final_state(arm: SimulatedArm, reg: Registration) -> str:
+def final_state(arm: SimulatedArm, reg: Registration) -> str:
     if reg.type == VIRTUAL_MACHINE and reg.id.lower() in arm.vms:
         power, os_state = arm.vms[reg.id.lower()].final()
         return f"PowerState/{power}, OSState/{os_state}"

@@ -32,7 +32,7 @@ from offline.engine import (
     PriorResource,
     Registration,
     SimulatorMonitor,
-    _final_state,
+    final_state,
 )
 from offline.passphrase import PassphraseError, decrypt, key_for
 from offline.pulumi_host import run_program, stack_outputs, type_depth
@@ -328,7 +328,7 @@ def run(
     _quiet_reported_failures()
     warned: list[str] = []
     try:
-        with _ticking(_PROGRESS.get(), lambda: len(monitor.registrations)), \
+        with ticking(PROGRESS.get(), lambda: len(monitor.registrations)), \
                 _collecting_warnings(warned):
             run_program(program, monitor, project="vmimage", stack=stack.name,
                         config=stack.config, secret_keys=stack.secret_keys)
@@ -342,7 +342,7 @@ def run(
     # A VM's state was read when it was created; later operations (generalize) changed it.
     for reg in monitor.registrations.values():
         if reg.custom and not reg.state.startswith("failed"):
-            reg.state = _final_state(arm, reg)
+            reg.state = final_state(arm, reg)
     return ProgramRun(
         registrations=in_stable_order(monitor.registrations.values()),
         operations=monitor.operations,
@@ -356,22 +356,22 @@ def run(
     )
 
 
-_PROGRESS: ContextVar[Callable[[int], None] | None] = ContextVar("progress", default=None)
+PROGRESS: ContextVar[Callable[[int], None] | None] = ContextVar("progress", default=None)
 
 
 @contextmanager
 def reporting_progress(callback: Callable[[int], None] | None) -> Iterator[None]:
     """Every `run` inside the block reports its progress to `callback` (a context rather
     than a parameter of `run`: callers reach it through `offline.up.up`)."""
-    token = _PROGRESS.set(callback)
+    token = PROGRESS.set(callback)
     try:
         yield
     finally:
-        _PROGRESS.reset(token)
+        PROGRESS.reset(token)
 
 
 @contextmanager
-def _ticking(callback: Callable[[int], None] | None, count: Callable[[], int]) -> Iterator[None]:
+def ticking(callback: Callable[[int], None] | None, count: Callable[[], int]) -> Iterator[None]:
     """Calls `callback(count())` every PROGRESS_INTERVAL_S from a daemon thread until the
     block ends. A callback that raises is not called again (the run goes on)."""
     if callback is None:

@@ -12,16 +12,21 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from engine_host import fake_engine
+from fake_azure import fake_azure
 
 from offline.arm import ArmResource, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, VmRest
 from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 from offline.latency import LatencyModel
+from vmimage.config.errors import SpecError
+from vmimage.config.validate import load_spec
 from vmimage.vocabulary import (
     GALLERY_IMAGE_VERSION,
     NIC,
@@ -33,6 +38,8 @@ from vmimage.vocabulary import (
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"
+#: The region spec tests load a pipeline in.
+LOCATION = "westeurope"
 MERMAID = ROOT / "tools" / "mermaid"
 
 
@@ -307,3 +314,27 @@ WINDOWS_SEAL_SCRIPT = (
     "Start-Process -FilePath C:\\Windows\\System32\\Sysprep\\sysprep.exe "
     "-ArgumentList '/generalize /oobe /quit /mode:vm'\n"
     "shutdown.exe /s /t 0\n")
+
+
+def problems_of(raw: Any, location: str | None = LOCATION) -> list[str]:
+    """The problem lines a pipeline is refused with (it must be refused)."""
+    with pytest.raises(SpecError) as caught:
+        load_spec(raw, location=location)
+    # The exception text is exactly the problem lines, one per line.
+    assert str(caught.value).splitlines() == caught.value.problems
+    return caught.value.problems
+
+
+# -- fixtures: the fake Azure (ARM and Entra ID over HTTPS) and the engine's gRPC server ----
+
+
+@pytest.fixture
+def azure(tmp_path: Path) -> Iterator[Any]:
+    with fake_azure(tmp_path) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def engine() -> Iterator[Any]:
+    with fake_engine() as (address, recorder):
+        yield address, recorder

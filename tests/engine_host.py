@@ -25,11 +25,14 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import (
     analyzer_pb2_grpc,
     engine_pb2_grpc,
+    provider_pb2,
     provider_pb2_grpc,
 )
 from pulumi.runtime.sync_await import _sync_await
 
 START_TIMEOUT_S = 30
+#: Where the engine starts the dynamic provider host: the project directory.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -135,3 +138,21 @@ def to_struct(values: dict[str, Any]) -> struct_pb2.Struct:
 
 def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
     return rpc.deserialize_properties(struct, keep_unknowns=True)
+
+
+def start(tmp_path: Path, engine: Any, env: dict[str, str], cwd: Path = PROJECT_DIR) -> Any:
+    return host_process(["pulumi.dynamic", engine[0]], cwd=cwd, env=env, log_dir=tmp_path)
+
+
+def configure(stub: Any, config: dict[str, Any] | None = None) -> None:
+    """As the engine does after GetPluginInfo: the whole stack config, `ns:key` keys,
+    secret values wrapped (pulumi/pulumi#17673)."""
+    stub.GetPluginInfo(empty_pb2.Empty())
+    response = stub.Configure(provider_pb2.ConfigureRequest(
+        args=to_struct(config or {}), acceptSecrets=True, acceptResources=True))
+    assert response.acceptSecrets is False  # so the engine strips secrets from props
+
+
+def vm_of(reg: Any) -> tuple[str, str]:
+    inputs = reg.inputs
+    return inputs["resourceGroupName"], inputs["vmName"]

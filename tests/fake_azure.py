@@ -44,6 +44,13 @@ ARM_HOST = "management.azure.com"
 LOGIN_HOST = "login.microsoftonline.com"
 GITHUB_HOST = "token.actions.githubusercontent.example"
 GITHUB_REQUEST_TOKEN = "github-request-token"
+#: A service principal the fake Entra ID accepts.
+TENANT = "11111111-1111-1111-1111-111111111111"
+CLIENT = "22222222-2222-2222-2222-222222222222"
+SECRET_CREDENTIALS = {"ARM_CLIENT_ID": CLIENT, "ARM_TENANT_ID": TENANT,
+                      "ARM_CLIENT_SECRET": "s3cret-value"}
+#: Credentials, and the host polling the VM every 0.2 s instead of every 15 s.
+FAST = {**SECRET_CREDENTIALS, "VMIMAGE_POLL_SECONDS": "0.2"}
 #: Real clients wait in real time; the simulated clock moves one second per request.
 INSTANT = {"vm.deallocate": 0, "vm.restart": 0, "vm.start": 0, "guest.boot": 0,
            "guest.deprovision": 0, "guest.sysprep": 0}

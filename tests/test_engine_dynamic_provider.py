@@ -11,7 +11,6 @@ environment; nothing in the code under test is patched.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,21 @@ import pytest
 from conftest import ROOT, load_stack_dict
 from engine_host import (
     clean_env,
-    fake_engine,
+    configure,
     from_struct,
-    host_process,
     provider_stub,
+    start,
     to_struct,
+    vm_of,
 )
-from fake_azure import GITHUB_HOST, GITHUB_REQUEST_TOKEN, LOGIN_HOST, fake_azure
-from google.protobuf import empty_pb2
+from fake_azure import (
+    CLIENT,
+    GITHUB_HOST,
+    GITHUB_REQUEST_TOKEN,
+    LOGIN_HOST,
+    SECRET_CREDENTIALS,
+    TENANT,
+)
 from program_mocks import run_program
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
@@ -36,12 +42,6 @@ from pulumi.runtime.proto import provider_pb2
 from vmimage.azure.client import UNREACHABLE_BUDGET_S
 
 GENERALIZE = "pulumi-python:dynamic/vmimage:Generalize"
-TENANT = "11111111-1111-1111-1111-111111111111"
-CLIENT = "22222222-2222-2222-2222-222222222222"
-SECRET_CREDENTIALS = {"ARM_CLIENT_ID": CLIENT, "ARM_TENANT_ID": TENANT,
-                      "ARM_CLIENT_SECRET": "s3cret-value"}
-
-
 def generalize_request(*, preview: bool) -> Any:
     recorded = run_program(load_stack_dict("dev"), stack="dev", preview=preview)
     (reg,) = [r for r in recorded.resources if r.type == GENERALIZE]
@@ -58,40 +58,10 @@ def up_registration() -> Any:
     return generalize_request(preview=False)
 
 
-@pytest.fixture
-def azure(tmp_path: Path) -> Iterator[Any]:
-    with fake_azure(tmp_path) as endpoints:
-        yield endpoints
-
-
-@pytest.fixture
-def engine() -> Iterator[Any]:
-    with fake_engine() as (address, recorder):
-        yield address, recorder
-
-
-def start(tmp_path: Path, engine: Any, env: dict[str, str], cwd: Path = ROOT) -> Any:
-    return host_process(["pulumi.dynamic", engine[0]], cwd=cwd, env=env, log_dir=tmp_path)
-
-
-def configure(stub: Any, config: dict[str, Any] | None = None) -> None:
-    """As the engine does after GetPluginInfo: the whole stack config, `ns:key` keys,
-    secret values wrapped (pulumi/pulumi#17673)."""
-    stub.GetPluginInfo(empty_pb2.Empty())
-    response = stub.Configure(provider_pb2.ConfigureRequest(
-        args=to_struct(config or {}), acceptSecrets=True, acceptResources=True))
-    assert response.acceptSecrets is False  # so the engine strips secrets from props
-
-
 def check(stub: Any, reg: Any, olds: Any = None, news: Any = None) -> Any:
     return stub.Check(provider_pb2.CheckRequest(
         urn=reg.urn, olds=olds or to_struct({}), news=news or reg.request.object,
         type=GENERALIZE, name=reg.name))
-
-
-def vm_of(reg: Any) -> tuple[str, str]:
-    inputs = reg.inputs
-    return inputs["resourceGroupName"], inputs["vmName"]
 
 
 # -- preview ----------------------------------------------------------------------------------

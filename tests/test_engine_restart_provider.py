@@ -9,21 +9,12 @@ from typing import Any
 
 import pytest
 from conftest import load_stack_dict
-from engine_host import clean_env, from_struct, provider_stub, to_struct
+from engine_host import clean_env, configure, from_struct, provider_stub, start, to_struct, vm_of
+from fake_azure import FAST
 from program_mocks import run_program
 from pulumi.runtime.proto import provider_pb2
-from test_engine_dynamic_provider import (
-    SECRET_CREDENTIALS,
-    azure,  # noqa: F401  (fixtures)
-    configure,
-    engine,  # noqa: F401  (fixture)
-    start,
-    vm_of,
-)
 
 RESTART = "pulumi-python:dynamic/vmimage:Restart"
-#: Credentials, and the host polling the VM every 0.2 s instead of every 15 s.
-FAST = {**SECRET_CREDENTIALS, "VMIMAGE_POLL_SECONDS": "0.2"}
 
 
 def restart_registration(*, preview: bool) -> Any:
@@ -42,7 +33,7 @@ def check(stub: Any, reg: Any, olds: Any = None) -> Any:
         name=reg.name))
 
 
-def test_preview_checks_with_unknowns(tmp_path, engine) -> None:  # noqa: F811
+def test_preview_checks_with_unknowns(tmp_path, engine) -> None:
     reg = restart_registration(preview=True)
     with start(tmp_path, engine, clean_env()) as host:
         stub = provider_stub(host)
@@ -56,7 +47,7 @@ def test_preview_checks_with_unknowns(tmp_path, engine) -> None:  # noqa: F811
 
 
 def test_create_restarts_and_waits_for_the_agent_then_updates_in_place(
-        tmp_path, engine, azure) -> None:  # noqa: F811
+        tmp_path, engine, azure) -> None:
     reg = restart_registration(preview=False)
     rg, vm = vm_of(reg)
     fake, world = azure.azure.arm, azure.azure.world
@@ -98,8 +89,8 @@ def test_create_restarts_and_waits_for_the_agent_then_updates_in_place(
         assert leaked == set()
 
 
-def test_an_agent_that_never_reports_fails_with_the_timeout(tmp_path, engine,  # noqa: F811
-                                                            azure) -> None:  # noqa: F811
+def test_an_agent_that_never_reports_fails_with_the_timeout(tmp_path, engine,
+                                                            azure) -> None:
     reg = restart_registration(preview=False)
     rg, vm = vm_of(reg)
     world = azure.azure.world

@@ -8,17 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import load_stack_dict
-from engine_host import clean_env, from_struct, provider_stub, to_struct
+from engine_host import clean_env, configure, from_struct, provider_stub, start, to_struct, vm_of
+from fake_azure import FAST
 from program_mocks import run_program
 from pulumi.runtime.proto import provider_pb2
-from test_engine_dynamic_provider import (
-    azure,  # noqa: F401  (fixtures)
-    configure,
-    engine,  # noqa: F401  (fixture)
-    start,
-    vm_of,
-)
-from test_engine_restart_provider import FAST
 
 from vmimage.vocabulary import RESUME
 
@@ -39,7 +32,7 @@ def check(stub: Any, reg: Any) -> Any:
 
 
 def test_preview_checks_with_unknowns_and_a_new_eviction_is_a_new_start(
-        tmp_path, engine) -> None:  # noqa: F811
+        tmp_path, engine) -> None:
     reg = resume_registration(preview=True)
     with start(tmp_path, engine, clean_env()) as host:
         stub = provider_stub(host)
@@ -55,7 +48,7 @@ def test_preview_checks_with_unknowns_and_a_new_eviction_is_a_new_start(
 
 
 def test_create_starts_the_evicted_vm_and_waits_for_its_agent(
-        tmp_path, engine, azure) -> None:  # noqa: F811
+        tmp_path, engine, azure) -> None:
     reg = resume_registration(preview=False)
     rg, vm = vm_of(reg)
     fake, world = azure.azure.arm, azure.azure.world

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 import pytest
 from conftest import ROOT, load_stack_dict
+from powershell_literals import POWERSHELL_HOSTILE, powershell_strings
 from program_mocks import Recorded, run_program
-from test_quoting import POWERSHELL_HOSTILE, powershell_strings
 
 import vmimage.config.steps.file as file_kind
 from offline.latency import LatencyModel

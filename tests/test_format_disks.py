@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import sandbox
-from test_quoting import powershell_strings
+from powershell_literals import powershell_strings
 
 from vmimage.scripts.declarations import declaration_of
 from vmimage.scripts.render import TEMPLATES_DIR, render

@@ -9,10 +9,9 @@ import io
 from typing import Any
 
 import pytest
-from conftest import load_stack_dict, run_offline, stack_config
+from conftest import LOCATION, load_stack_dict, problems_of, run_offline, stack_config
 from program_mocks import run_program
 from rich.console import Console
-from test_spec import LOCATION, problems_of
 
 from offline.arm import SUBSCRIPTION_ID, SimulatedArm
 from offline.arm.tenancy import add_existing

@@ -253,3 +253,62 @@ def test_the_checks_find_a_cycle_an_upward_import_and_an_unmarked_lazy_one(
     assert unmarked_in_functions(found) == [
         "vmimage/components/pipeline.py:3: vmimage.components.pipeline imports "
         "vmimage.config.models inside a function without '# lazy: <why>'"]
+
+
+# -- public helpers, shared fixtures (docs/architecture.md, "Checked") ------------------------
+
+TESTS = ROOT / "tests"
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_imports(root: Path, entries: Iterable[str], local: set[str]) -> list[str]:
+    """`from <one of ours> import _name`: a name its module keeps to itself. `local`: the
+    modules of ours (product modules, and the tests' helper modules by bare name)."""
+    found = []
+    for module, path in product_files(root, entries).items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            source = _absolute(module, path.name == "__init__.py", node)
+            if source.split(".")[0] not in local and source not in local:
+                continue  # another project's internals (Pulumi's are held to one adapter)
+            found += [f"{path.relative_to(root)}:{node.lineno}: {source}.{alias.name}"
+                      for alias in node.names if _is_private(alias.name)]
+    return found
+
+
+def test_modules_share_public_names_only() -> None:
+    local = {"vmimage", "offline", "policy", "conftest",
+             *(p.stem for p in TESTS.glob("*.py"))}
+    assert private_imports(ROOT, [*PRODUCT, "tests", "bench"], local) == []
+
+
+def test_helpers_cross_tests_without_test_modules_or_sys_path() -> None:
+    """Shared fixtures live in conftest.py and helpers in plainly named modules; no test
+    module imports another, and no test edits sys.path."""
+    found = []
+    for path in sorted(TESTS.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{where}:{node.lineno}: imports the test module {n}"
+                      for n in names if n.split(".")[-1].startswith("test_")]
+            if isinstance(node, ast.Attribute) and node.attr == "path" and \
+                    isinstance(node.value, ast.Name) and node.value.id == "sys":
+                found.append(f"{where}:{node.lineno}: sys.path")
+    assert found == []
+
+
+def test_the_sharing_checks_can_fail(tmp_path: Path) -> None:
+    _tree(tmp_path, {"offline/__init__.py": "",
+                     "offline/values.py": "def _cell(): ...\n",
+                     "offline/render.py": "from offline.values import _cell, __doc__\n"
+                                          "from pulumi.runtime import _sync_await\n"})
+    assert private_imports(tmp_path, ["offline"], {"offline"}) == [
+        "offline/render.py:1: offline.values._cell"]

@@ -620,7 +620,7 @@ def test_when_progress_is_shown(argv, terminal, shown, fast_progress, monkeypatc
 def test_progress_stops_quietly_when_its_callback_fails(fast_progress):
     import time
 
-    from offline.runner import _ticking
+    from offline.runner import ticking
 
     calls = []
 
@@ -628,15 +628,15 @@ def test_progress_stops_quietly_when_its_callback_fails(fast_progress):
         calls.append(count)
         raise RuntimeError("stderr is gone")
 
-    with _ticking(broken, lambda: 7):
+    with ticking(broken, lambda: 7):
         time.sleep(0.1)
     assert calls == [7]
 
 
 def test_progress_is_not_reported_outside_reporting_progress(fast_progress):
-    from offline.runner import _PROGRESS, reporting_progress
+    from offline.runner import PROGRESS, reporting_progress
 
     seen = []
     with reporting_progress(seen.append):
-        assert _PROGRESS.get() is not None
-    assert _PROGRESS.get() is None
+        assert PROGRESS.get() is not None
+    assert PROGRESS.get() is None

@@ -9,11 +9,10 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
 from conftest import load_stack_dict
+from preview_fixtures import BUMP, FIRST  # the scenario of the preview fixtures
 from rich.console import Console
 
 from offline.changes import (
@@ -25,9 +24,6 @@ from offline.changes import (
     value_diffs,
 )
 from offline.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "preview"))
-from make_fixtures import BUMP, FIRST  # the scenario of the preview fixtures
 
 
 def cli(*argv: str) -> str:

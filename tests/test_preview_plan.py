@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from preview_fixtures import BUMP, FIRST  # the scenario of the preview fixtures
 from rich.console import Console
 
 from offline import cli
@@ -35,8 +36,6 @@ from offline.preview_plan import (
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "preview"
-sys.path.insert(0, str(FIXTURES))
-from make_fixtures import BUMP, FIRST  # noqa: E402  (the scenario the fixtures hold)
 
 SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
 

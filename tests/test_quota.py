@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import io
 
-from conftest import load_stack_dict
+from conftest import LOCATION, load_stack_dict
 from rich.console import Console
-from test_spec import LOCATION
 
 from offline.cli import main
 from vmimage.azure.reads import Quota, SizeInfo

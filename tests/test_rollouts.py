@@ -8,19 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import load_stack_dict, stack_config
-from engine_host import clean_env, from_struct, provider_stub, to_struct
+from conftest import LOCATION, load_stack_dict, problems_of, stack_config
+from engine_host import clean_env, configure, from_struct, provider_stub, start, to_struct, vm_of
+from fake_azure import FAST
 from program_mocks import SUBSCRIPTION, run_program
 from pulumi.runtime.proto import provider_pb2
-from test_engine_dynamic_provider import (
-    azure,  # noqa: F401  (fixtures)
-    configure,
-    engine,  # noqa: F401  (fixture)
-    start,
-    vm_of,
-)
-from test_engine_restart_provider import FAST
-from test_spec import LOCATION, problems_of
 
 from offline.faults import FaultPlan
 from offline.up import up
@@ -191,7 +183,7 @@ def gate_registration() -> Any:
     return reg
 
 
-def test_the_gate_waits_for_healthy_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
+def test_the_gate_waits_for_healthy_in_the_provider_host(tmp_path, engine, azure):
     reg = gate_registration()
     rg, vm = vm_of(reg)
     world = azure.azure.world
@@ -253,7 +245,7 @@ def test_surge_is_one_batch_with_health_gates():
     assert addresses_needed(spec) == 1 + 10 + 2  # build VM, clones, one batch twice
 
 
-def test_retire_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
+def test_retire_in_the_provider_host(tmp_path, engine, azure):
     config = gated()
     (reg, *_) = run_program(config).of_type(RETIRE_BATCH)
     rg, vm = vm_of(reg)

@@ -7,23 +7,13 @@ import json
 
 import pulumi
 import pytest
-from conftest import load_pipeline, load_stack_dict
+from conftest import LOCATION, load_pipeline, load_stack_dict, problems_of
 
 from vmimage.config.errors import SpecError, key_path
 from vmimage.config.models import auto_replicas
 from vmimage.config.rules import semantic_problems
 from vmimage.config.validate import load_spec
 from vmimage.stack import config as stack_config_module
-
-LOCATION = "westeurope"
-
-
-def problems_of(raw, location=LOCATION):
-    with pytest.raises(SpecError) as caught:
-        load_spec(raw, location=location)
-    # The exception text is exactly the problem lines, one per line.
-    assert str(caught.value).splitlines() == caught.value.problems
-    return caught.value.problems
 
 
 def windows_pipeline():

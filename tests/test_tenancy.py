@@ -12,7 +12,7 @@ import pytest
 from conftest import CORP_TENANT, load_stack_dict, run_offline, stack_config
 from program_mocks import run_program
 from rich.console import Console
-from test_tenancy_spec import DES, DES_NORTH, IDENTITY, SUB
+from tenancy_ids import DES, DES_NORTH, IDENTITY, SUB
 
 from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm
 from offline.arm.tenancy import add_existing, add_existing_subnet

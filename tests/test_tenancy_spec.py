@@ -5,20 +5,11 @@ all problems at once."""
 from __future__ import annotations
 
 import pytest
-from conftest import load_pipeline
-from test_spec import LOCATION, problems_of
+from conftest import LOCATION, load_pipeline, problems_of
+from tenancy_ids import DES, DES_NORTH, IDENTITY, SUBNET
 
 from vmimage.config.rules import internet_command, warnings
 from vmimage.config.validate import load_spec
-
-SUB = "00000000-0000-0000-0000-0000000000bb"
-SUBNET = (f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/"
-          "virtualNetworks/vnet-hub/subnets/snet-build")
-IDENTITY = (f"/subscriptions/{SUB}/resourceGroups/rg-id/providers/"
-            "Microsoft.ManagedIdentity/userAssignedIdentities/id-build")
-DES = (f"/subscriptions/{SUB}/resourceGroups/rg-keys/providers/"
-       "Microsoft.Compute/diskEncryptionSets/des-westeurope")
-DES_NORTH = DES.replace("westeurope", "northeurope")
 
 
 def existing_subnet_pipeline():

@@ -6,19 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import load_stack_dict, stack_config
-from engine_host import clean_env, from_struct, provider_stub, to_struct
+from conftest import load_stack_dict, problems_of, stack_config
+from engine_host import clean_env, configure, from_struct, provider_stub, start, to_struct, vm_of
+from fake_azure import FAST
 from program_mocks import run_program
 from pulumi.runtime.proto import provider_pb2
-from test_engine_dynamic_provider import (
-    azure,  # noqa: F401  (fixtures)
-    configure,
-    engine,  # noqa: F401  (fixture)
-    start,
-    vm_of,
-)
-from test_engine_restart_provider import FAST
-from test_spec import problems_of
 
 from offline.faults import FaultPlan
 from offline.secrets import unwrap
@@ -103,7 +95,7 @@ def test_a_failing_validation_stops_the_run_and_leaves_the_version_out_of_latest
                 and str(r.outputs.get("name", "")).startswith("web-")]
 
 
-def test_publish_in_the_provider_host(tmp_path, engine, azure):  # noqa: F811
+def test_publish_in_the_provider_host(tmp_path, engine, azure):
     (reg,) = run_program(validated()).of_type(PUBLISH)
     rg, vm = vm_of(reg)
     world = azure.azure.world

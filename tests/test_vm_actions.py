@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_simulator import RG, VM_READY, make_vm, network
+from arm_world import RG, VM_READY, make_vm, network
 
 from offline.arm import ArmError, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, run_action, simulated_client

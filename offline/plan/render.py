@@ -12,7 +12,7 @@ from offline.escape.markdown import code, row, text
 from offline.plan.mermaid import diagram
 from offline.plan.model import ACTION_ORDER, PlanItem, PlanView, plan_items, stack_of
 from offline.plan.summaries import action_counts, clone_groups, image_versions
-from offline.plan.values import _details
+from offline.plan.values import details
 from offline.report import STAGES, critical_path, duration, makespan, stage_of, stage_spans
 from offline.runner import ProgramRun
 from vmimage.policy.rules import Violation
@@ -217,7 +217,7 @@ def _change_table(view: PlanView, items: list[PlanItem]) -> list[str]:
     table = ["| | action | type | name | what changes |", "|---|---|---|---|---|"]
     for item in sorted(items, key=order):
         table.append(row([code(ACTION_SYMBOL.get(item.action, "?")), text(item.action),
-                          code(_short_type(item.type)), code(item.name), _details(item)]))
+                          code(_short_type(item.type)), code(item.name), details(item)]))
     return table
 
 

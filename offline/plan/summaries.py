@@ -14,12 +14,12 @@ from offline.changes import UNKNOWN_SHOWN, plain, shown, value_at
 from offline.escape.markdown import code, text
 from offline.plan.model import ACTION_ORDER, STEP_TYPES, PlanItem, PlanView
 from offline.plan.values import (
-    _dicts,
-    _marketplace,
-    _number,
-    _target_regions,
-    _values,
+    dicts,
+    marketplace,
+    number,
     old_new,
+    target_regions,
+    values_at,
 )
 from vmimage.azure.naming import parse_version
 from vmimage.steps.format_disks import COMMAND as FORMAT_DISKS_COMMAND
@@ -73,7 +73,7 @@ def image_versions(view: PlanView) -> list[VersionSummary]:
             members.setdefault(str(version), []).append(item)
     for item in view.customs:
         if item.tag(ROLE_TAG) == "clone":
-            for version in _values(item, (("tags", VERSION_TAG),), before=True, after=True):
+            for version in values_at(item, (("tags", VERSION_TAG),), before=True, after=True):
                 if version != UNKNOWN_SHOWN:
                     members.setdefault(version, [])
     return [_version_summary(view, v, members[v]) for v in sorted(members, key=_version_key)]
@@ -120,7 +120,7 @@ def _source(view: PlanView, build_vm: PlanItem | None, captures: list[PlanItem])
         return "—"
     ref = value_at(build_vm.props, ("storageProfile", "imageReference"))
     if isinstance(ref, Mapping) and ref.get("publisher"):
-        return "marketplace " + code(_marketplace(ref))
+        return "marketplace " + code(marketplace(ref))
     parent = next((d for d in view.deps(build_vm) if d.type in CAPTURED_IMAGE_TYPES), None)
     if parent is not None and view.version(parent) is not None:
         return f"version {code(view.version(parent))}"
@@ -143,7 +143,7 @@ def _regions(captures: list[PlanItem]) -> str:
     found: list[str] = []
     for capture in sorted(captures, key=lambda c: c.type):
         if capture.type == GALLERY_IMAGE_VERSION:
-            found.append(_target_regions(
+            found.append(target_regions(
                 value_at(capture.props, ("publishingProfile", "targetRegions"))))
         elif capture.type == MANAGED_IMAGE:
             found.append(f"managed image in {shown(capture.props.get('location'))}")
@@ -163,14 +163,14 @@ def _disks(build_vm: PlanItem | None, items: list[PlanItem],
                    str(value_at(item.props, ("source", "script")) or ""))}
     if build_vm is None:
         return [f"LUN {shown(d.get('lun'))}: vhd"
-                for c in captures for d in _dicts(value_at(c.props, (
+                for c in captures for d in dicts(value_at(c.props, (
                     "storageProfile", "dataDiskImages")))]
-    disks = _dicts(value_at(build_vm.props, ("storageProfile", "dataDisks")))
-    return [_disk(d, formats) for d in sorted(disks, key=lambda d: _number(d.get("lun")))]
+    disks = dicts(value_at(build_vm.props, ("storageProfile", "dataDisks")))
+    return [_disk(d, formats) for d in sorted(disks, key=lambda d: number(d.get("lun")))]
 
 
 def _disk(disk: Mapping[str, Any], formats: Mapping[int, str]) -> str:
-    lun = _number(disk.get("lun"))
+    lun = number(disk.get("lun"))
     size = "from image" if disk.get("createOption") == "FromImage" \
         else f"{shown(disk.get('diskSizeGB'))} GiB"
     sku = shown(value_at(disk, ("managedDisk", "storageAccountType")))

@@ -32,7 +32,7 @@ from vmimage.vocabulary import (
 DIFF_LINES = 8  # value changes shown per resource; the rest are counted
 
 
-def _details(item: PlanItem) -> str:
+def details(item: PlanItem) -> str:
     if item.action in ("create", "delete"):
         values = " · ".join(f"{label} {code(value)}" for label, value in key_values(item))
         return ("was: " + values if item.action == "delete" and values else values) or "—"
@@ -66,7 +66,7 @@ def key_values(item: PlanItem) -> list[tuple[str, str]]:
                                                     "imageReference")))),
                   ("version", item.tag(VERSION_TAG))]
     elif item.type == GALLERY_IMAGE_VERSION:
-        found += [("regions", _target_regions(
+        found += [("regions", target_regions(
             value_at(props, ("publishingProfile", "targetRegions"))))]
     elif item.type == NSG:
         found += [("rules", _rules(props.get("securityRules")))]
@@ -99,27 +99,27 @@ def _rules(rules: Any) -> Any:
         return rules
     return "; ".join(
         f"{shown(r.get('name'))}: {shown(r.get('access'))} {shown(r.get('destinationPortRange'))}"
-        f" from {shown(r.get('sourceAddressPrefix'))}" for r in _dicts(rules))
+        f" from {shown(r.get('sourceAddressPrefix'))}" for r in dicts(rules))
 
 
 def _image(ref: Any) -> Any:
     if isinstance(ref, Mapping) and ref.get("publisher"):
-        return _marketplace(ref)
+        return marketplace(ref)
     return ref.get("id") if isinstance(ref, Mapping) else ref
 
 
-def _marketplace(ref: Mapping[str, Any]) -> str:
+def marketplace(ref: Mapping[str, Any]) -> str:
     return ":".join(shown(ref.get(k)) for k in ("publisher", "offer", "sku", "version"))
 
 
-def _target_regions(regions: Any) -> str:
+def target_regions(regions: Any) -> str:
     if not isinstance(regions, list):
         return shown(regions)
     return ", ".join(f"{shown(r.get('name'))} ×{shown(r.get('regionalReplicaCount'))}"
                      for r in regions if isinstance(r, Mapping)) or "—"
 
 
-def _values(item: PlanItem, paths: Sequence[Sequence[PathPart]], *, before: bool,
+def values_at(item: PlanItem, paths: Sequence[Sequence[PathPart]], *, before: bool,
             after: bool) -> set[str]:
     found = set()
     for path in paths:
@@ -135,8 +135,8 @@ def old_new(items: list[PlanItem], paths: Sequence[Sequence[PathPart]], *,
     """The values before -> after across `items`; each side through `show` (a Markdown
     code span by default; `str` for a diagram label, which escapes it itself), the new one
     in bold when `strong`."""
-    old = set().union(*(_values(i, paths, before=True, after=False) for i in items))
-    new = set().union(*(_values(i, paths, before=False, after=True) for i in items))
+    old = set().union(*(values_at(i, paths, before=True, after=False) for i in items))
+    new = set().union(*(values_at(i, paths, before=False, after=True) for i in items))
     old_text, new_text = (show(", ".join(sorted(side))) or ABSENT for side in (old, new))
     if not old or old == new:
         return new_text if new else old_text
@@ -145,10 +145,10 @@ def old_new(items: list[PlanItem], paths: Sequence[Sequence[PathPart]], *,
     return f"{old_text} → **{new_text}**" if strong else f"{old_text} → {new_text}"
 
 
-def _dicts(value: Any) -> list[Mapping[str, Any]]:
+def dicts(value: Any) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-def _number(value: Any) -> int:
+def number(value: Any) -> int:
     value = plain(value)
     return value if isinstance(value, int) else -1
