@@ -58,7 +58,7 @@ def test_image_versions_say_what_is_new_and_what_stays(bump):
     assert "| `1.0.0` | unchanged | marketplace `Canonical:ubuntu-24_04-lts:server:latest` " \
            "| westeurope ×1, northeurope ×1 " \
            "| LUN 0: 64 GiB Premium_LRS<br/>LUN 1: 128 GiB StandardSSD_LRS " \
-           "| 1. script `install-packages` |" in versions
+           "| 1. template |" in versions
     assert "| `1.1.0` | **new** | version `1.0.0` | westeurope ×2, northeurope ×1 " \
            "| LUN 0: from image Premium_LRS<br/>LUN 1: from image StandardSSD_LRS<br/>" \
            "LUN 2: 32 GiB Premium_LRS, ext4 /data (data) " \

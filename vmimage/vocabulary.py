@@ -75,6 +75,12 @@ VERSION_TAG = "vmimage-version"
 GROUP_TAG = "vmimage-clone-group"
 #: On run commands: the kind of step (`customize`, or `deprovision` for legacy builds).
 STEP_TAG = "vmimage-step"
+#: On a step's run commands: its kind (the config key: `template`, `ansible`, ...; or
+#: FORMAT_DISKS_KIND) and its index in its list: plans read these, never the names.
+STEP_KIND_TAG = "vmimage-step-kind"
+STEP_INDEX_TAG = "vmimage-step-index"
+#: The kind of the built-in step that formats a build's data disks.
+FORMAT_DISKS_KIND = "formatDisks"
 #: On captured images: the fingerprint of the build they were captured from.
 FINGERPRINT_TAG = "vmimage-build"
 #: On captured images: what the build booted, resolved (a marketplace image's exact

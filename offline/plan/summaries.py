@@ -22,17 +22,20 @@ from offline.plan.values import (
     values_at,
 )
 from vmimage.azure.naming import parse_version
-from vmimage.steps.format_disks import COMMAND as FORMAT_DISKS_COMMAND
 from vmimage.vocabulary import (
     CAPTURED_IMAGE_TYPES,
+    FORMAT_DISKS_KIND,
     GALLERY_IMAGE_VERSION,
     GROUP_TAG,
     MANAGED_IMAGE,
     RESTART,
     RESUME,
     ROLE_TAG,
+    RUN_COMMAND,
     SCALE_SET,
     STEP_DEPROVISION,
+    STEP_INDEX_TAG,
+    STEP_KIND_TAG,
     STEP_TAG,
     VERSION_TAG,
     VIRTUAL_MACHINE,
@@ -150,7 +153,8 @@ def _regions(captures: list[PlanItem]) -> str:
     return ", ".join(found) or "—"
 
 
-#: One disk of the format-disks script: `LUN:FS:TARGET:LABEL` (vmimage/steps/format_disks.py).
+#: One disk of the format-disks script: `LUN:FS:TARGET:LABEL`
+#: (vmimage/steps/format_disks.py).
 _DISK_ITEM = re.compile(r"""^\s*['"]?(\d{1,2}):(ext4|xfs|ntfs):([^:'"\s]*):([\w-]*)['"]?,?\s*$""",
                         re.MULTILINE)
 
@@ -158,7 +162,7 @@ _DISK_ITEM = re.compile(r"""^\s*['"]?(\d{1,2}):(ext4|xfs|ntfs):([^:'"\s]*):([\w-
 def _disks(build_vm: PlanItem | None, items: list[PlanItem],
            captures: list[PlanItem]) -> list[str]:
     formats = {int(lun): f"{fs} {target}".strip() + (f" ({label})" if label else "")
-               for item in items if item.props.get("runCommandName") == FORMAT_DISKS_COMMAND
+               for item in items if item.tag(STEP_KIND_TAG) == FORMAT_DISKS_KIND
                for lun, fs, target, label in _DISK_ITEM.findall(
                    str(value_at(item.props, ("source", "script")) or ""))}
     if build_vm is None:
@@ -181,8 +185,7 @@ def _disk(disk: Mapping[str, Any], formats: Mapping[int, str]) -> str:
 def _steps(view: PlanView, items: list[PlanItem]) -> list[str]:
     steps = [i for i in items if i.type in STEP_TYPES
              and view.stage(i) in ("customize", "deprovision")]
-    labels = [_step_label(s) for s in _in_order(view, steps)]
-    return _merge_windows_update(labels)
+    return _labels(_in_order(view, steps))
 
 
 def _in_order(view: PlanView, steps: list[PlanItem]) -> list[PlanItem]:
@@ -199,40 +202,46 @@ def _in_order(view: PlanView, steps: list[PlanItem]) -> list[PlanItem]:
     return ordered
 
 
+def _labels(steps: list[PlanItem]) -> list[str]:
+    """One label per step, in order: a step's run commands (and the restarts between
+    them, as windowsUpdate registers) carry its kind and index tags, so they are one."""
+    labels: list[str] = []
+    last: tuple[str, str] | None = None
+    count = 0
+    for i, step in enumerate(steps):
+        if step.type == RESTART and 0 < i < len(steps) - 1 and \
+                _step_of(steps[i - 1]) is not None and \
+                _step_of(steps[i - 1]) == _step_of(steps[i + 1]):
+            continue
+        key = _step_of(step)
+        if key is not None and key == last:
+            count += 1
+            labels[-1] = f"{_kind_label(key[0])} ({count} run commands)"
+            continue
+        last, count = key, 1
+        labels.append(_step_label(step))
+    return labels
+
+
+def _step_of(item: PlanItem) -> tuple[str, str] | None:
+    """(kind, index) of a step's run command, as its tags say (None: not tagged)."""
+    kind = item.tag(STEP_KIND_TAG) if item.type == RUN_COMMAND else None
+    return (str(kind), str(item.tag(STEP_INDEX_TAG))) if kind else None
+
+
+def _kind_label(kind: str) -> str:
+    return "format disks" if kind == FORMAT_DISKS_KIND else kind
+
+
 def _step_label(step: PlanItem) -> str:
     if step.type == RESTART:
         return "restart"
     if step.type == RESUME:
         return "resume (Spot)"
-    name = str(plain(step.props.get("runCommandName")) or step.name)
-    if name == FORMAT_DISKS_COMMAND:
-        return "format disks"
     if step.tag(STEP_TAG) == STEP_DEPROVISION:
         return "deprovision (legacy)"
-    stem = re.sub(r"^customize-\d+-", "", name)
-    if stem == "inline":
-        return "inline"
-    if stem == "copy-file":
-        return "file"
-    if re.fullmatch(r"windows-update-(r\d+|verify)", stem):
-        return "windowsUpdate" if stem == "windows-update-verify" else "windowsUpdate round"
-    return f"script {code(stem)}"  # a script or a template: both run as a script
-
-
-def _merge_windows_update(labels: list[str]) -> list[str]:
-    """A windowsUpdate step registers rounds with restarts between, then a check: one."""
-    merged: list[str] = []
-    rounds = 0
-    for i, label in enumerate(labels):
-        after_round = i > 0 and labels[i - 1] == "windowsUpdate round"
-        if label == "windowsUpdate round" or (label == "restart" and after_round):
-            rounds += label == "windowsUpdate round"
-            continue
-        if label == "windowsUpdate":
-            label = f"windowsUpdate ({rounds} rounds)"
-            rounds = 0
-        merged.append(label)
-    return merged
+    key = _step_of(step)
+    return _kind_label(key[0]) if key else "run command"  # from before steps were tagged
 
 
 def _version_key(version: str) -> tuple[int, tuple[int, int, int], str]:

@@ -27,6 +27,7 @@ from vmimage.azure import naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
 from vmimage.config.base import SpecModel
 from vmimage.config.capture import BOTH, NAMES, CaptureName
+from vmimage.config.steps import KINDS as STEP_KINDS
 from vmimage.config.steps import CustomizeStep
 from vmimage.config.values import (
     DiskEncryptionSetId,
@@ -308,7 +309,7 @@ class BuildSpec(SpecModel):
     )
     customize: tuple[CustomizeStep, ...] = Field(
         (), description="steps run on the build VM, in order, before it is sealed: each "
-        "one of template, script, inline, restart, windowsUpdate or file (vmimage/config/steps/)"
+        f"one of {', '.join(STEP_KINDS)} (vmimage/config/steps/)"
     )
     validate_steps: tuple[CustomizeStep, ...] = Field(
         (), alias="validate",

@@ -5,6 +5,7 @@ table (docs/architecture.md); a test holds the two tables to the same keys."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -22,5 +23,7 @@ REGISTER: dict[str, Register] = {
 
 
 def register_step(ctx: StepContext, step: Any, index: int) -> pulumi.CustomResource:
-    """Registers one customize step by its kind; returns its last resource."""
-    return REGISTER[kind_of(step).key](ctx, step, index)
+    """Registers one customize step by its kind, its run commands tagged with the kind
+    and the index; returns its last resource."""
+    key = kind_of(step).key
+    return REGISTER[key](replace(ctx, kind=key, index=index), step, index)

@@ -8,13 +8,15 @@ ready already; the script leaves a formatted disk as it is, so a re-run changes 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pulumi
 
 from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.scripts.render import render
 from vmimage.steps.kind import StepContext
 from vmimage.steps.run_command import register_run_command
-from vmimage.vocabulary import STEP_CUSTOMIZE
+from vmimage.vocabulary import FORMAT_DISKS_KIND, STEP_CUSTOMIZE
 
 TEMPLATE = {"linux": "linux/format-disks.sh.j2", "windows": "windows/format-disks.ps1.j2"}
 COMMAND = "vmimage-format-disks"
@@ -39,5 +41,6 @@ def register(ctx: StepContext, logical_name: str) -> pulumi.CustomResource | Non
     text = script(ctx.spec, ctx.build, ctx.build_vm_name)
     if text is None:
         return None
-    return register_run_command(ctx, logical_name=logical_name, name=COMMAND, script=text,
-                                timeout_s=TIMEOUT_S, step_tag=STEP_CUSTOMIZE)
+    return register_run_command(replace(ctx, kind=FORMAT_DISKS_KIND), logical_name=logical_name,
+                                name=COMMAND, script=text, timeout_s=TIMEOUT_S,
+                                step_tag=STEP_CUSTOMIZE)

@@ -37,6 +37,10 @@ class StepContext:
     """The step before this one, which must have finished first."""
     role: str = "build"
     """Whose steps these are: the build VM's (customize), or the validation VM's."""
+    kind: str = ""
+    """The kind of the step being registered (its config key), tagged on its run commands."""
+    index: int | None = None
+    """Its index in its list (customize or validate), tagged with the kind."""
 
     @property
     def build_vm_name(self) -> str:

@@ -12,12 +12,21 @@ from vmimage.parts import vm_profile
 from vmimage.parts.frozen import frozen_inputs
 from vmimage.parts.ordering import after_all
 from vmimage.steps.kind import StepContext
-from vmimage.vocabulary import STEP_TAG
+from vmimage.vocabulary import STEP_INDEX_TAG, STEP_KIND_TAG, STEP_TAG
 
 
 def command_name(index: int, stem: str) -> str:
     """The run command's Azure name: ordered and readable (`customize-00-install-packages`)."""
     return f"customize-{index:02d}-{stem}"
+
+
+def step_tags(ctx: StepContext) -> dict[str, str]:
+    """Which step a run command is, as data: its kind and index (none for the legacy
+    deprovision command)."""
+    found = {STEP_KIND_TAG: ctx.kind} if ctx.kind else {}
+    if ctx.index is not None:
+        found[STEP_INDEX_TAG] = str(ctx.index)
+    return found
 
 
 def register_run_command(
@@ -36,7 +45,8 @@ def register_run_command(
         # reports success and an image that was never customized.
         treat_failure_as_deployment_failure=True,
         # What the step is, as data: reviews and reports read it here, not from names.
-        tags=vm_profile.tags("build", ctx.build.version, **{STEP_TAG: step_tag}),
+        tags=vm_profile.tags("build", ctx.build.version, **{STEP_TAG: step_tag},
+                             **step_tags(ctx)),
     )
     return compute.VirtualMachineRunCommandByVirtualMachine(
         logical_name, **inputs,
