@@ -42,7 +42,8 @@ def with_steps(stack: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_every_kind_is_its_own_module_in_the_table() -> None:
-    assert list(KINDS) == ["template", "script", "inline", "restart", "windowsUpdate", "file"]
+    assert list(KINDS) == ["template", "script", "inline", "restart", "windowsUpdate", "file",
+                          "ansible"]
     for key, kind in KINDS.items():
         # the module and the field are the key in Python's spelling (windowsUpdate:
         # windows_update)
@@ -112,7 +113,7 @@ def test_all_kinds_register_under_plain_mocks() -> None:
      "'timeoutSeconds'?"),
     ([{"inline": "echo", "restart": {}}],
      "builds[0].customize[0]: give exactly one of template, script, inline, restart, "
-     "windowsUpdate or file"),
+     "windowsUpdate, file or ansible"),
     ([{"script": "scripts/linux/harden-ssh.sh", "vars": {}}],
      "builds[0].customize[0].vars: unknown key; expected one of ['script', "
      "'timeoutSeconds']"),

@@ -11,14 +11,14 @@ from typing import Any
 import pulumi
 
 from vmimage.config.steps import kind_of
-from vmimage.steps import file, inline, restart, script, template, windows_update
+from vmimage.steps import ansible, file, inline, restart, script, template, windows_update
 from vmimage.steps.kind import Register, StepContext
 
 #: How each kind registers, by the key that names it in config.
 REGISTER: dict[str, Register] = {
     "template": template.register, "script": script.register, "inline": inline.register,
     "restart": restart.register, "windowsUpdate": windows_update.register,
-    "file": file.register,
+    "file": file.register, "ansible": ansible.register,
 }
 
 

@@ -11,13 +11,21 @@ from typing import Annotated, Any, Union
 from pydantic import Discriminator, Tag
 
 from vmimage.config.base import SpecModel, ValidatedAs
-from vmimage.config.steps import file, inline, restart, script, template, windows_update
+from vmimage.config.steps import (
+    ansible,
+    file,
+    inline,
+    restart,
+    script,
+    template,
+    windows_update,
+)
 from vmimage.config.steps.kind import StepKind
 
 #: Every kind of customize step, by the key that names it in config.
 KINDS: dict[str, StepKind] = {k.key: k for k in (template.KIND, script.KIND, inline.KIND,
                                                    restart.KIND, windows_update.KIND,
-                                                   file.KIND)}
+                                                   file.KIND, ansible.KIND)}
 #: How a union tag is spelt in pydantic's error locations: `step:<key>` (the spec's error
 #: wording drops it, vmimage/config/errors.py).
 TAG_PREFIX = "step:"
