@@ -14,8 +14,8 @@ import pytest
 import sandbox
 
 from vmimage.config import values
+from vmimage.config.steps import file as file_kind
 from vmimage.scripts.render import PROJECT_DIR, TEMPLATES_DIR, render
-from vmimage.steps import file as file_kind
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 

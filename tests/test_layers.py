@@ -17,7 +17,7 @@ from conftest import ROOT
 #: package holding it; "=name" is that module alone (a package's __init__, not its
 #: children). Azure reads sit with the Azure rules; VM actions (providers) with the parts.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("vocabulary", ("=vmimage", "vmimage.vocabulary", "vmimage.gc_tuning")),
+    ("vocabulary", ("=vmimage", "vmimage.vocabulary", "vmimage.gc_tuning", "vmimage.suggest")),
     ("Azure rules and reads", ("vmimage.azure",)),
     ("config", ("vmimage.config", "vmimage.scripts", "vmimage.policy")),
     ("resource-argument parts and VM actions", ("vmimage.parts", "vmimage.providers")),
