@@ -28,6 +28,7 @@ SCENARIOS = {
     "templates/linux/install-packages.sh.j2": "test_install_packages_*",
     "templates/linux/run-script.sh.j2": "test_run_script_*",
     "templates/linux/deprovision.sh.j2": "tests/test_linux_seal.py",
+    "templates/linux/ansible.sh.j2": "tests/test_ansible_step.py",
 }
 
 
