@@ -29,12 +29,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 PRODUCT = ["vmimage", "offline", "policy", "__main__.py"]
 LAZY = "# lazy:"
-#: Known to break the rule, each with the issue item that removes it. offline/arm.py,
-#: offline/tenancy.py and offline/vm_rest.py import each other (issue 24 item 2 splits
-#: the simulated ARM into a package; that work is under way elsewhere).
-PENDING_CYCLES: set[frozenset[str]] = {
-    frozenset({"offline.arm", "offline.tenancy", "offline.vm_rest"})}
-PENDING_FILES = {"offline/arm.py", "offline/vm_rest.py", "offline/tenancy.py"}
 
 
 @dataclass(frozen=True)
@@ -189,7 +183,7 @@ def test_every_product_module_has_a_layer(graph: list[Import]) -> None:
 
 def test_the_import_graph_has_no_cycle(graph: list[Import]) -> None:
     found = cycles((i.source, i.target) for i in graph)
-    assert [sorted(c) for c in found if c not in PENDING_CYCLES] == []
+    assert [sorted(c) for c in found] == []
 
 
 def test_no_layer_imports_a_higher_one(graph: list[Import]) -> None:
@@ -197,8 +191,7 @@ def test_no_layer_imports_a_higher_one(graph: list[Import]) -> None:
 
 
 def test_imports_inside_functions_say_why(graph: list[Import]) -> None:
-    assert [line for line in unmarked_in_functions(graph)
-            if line.split(":")[0] not in PENDING_FILES] == []
+    assert unmarked_in_functions(graph) == []
 
 
 def test_the_step_kinds_facts_and_registrations_agree() -> None:
