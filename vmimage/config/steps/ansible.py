@@ -35,8 +35,8 @@ from typing import Any
 from pydantic import Field, JsonValue
 
 from vmimage.config.base import SpecModel
+from vmimage.config.limits import MAX_SCRIPT_BYTES
 from vmimage.config.steps.kind import MAX_RUN_COMMAND_S, StepKind
-from vmimage.config.steps.script import MAX_SCRIPT_BYTES
 from vmimage.scripts.render import PROJECT_DIR, TemplateProblem, render
 
 TEMPLATE = "linux/ansible.sh.j2"
