@@ -21,9 +21,9 @@ from vmimage.azure.limits import MAX_SCALE_SET_INSTANCES, MAX_TAGS_PER_RESOURCE
 from vmimage.config import limit_rules, limits
 from vmimage.config.errors import SpecError
 from vmimage.config.size import where_over
+from vmimage.config.steps import file as file_kind
 from vmimage.config.validate import load_spec
 from vmimage.scripts.render import render
-from vmimage.steps import file as file_kind
 from vmimage.vocabulary import RUN_COMMAND
 
 # -- helpers ------------------------------------------------------------------------------
