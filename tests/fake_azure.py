@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import trustme
-from conftest import VmWorld
+from vm_world import VmWorld
 
 from offline.arm.vm_rest import VmRest
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.mgmt.compute import ComputeManagementClient
-from conftest import LINUX_SEAL_SCRIPT
 from fake_azure import Endpoints, fake_azure
+from vm_world import LINUX_SEAL_SCRIPT
 
 from offline.arm import SUBSCRIPTION_ID
 from offline.arm_transport import StaticTokenCredential

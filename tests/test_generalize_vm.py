@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from vm_world import (
     LINUX_SEAL_SCRIPT,
     VM_WORLD_RG,
     WINDOWS_CHECKS_SCRIPT,
