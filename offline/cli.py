@@ -325,7 +325,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
                 {**CATALOG, **marketplace},
                 [parse_version_entry(item) for item in args.marketplace_version])
         program, path, notes = locate(args)
-        name = args.stack or _stack_name(path)
+        name = args.stack or stack_name(path)
         stack = load_stack(path, name, args.set)
         args.fault_plan = FaultPlan.parse(args.faults, args.seed) if args.faults else None
         tenant = existing_tenant(args.existing_subnet, args.existing,
@@ -485,7 +485,7 @@ def write_reports(
         ), encoding="utf-8")
 
 
-def _stack_name(path: Path) -> str:
+def stack_name(path: Path) -> str:
     stem = path.name.removesuffix(".yaml").removesuffix(".yml")
     return stem.removeprefix("Pulumi.") or "offline"
 

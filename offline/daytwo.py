@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from offline.arm import SimulatedArm
-from offline.cli import _stack_name
+from offline.cli import stack_name
 from offline.escape.terminal import plain
 from offline.marketplace import parse_version_entry, version_key, with_versions
 from offline.runner import StackFileError, find_project, stack_file, stack_names
@@ -78,7 +78,7 @@ def reads_for(args: argparse.Namespace, config: dict[str, Any]) -> SourceReads:
                                  "ARM_SUBSCRIPTION_ID (or ask the simulator with --state)")
             return make_compute_client(chosen, settings=settings)
         return AzureSourceReads(client_for)
-    name = args.stack or _stack_name(args.stack_file)
+    name = args.stack or stack_name(args.stack_file)
     try:
         state = load_state(args.state, name)
     except StateError as exc:

@@ -22,9 +22,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config", ("vmimage.config", "vmimage.scripts", "vmimage.policy")),
     ("resource-argument parts and VM actions", ("vmimage.parts", "vmimage.providers")),
     ("steps and capture targets", ("vmimage.steps", "vmimage.capture")),
-    ("stack reads", ("vmimage.stack",)),
+    ("stack reads", ("vmimage.stack", "vmimage.release")),
     ("components", ("vmimage.components",)),
-    ("program and policy pack", ("__main__", "policy")),
+    ("program, policy pack and day-two tools", ("__main__", "policy", "vmimage.daytwo")),
     ("offline", ("offline",)),
 ]
 PRODUCT = ["vmimage", "offline", "policy", "__main__.py"]
