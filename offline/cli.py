@@ -28,6 +28,7 @@ from offline.changes import Change, counts
 from offline.escape.terminal import plain, styled, visible
 from offline.fault_notes import crash_advice, inapplicable
 from offline.faults import FaultPlan
+from offline.fit import shorten_ids
 from offline.latency import LatencyModel, parse_overrides
 from offline.marketplace import CATALOG, parse_entry, parse_version_entry, with_versions
 from offline.policy_check import check_run, mandatory, violations_json
@@ -555,21 +556,19 @@ def print_policy(out: Console, violations: list[Violation], *, quiet: bool = Fal
     """The pack's findings; mandatory ones fail the run. Quiet: only the mandatory ones."""
     blocking = mandatory(violations)
     shown = blocking if quiet else violations
-    if shown:
+    if shown and out.width < WIDE_POLICY_TABLE:
+        print_policy_list(out, shown)
+    elif shown:
         from rich.table import Table
 
-        # Narrow terminals: the names fold within a fifth of the width each, the message
-        # takes what is left (and wraps at words); nothing is cut.
-        names = max(12, out.width // 5)
         table = Table(title="Policy", title_justify="left")
-        table.add_column("policy", overflow="fold", max_width=names)
-        table.add_column("enforcement", overflow="fold")
-        table.add_column("resource", overflow="fold", max_width=names)
+        for column in ("policy", "enforcement", "resource"):
+            table.add_column(column, no_wrap=True)
         table.add_column("message", overflow="fold", ratio=1)
         for v in shown:
             # The logical name reads better than the URN; the report JSON keeps URNs.
-            table.add_row(plain(v.policy), plain(v.enforcement),
-                          plain(v.urn.rsplit("::", 1)[-1]), plain(v.message))
+            table.add_row(plain(v.policy), plain(v.enforcement), plain(urn_name(v.urn)),
+                          plain(v.message))
         out.print(table)
     elif not quiet:
         out.print("Policy: no violations", markup=False)
@@ -578,6 +577,23 @@ def print_policy(out: Console, violations: list[Violation], *, quiet: bool = Fal
                   "with --no-policy to see the plan anyway", markup=False)
         return EXIT_REFUSED
     return EXIT_OK
+
+
+#: Below this width the policy findings are a list, not a table: four columns would
+#: leave the message a few words a line and cut rule names mid-word.
+WIDE_POLICY_TABLE = 120
+
+
+def print_policy_list(out: Console, shown: list[Violation]) -> None:
+    """One finding a paragraph: its enforcement, rule and resource on a line, then its
+    message indented, wrapped at words."""
+    from rich.padding import Padding
+
+    out.print("Policy", markup=False)
+    for v in shown:
+        out.print(styled("  ", (v.enforcement, "bold"), "  ", (v.policy, ""), "  ",
+                         (urn_name(v.urn), "dim")))
+        out.print(Padding(plain(v.message), (0, 0, 0, 4)))
 
 
 CHANGE_SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
@@ -656,9 +672,13 @@ def print_states(out: Console, result: ProgramRun) -> None:
 
 
 def print_outputs(out: Console, outputs: dict[str, Any]) -> None:
+    """Each output as JSON, wrapped at its spaces; an ARM id too long for the line is
+    shortened in the middle (offline/fit.py), never broken mid-word: the full ids are in
+    --report-json."""
     out.print("[bold]Outputs:[/]")
     for key in sorted(outputs):
-        out.print(visible(f"  {key}: {json.dumps(outputs[key], indent=None, default=str)}"),
+        value = shorten_ids(outputs[key], out.width - 8)  # quotes and brackets beside it
+        out.print(visible(f"  {key}: {json.dumps(value, default=str, ensure_ascii=False)}"),
                   markup=False)
 
 

@@ -5,6 +5,7 @@ advise re-running "with the same --state", and a problem line is one line at 80 
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from rich.console import Console
 from offline.cli import main
 from offline.fault_notes import crash_advice, inapplicable
 from offline.faults import FaultPlan
+from offline.fit import middle, shorten_ids
 from vmimage.config.validate import load_spec
 from vmimage.suggest import closest, did_you_mean
 
@@ -83,3 +85,44 @@ def test_crash_advice_depends_on_whether_the_run_kept_state():
     assert "same --state" not in without and "run with --state FILE" in without
     code, text = cli("up", "--stack", "dev", "--faults", "crash-after=2", "--quiet")
     assert code == 1 and "this run kept no state" in text
+
+
+# -- 80 columns ------------------------------------------------------------------------------
+
+ID = ("/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/rg-vmimage-dev/"
+      "providers/Microsoft.Compute/galleries/galvmimagedev/images/web-ubuntu/versions/1.0.0")
+
+
+@pytest.mark.parametrize("width", [40, 60, 72, 100])
+def test_an_id_is_shortened_in_the_middle_keeping_whole_segments(width):
+    short = middle(ID, width)
+    assert len(short) <= width and "…" in short
+    head, tail = short.split("…")
+    assert ID.startswith(head) and ID.endswith(tail)
+    assert tail.startswith("/") and tail.endswith("/web-ubuntu/versions/1.0.0")
+    assert middle(ID, len(ID)) == ID
+
+
+def test_outputs_shorten_only_ids():
+    value = {"ids": [ID], "name": "x" * 300, "n": 3}
+    assert shorten_ids(value, 60) == {"ids": [middle(ID, 60)], "name": "x" * 300, "n": 3}
+
+
+def test_at_80_columns_words_and_ids_stay_whole(tmp_path):
+    report = tmp_path / "run.json"
+    code, text = cli("up", "--stack", "dev", "--no-progress", "--report-json", str(report),
+                     "--set", "builds[0].regions[0].replicas=1")
+    assert code == 0, text
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    # The policy finding: its rule's name whole on one line, its message in paragraphs.
+    policy = lines[lines.index("Policy") + 1:]
+    assert policy[0].split() == ["advisory", "min-replicas-where-clones-run",
+                                 "vmimage-v1-0-0-capture-version"]
+    assert all(line.startswith("    ") for line in policy[1:] if line.strip())
+    # Outputs: an id too long for the line is shortened, never broken inside a segment;
+    # the report keeps it whole.
+    outputs = text[text.index("Outputs:"):text.index("stack dev:")]
+    assert "/subscriptions/00000000-0000" not in outputs
+    assert '"/…/galleries/galvmimagedev/images/web-ubuntu/versions/1.0.0"' in outputs
+    assert ID in json.loads(report.read_text())["outputs"]["imageVersionIds"].values()
