@@ -268,7 +268,7 @@ def test_target_regions_and_replicas(dev):
     result, _ = dev
     profile = unwrap(regs_of(result, VERSION)[0].inputs)["publishingProfile"]
     assert [(r["name"], int(r["regionalReplicaCount"])) for r in profile["targetRegions"]] == [
-        ("westeurope", 1), ("northeurope", 1),
+        ("westeurope", 2), ("northeurope", 1),
     ]
 
 

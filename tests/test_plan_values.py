@@ -56,7 +56,7 @@ def bump(tmp_path_factory):
 def test_image_versions_say_what_is_new_and_what_stays(bump):
     versions = section(bump[0], "Image versions")
     assert "| `1.0.0` | unchanged | marketplace `Canonical:ubuntu-24_04-lts:server:latest` " \
-           "| westeurope ×1, northeurope ×1 " \
+           "| westeurope ×2, northeurope ×1 " \
            "| LUN 0: 64 GiB Premium_LRS<br/>LUN 1: 128 GiB StandardSSD_LRS " \
            "| 1. template |" in versions
     assert "| `1.1.0` | **new** | version `1.0.0` | westeurope ×2, northeurope ×1 " \
@@ -142,7 +142,7 @@ def test_a_retired_build_is_said_so(tmp_path):
     again = tmp_path / "again.md"
     cli("up", "--stack", "dev", "--quiet", "--state", str(state),
         *sets(*FIRST, *BUMP, "builds[0].retired=true"), "--markdown", str(again))
-    assert "| `1.0.0` | retired | — | westeurope ×1, northeurope ×1 | — | — |" in \
+    assert "| `1.0.0` | retired | — | westeurope ×2, northeurope ×1 | — | — |" in \
         section(again.read_text(), "Image versions")
 
 

@@ -136,7 +136,7 @@ def test_a_new_stack_creates_everything(new_stack):
     assert new_stack.startswith("# vmimage plan: `dev`\n\n**19 resources** (8 foundation · ")
     assert "· 19 to create · from `pulumi preview` in 0m12s" in new_stack
     assert "| `1.0.0` | **new** | marketplace `Canonical:ubuntu-24_04-lts:server:latest` " \
-           "| westeurope ×1, northeurope ×1 " \
+           "| westeurope ×2, northeurope ×1 " \
            "| LUN 0: 64 GiB Premium_LRS<br/>LUN 1: 128 GiB StandardSSD_LRS " \
            "| 1. template |" in section(new_stack, "Image versions")
     assert "| `web` | vm | `Standard_B2s` | 3 | `1.0.0` | one batch of 3 | **new** |" \

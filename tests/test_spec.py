@@ -403,11 +403,11 @@ def test_explicit_replicas_below_guidance_warn():
     raw["clones"][0]["count"] = 50
     loaded = load_spec(raw, location=LOCATION)
     assert loaded.warnings == [
-        "builds[0].regions[0].replicas: 1 replica(s) for 50 VMs in westeurope; Azure advises "
+        "builds[0].regions[0].replicas: 2 replica(s) for 50 VMs in westeurope; Azure advises "
         "3 (1 per 20 VMs created at once) or 'auto'"
     ]
     spec = loaded.spec
-    assert spec.replicas_for(spec.builds[0], spec.builds[0].regions[0]) == 1  # explicit wins
+    assert spec.replicas_for(spec.builds[0], spec.builds[0].regions[0]) == 2  # explicit wins
 
 
 def test_replicas_out_of_range():

@@ -42,7 +42,7 @@ config:
           - template: linux/install-packages.sh.j2
             vars: {packages: [nginx]}
         regions:
-          - {name: westeurope, replicas: 1}
+          - {name: westeurope, replicas: 2}   # at least 2 where clones run
           - {name: northeurope, replicas: 1}
     clones:
       - name: web
