@@ -34,6 +34,7 @@ from typing import Any
 from offline.arm import ArmError
 from offline.arm.model import SimulatedCrash
 from offline.guest import GuestState
+from vmimage.suggest import did_you_mean
 from vmimage.vocabulary import STEP_CUSTOMIZE, STEP_VALIDATE
 
 MAX_ATTEMPTS = 10  # azure-native's azcore retry policy: MaxRetries 3..10; we take the top
@@ -97,10 +98,7 @@ class FaultPlan:
                 continue
             name, sep, raw = (s.strip() for s in item.partition("="))
             if name not in KNOWN:
-                import difflib
-
-                close = difflib.get_close_matches(name, KNOWN, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, KNOWN)
                 raise ValueError(
                     f"--faults {item!r}: unknown fault {name!r}{hint} "
                     f"(known: {', '.join(KNOWN)})"

@@ -20,7 +20,15 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     return by_part[found[0]] if found else None
 
 
-def did_you_mean(word: str, choices: Iterable[str], *, otherwise: str = "") -> str:
-    """`"; did you mean 'x'?"` for the closest choice, else `otherwise`."""
-    found = closest(word, choices)
+def did_you_mean(word: str, choices: Iterable[str], *, otherwise: str = "",
+                 ignore_case: bool = False) -> str:
+    """`"; did you mean 'x'?"` for the closest choice (in its own spelling), else
+    `otherwise`."""
+    names = list(choices)
+    if ignore_case:
+        spelling = {name.lower(): name for name in names}
+        found = closest(word.lower(), spelling)
+        found = spelling[found] if found else None
+    else:
+        found = closest(word, names)
     return f"; did you mean {found!r}?" if found else otherwise

@@ -9,11 +9,12 @@ the policy pack (vmimage/policy/rules.py) judge the same way.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from vmimage.suggest import did_you_mean
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,8 +76,7 @@ def parse_source(text: str) -> Source:
         return Source(text, network=ipaddress.ip_network(value, strict=True))
     except ValueError:
         pass
-    close = difflib.get_close_matches(lowered, sorted(SERVICE_TAGS), n=1)
-    hint = f"; did you mean {_TAG_SPELLINGS[close[0]]!r}?" if close else ""
+    hint = did_you_mean(text, _TAG_SPELLINGS.values(), ignore_case=True)
     raise ValueError(f"{text!r} is not a CIDR, an address or a service tag{hint}")
 
 

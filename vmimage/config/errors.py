@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+
+from vmimage.suggest import did_you_mean
 
 
 class SpecError(Exception):
@@ -119,8 +120,7 @@ def _did_you_mean(root: type[BaseModel], loc: Sequence[str | int]) -> str:
     if not loc:
         return ""
     fields = _field_names_at(root, loc[:-1])
-    close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else f"; expected one of {sorted(fields)}"
+    return did_you_mean(str(loc[-1]), fields, otherwise=f"; expected one of {sorted(fields)}")
 
 
 def _field_names_at(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:

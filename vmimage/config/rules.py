@@ -4,7 +4,6 @@ reviewer should see. Pure functions of a validated `PipelineSpec`."""
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.rollout_rules import rollout_problems
 from vmimage.config.steps import kind_of
 from vmimage.config.values import reads_as_reserved
+from vmimage.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from vmimage.azure.reads import MarketplaceImage
@@ -176,8 +176,7 @@ def raw_value_problems(data: dict[str, Any]) -> list[str]:
 
 
 def _region_problem(region: str) -> str:
-    close = difflib.get_close_matches(region, sorted(naming.AZURE_REGIONS), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(region, sorted(naming.AZURE_REGIONS))
     return f"unknown Azure region {region!r}{hint}"
 
 

@@ -15,7 +15,6 @@ letters. `vm_name` and `os` are always given and may not be declared or set.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +24,7 @@ from typing import Any
 import yaml
 
 from vmimage.config.errors import kind_of
+from vmimage.suggest import did_you_mean
 
 BUILT_IN = ("os", "vm_name")
 #: Each type, as a problem message names what was expected.
@@ -103,8 +103,7 @@ class Declaration:
             if name in BUILT_IN:
                 found.append(f"{at}.{name}: set by vmimage for every template; remove it")
             elif name not in self.variables:
-                close = difflib.get_close_matches(name, list(self.variables), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(name, self.variables)
                 known = ", ".join(self.variables) or "none"
                 found.append(f"{at}.{name}: {self.template} takes no such variable "
                              f"(it takes: {known}){hint}")

@@ -14,7 +14,6 @@ once; its restart still runs (the chain is fixed before anything runs).
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Annotated, Any
 
@@ -24,6 +23,7 @@ from vmimage.config.base import SpecModel
 from vmimage.config.steps.kind import MAX_RUN_COMMAND_S, StepKind
 from vmimage.config.values import kb_id
 from vmimage.scripts.render import render
+from vmimage.suggest import did_you_mean
 
 TEMPLATE = "windows/windows-update.ps1.j2"
 #: The update classifications of the Windows Update Agent (the `UpdateClassification`
@@ -83,9 +83,7 @@ class WindowsUpdateStep(SpecModel):
 
 
 def _category_problem(name: str, at: str) -> str:
-    by_lower = {c.lower(): c for c in CATEGORIES}
-    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
-    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    hint = did_you_mean(name, CATEGORIES, ignore_case=True)
     return (f"{at}: {name!r} is not a Windows Update category (one of: "
             f"{', '.join(CATEGORIES)}){hint}")
 
