@@ -9,6 +9,7 @@ Never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import json
 import os
@@ -31,7 +32,7 @@ from offline.faults import FaultPlan
 from offline.fit import shorten_ids
 from offline.latency import LatencyModel, parse_overrides
 from offline.marketplace import CATALOG, parse_entry, parse_version_entry, with_versions
-from offline.policy_check import check_run, mandatory, violations_json
+from offline.policy_check import PackConfig, check_run, mandatory, pack_config, violations_json
 from offline.quota import parse_quota
 from offline.report import duration, report_json, stage_spans, vm_states
 from offline.runner import (
@@ -212,6 +213,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     up.add_argument("--quota", action="append", default=[], metavar="NAME=LIMIT",
                     help="a vCPU quota of the simulated subscription: cores (the "
                     "regional total) or a family, e.g. standardDSv5Family=16")
+    up.add_argument("--policy-config", type=Path, metavar="FILE",
+                    help="the policy pack's config, as `pulumi preview "
+                    "--policy-pack-config FILE` takes it: {\"<policy>\": \"mandatory\"}, "
+                    "{\"required-tags\": {\"requiredTags\": [...]}}")
     up.add_argument("--no-policy", action="store_true",
                     help="skip the policy pack (by default its mandatory violations "
                     "fail the run, as in `pulumi preview --policy-pack`)")
@@ -283,6 +288,15 @@ def wants_progress(args: argparse.Namespace, stream: TextIO) -> bool:
         return False
 
 
+def read_policy_config(path: Path | None) -> PackConfig:
+    if path is None:
+        return PackConfig()
+    try:
+        return pack_config(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"--policy-config {path}: {exc.strerror}") from None
+
+
 def locate(args: argparse.Namespace) -> tuple[Path, Path, list[str]]:
     """(program, stack file, notes), whatever the current directory is (it only decides
     which vmimage project is meant); StackFileError says what is missing and where."""
@@ -329,6 +343,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
         name = args.stack or stack_name(path)
         stack = load_stack(path, name, args.set)
         args.fault_plan = FaultPlan.parse(args.faults, args.seed) if args.faults else None
+        policy_config = read_policy_config(args.policy_config)
         tenant = existing_tenant(args.existing_subnet, args.existing,
                                  str(stack.config.get("azure-native:location") or ""),
                                  quotas=args.quota)
@@ -350,7 +365,9 @@ def _main(argv: list[str] | None, out: Console) -> int:
         with reporting_progress(progress):
             outcome = up(stack, latency=latency, faults=args.fault_plan,
                          state_path=args.state, program=program, marketplace=marketplace,
-                         policy=None if args.no_policy else check_run, tenant=tenant)
+                         policy=None if args.no_policy
+                         else functools.partial(check_run, config=policy_config),
+                         tenant=tenant)
     except StateError as exc:
         out.print(visible(f"error: {exc}"), markup=False, soft_wrap=True)
         return EXIT_INVALID

@@ -15,6 +15,7 @@ from offline.arm.model import ArmError, Outcome, VmTimeline, get_path, name_chec
 from offline.limits import waves
 from offline.secrets import unwrap
 from vmimage.azure import naming
+from vmimage.azure.licensing import LICENSE_OS
 from vmimage.vocabulary import GALLERY_IMAGE_VERSION
 
 MAX_SCALE_SET_CAPACITY = 1000  # instances per scale set (Flexible, gallery image)
@@ -35,6 +36,7 @@ def vm(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
             raise ArmError(400, "InvalidParameter", "A Linux VM needs a password or SSH key.")
     if windows and not os_profile.get("adminPassword"):
         raise ArmError(400, "InvalidParameter", "Required parameter 'adminPassword' is missing.")
+    check_license_type(p.get("licenseType"))
     storage = p.get("storageProfile") or {}
     image_ref = storage.get("imageReference") or {}
     disks = storage.get("dataDisks") or []
@@ -83,6 +85,15 @@ def vm(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     return Outcome(rid, duration, {"vmId": unique, **tenancy.identity_output(p)}, name)
 
 
+def check_license_type(value: Any) -> None:
+    """Azure Hybrid Benefit takes only the documented licence types (compute REST spec
+    `licenseType`); the wording of the refusal is a guess."""
+    if value is not None and value not in LICENSE_OS:
+        raise ArmError(400, "InvalidParameter",
+                       f"The value '{value}' of parameter 'licenseType' is not valid; "
+                       f"expected one of {', '.join(LICENSE_OS)}.")
+
+
 def check_vm_image(
     arm: ControlPlane, image_id: str, p: dict[str, Any], disks: list[dict[str, Any]], at: float
 ) -> None:
@@ -112,6 +123,7 @@ def scale_set(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     arm.require_group(rg, at)
     name_check(naming.VIRTUAL_MACHINE, name)
     profile = p.get("virtualMachineProfile") or {}
+    check_license_type(profile.get("licenseType"))
     image_id = get_path(profile, "storageProfile.imageReference.id")
     if image_id:
         disks = get_path(profile, "storageProfile.dataDisks") or []

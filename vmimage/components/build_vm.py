@@ -118,6 +118,7 @@ class BuildVm(pulumi.ComponentResource):
             diagnostics_profile=vm_profile.diagnostics_profile(spec),
             identity=build_identity(build),
             **spot_settings(build),
+            **vm_profile.licensed(build.license_type),
             tags=vm_profile.tags("build", build.version),
         )
         vm = compute.VirtualMachine(

@@ -122,7 +122,7 @@ class CloneSet(pulumi.ComponentResource):
                 spec, vm_name=azure_name, resource_group_name=args.resource_group_name,
                 location=region, size=clone.size, version=args.version,
                 image_id=args.image_id, os_disk_spec=clone.os_disk, admin=args.admin,
-                nic_id=nic.id,
+                nic_id=nic.id, license_type=clone.license_type,
                 tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name})),
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -158,6 +158,7 @@ class CloneScaleSet(pulumi.ComponentResource):
                 network_profile=network_profile(spec, clone.name, args.subnet_id),
                 security_profile=vm_profile.security_profile(spec),
                 diagnostics_profile=vm_profile.diagnostics_profile(spec),
+                license_type=clone.license_type,
                 extension_profile=compute.VirtualMachineScaleSetExtensionProfileArgs(
                     extensions=[health_extension(spec, clone)]
                 ),

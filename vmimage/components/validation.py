@@ -64,7 +64,7 @@ class Validation(pulumi.ComponentResource):
             spec, vm_name=azure_name, resource_group_name=args.resource_group_name,
             location=spec.location, size=build.size, version=build.version,
             image_id=args.image_id, os_disk_spec=build.os_disk, admin=args.admin,
-            nic_id=nic.id, tags=tags)
+            nic_id=nic.id, tags=tags, license_type=build.license_type)
         vm = compute.VirtualMachine(
             naming.child_name(name, "vm"), **vm_inputs,
             opts=pulumi.ResourceOptions(

@@ -35,6 +35,7 @@ from vmimage.config.values import (
     IdentityId,
     ImageVersionId,
     Label,
+    LicenseType,
     ManagedImageId,
     MountPathValue,
     RecipeName,
@@ -341,6 +342,10 @@ class BuildSpec(SpecModel):
     retired: bool = Field(
         False, description="delete the build VM; the captured version stays as it is"
     )
+    license_type: LicenseType | None = Field(
+        None, description="Azure Hybrid Benefit on the build VM (and the validation VM): "
+        "Windows_Server or Windows_Client for a Windows image, RHEL_BYOS or SLES_BYOS for "
+        "a Linux one")
 
     @property
     def imported(self) -> bool:
@@ -425,6 +430,10 @@ class CloneSpec(SpecModel):
     rollout: Rollout = Field(Rollout(), description="how clones roll out")
     os_disk: CloneOsDiskSpec | None = Field(
         None, description="the clones' OS disk: {sizeGb, sku, ephemeral}")
+    license_type: LicenseType | None = Field(
+        None, description="Azure Hybrid Benefit on every VM (or scale set instance) of the "
+        "group: Windows_Server or Windows_Client for a Windows image, RHEL_BYOS or "
+        "SLES_BYOS for a Linux one")
 
 
 class SecuritySpec(SpecModel):

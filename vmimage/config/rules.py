@@ -21,6 +21,7 @@ from vmimage.config.image_inputs import (
     repeated_luns,
     source_count_problem,
 )
+from vmimage.config.license_rules import license_problems
 from vmimage.config.limit_rules import limit_problems
 from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.rollout_rules import rollout_problems
@@ -53,6 +54,7 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _encryption_problems(spec)
     problems += image_input_problems(spec)
     problems += rollout_problems(spec)
+    problems += license_problems(spec)
     # Scripts are rendered only from a config otherwise right (a template's vars, say).
     problems += limit_problems(spec, scripts=not problems)
     return problems

@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, WithJsonSchema
 
 from vmimage.azure import arm_ids
 from vmimage.azure.arm_ids import ArmId
+from vmimage.azure.licensing import LICENSE_OS
 from vmimage.config.credentials import SECRET_PARAMETERS, redact, signed_parameters
 
 # -- https URIs ----------------------------------------------------------------------------
@@ -326,6 +327,23 @@ def kb_id(text: str) -> str:
 #: A Windows update by its KB article, as IUpdate.KBArticleIDs lists it with KB before.
 KbId = Annotated[str, AfterValidator(kb_id), WithJsonSchema(
     {"type": "string", "pattern": "^KB[0-9]{4,8}$"})]
+
+
+# -- licences ------------------------------------------------------------------------------
+
+#: Azure Hybrid Benefit: one of `licensing.LICENSE_OS`'s keys, exactly as Azure spells
+#: them; which OS each is for is checked by `license_os_problem` (config rules).
+LicenseType = Literal["Windows_Server", "Windows_Client", "RHEL_BYOS", "SLES_BYOS"]
+
+
+def license_os_problem(license_type: str | None, os: str) -> str | None:
+    """Why a licence type does not fit the image's OS ('linux' or 'windows'), or None."""
+    wanted = LICENSE_OS.get(license_type or "")
+    if wanted is None or os not in LICENSE_OS.values() or wanted == os:
+        return None
+    fits = ", ".join(k for k, v in LICENSE_OS.items() if v == os)
+    return (f"{license_type} is a {wanted.capitalize()} licence and the image is "
+            f"{os.capitalize()}: use {fits}, or leave it out")
 
 
 # -- tags ----------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def from_image_inputs(spec: PipelineSpec, *, vm_name: str, resource_group_name: 
                       location: str, size: str | None, version: str,
                       image_id: pulumi.Input[str], os_disk_spec: OsDiskSpec | None,
                       admin: AdminCredentials, nic_id: pulumi.Input[str],
-                      tags: dict[str, str]) -> dict[str, Any]:
+                      tags: dict[str, str], license_type: str | None = None) -> dict[str, Any]:
     """The inputs of a VM booted from one of this pipeline's images (a clone, a
     validation VM): the image's disks by LUN, its plan, the pipeline's security."""
     return dict(
@@ -160,8 +160,16 @@ def from_image_inputs(spec: PipelineSpec, *, vm_name: str, resource_group_name: 
         network_profile=network_profile(nic_id),
         security_profile=security_profile(spec),
         diagnostics_profile=diagnostics_profile(spec),
+        **licensed(license_type),
         tags=tags,
     )
+
+
+def licensed(license_type: str | None) -> dict[str, str]:
+    """`license_type` for a VM's or a scale set VM profile's Args (Azure Hybrid Benefit),
+    only when the config sets one: an absent key keeps the inputs (and a frozen build's
+    ignore list) as they were before the key existed."""
+    return {"license_type": license_type} if license_type else {}
 
 
 def plan(spec: PipelineSpec, version: str) -> compute.PlanArgs | None:

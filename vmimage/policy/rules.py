@@ -645,6 +645,26 @@ def check_required_tags(r: ResourceView, options: Options) -> list[str]:
             "requires (requiredTags); add them under vmimage:pipeline tags"]
 
 
+# --- rule 11: license-type-on-windows ------------------------------------------------------------
+
+
+def check_license_type_on_windows(r: ResourceView, _: Options) -> list[str]:
+    """A Windows VM or scale set without Azure Hybrid Benefit pays for Windows by the hour;
+    an estate with licences (Software Assurance) usually means to use them."""
+    if not _is_compute(r):
+        return []
+    profile = _profile(r)
+    windows = get(profile, "osProfile", "windowsConfiguration")
+    if windows is None or is_unknown(windows):
+        return []
+    license_type = get(profile, "licenseType")
+    if license_type or is_unknown(license_type):
+        return []
+    return [f"{_describe(r)} is Windows without a licenseType: it pays the Windows licence "
+            "by the hour. With Azure Hybrid Benefit, set licenseType: Windows_Server (or "
+            "Windows_Client) on the build and clone group in vmimage:pipeline"]
+
+
 # --- registry ------------------------------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
@@ -713,6 +733,14 @@ RULES: tuple[Rule, ...] = (
         check_required_tags,
     ),
     Rule(
+        "license-type-on-windows",
+        "advisory",
+        "Windows VMs and scale sets name a licenseType (Azure Hybrid Benefit); advisory "
+        "unless the pack config makes it mandatory.",
+        "resource",
+        check_license_type_on_windows,
+    ),
+    Rule(
         "build-vm-deallocated-after-capture",
         "advisory",
         "Every build VM must be generalized (and so deallocated) by a Generalize step.",
@@ -741,17 +769,21 @@ def run_stack_rule(
 
 def evaluate(
     resources: Sequence[ResourceView], *, allow_public_ip: bool = False,
-    required_tags: Sequence[str] = (),
+    required_tags: Sequence[str] = (), levels: Mapping[str, Enforcement] | None = None,
 ) -> list[Violation]:
-    """Apply every rule to ``resources``; violations sorted by policy, then urn."""
+    """Apply every rule to ``resources``; violations sorted by policy, then urn. `levels`:
+    a policy's enforcement as the pack config sets it (``{"<policy>": "mandatory"}``, as
+    ``pulumi preview --policy-pack-config`` takes it), else the rule's own."""
     options = Options(allow_public_ip=allow_public_ip, required_tags=tuple(required_tags))
+    levels = levels or {}
     found: list[Violation] = []
     for rule in RULES:
+        enforcement = levels.get(rule.name, rule.enforcement)
         pairs: Iterable[tuple[str, str]]
         if rule.scope == "resource":
             pairs = ((r.urn, m) for r in resources for m in run_resource_rule(rule, r, options))
         else:
             pairs = run_stack_rule(rule, resources, options)
-        found.extend(Violation(rule.name, rule.enforcement, urn, msg) for urn, msg in pairs)
+        found.extend(Violation(rule.name, enforcement, urn, msg) for urn, msg in pairs)
     # sorted() is stable: messages for one resource keep their discovery order.
     return sorted(found, key=lambda v: (v.policy, v.urn))
