@@ -115,7 +115,7 @@ def test_readwrite_caching_is_advisory(pack):
 
 def test_a_plain_password_is_mandatory_and_a_secret_one_passes(pack):
     vm = {"vmName": "vm", "osProfile": {"adminPassword": "P4ssw0rd!", "windowsConfiguration": {}},
-          "tags": {"vmimage-role": "clone"},
+          "tags": {"vmimage-role": "clone"}, "licenseType": "Windows_Server",
           "storageProfile": {"imageReference": {"id": "/subscriptions/s/resourceGroups/r/"
                              "providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"}}}
     findings = analyze(pack, rules.VM, "vm", vm)
@@ -140,11 +140,17 @@ def test_policy_pack_config_changes_the_enforcement_level(tmp_path: Path):
         stub.GetAnalyzerInfo(empty_pb2.Empty())
         stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
             "no-readwrite-data-disk-caching": analyzer_pb2.PolicyConfig(
+                enforcementLevel=MANDATORY),
+            "license-type-on-windows": analyzer_pb2.PolicyConfig(
                 enforcementLevel=MANDATORY)}))
         vm = {"vmName": "vm", "storageProfile": {"dataDisks": [{"lun": 0,
                                                                 "caching": "ReadWrite"}]}}
         (finding,) = analyze(stub, rules.VM, "vm", vm)
         assert finding.enforcementLevel == MANDATORY
+        windows = {"vmName": "w", "osProfile": {"windowsConfiguration": {}}}
+        (finding,) = analyze(stub, rules.VM, "w", windows)
+        assert (finding.policyName, finding.enforcementLevel) == (
+            "license-type-on-windows", MANDATORY)
         leaked = {m for m in host.imported_modules()
                   if m.split(".")[0] in ("offline", "tests", "conftest")}
         assert leaked == set()

@@ -149,7 +149,7 @@ def fired(violations: list[Violation], policy: str) -> list[Violation]:
 
 def test_policies_listed_once_with_valid_enforcement() -> None:
     names = [p.name for p in rules.POLICIES]
-    assert len(names) == len(set(names)) == 10
+    assert len(names) == len(set(names)) == 11
     assert {p.enforcement for p in rules.POLICIES} <= {"mandatory", "advisory"}
     for name, enforcement, description in rules.POLICIES:  # tuple-shaped for docs
         assert name == name.lower() and " " not in name
@@ -732,7 +732,8 @@ def test_pack_tolerates_unknowns(servicer: Any) -> None:
 
 
 def test_pack_secret_check_uses_additional_secret_outputs(servicer: Any) -> None:
-    props = dict(vm("vm-web-0", os_profile=_windows_profile("plain")).props)
+    props = dict(vm("vm-web-0", os_profile=_windows_profile("plain")).props,
+                 licenseType="Windows_Server")
     assert [d[0] for d in _analyze(servicer, rules.VM, "vm-web-0", props)] == [
         "admin-password-secret"
     ]
