@@ -5,6 +5,8 @@ SPEC is comma-separated `name=value`:
 - `throttle=P`       each ARM call is answered 429 + Retry-After with probability P;
 - `error5xx=P`       each ARM call is answered a transient 500/503 with probability P;
 - `customize-fail=1` the first customize run command exits non-zero;
+- `step-exit=N`      the first customize step's own script exits with N (its exit-code
+                     wrapper decides: 3010 on Windows restarts the VM, then the next step);
 - `sysprep-hang=1`   sysprep never seals a Windows build VM (its seal fails at its deadline);
 - `bitlocker=1`      the Windows build VM's OS volume is not fully decrypted (checks fail);
 - `pending-reboot=1` the Windows build VM has a reboot pending (checks fail);
@@ -45,6 +47,7 @@ KNOWN = {
     "throttle": "probability 0-1 that an ARM call is answered 429 (Retry-After)",
     "error5xx": "probability 0-1 that an ARM call is answered a transient 500/503",
     "customize-fail": "1: the first customize script exits non-zero",
+    "step-exit": "N: the first customize step's own script exits with code N",
     "sysprep-hang": "1: sysprep never seals a Windows build VM",
     "bitlocker": "1: a Windows build VM's OS volume is not fully decrypted",
     "pending-reboot": "1: a Windows build VM has a reboot pending",
@@ -74,6 +77,8 @@ class FaultPlan:
     throttle: float = 0.0
     error5xx: float = 0.0
     customize_fail: bool = False
+    step_exit: int | None = None
+    step_exited: bool = False
     sysprep_hang: bool = False
     bitlocker: bool = False
     pending_reboot: bool = False
@@ -112,6 +117,8 @@ class FaultPlan:
                 setattr(plan, name, _probability(item, raw))
             elif name == "crash-after":
                 plan.crash_after = _count(item, raw)
+            elif name == "step-exit":
+                plan.step_exit = _exit_code(item, raw)
             else:
                 setattr(plan, name.replace("-", "_"), _flag(item, raw))
         return plan
@@ -119,6 +126,7 @@ class FaultPlan:
     @property
     def active(self) -> bool:
         return bool(self.throttle or self.error5xx or self.customize_fail
+                    or self.step_exit is not None
                     or self.sysprep_hang or self.bitlocker or self.pending_reboot
                     or self.spot_evict or self.unhealthy or self.validate_fail
                     or self.crash_after)
@@ -173,6 +181,13 @@ class FaultPlan:
                 f"code 1 (treatFailureAsDeploymentFailure is on). Script output:\n"
                 f"{SCRIPT_OUTPUT}",
             )
+
+    def exit_code(self, *, step: str | None) -> int | None:
+        """What the first customize step's own script exits with (`step-exit=N`), once."""
+        if self.step_exit is None or self.step_exited or step != STEP_CUSTOMIZE:
+            return None
+        self.step_exited = True
+        return self.step_exit
 
     def evicts(self, vm: dict[str, Any], *, step: str | None) -> bool:
         """Whether Azure evicts this VM now: a Spot VM, at its first customize step, once."""
@@ -263,3 +278,13 @@ def _count(item: str, raw: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"--faults {item!r}: expected a whole number of operations >= 1")
     return int(raw)
+
+
+def _exit_code(item: str, raw: str) -> int:
+    try:
+        code = int(raw)
+    except ValueError:
+        code = None
+    if code is None or not -(2**31) <= code < 2**31:
+        raise ValueError(f"--faults {item!r}: expected an exit code (a 32-bit integer)")
+    return code

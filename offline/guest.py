@@ -25,6 +25,9 @@ source in docs/azure-behaviours.md:
   after sysprep, with the tail of setuperr.log; one without waits for its deadline.
 - `Install-WindowsFeature` whose result says `RestartNeeded` (`features_need_restart`):
   a script that looks at it prints the restart marker.
+- A step's exit-code wrapper (vmimage/scripts/exit_codes.py): the step's own script runs,
+  and its exit code (0, or `--faults step-exit=N` for the first customize step) is mapped
+  as the wrapper maps it: a valid code succeeds, 3010 on Windows prints the restart marker.
 
 Here-document bodies are file contents, not commands; comments are skipped; continued
 lines (`\\` in bash, a backtick in PowerShell) are joined.
@@ -36,6 +39,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vmimage.scripts.exit_codes import RESTART_EXIT_CODE, unwrapped
 from vmimage.vocabulary import RESTART_MARKER
 
 SEALED = "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE"
@@ -131,12 +135,40 @@ Latency = Callable[[str], float]
 
 
 def run_script(text: str, *, windows: bool, asynchronous: bool, latency: Latency,
-               state: GuestState, vm_name: str) -> GuestRun:
+               state: GuestState, vm_name: str, exit_code: int | None = None) -> GuestRun:
+    """`exit_code`: what the step's own script exits with (`--faults step-exit=N`); a
+    wrapper (vmimage/scripts/exit_codes.py) maps it as the real one would."""
+    inner = unwrapped(text)
+    if inner is not None:
+        run = run_script(inner[0], windows=windows, asynchronous=asynchronous,
+                         latency=latency, state=state, vm_name=vm_name)
+        return _mapped(run, exit_code, inner[1], windows=windows)
+    if exit_code:
+        return GuestRun(duration_s=latency("runCommand.customize"), succeeded=False,
+                        exit_code=exit_code, error=f"the script exited with {exit_code}")
     script = parse(text, windows=windows)
     if windows:
         return _windows(script, asynchronous=asynchronous, latency=latency, state=state,
                         vm_name=vm_name)
     return _linux(script, latency=latency, state=state)
+
+
+def _mapped(run: GuestRun, exit_code: int | None, codes: tuple[int, ...], *,
+            windows: bool) -> GuestRun:
+    """What the exit-code wrapper makes of its script's run: a valid code is success, 3010
+    on Windows adds the restart marker, any other fails with its code."""
+    code = exit_code if exit_code is not None else (0 if run.succeeded else run.exit_code)
+    if not run.reports or code not in codes:
+        if run.reports:
+            run.succeeded, run.exit_code = False, code
+            run.error = (run.error + "\n" if run.error else "") + (
+                f"vmimage: the step exited with {code}; valid exit codes: "
+                + " ".join(map(str, codes)))
+        return run
+    run.succeeded, run.exit_code = True, 0
+    if windows and code == RESTART_EXIT_CODE:
+        run.output = (run.output + "\n" if run.output else "") + RESTART_MARKER
+    return run
 
 
 def _linux(script: Script, *, latency: Latency, state: GuestState) -> GuestRun:

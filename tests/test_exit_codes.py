@@ -9,11 +9,19 @@ import base64
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import load_pipeline, load_stack_dict
 
-from vmimage.scripts.exit_codes import VALID_CODES_LINE, exit_codes, wrapped
-from vmimage.vocabulary import RESTART_MARKER
+from offline.faults import FaultPlan
+from offline.latency import LatencyModel
+from offline.runner import StackConfig
+from offline.up import up
+from vmimage.config.errors import SpecError
+from vmimage.config.validate import load_spec
+from vmimage.scripts.exit_codes import VALID_CODES_LINE, exit_codes, unwrapped, wrapped
+from vmimage.vocabulary import RESTART, RESTART_MARKER, RUN_COMMAND
 
 
 def run_bash(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -64,3 +72,74 @@ def test_the_windows_wrapper_carries_the_script_and_maps_3010_to_the_marker():
     assert "-File $step" in text and "exit $code" in text
     without = wrapped(script, (0, 1641), "windows")
     assert RESTART_MARKER not in without  # only 3010 asks for a restart
+
+
+def test_unwrapped_gives_back_the_script_and_its_codes():
+    script = "Write-Output 'x'\nexit 3010\n" * 40  # more than one payload line
+    assert unwrapped(wrapped(script, (0, 3010), "windows")) == (script, (0, 3010))
+    assert unwrapped(wrapped(script, (0, 4), "linux")) == (script, (0, 4))
+    assert unwrapped(script) is None
+
+
+def test_codes_are_checked_by_key_path():
+    raw = load_pipeline("dev")
+    raw["builds"][0]["customize"] = [
+        {"inline": "true", "validExitCodes": [0, 3010, -1]},
+        {"inline": "true", "validExitCodes": [0, 2]},
+    ]
+    with pytest.raises(SpecError) as caught:
+        load_spec(raw, location="westeurope")
+    assert caught.value.problems == [
+        "builds[0].customize[0].validExitCodes: 3010, -1: a Linux exit status is 0-255"]
+    raw["builds"][0]["customize"] = [
+        {"inline": "true", "validExitCodes": [0, 3010]},
+        {"inline": "true", "validExitCodes": [0, 2, 2]},
+        {"inline": "true", "validExitCodes": []},
+        {"inline": "true", "validExitCodes": [True]},
+    ]
+    with pytest.raises(SpecError) as caught:
+        load_spec(raw, location="westeurope")
+    found = caught.value.problems  # the model's problems, all at once
+    assert any(p.startswith("builds[0].customize[1].validExitCodes: ") and "[2] listed twice"
+               in p for p in found), found
+    assert any(p.startswith("builds[0].customize[2].validExitCodes") for p in found), found
+    assert any(p.startswith("builds[0].customize[3].validExitCodes[0]") for p in found), found
+
+
+def run_with(stack: str, faults: str, steps: list[dict[str, Any]] | None = None) -> Any:
+    config = load_stack_dict(stack)
+    if steps is not None:
+        config["vmimage:pipeline"]["builds"][0]["customize"] = steps
+    return up(StackConfig(stack, config), latency=LatencyModel(),
+              faults=FaultPlan.parse(faults, 0)).run
+
+
+def test_3010_on_windows_restarts_the_vm_then_the_next_step_runs():
+    run = run_with("win", "step-exit=3010", [
+        {"inline": "& msiexec.exe /i C:\\app.msi /qn; exit $LASTEXITCODE"},
+        {"inline": "Get-Service app"}])
+    assert not (run.failures or run.error), run.error or run.failures
+    steps = sorted((r for r in run.registrations if r.type in (RUN_COMMAND, RESTART)),
+                   key=lambda r: r.start_s)
+    assert [(r.type, r.outputs.get("agentStatus")) for r in steps] == [
+        (RUN_COMMAND, None), (RESTART, "Ready"),  # the first asked: restarted
+        (RUN_COMMAND, None), (RESTART, "not restarted")]  # the second did not
+    assert "restart" in [o.op for o in run.operations if o.resource == steps[1].urn]
+    assert steps[2].start_s >= steps[1].end_s
+
+
+def test_a_code_not_listed_fails_the_step_with_its_code():
+    run = run_with("win", "step-exit=5")
+    assert run.failures
+    message = str(run.failures[0])
+    assert "exited with code 5" in message
+    assert "valid exit codes: 0 3010" in message
+
+
+def test_a_listed_code_on_linux_succeeds_and_asks_for_no_restart():
+    run = run_with("dev", "step-exit=100", [{"inline": "apt-get check", "validExitCodes": [0, 100]},
+                                            {"inline": "true"}])
+    assert not (run.failures or run.error), run.error or run.failures
+    assert not [r for r in run.registrations if r.type == RESTART]
+    failed = run_with("dev", "step-exit=100", [{"inline": "apt-get check"}])
+    assert "exited with code 100" in str(failed.failures[0])

@@ -259,6 +259,8 @@ def test_windows_update_registers_its_rounds_in_one_chain() -> None:
         (RESTART, "vmimage-v1-0-0-scripts-customize-1-wu2-restart"),
         (RUN_COMMAND, "vmimage-v1-0-0-scripts-customize-1-wu-verify"),
         (RUN_COMMAND, "vmimage-v1-0-0-scripts-customize-2"),
+        # an inline step on Windows: its exit code 3010 asks for a restart
+        (RESTART, "vmimage-v1-0-0-scripts-customize-2-restart"),
     ]
     # each waits for the one before it, and only for it among the steps
     for before, after in zip(resources, resources[1:], strict=False):

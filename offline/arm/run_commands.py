@@ -36,7 +36,8 @@ def run_command(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     asynchronous = bool(p.get("asyncExecution"))
     run = guest.run_script(
         get_path(p, "source.script") or "", windows=is_windows(vm), asynchronous=asynchronous,
-        latency=arm.latency, state=arm.guest_state(), vm_name=vm_name)
+        latency=arm.latency, state=arm.guest_state(), vm_name=vm_name,
+        exit_code=arm.faults.exit_code(step=step) if arm.faults is not None else None)
     if run.power_off_after_s is not None:
         arm.vms[vm_id.lower()].set(at + run.power_off_after_s, "stopped")
     rid = f"{vm_id}/runCommands/{name}"

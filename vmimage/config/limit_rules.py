@@ -9,6 +9,7 @@ from vmimage.azure.limits import MAX_SCALE_SET_INSTANCES
 from vmimage.config import limits
 from vmimage.config.size import where_over
 from vmimage.config.steps import kind_of
+from vmimage.config.steps.kind import guest_script
 from vmimage.config.steps.windows_update import WindowsUpdateStep
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def _build_limits(spec: PipelineSpec, build: BuildSpec, at: str,
     for key, step in steps:
         kind = kind_of(step)
         text = kind.script_text(step, spec.os) if spec.os in ("linux", "windows") else None
-        size = len(text.encode("utf-8")) if text is not None else 0
+        size = len(guest_script(step, spec.os, text).encode("utf-8")) if text is not None else 0
         if size > limits.MAX_SCRIPT_BYTES:
             found.append(f"{at}.{key}: its script is {size:,} bytes as the guest gets it; at "
                          f"most {limits.MAX_SCRIPT_BYTES:,} (MAX_SCRIPT_BYTES): put it in a "
@@ -115,7 +116,7 @@ def estimated_resources(spec: PipelineSpec) -> tuple[int, int]:
     resources, actions = STACK_RESOURCES, 0
     for build in spec.builds:
         steps = [step for _, step in steps_of(build)]
-        restarts = sum(kind_of(s).restarts(s) for s in steps)
+        restarts = sum(kind_of(s).restarts(s, spec.os) for s in steps)
         resources += (BUILD_RESOURCES + len(build.data_disks) + restarts
                       + sum(kind_of(s).run_commands(s) for s in steps))
         actions += BUILD_ACTIONS + restarts

@@ -26,6 +26,7 @@ from vmimage.config.limit_rules import limit_problems
 from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.rollout_rules import rollout_problems
 from vmimage.config.steps import kind_of
+from vmimage.config.steps.kind import exit_code_problems
 from vmimage.config.values import reads_as_reserved
 from vmimage.suggest import did_you_mean
 
@@ -374,6 +375,7 @@ def _step_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
                                        ("validate", build.validate_steps))
             for j, step in enumerate(steps)
             for problem in (kind_of(step).problems(step, spec.os, f"{at}.{key}[{j}]")
+                            + exit_code_problems(step, spec.os, f"{at}.{key}[{j}]")
                             + kind_of(step).build_problems(step, build, f"{at}.{key}[{j}]"))]
 
 

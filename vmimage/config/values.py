@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, Field, WithJsonSchema
 
 from vmimage.azure import arm_ids
 from vmimage.azure.arm_ids import ArmId
@@ -344,6 +344,15 @@ def license_os_problem(license_type: str | None, os: str) -> str | None:
     fits = ", ".join(k for k, v in LICENSE_OS.items() if v == os)
     return (f"{license_type} is a {wanted.capitalize()} licence and the image is "
             f"{os.capitalize()}: use {fits}, or leave it out")
+
+
+# -- exit codes ----------------------------------------------------------------------------
+
+#: What a guest reports as a process's exit code: PowerShell's `$LASTEXITCODE` is a signed
+#: 32-bit integer (0xC0000005 reads -1073741819); a Linux status is 0-255, which the step
+#: rules check (`config/steps/kind.exit_code_problems`).
+MIN_EXIT_CODE, MAX_EXIT_CODE = -(2**31), 2**31 - 1
+ExitCode = Annotated[int, Field(ge=MIN_EXIT_CODE, le=MAX_EXIT_CODE, strict=True)]
 
 
 # -- tags ----------------------------------------------------------------------------------

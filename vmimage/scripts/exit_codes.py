@@ -14,6 +14,7 @@ default on Linux (`[0]`) is not wrapped: its script is exactly the one written.
 from __future__ import annotations
 
 import base64
+import re
 import textwrap
 
 from vmimage.vocabulary import RESTART_MARKER
@@ -41,13 +42,30 @@ def asks_for_restart(codes: tuple[int, ...], os: str) -> bool:
 def wrapped(script: str, codes: tuple[int, ...], os: str) -> str:
     """The script the run command runs: `script` itself when nothing needs mapping, else
     the wrapper around it."""
-    if os != "windows" and codes == (0,):
+    if codes == (0,):
         return script
     payload = "\n".join(textwrap.wrap(base64.b64encode(script.encode()).decode(), 76))
     listed = " ".join(str(c) for c in codes)
     if os == "windows":
         return _windows(payload, codes, listed)
     return _linux(payload, listed)
+
+
+_LINUX_PAYLOAD = re.compile(r"<<'VMIMAGE_STEP'\n(.*?)\nVMIMAGE_STEP\n", re.DOTALL)
+_WINDOWS_PAYLOAD = re.compile(r"'([A-Za-z0-9+/=]+)' \+")
+
+
+def unwrapped(text: str) -> tuple[str, tuple[int, ...]] | None:
+    """(the step's own script, its valid codes) of a wrapper; None: not one. What the
+    simulated guest reads to run the step's script and map its code as the wrapper would."""
+    first = text.split("\n", 2)
+    line = next((ln for ln in first[:2] if ln.startswith(VALID_CODES_LINE)), None)
+    if line is None:
+        return None
+    codes = tuple(int(c) for c in line.removeprefix(VALID_CODES_LINE).split())
+    linux = _LINUX_PAYLOAD.search(text)
+    payload = linux.group(1) if linux else "".join(_WINDOWS_PAYLOAD.findall(text))
+    return base64.b64decode(payload.replace("\n", "")).decode(), codes
 
 
 def _linux(payload: str, listed: str) -> str:

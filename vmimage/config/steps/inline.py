@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from vmimage.config.steps.kind import RunCommandStep, StepKind
+from vmimage.config.steps.kind import StepKind, UserScriptStep, script_restarts
 
 
-class InlineStep(RunCommandStep):
+class InlineStep(UserScriptStep):
     inline: str = Field(min_length=1, description="the script text: bash on Linux, PowerShell "
                         "on Windows, run as root / SYSTEM")
 
@@ -22,5 +22,5 @@ def _problems(step: InlineStep, _os: str, at: str) -> list[str]:
 
 
 KIND = StepKind(key="inline", model=InlineStep, problems=_problems,
-                script_text=lambda step, _os: step.inline,
+                script_text=lambda step, _os: step.inline, restarts=script_restarts,
                 description="script text in the config")

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from vmimage.config.base import SpecModel
+from vmimage.config.values import ExitCode
+from vmimage.scripts.exit_codes import MAX_LINUX_EXIT_CODE, asks_for_restart, exit_codes, wrapped
 
 #: Azure runs a managed run command for at most 90 minutes (run-command-managed docs).
 MAX_RUN_COMMAND_S = 5400
@@ -26,6 +28,49 @@ class RunCommandStep(SpecModel):
 
     timeout_seconds: int = Field(1800, ge=60, le=MAX_RUN_COMMAND_S,
                                  description="run command timeout in seconds")
+
+
+class UserScriptStep(RunCommandStep):
+    """A step whose script is the user's (template, script, inline): its exit codes say
+    whether it succeeded, and on Windows 3010 asks for a restart before the next step."""
+
+    valid_exit_codes: tuple[ExitCode, ...] | None = Field(
+        None, description="exit codes that mean success (default [0] on Linux, "
+        "[0, 3010] on Windows); on Windows 3010 restarts the VM, then the next step runs")
+
+    @field_validator("valid_exit_codes", mode="after")
+    @classmethod
+    def _once_each(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value == ():
+            raise ValueError("at least one code (leave the key out for the default)")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"{sorted(c for c in set(value) if value.count(c) > 1)} "
+                             "listed twice")
+        return value
+
+
+def exit_code_problems(step: Any, os: str, at: str) -> list[str]:
+    """A Linux exit status is 0-255: a code above can never be seen."""
+    codes = getattr(step, "valid_exit_codes", None) or ()
+    wrong = [c for c in codes if not 0 <= c <= MAX_LINUX_EXIT_CODE]
+    if os == "linux" and wrong:
+        return [f"{at}.validExitCodes: {', '.join(map(str, wrong))}: a Linux exit status "
+                f"is 0-{MAX_LINUX_EXIT_CODE}"]
+    return []
+
+
+def guest_script(step: Any, os: str, script: str) -> str:
+    """The script a step's run command runs: a user script wrapped to map its exit codes
+    (vmimage/scripts/exit_codes.py), any other as it is."""
+    if not isinstance(step, UserScriptStep):
+        return script
+    return wrapped(script, exit_codes(step.valid_exit_codes, os), os)
+
+
+def script_restarts(step: Any, os: str) -> int:
+    """The conditional restart a user script's step registers: 1 when its wrapper may
+    ask for one (3010 valid, on Windows)."""
+    return int(asks_for_restart(exit_codes(step.valid_exit_codes, os), os))
 
 
 class StepBuild(Protocol):
@@ -60,8 +105,18 @@ def none(_step: Any) -> int:
     return 0
 
 
+def no_restarts(_step: Any, _os: str) -> int:
+    return 0
+
+
+#: Keys added after builds were captured: they enter the fingerprint only when set, so a
+#: build captured before keeps its fingerprint.
+LATER_KEYS = ("valid_exit_codes",)
+
+
 def as_configured(step: Any) -> dict[str, Any]:
-    return step.model_dump(mode="json", by_alias=True)
+    unset = {key for key in LATER_KEYS if getattr(step, key, None) is None}
+    return step.model_dump(mode="json", by_alias=True, exclude=unset or None)
 
 
 @dataclass(frozen=True)
@@ -83,6 +138,6 @@ class StepKind:
     run_commands: Callable[[Any], int] = one
     """How many run commands the step registers (each runs its script, `script_text`'s
     size or about it): the program's limits count them."""
-    restarts: Callable[[Any], int] = none
-    """How many restarts (VM actions) it registers."""
+    restarts: Callable[[Any, str], int] = no_restarts
+    """(step, os) -> how many restarts (VM actions) it registers."""
     description: str = ""

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 
 from vmimage.config.base import SpecModel
-from vmimage.config.steps.kind import StepKind, none, one
+from vmimage.config.steps.kind import StepKind, none
 
 
 class RestartOptions(SpecModel):
@@ -30,5 +30,5 @@ class RestartStep(SpecModel):
 
 
 
-KIND = StepKind(key="restart", model=RestartStep, run_commands=none, restarts=one,
+KIND = StepKind(key="restart", model=RestartStep, run_commands=none, restarts=lambda _step, _os: 1,
                 description="reboot the build VM and wait for its guest agent")

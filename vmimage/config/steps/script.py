@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from vmimage.config.limits import MAX_SCRIPT_BYTES
-from vmimage.config.steps.kind import RunCommandStep, StepKind
+from vmimage.config.steps.kind import StepKind, UserScriptStep, as_configured, script_restarts
 from vmimage.scripts.render import PROJECT_DIR
 
 #: The file name a script must end with on each OS: the run command runs it with bash
@@ -19,7 +19,7 @@ from vmimage.scripts.render import PROJECT_DIR
 EXTENSIONS = {"linux": ".sh", "windows": ".ps1"}
 
 
-class ScriptStep(RunCommandStep):
+class ScriptStep(UserScriptStep):
     script: str = Field(min_length=1, description="a script file of the project, relative to "
                         "Pulumi.yaml's directory: .sh on Linux, .ps1 on Windows; run as it is")
 
@@ -54,7 +54,7 @@ def _problems(step: ScriptStep, os: str, at: str) -> list[str]:
 
 def _fingerprint(step: ScriptStep) -> dict[str, Any]:
     text = read_script(step.script)
-    return {**step.model_dump(mode="json", by_alias=True),
+    return {**as_configured(step),
             "sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
@@ -65,8 +65,6 @@ def _script_text(step: ScriptStep, _os: str) -> str | None:
         return None
 
 
-
-
 KIND = StepKind(key="script", model=ScriptStep, problems=_problems,
-                fingerprint=_fingerprint, script_text=_script_text,
+                fingerprint=_fingerprint, script_text=_script_text, restarts=script_restarts,
                 description="a script file of the project, as it is")

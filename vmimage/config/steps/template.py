@@ -14,12 +14,13 @@ from typing import Any
 
 from pydantic import Field
 
-from vmimage.config.steps.kind import RunCommandStep, StepKind
+from vmimage.config.steps.kind import StepKind, UserScriptStep, script_restarts
 from vmimage.scripts.declarations import DeclarationError, declaration_of
 from vmimage.scripts.render import TEMPLATES_DIR, TemplateProblem, render
+from vmimage.vocabulary import RESTART_MARKER
 
 
-class TemplateStep(RunCommandStep):
+class TemplateStep(UserScriptStep):
     template: str = Field(
         min_length=1,
         description="Jinja2 template under templates/, e.g. linux/install-packages.sh.j2",
@@ -76,6 +77,12 @@ def stem_of(template: str) -> str:
 
 
 
+def _restarts(step: TemplateStep, os: str) -> int:
+    """One restart after the step when its wrapper (3010) or the template itself (the
+    restart marker, as install-features prints it) may ask for one."""
+    return max(script_restarts(step, os), int(RESTART_MARKER in (_script_text(step, os) or "")))
+
+
 KIND = StepKind(key="template", model=TemplateStep, problems=_problems,
-                warnings=_warnings, script_text=_script_text,
+                warnings=_warnings, script_text=_script_text, restarts=_restarts,
                 description="a Jinja2 template under templates/<os>/, with its vars")

@@ -155,5 +155,5 @@ def _script_text(step: WindowsUpdateStep, os: str) -> str | None:
 KIND = StepKind(key="windowsUpdate", model=WindowsUpdateStep,
                 problems=_problems, script_text=_script_text,
                 run_commands=lambda step: step.windows_update.rounds + 1,  # and the verify
-                restarts=lambda step: step.windows_update.rounds,
+                restarts=lambda step, _os: step.windows_update.rounds,
                 description="install Windows updates in bounded rounds with restarts")
