@@ -118,7 +118,7 @@ def test_a_run_refused_by_a_mandatory_policy_is_not_saved(
     assert up(state)[0] == 0
     before = state.read_bytes()
 
-    def refuse(run: object) -> list[Violation]:
+    def refuse(run: object, **_: object) -> list[Violation]:
         return [Violation("test-policy", "mandatory", "urn:pulumi:dev::vmimage::x::y",
                           "refused for the test")]
 
