@@ -18,6 +18,8 @@ _NEEDS: dict[str, tuple[str, str, Callable[[PipelineSpec], bool]]] = {
     "pending_reboot": ("pending-reboot", "a Windows image", lambda spec: spec.windows),
     "customize_fail": ("customize-fail", "a build with customize steps",
                        lambda spec: any(b.customize and not b.retired for b in spec.builds)),
+    "step_exit": ("step-exit", "a build with customize steps",
+                  lambda spec: any(b.customize and not b.retired for b in spec.builds)),
     "validate_fail": ("validate-fail", "a build with validate steps",
                       lambda spec: any(b.validate_steps for b in spec.builds)),
     "unhealthy": ("unhealthy", "a clone group with rollout.health",
@@ -27,9 +29,14 @@ _NEEDS: dict[str, tuple[str, str, Callable[[PipelineSpec], bool]]] = {
 
 def inapplicable(plan: FaultPlan, spec: PipelineSpec) -> list[str]:
     """`note:` lines for the faults asked for that this stack gives no chance to fire."""
-    return [f"--faults {name}=1 cannot fire on this stack: it needs {needs}"
+    return [f"--faults {name}={_shown(getattr(plan, field))} cannot fire on this stack: it "
+            f"needs {needs}"
             for field, (name, needs, applies) in _NEEDS.items()
-            if getattr(plan, field) and not applies(spec)]
+            if getattr(plan, field) not in (None, False) and not applies(spec)]
+
+
+def _shown(value: object) -> str:
+    return "1" if value is True else str(value)
 
 
 def crash_advice(after: int, *, kept_state: bool) -> str:

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from conftest import load_pipeline, load_stack_dict
+from powershell_literals import POWERSHELL_HOSTILE, powershell_strings
 
+from offline.fault_notes import inapplicable
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel
 from offline.runner import StackConfig
@@ -143,3 +145,23 @@ def test_a_listed_code_on_linux_succeeds_and_asks_for_no_restart():
     assert not [r for r in run.registrations if r.type == RESTART]
     failed = run_with("dev", "step-exit=100", [{"inline": "apt-get check"}])
     assert "exited with code 100" in str(failed.failures[0])
+
+
+@pytest.mark.parametrize("hostile", [h for h in POWERSHELL_HOSTILE if h])  # a step is never empty
+def test_no_script_text_becomes_code_of_the_windows_wrapper(hostile):
+    # read as PowerShell reads its single-quoted literals: the wrapper's code is the same
+    # whatever the step's script holds (it is only ever a base64 literal)
+    _, code = powershell_strings(wrapped(hostile, (0, 3010), "windows"))
+    _, plain = powershell_strings(wrapped("x", (0, 3010), "windows"))
+    assert code == plain
+
+
+def test_step_exit_on_a_stack_without_customize_steps_says_it_cannot_fire():
+    raw = load_pipeline("dev")
+    raw["builds"][0]["customize"] = []
+    spec = load_spec(raw, location="westeurope").spec
+    notes = inapplicable(FaultPlan.parse("step-exit=3010"), spec)
+    assert notes == ["--faults step-exit=3010 cannot fire on this stack: it needs a build "
+                     "with customize steps"]
+    with pytest.raises(ValueError, match="expected an exit code"):
+        FaultPlan.parse("step-exit=reboot")

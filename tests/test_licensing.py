@@ -4,10 +4,12 @@ by the simulator when it is not one Azure knows, and the `license-type-on-window
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
 from conftest import load_pipeline, offline_cli, run_offline, stack_config
+from pulumi_azure_native import compute
 
 from offline.arm import ArmError, SimulatedArm
 from offline.policy_check import check_run, pack_config
@@ -62,6 +64,13 @@ def test_every_vm_and_scale_set_of_the_estate_stack_carries_its_licence():
     for reg in run_offline(stack_config("win")).registrations:
         if reg.type == VM:
             assert "licenseType" not in unwrap(reg.inputs), reg.name
+
+
+def test_azure_native_takes_license_type_where_the_program_sets_it():
+    # the installed SDK's typed Args: a misspelt or misplaced name would fail at once
+    assert "license_type" in inspect.signature(compute.VirtualMachineArgs.__init__).parameters
+    assert "license_type" in inspect.signature(
+        compute.VirtualMachineScaleSetVMProfileArgs.__init__).parameters
 
 
 def test_the_simulator_refuses_a_licence_type_azure_does_not_know():
