@@ -105,7 +105,8 @@ def _end_of_flags(argv: Sequence[str]) -> int:
 
 
 def _parsers(root: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
-    """The parser and its subcommands' parsers."""
+    """The parser and its subcommands' parsers. (argparse lists a parser's actions only
+    in `_actions`; it has kept that name and `_SubParsersAction` since Python 3.2.)"""
     subcommands = [action for action in root._actions
                    if isinstance(action, argparse._SubParsersAction)]
     return [root, *(p for action in subcommands for p in action.choices.values())]
