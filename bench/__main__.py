@@ -36,7 +36,7 @@ def markdown(b1: dict[str, Any], b2: dict[str, Any], b3: dict[str, Any], took: f
     lines = [
         "# Benchmark results",
         "",
-        f"Regenerate with `make bench` (took {took:.0f} s). Each point is the median of "
+        f"Regenerate with `make bench-update` (took {took:.0f} s). Each point is the median of "
         f"fresh processes ({', '.join(f'N = {n}: {r}' for n, r in b1_overhead.REPEATS.items())} "
         f"for B1's pairs, run alternately; {REPEATS} for B2); ratios are computed within "
         f"this one run. Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
