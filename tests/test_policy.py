@@ -149,7 +149,7 @@ def fired(violations: list[Violation], policy: str) -> list[Violation]:
 
 def test_policies_listed_once_with_valid_enforcement() -> None:
     names = [p.name for p in rules.POLICIES]
-    assert len(names) == len(set(names)) == 11
+    assert len(names) == len(set(names)) == 12
     assert {p.enforcement for p in rules.POLICIES} <= {"mandatory", "advisory"}
     for name, enforcement, description in rules.POLICIES:  # tuple-shaped for docs
         assert name == name.lower() and " " not in name
@@ -775,3 +775,50 @@ def test_pack_runs_stack_policies(servicer: Any) -> None:
         ("min-replicas-where-clones-run", version.urn),
         ("build-vm-deallocated-after-capture", urn(rules.VM, "vm-build")),
     }
+
+
+# --- no-revoked-versions -------------------------------------------------------------------------
+
+
+def revoked_version(reason: str | None = "CVE-2026-0001 in openssl") -> ResourceView:
+    version = image_version()
+    tags = {"vmimage-role": "image", "vmimage-version": "1.2.3"}
+    if reason is not None:
+        tags["vmimage-revoked"] = reason
+    return view(version.type, version.name, {**version.props, "tags": tags}, protect=True)
+
+
+def child_build(own: str) -> ResourceView:
+    build = vm("vm-build-child", role="build", image={"id": VERSION_ID})
+    props = {**build.props, "tags": {**build.props["tags"], "vmimage-version": own}}
+    return view(rules.VM, build.name, props)
+
+
+def test_clones_and_child_builds_on_a_revoked_version_fire() -> None:
+    clone, scale_set = vm("vm-web-0"), vmss("vmss-api")
+    found = fired(evaluate([revoked_version(), clone, scale_set, child_build("1.3.0")]),
+                  "no-revoked-versions")
+    assert {v.urn for v in found} == {clone.urn, scale_set.urn, child_build("1.3.0").urn}
+    assert {v.enforcement for v in found} == {"mandatory"}
+    assert all("1.2.3" in v.message and "CVE-2026-0001 in openssl" in v.message
+               for v in found)
+    assert any("clones[].version" in v.message for v in found)
+    assert any("builds[].from.version" in v.message for v in found)
+
+
+def test_versions_not_revoked_and_revoked_children_are_quiet() -> None:
+    assert not fired(evaluate([revoked_version(None), vm("vm-web-0"), vmss("vmss-api")]),
+                     "no-revoked-versions")
+    # A child that is revoked itself is used by nobody: its build VM may stay.
+    child = child_build("1.3.0")
+    child_revoked = view(rules.GALLERY_IMAGE_VERSION, "v2", {
+        **image_version().props, "galleryImageVersionName": "1.3.0",
+        "tags": {"vmimage-revoked": "built on 1.2.3"}})
+    assert not fired(evaluate([revoked_version(), child_revoked, child]), "no-revoked-versions")
+
+
+def test_clones_on_another_version_of_the_image_are_quiet() -> None:
+    other = VERSION_ID.replace("1.2.3", "1.2.4")
+    assert VERSION_ID != other
+    assert not fired(evaluate([revoked_version(), vm("vm-web-0", image={"id": other})]),
+                     "no-revoked-versions")

@@ -210,7 +210,8 @@ def test_latest_with_every_build_excluded_is_refused():
     raw = load_pipeline("dev")
     raw["builds"][0]["excludeFromLatest"] = True
     raw["clones"][0]["version"] = "latest"
-    assert problems_of(raw) == ["clones[0].version: 'latest' but every build is excludeFromLatest"]
+    assert problems_of(raw) == ["clones[0].version: 'latest' but every build is "
+                              "excludeFromLatest or revoked"]
 
 
 def test_linux_needs_an_ssh_key():

@@ -90,6 +90,8 @@ SOURCE_TAG = "vmimage-source"
 COMMIT_TAG = "vmimage-commit"
 #: On captured images: the vmimage release that built them.
 RELEASE_TAG = "vmimage-release"
+#: On a revoked gallery version (`builds[].revoked`): why it must no longer be used.
+REVOKED_TAG = "vmimage-revoked"
 #: The provenance tags, in the order they are recorded.
 PROVENANCE_TAGS = (SOURCE_TAG, COMMIT_TAG, RELEASE_TAG)
 

@@ -162,6 +162,10 @@ def _image_versions(view: PlanView) -> list[str]:
             "|---|---|---|---|---|---|"]
     for v in versions:
         status = f"**{v.status}**" if v.changed else v.status
+        if v.revoked is not None:
+            status += f"<br/>**revoked: {text(v.revoked)}**"
+            if v.must_move:
+                status += "<br/>clone groups to move: " + ", ".join(code(g) for g in v.must_move)
         steps = "<br/>".join(f"{i}. {s}" for i, s in enumerate(v.steps, start=1)) or "—"
         out.append(row([code(v.version), status, v.source, text(v.regions),
                         "<br/>".join(text(d) for d in v.disks) or "—", steps]))

@@ -30,6 +30,7 @@ from vmimage.vocabulary import (
     MANAGED_IMAGE,
     RESTART,
     RESUME,
+    REVOKED_TAG,
     ROLE_TAG,
     RUN_COMMAND,
     SCALE_SET,
@@ -64,6 +65,8 @@ class VersionSummary:
     regions: str
     disks: tuple[str, ...]
     steps: tuple[str, ...]
+    revoked: str | None = None  # the reason of a revoked version (its vmimage-revoked tag)
+    must_move: tuple[str, ...] = ()  # clone groups on a revoked version, before or after
 
 
 def image_versions(view: PlanView) -> list[VersionSummary]:
@@ -86,13 +89,24 @@ def _version_summary(view: PlanView, version: str, items: list[PlanItem]) -> Ver
     build_vm = next((i for i in items if i.type == VIRTUAL_MACHINE), None)
     captures = [i for i in items if i.type in CAPTURED_IMAGE_TYPES]
     status = _version_status(view, build_vm, captures, items)
+    revoked = next((r for c in captures if c.action != "delete"
+                    for r in [c.tag(REVOKED_TAG)] if r), None)
     return VersionSummary(
         version=version, status=status,
         changed=status not in ("unchanged", "retired") or
         (build_vm is not None and build_vm.action == "delete"),
         source=_source(view, build_vm, captures), regions=_regions(captures),
         disks=tuple(_disks(build_vm, items, captures)), steps=tuple(_steps(view, items)),
+        revoked=revoked, must_move=tuple(_groups_on(view, version)) if revoked else (),
     )
+
+
+def _groups_on(view: PlanView, version: str) -> list[str]:
+    """The clone groups that ran or would run `version`: those a revocation must move."""
+    return sorted({g for item in view.customs
+                   if item.tag(ROLE_TAG) == "clone" and (g := item.tag(GROUP_TAG))
+                   and version in values_at(item, (("tags", VERSION_TAG),), before=True,
+                                            after=True)})
 
 
 def _version_status(view: PlanView, build_vm: PlanItem | None, captures: list[PlanItem],

@@ -55,8 +55,9 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
         publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
             target_regions=target_regions(ctx.spec, build, ctx.kept_replicas),
             # A version to validate is taken into latest by its publication, once it
-            # passed (vmimage/components/validation.py).
-            exclude_from_latest=True if build.validate_steps else build.exclude_from_latest,
+            # passed (vmimage/components/validation.py); a revoked one leaves it, an
+            # in-place update of the captured version (protected() lets it through).
+            exclude_from_latest=True if build.validate_steps else build.excluded_from_latest,
             end_of_life_date=build.end_of_life.isoformat() + "T00:00:00Z"
             if build.end_of_life else None,
             storage_account_type=build.storage_type,

@@ -15,7 +15,7 @@ from vmimage.capture import targets_of
 from vmimage.capture.target import CaptureContext
 from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.parts import vm_profile
-from vmimage.vocabulary import FINGERPRINT_TAG, IMAGE_CAPTURE, IMAGE_GALLERY
+from vmimage.vocabulary import FINGERPRINT_TAG, IMAGE_CAPTURE, IMAGE_GALLERY, REVOKED_TAG
 
 TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
     name="SecurityType", value="TrustedLaunchSupported"
@@ -138,6 +138,8 @@ class ImageCapture(pulumi.ComponentResource):
         if args.fingerprint:
             tags[FINGERPRINT_TAG] = args.fingerprint
         tags.update(args.provenance)
+        if args.build.revoked is not None:  # a tag changes in place, even when captured
+            tags[REVOKED_TAG] = args.build.revoked
         context = CaptureContext(
             parent=self, name=name, spec=args.spec, build=args.build,
             resource_group_name=args.resource_group_name, source_vm_id=args.source_vm_id,

@@ -87,7 +87,7 @@ class Validation(pulumi.ComponentResource):
                         environment=args.environment, gallery_name=args.gallery_name,
                         gallery_image_name=args.image_name,
                         gallery_image_version_name=build.version,
-                        exclude_from_latest=build.exclude_from_latest),
+                        exclude_from_latest=build.excluded_from_latest),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=after_all([steps.last]),
                 ignore_changes=list(PUBLISH_INPUTS) if args.frozen else None))

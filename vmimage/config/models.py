@@ -38,6 +38,7 @@ from vmimage.config.values import (
     LicenseType,
     ManagedImageId,
     MountPathValue,
+    Reason,
     RecipeName,
     StorageAccountId,
     SubnetId,
@@ -367,6 +368,15 @@ class BuildSpec(SpecModel):
     end_of_life: date | None = Field(
         None, description="end-of-life date recorded on the version (YYYY-MM-DD)"
     )
+    revoked: Reason | None = Field(
+        None, description="why this version must no longer be used (one line): it leaves "
+        "latest, is tagged vmimage-revoked with the reason, and clones or child builds "
+        "pinned to it are refused")
+
+    @property
+    def excluded_from_latest(self) -> bool:
+        """Out of `latest`: excluded by config, or revoked."""
+        return self.exclude_from_latest or self.revoked is not None
 
 
 #: What a recipe may hold: how a build is made, never which version it is or what it
@@ -601,12 +611,13 @@ class PipelineSpec(SpecModel):
         return clone.region or self.location
 
     def resolve_version(self, wanted: str) -> str | None:
-        """'latest' is the newest version not excluded from latest; pinned is itself."""
+        """'latest' is the newest version neither excluded from latest nor revoked; pinned
+        is itself."""
         if wanted != "latest":
             return wanted if any(b.version == wanted for b in self.builds) else None
         candidates = [
             b.version for b in self.builds
-            if not b.exclude_from_latest and naming.parse_version(b.version) is not None
+            if not b.excluded_from_latest and naming.parse_version(b.version) is not None
         ]
         return max(candidates, key=naming.version_key, default=None)
 

@@ -24,6 +24,7 @@ from vmimage.config.image_inputs import (
 from vmimage.config.license_rules import license_problems
 from vmimage.config.limit_rules import limit_problems
 from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
+from vmimage.config.revocation_rules import revocation_problems
 from vmimage.config.rollout_rules import rollout_problems
 from vmimage.config.steps import kind_of
 from vmimage.config.steps.kind import exit_code_problems
@@ -56,6 +57,7 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += image_input_problems(spec)
     problems += rollout_problems(spec)
     problems += license_problems(spec)
+    problems += revocation_problems(spec)
     # Scripts are rendered only from a config otherwise right (a template's vars, say).
     problems += limit_problems(spec, scripts=not problems)
     return problems
@@ -394,7 +396,8 @@ def _clone_problems(spec: PipelineSpec) -> list[str]:
             if clone.version == "latest":
                 # An invalid build version is reported on its own line already.
                 if all(naming.parse_version(b.version) for b in spec.builds):
-                    found.append(f"{at}.version: 'latest' but every build is excludeFromLatest")
+                    found.append(f"{at}.version: 'latest' but every build is "
+                                 "excludeFromLatest or revoked")
             elif naming.parse_version(clone.version) is None:
                 found.append(
                     f"{at}.version: {clone.version!r} is not 'latest' or Major.Minor.Patch"

@@ -415,3 +415,24 @@ TagKey = Annotated[str, AfterValidator(_tag_key), WithJsonSchema(
      "pattern": r"^[^<>%&\\?/]+$"})]
 TagValue = Annotated[str, AfterValidator(_tag_value), WithJsonSchema(
     {"type": "string", "maxLength": MAX_TAG_VALUE})]
+
+# -- revocation ----------------------------------------------------------------------------
+
+#: A revoked version's reason: recorded as the value of its `vmimage-revoked` tag, so within
+#: a tag value's length, and shown on one line of a plan.
+MAX_REASON = MAX_TAG_VALUE
+
+
+def _reason(text: str) -> str:
+    if not text.strip():
+        raise ValueError("a reason says why, in a few words (it is empty)")
+    if len(text) > MAX_REASON:
+        raise ValueError(f"a reason is at most {MAX_REASON} characters (has {len(text)})")
+    if not text.isprintable():
+        raise ValueError("a reason is one line, without control or invisible characters")
+    return text.strip()
+
+
+#: A short one-line reason (`builds[].revoked`): why a version must no longer be used.
+Reason = Annotated[str, AfterValidator(_reason), WithJsonSchema(
+    {"type": "string", "minLength": 1, "maxLength": MAX_REASON, "pattern": r"\S"})]

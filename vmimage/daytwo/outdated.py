@@ -125,7 +125,7 @@ def _parent(spec: PipelineSpec, build: BuildSpec, azure: AzureView) -> Finding:
     mine = descendants(spec, build.version)
     siblings = [v for v in {*(b.version for b in spec.builds), *azure.versions}
                 if v not in mine and naming.parse_version(v) is not None
-                and not any(b.version == v and (b.exclude_from_latest) for b in spec.builds)]
+                and not any(b.version == v and b.excluded_from_latest for b in spec.builds)]
     newest = max(siblings, key=naming.version_key, default=parent)
     status = OUTDATED if naming.version_key(newest) > naming.version_key(parent) else CURRENT
     return Finding(build.version, "parent", f"version {parent}", parent, newest, status)

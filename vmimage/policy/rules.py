@@ -43,12 +43,14 @@ from vmimage.vocabulary import (
     PUBLIC_IP,
     REDACTED_SECRET,
     RESOURCE_GROUP,
+    REVOKED_TAG,
     ROLE_TAG,
     RUN_COMMAND,
     SECRET_SIG,
     SECRET_SIG_KEY,
     SECURITY_RULE,
     UNKNOWN_VALUES,
+    VERSION_TAG,
     VIRTUAL_NETWORK,
 )
 from vmimage.vocabulary import SCALE_SET as VMSS
@@ -665,6 +667,53 @@ def check_license_type_on_windows(r: ResourceView, _: Options) -> list[str]:
             "Windows_Client) on the build and clone group in vmimage:pipeline"]
 
 
+# --- rule 12: no-revoked-versions ----------------------------------------------------------------
+
+
+def _revoked(resources: Sequence[ResourceView]) -> dict[tuple[str, str, str], str]:
+    """(gallery, image, version) in lower case -> reason, for versions tagged revoked."""
+    found: dict[tuple[str, str, str], str] = {}
+    for v in resources:
+        reason = _text(tags(v).get(REVOKED_TAG)) if v.type == GALLERY_IMAGE_VERSION else None
+        key = tuple(_text(v.props.get(k)) for k in
+                    ("galleryName", "galleryImageName", "galleryImageVersionName"))
+        if reason and all(key):
+            found[tuple(str(k).lower() for k in key)] = reason  # type: ignore[index]
+    return found
+
+
+def check_no_revoked_versions(
+    resources: Sequence[ResourceView], _: Options
+) -> list[tuple[str, str]]:
+    """Clone VMs and scale sets, and build VMs of child builds, booting a version tagged
+    revoked. A build VM of a version that is itself revoked is let be: nothing uses it."""
+    revoked = _revoked(resources)
+    if not revoked:
+        return []
+    out: list[tuple[str, str]] = []
+    for r in resources:
+        if not (_is_clone(r) or (r.type == VM and role(r) == "build")):
+            continue
+        image_id = get(_profile(r), "storageProfile", "imageReference", "id")
+        m = _GALLERY_ID.search(image_id) if isinstance(image_id, str) else None
+        if m is None or m["version"] is None:
+            continue
+        reason = revoked.get((m["gallery"].lower(), m["image"].lower(), m["version"].lower()))
+        if reason is None:
+            continue
+        if role(r) == "build":
+            own = _text(tags(r).get(VERSION_TAG))
+            if own and any(k[2] == own.lower() for k in revoked):
+                continue
+            fix = (f"revoke version {own or '?'} too, or build it from another version "
+                   "(builds[].from.version)")
+        else:
+            fix = "move the clone group to another version (clones[].version)"
+        out.append((r.urn, f"{_describe(r)} boots gallery image version {m['version']}, "
+                           f"which is revoked ({reason}): {fix}."))
+    return out
+
+
 # --- registry ------------------------------------------------------------------------------------
 
 RULES: tuple[Rule, ...] = (
@@ -746,6 +795,14 @@ RULES: tuple[Rule, ...] = (
         "Every build VM must be generalized (and so deallocated) by a Generalize step.",
         "stack",
         check_build_vm_generalized,
+    ),
+    Rule(
+        "no-revoked-versions",
+        "mandatory",
+        "Clone VMs and scale sets, and child builds, must not boot a revoked gallery "
+        "image version (tagged vmimage-revoked).",
+        "stack",
+        check_no_revoked_versions,
     ),
 )
 
