@@ -136,3 +136,23 @@ def test_a_reason_is_one_short_line(reason: str):
 
 def test_a_reason_is_kept_trimmed():
     assert BuildSpec.model_validate({**SECOND, "revoked": f" {REASON} "}).revoked == REASON
+
+
+def test_a_validated_version_is_revoked_in_place_past_its_publication(tmp_path):
+    """A validated version was created excluded, and that input is kept (its publication
+    owns the value): the update the vmimage-revoked tag makes sends it again, so Azure holds
+    it excluded, and Publish (frozen) stays as it was."""
+    state = tmp_path / "state.json"
+    validated = {"validate": [{"inline": "true"}]}
+    first = step(two_versions(**validated), state)
+    assert first.ok, (first.run.failures, first.run.error, first.config_problems)
+    assert version_in_azure(first, "1.1.0")["publishingProfile"]["excludeFromLatest"] is False
+    revoked = step(two_versions(**validated, revoked=REASON), state)
+    assert revoked.ok, (revoked.run.failures, revoked.run.error, revoked.config_problems)
+    in_azure = version_in_azure(revoked, "1.1.0")
+    assert in_azure["publishingProfile"]["excludeFromLatest"] is True
+    assert in_azure["tags"][REVOKED_TAG] == REASON
+    actions = {c.urn.rsplit("::", 1)[-1]: c.action for c in revoked.changes}
+    assert actions["vmimage-v1-1-0-capture-version"] == "update"
+    assert actions["vmimage-v1-1-0-validation-publish"] == "same"
+    assert clone_versions(revoked) == {"1.0.0"}

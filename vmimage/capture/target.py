@@ -64,10 +64,8 @@ class CaptureTarget:
 
 def protected(ctx: CaptureContext) -> pulumi.ResourceOptions:
     """A captured image is final: its source VM may be retired (deleted) later, or reported
-    by ARM with other casing, without that ever meaning a recapture. A validated version's
-    excludeFromLatest is its publication's, unless it is revoked: then it is set here."""
-    published = (["publishingProfile.excludeFromLatest"]
-                 if ctx.build.validate_steps and ctx.build.revoked is None else [])
+    by ARM with other casing, without that ever meaning a recapture."""
+    published = ["publishingProfile.excludeFromLatest"] if ctx.build.validate_steps else []
     return pulumi.ResourceOptions(parent=ctx.parent, protect=ctx.protect,
                                   ignore_changes=["storageProfile.source",
                                                   "sourceVirtualMachine", *published])
