@@ -175,3 +175,27 @@ def test_required_tags_from_the_pack_config(tmp_path: Path):
         tagged = {"vmName": "vm", "tags": {"costCenter": "4711"}}
         assert not [f for f in analyze(stub, rules.VM, "vm", tagged)
                     if f.policyName == "required-tags"]
+
+
+def test_a_clone_on_a_revoked_version_is_mandatory(pack):
+    version_id = ("/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/galleries/g/"
+                  "images/i/versions/1.1.0")
+    version = {"galleryName": "g", "galleryImageName": "i", "galleryImageVersionName": "1.1.0",
+               "tags": {"vmimage-revoked": "CVE-2026-0001 in openssl"}}
+    clone = {"vmName": "vm-web-0", "tags": {"vmimage-role": "clone"},
+             "storageProfile": {"imageReference": {"id": version_id}}}
+
+    def findings(version_props: dict[str, Any]) -> list[Any]:
+        response = pack.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=type_, properties=to_struct(props), name=name,
+                urn=f"urn:pulumi:dev::vmimage::{type_}::{name}",
+                options=analyzer_pb2.AnalyzerResourceOptions(protect=True))
+            for type_, name, props in ((rules.GALLERY_IMAGE_VERSION, "v", version_props),
+                                       (rules.VM, "vm-web-0", clone))]))
+        return [f for f in response.diagnostics if f.policyName == "no-revoked-versions"]
+
+    (finding,) = findings(version)
+    assert finding.enforcementLevel == MANDATORY
+    assert "CVE-2026-0001 in openssl" in finding.message and finding.urn.endswith("vm-web-0")
+    assert findings({**version, "tags": {}}) == []
