@@ -10,6 +10,7 @@ from vmimage.gc_tuning import tune_gc
 tune_gc()  # first: the imports below allocate a lot too (bench/README.md, B1)
 
 from vmimage.components.pipeline import ImagePipeline, ImagePipelineArgs  # noqa: E402
+from vmimage.config.provenance import provenance_output  # noqa: E402
 from vmimage.parts.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
 from vmimage.release import run_identity  # noqa: E402
 from vmimage.stack.config import admin_password, captures_of, load_from_stack  # noqa: E402
@@ -43,5 +44,7 @@ pulumi.export("imageRegions", {
 })
 pulumi.export("buildVmStates", pipeline.build_vm_states)
 pulumi.export("clones", pipeline.clones)
+# What each version is made from and who built it (`vmimage lineage` reads the same).
+pulumi.export("provenance", provenance_output(loaded.spec, captures))
 if pipeline.generated_password is not None:
     pulumi.export("adminPassword", pulumi.Output.secret(pipeline.generated_password))

@@ -12,8 +12,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from vmimage.config.models import BuildSpec
+from vmimage.config.fingerprint import Capture, build_fingerprint
+from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.config.steps import kind_of
+from vmimage.config.steps.kind import guest_script
 from vmimage.vocabulary import COMMIT_TAG, RELEASE_TAG, SOURCE_TAG
 
 #: Azure's longest tag value (learn.microsoft.com "Use tags to organize your Azure
@@ -80,3 +84,40 @@ def provenance_tags(source: str, run: RunIdentity | None) -> dict[str, str]:
 def recorded(tags: Mapping[str, str]) -> dict[str, str]:
     """The provenance tags an image was captured with (none for older images)."""
     return {key: tags[key] for key in (SOURCE_TAG, COMMIT_TAG, RELEASE_TAG) if key in tags}
+
+
+def step_digests(spec: PipelineSpec, build: BuildSpec) -> list[str | None]:
+    """The sha256 of the script each customize step's run command runs, in order (None:
+    the step runs no script of its own, such as a restart)."""
+    found: list[str | None] = []
+    for step in build.customize:
+        kind = kind_of(step)
+        text = kind.script_text(step, spec.os)
+        found.append(None if text is None else
+                     "sha256:" + hashlib.sha256(guest_script(step, spec.os, text).encode())
+                     .hexdigest())
+    return found
+
+
+def version_provenance(spec: PipelineSpec, build: BuildSpec,
+                       capture: Capture | None) -> dict[str, Any]:
+    """One version's entry in the `provenance` stack output. A captured version says what
+    its image was captured with (its tags: fingerprint, source, commit, release); one not
+    captured yet, what it is about to be built with. Step digests are read from config:
+    a captured build's config cannot have changed (its fingerprint covers every step)."""
+    tags = dict(capture.provenance) if capture is not None else {}
+    captured = capture is not None and capture.captured
+    return {
+        "configFingerprint": (capture.fingerprint if captured and capture is not None
+                              else build_fingerprint(spec, build)),
+        "source": tags.get(SOURCE_TAG, source_of(build)),
+        "commit": tags.get(COMMIT_TAG),
+        "release": tags.get(RELEASE_TAG),
+        "stepDigests": step_digests(spec, build),
+    }
+
+
+def provenance_output(spec: PipelineSpec, captures: Mapping[str, Capture]) -> dict[str, Any]:
+    """The `provenance` stack output: every version of config, by version."""
+    return {b.version: version_provenance(spec, b, captures.get(b.version))
+            for b in spec.builds}

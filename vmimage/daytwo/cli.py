@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -25,7 +26,7 @@ from vmimage.azure.reads import CloudReadError
 from vmimage.config.errors import SpecError
 from vmimage.config.validate import load_spec
 from vmimage.daytwo import bump as bumping
-from vmimage.daytwo import outdated
+from vmimage.daytwo import lineage, outdated
 from vmimage.daytwo.reads import SourceReads
 
 EXIT_OK, EXIT_OUTDATED, EXIT_USAGE, EXIT_AZURE = 0, 1, 2, 3
@@ -48,7 +49,9 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
     check = commands.add_parser("outdated", help="is a build's base older than Azure's newest?")
     bump = commands.add_parser("bump", help="append the next build to the stack file")
-    for command in (check, bump):
+    tree = commands.add_parser("lineage", help="versions, what each was built on, and the "
+                               "clone groups that run it")
+    for command in (check, bump, tree):
         source = command.add_mutually_exclusive_group(required=True)
         source.add_argument("--stack", metavar="NAME", help="reads Pulumi.<NAME>.yaml from "
                             "the project's stacks/")
@@ -56,10 +59,13 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--state", type=Path, metavar="FILE",
                              help="ask the simulated Azure kept in FILE (vmimage-offline up "
                              "--state), not Azure")
+    for command in (check, bump):
         command.add_argument("--marketplace-version", action="append", default=[],
                              metavar="PUBLISHER:OFFER:SKU=VERSION",
                              help="with --state: one more marketplace version to assume")
     check.add_argument("--json", action="store_true", help="print JSON, not a table")
+    tree.add_argument("--json", action="store_true", help="print JSON, not a tree")
+    tree.set_defaults(marketplace_version=[])  # the simulated Azure as the state keeps it
     bump.add_argument("--build", metavar="N", help="the build to follow: an index of "
                       "builds[] or a version (default: the newest outdated, else the newest)")
     part = bump.add_mutually_exclusive_group()
@@ -97,6 +103,8 @@ def main(argv: Sequence[str] | None, *, locate: Callable[[str], Path], reads_for
         spec = load_spec(config.get(bumping.PIPELINE),
                          location=config.get("azure-native:location")).spec
         reads = reads_for(args, config)
+        if args.command == "lineage":
+            return _lineage(args, spec, reads, raw, escape)
         found = outdated.findings(spec, reads)
         if args.command == "outdated":
             return _outdated(args, found, stream, raw, escape)
@@ -151,6 +159,28 @@ def print_table(found: list[outdated.Finding], stream: TextIO, escape: Escape) -
                         for v in (f.build, f.source, f.built_on, f.newest, status)))
     Console(file=stream, width=TABLE_WIDTH, highlight=False, markup=False,
             color_system=None).print(table)
+
+
+def _lineage(args: argparse.Namespace, spec: Any, reads: SourceReads, raw: TextIO,
+             escape: Escape) -> int:
+    nodes = lineage.lineage(spec, outdated.own_versions(spec, reads))
+    if args.json:  # JSON escapes what it must itself; written as json.dumps made it
+        print(lineage.as_json(args.stack or str(args.stack_file), nodes), file=raw)
+    else:
+        print_tree(nodes, raw, escape)
+    return EXIT_OK
+
+
+def print_tree(nodes: list[lineage.Node], stream: TextIO, escape: Escape) -> None:
+    """The tree within TABLE_WIDTH: a long source folds under its own indent."""
+    console = Console(file=stream, width=TABLE_WIDTH, highlight=False, markup=False,
+                      color_system=None)
+    if not nodes:
+        console.print(escape("no versions in config or in Azure"))
+    for indent, line in lineage.tree_lines(nodes):
+        text = escape(line)
+        text.overflow = "fold"
+        console.print(Padding(text, (0, 0, 0, indent), expand=False))
 
 
 def shown(path: Path) -> str:
