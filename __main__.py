@@ -45,6 +45,6 @@ pulumi.export("imageRegions", {
 pulumi.export("buildVmStates", pipeline.build_vm_states)
 pulumi.export("clones", pipeline.clones)
 # What each version is made from and who built it (`vmimage lineage` reads the same).
-pulumi.export("provenance", provenance_output(loaded.spec, captures))
+pulumi.export("provenance", provenance_output(loaded.spec, captures, pipeline.step_digests))
 if pipeline.generated_password is not None:
     pulumi.export("adminPassword", pulumi.Output.secret(pipeline.generated_password))

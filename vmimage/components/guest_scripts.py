@@ -9,12 +9,13 @@ the guest powering off, so the Generalize step runs and watches it
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 
 from vmimage.azure import naming
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.config.provenance import step_digests
 from vmimage.scripts.render import render
 from vmimage.steps import format_disks, register_step
 from vmimage.steps.kind import StepContext
@@ -88,6 +89,9 @@ def seal_for(spec: PipelineSpec, build: BuildSpec) -> SealScripts:
 class GuestScripts(pulumi.ComponentResource):
     last: pulumi.CustomResource | None
     """The last step's resource (None without customize steps): the seal waits for it."""
+    step_digests: pulumi.Output[list[str | None]]
+    """Each step's digest, in order, from the scripts its run commands hold
+    (vmimage/config/provenance.py `step_digests`)."""
 
     def __init__(
         self, name: str, args: GuestScriptsArgs, opts: pulumi.ResourceOptions | None = None
@@ -96,13 +100,19 @@ class GuestScripts(pulumi.ComponentResource):
         spec, build = args.spec, args.build
         previous: pulumi.CustomResource | None = args.after
         steps = build.validate_steps if args.role == "validate" else build.customize
+        self._scripts: list[tuple[int, pulumi.Output[str]]] = []
         if args.role == "build":
             # First: the customize steps may install onto the disks' mount points.
             previous = format_disks.register(
                 self._context(name, args, previous),
                 naming.child_name(name, "format-disks")) or previous
         for i, step in enumerate(steps):
-            previous = register_step(self._context(name, args, previous), step, i)
+            previous = register_step(
+                replace(self._context(name, args, previous), scripts=self._scripts), step, i)
+        held = pulumi.Output.all(*(script for _, script in self._scripts))
+        indexes = [i for i, _ in self._scripts]
+        self.step_digests = held.apply(
+            lambda texts: step_digests(len(steps), list(zip(indexes, texts, strict=True))))
         if args.legacy_deprovision:
             previous = register_run_command(
                 self._context(name, args, previous),

@@ -64,6 +64,9 @@ class ImageBuild(pulumi.ComponentResource):
     build has validate steps)."""
     vm_state: pulumi.Output[dict[str, str]]
     """The build VM's powerState and osState as the Generalize step left them."""
+    step_digests: pulumi.Output[list[str | None]] | None
+    """Each customize step's digest, from what its run commands hold (None: the build has
+    no VM and so no run commands: imported, or retired)."""
 
     def __init__(
         self, name: str, args: ImageBuildArgs, opts: pulumi.ResourceOptions | None = None
@@ -76,6 +79,7 @@ class ImageBuild(pulumi.ComponentResource):
             parent=self, aliases=[pulumi.Alias(parent=old_parent)] if old_parent else None)
         spec, build = args.spec, args.build
         source_vm_id: pulumi.Input[str] | None
+        self.step_digests = None
         if build.imported:
             # The version is made from the VHD's blobs (vmimage/capture/gallery.py).
             source_vm_id = None
@@ -152,6 +156,7 @@ class ImageBuild(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        self.step_digests = scripts.step_digests
         last_step = scripts.last or resumed
         seal = seal_for(spec, build)
         generalized = Generalize(

@@ -52,6 +52,8 @@ class ImagePipeline(pulumi.ComponentResource):
     """Per capture target's output name (imageVersionIds, managedImageIds), each
     version's image id; every target has its entry, empty when not captured there."""
     build_vm_states: dict[str, pulumi.Output[dict[str, str]]]
+    step_digests: dict[str, pulumi.Output[list[str | None]] | None]
+    """Per version, each customize step's digest (None: no build VM, no run commands)."""
     clones: dict[str, pulumi.Output[dict[str, Any]]]
     """Per clone group, one shape whatever its kind (`clone_group_output`)."""
     generated_password: pulumi.Output[str] | None
@@ -119,6 +121,7 @@ class ImagePipeline(pulumi.ComponentResource):
             )
         captures = {version: b.image for version, b in builds.items()}
         self.build_vm_states = {version: b.vm_state for version, b in builds.items()}
+        self.step_digests = {version: b.step_digests for version, b in builds.items()}
 
         self.image_ids = {
             target.output: {v: c.image_ids[target.key] for v, c in captures.items()

@@ -10,14 +10,12 @@ words them. `vmimage outdated` reads the same words back (vmimage/daytwo/).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from vmimage.config.fingerprint import Capture, build_fingerprint
 from vmimage.config.models import BuildSpec, PipelineSpec
-from vmimage.config.steps import kind_of
-from vmimage.config.steps.kind import guest_script
 from vmimage.vocabulary import COMMIT_TAG, RELEASE_TAG, SOURCE_TAG
 
 #: Azure's longest tag value (learn.microsoft.com "Use tags to organize your Azure
@@ -86,25 +84,28 @@ def recorded(tags: Mapping[str, str]) -> dict[str, str]:
     return {key: tags[key] for key in (SOURCE_TAG, COMMIT_TAG, RELEASE_TAG) if key in tags}
 
 
-def step_digests(spec: PipelineSpec, build: BuildSpec) -> list[str | None]:
-    """The sha256 of the script each customize step's run command runs, in order (None:
-    the step runs no script of its own, such as a restart)."""
-    found: list[str | None] = []
-    for step in build.customize:
-        kind = kind_of(step)
-        text = kind.script_text(step, spec.os)
-        found.append(None if text is None else
-                     "sha256:" + hashlib.sha256(guest_script(step, spec.os, text).encode())
-                     .hexdigest())
-    return found
+def step_digest(scripts: Sequence[str]) -> str | None:
+    """A customize step's digest: the sha256 of the script its run command ran; of a step
+    that runs several (windowsUpdate's rounds), the sha256 of their digests, one a line, in
+    order; None for a step that runs no script (restart)."""
+    if not scripts:
+        return None
+    each = ["sha256:" + hashlib.sha256(text.encode()).hexdigest() for text in scripts]
+    if len(each) == 1:
+        return each[0]
+    return "sha256:" + hashlib.sha256("\n".join(each).encode()).hexdigest()
+
+
+def step_digests(count: int, scripts: Sequence[tuple[int, str]]) -> list[str | None]:
+    """Each of `count` steps' digest, in order, from (step index, script) pairs."""
+    return [step_digest([text for i, text in scripts if i == index]) for index in range(count)]
 
 
 def version_provenance(spec: PipelineSpec, build: BuildSpec,
                        capture: Capture | None) -> dict[str, Any]:
-    """One version's entry in the `provenance` stack output. A captured version says what
-    its image was captured with (its tags: fingerprint, source, commit, release); one not
-    captured yet, what it is about to be built with. Step digests are read from config:
-    a captured build's config cannot have changed (its fingerprint covers every step)."""
+    """One version's fingerprint, source, commit and release. A captured version says what
+    its image was captured with (its tags); one not captured yet, what it is about to be
+    built with (the tags with_provenance gave it, vmimage/stack/config.py)."""
     tags = dict(capture.provenance) if capture is not None else {}
     captured = capture is not None and capture.captured
     return {
@@ -113,11 +114,14 @@ def version_provenance(spec: PipelineSpec, build: BuildSpec,
         "source": tags.get(SOURCE_TAG, source_of(build)),
         "commit": tags.get(COMMIT_TAG),
         "release": tags.get(RELEASE_TAG),
-        "stepDigests": step_digests(spec, build),
     }
 
 
-def provenance_output(spec: PipelineSpec, captures: Mapping[str, Capture]) -> dict[str, Any]:
-    """The `provenance` stack output: every version of config, by version."""
-    return {b.version: version_provenance(spec, b, captures.get(b.version))
+def provenance_output(spec: PipelineSpec, captures: Mapping[str, Capture],
+                      digests: Mapping[str, Any]) -> dict[str, Any]:
+    """The `provenance` stack output, by version: each version's provenance and its
+    `stepDigests` (given: read from what its run commands hold, None for a build whose
+    VM is gone or was never made)."""
+    return {b.version: {**version_provenance(spec, b, captures.get(b.version)),
+                        "stepDigests": digests.get(b.version)}
             for b in spec.builds}

@@ -5,8 +5,8 @@ stack's image (`AzureView`: each version's tags, vmimage/config/provenance.py).
 
 A captured version says what its tags recorded; one not built yet, what config says it
 will be built on (a marketplace `latest` is resolved only when it is built); a version
-Azure holds that config no longer names is shown from its tags alone (its step digests
-are not known: they are not tags, Azure's 50 allow no more)."""
+Azure holds that config no longer names is shown from its tags alone. Step digests are
+the `provenance` stack output's only: they are no tags (Azure allows 50 a resource)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class Node:
     state: str
     provenance: Mapping[str, Any]
     """As the `provenance` stack output says it (vmimage/config/provenance.py): the
-    fingerprint, source, commit, release and step digests (None: not known)."""
+    fingerprint, source, commit and release (None: not known)."""
     parent: str | None
     """The version it was built on, when it was built on one of this image's."""
     clones: tuple[CloneRef, ...]

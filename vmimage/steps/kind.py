@@ -41,6 +41,9 @@ class StepContext:
     """The kind of the step being registered (its config key), tagged on its run commands."""
     index: int | None = None
     """Its index in its list (customize or validate), tagged with the kind."""
+    scripts: list[tuple[int, pulumi.Output[str]]] | None = None
+    """Where each run command adds (its step's index, the script it holds), for the
+    provenance output's step digests (vmimage/config/provenance.py)."""
 
     @property
     def build_vm_name(self) -> str:

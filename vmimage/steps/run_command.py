@@ -48,7 +48,7 @@ def register_run_command(
         tags=vm_profile.tags("build", ctx.build.version, **{STEP_TAG: step_tag},
                              **step_tags(ctx)),
     )
-    return compute.VirtualMachineRunCommandByVirtualMachine(
+    command = compute.VirtualMachineRunCommandByVirtualMachine(
         logical_name, **inputs,
         opts=pulumi.ResourceOptions(
             parent=ctx.parent,
@@ -63,3 +63,18 @@ def register_run_command(
             deleted_with=ctx.vm,
         ),
     )
+    if ctx.scripts is not None and ctx.index is not None:
+        # The script as the resource holds it: a frozen (captured) build's is the one it
+        # was captured with, whatever this release would render now.
+        ctx.scripts.append((ctx.index, command.source.apply(
+            lambda held: held_script(held, script))))
+    return command
+
+
+def held_script(held: Any, given: str) -> str:
+    """The script a run command's `source` output holds (the given one when the engine
+    answered none, as plain mocks do)."""
+    found = getattr(held, "script", None) if held is not None else None
+    if found is None and isinstance(held, dict):
+        found = held.get("script")
+    return str(found) if found is not None else given
