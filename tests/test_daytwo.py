@@ -5,6 +5,8 @@ version's arithmetic, provenance tags, and the SDK reads."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import io
 import json
 import shutil
@@ -12,7 +14,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import ROOT, load_pipeline, offline_cli
+import yaml
+from conftest import ROOT, load_pipeline, load_stack_dict, offline_cli
 
 from offline.daytwo import main as vmimage_main
 from vmimage.config.errors import SpecError
@@ -21,7 +24,8 @@ from vmimage.config.limits import PROGRAM_TAGS
 from vmimage.config.provenance import parse_marketplace_source
 from vmimage.config.validate import load_spec
 from vmimage.config.values import RecipeName
-from vmimage.daytwo import bump
+from vmimage.daytwo import bump, lineage
+from vmimage.daytwo.outdated import AzureView
 from vmimage.daytwo.reads import AzureSourceReads
 from vmimage.release import commit
 from vmimage.vocabulary import COMMIT_TAG, RELEASE_TAG, SOURCE_TAG
@@ -242,3 +246,127 @@ def test_what_azure_answers_is_shown_escaped_in_the_table():
     text = out.getvalue()
     assert "\x1b" not in text and "\\x1b" in text  # shown, not obeyed
     assert "[bold]2.0.0" in text  # never read as markup
+
+
+# -- provenance and lineage ------------------------------------------------------------
+
+def scripts_held(state: Path, version: str) -> list[str]:
+    """The sha256 of each customize run command's script on a version's build VM, as the
+    simulated Azure holds them, in step order."""
+    slug = version.replace(".", "-")
+    data = json.loads(state.read_text())
+    held = sorted((r["id"].rsplit("/", 1)[1], r["props"]["source"]["script"])
+                  for r in data["arm"]["resources"]
+                  if f"-{slug}/runCommands/customize-" in r["id"])
+    return ["sha256:" + hashlib.sha256(text.encode()).hexdigest() for _, text in held]
+
+
+def up_outputs(sha: str, *args: str) -> dict:
+    """One `up` at commit `sha`: its `provenance` stack output."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_SHA", sha)
+        return _up(sha, *args)
+
+
+def _up(sha: str, *args: str) -> dict:
+    report = Path(args[args.index("--state") + 1]).with_suffix(f".{sha[0]}.json")
+    code, _, text = offline_cli("up", *args, "--quiet", "--report-json", str(report))
+    assert code == 0, text
+    return json.loads(report.read_text())["outputs"]["provenance"]
+
+
+@pytest.fixture(scope="module")
+def child_stack(tmp_path_factory) -> tuple[Path, Path, dict, dict]:
+    """dev built at commit a…, then 1.1.0 built on it (a script and a restart) at commit
+    b…, the clones moved to it: two runs, one state."""
+    where = tmp_path_factory.mktemp("lineage")
+    state = where / "dev.state.json"
+    pipeline = load_pipeline("dev")
+    child = {**copy.deepcopy(pipeline["builds"][0]), "version": "1.1.0",
+             "from": {"version": "1.0.0"},
+             "customize": [{"template": "linux/run-script.sh.j2",
+                            "vars": {"script": "echo second"}},
+                           {"restart": {"timeoutSeconds": 600}}]}
+    pipeline["builds"].append(child)
+    pipeline["clones"][0]["version"] = "1.1.0"
+    stack = where / "Pulumi.dev.yaml"
+    stack.write_text(yaml.safe_dump({"config": {**load_stack_dict("dev"),
+                                                "vmimage:pipeline": pipeline}}))
+    first = up_outputs("a" * 40, "--stack", "dev", "--state", str(state))
+    held = scripts_held(state, "1.0.0")  # before the second run: as captured
+    second = up_outputs("b" * 40, "--stack-file", str(stack), "--state", str(state))
+    return state, stack, {**first, "held": held}, second
+
+
+def test_every_version_has_provenance_and_a_captured_one_keeps_its_own(child_stack):
+    state, stack, first, second = child_stack
+    spec = load_spec(load_pipeline("dev"), location="westeurope").spec
+    assert first == {"1.0.0": {
+        "configFingerprint": build_fingerprint(spec, spec.builds[0]),
+        "source": f"marketplace:{UBUNTU}:{A}", "commit": "a" * 40, "release": "0.1.0",
+        "stepDigests": first["held"]}, "held": first["held"]}
+    assert len(first["1.0.0"]["stepDigests"]) == 1
+    assert second["1.0.0"] == first["1.0.0"]  # captured: as it was captured, at a…
+    child = second["1.1.0"]
+    assert child["commit"] == "b" * 40 and child["source"] == "version:1.0.0"
+    # One digest a step, in order: the script as its run command holds it; none for the
+    # restart, which runs no script.
+    assert child["stepDigests"] == [*scripts_held(state, "1.1.0"), None]
+    assert child["stepDigests"][0] not in first["1.0.0"]["stepDigests"]
+    assert versions_in(state)["1.1.0"][COMMIT_TAG] == "b" * 40
+
+
+def test_lineage_shows_which_clones_run_on_which_base(child_stack):
+    state, stack, _, _ = child_stack
+    code, text = vmimage("lineage", "--stack-file", str(stack), "--state", str(state))
+    assert code == 0, text
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[0] == "1.0.0  (captured)"
+    assert f"  source: marketplace:{UBUNTU}:{A}" in lines
+    assert "    1.1.0  (captured)" in lines  # under its parent
+    assert lines.index("    1.1.0  (captured)") > lines.index("  clones: none")
+    assert "      clones: web (vm x3)" in lines
+    assert "      built by: commit bbbbbbbbbbbb, vmimage 0.1.0" in lines
+    code, text = vmimage("lineage", "--stack-file", str(stack), "--state", str(state),
+                         "--json")
+    assert code == 0, text
+    versions = {v["version"]: v for v in json.loads(text)["versions"]}
+    assert versions["1.0.0"]["children"] == ["1.1.0"] and versions["1.0.0"]["clones"] == []
+    assert versions["1.1.0"]["parent"] == "1.0.0"
+    assert versions["1.1.0"]["clones"] == [{"name": "web", "kind": "vm", "count": 3}]
+    assert versions["1.0.0"]["commit"] == "a" * 40
+
+
+def test_lineage_of_a_stack_not_built_says_what_it_will_be_built_on(built, tmp_path):
+    empty = tmp_path / "dev.state.json"  # no state yet: nothing built
+    code, text = vmimage("lineage", "--stack", "dev", "--json", "--state", str(built))
+    assert code == 0 and json.loads(text)["versions"][0]["state"] == "captured"
+    spec = load_spec(load_pipeline("dev"), location="westeurope").spec
+    (node,) = lineage.lineage(spec, AzureView({}))
+    assert node.state == "not built" and node.source == f"marketplace:{UBUNTU}:latest"
+    assert node.provenance["commit"] is None
+    code, text = vmimage("lineage", "--stack", "dev", "--state", str(empty))
+    assert code == 0 and "1.0.0  (not built)" in text and "clones: web (vm x3)" in text
+    assert "built by" not in text
+
+
+def test_lineage_shows_what_azure_holds_escaped_and_within_80_columns():
+    from offline.escape.terminal import plain
+    from vmimage.daytwo.cli import print_tree
+
+    spec = load_spec(load_pipeline("dev"), location="westeurope").spec
+    hostile = {SOURCE_TAG: "image:/subscriptions/" + "x" * 200 + "\x1b[2J[bold]",
+               COMMIT_TAG: "\x1b]0;owned\x07"}
+    nodes = lineage.lineage(spec, AzureView({"1.0.0": {}, "0.9.0": hostile}))
+    assert [n.version for n in nodes] == ["0.9.0", "1.0.0"]
+    assert nodes[0].state == "in Azure only" and nodes[1].state == "captured"
+    out = io.StringIO()
+    print_tree(nodes, out, plain)
+    text = out.getvalue()
+    assert "\x1b" not in text and "\\x1b" in text and "[bold]" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    # A looping record (each version's tag naming the other) still prints each once.
+    loop = lineage.lineage(spec, AzureView({"2.0.0": {SOURCE_TAG: "version:3.0.0"},
+                                            "3.0.0": {SOURCE_TAG: "version:2.0.0"}}))
+    assert sum(line.endswith("(in Azure only)") for _, line in lineage.tree_lines(loop)) == 2
