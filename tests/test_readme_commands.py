@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
 #: Commands a README block may run here (first word of each command line).
-OFFLINE = ("vmimage-offline", "vmimage-plan", "vmimage outdated", "vmimage bump", "source",
-           "sub=")
+OFFLINE = ("vmimage-offline", "vmimage-plan", "vmimage outdated", "vmimage bump",
+           "vmimage lineage", "source", "sub=")
 #: Blocks left out, by their first line, and why.
 NOT_HERE = {
     "make demo    # creates .venv, installs, runs the dev stack against the simulated Azure":
