@@ -73,6 +73,9 @@ EGRESS_ROLE = "egress"
 VERSION_TAG = "vmimage-version"
 #: On clone VMs and scale sets: their `clones[].name`.
 GROUP_TAG = "vmimage-clone-group"
+#: On clone VMs and scale sets with userData or customData: the rendered text's digests
+#: (`userData=<12 hex> customData=<12 hex>`), so a plan shows what changed, never the text.
+BOOTSTRAP_TAG = "vmimage-bootstrap"
 #: On run commands: the kind of step (`customize`, or `deprovision` for legacy builds).
 STEP_TAG = "vmimage-step"
 #: On a step's run commands: its kind (the config key: `template`, `ansible`, ...; or

@@ -180,10 +180,10 @@ def _clone_groups(view: PlanView) -> list[str]:
     out = ["## Clone groups", ""]
     if not groups:
         return [*out, "None.", ""]
-    out += ["| group | kind | size | count | version | rollout | change |",
-            "|---|---|---|--:|---|---|---|"]
+    out += ["| group | kind | size | count | version | rollout | bootstrap | change |",
+            "|---|---|---|--:|---|---|---|---|"]
     out += [row([code(g.group), g.kind, g.size, g.count, g.version, text(g.rollout),
-                 g.status]) for g in groups]
+                 g.bootstrap, g.status]) for g in groups]
     return [*out, ""]
 
 

@@ -23,6 +23,7 @@ from offline.plan.values import (
 )
 from vmimage.azure.naming import parse_version
 from vmimage.vocabulary import (
+    BOOTSTRAP_TAG,
     CAPTURED_IMAGE_TYPES,
     FORMAT_DISKS_KIND,
     GALLERY_IMAGE_VERSION,
@@ -275,6 +276,8 @@ class CloneGroupSummary:
     version: str
     rollout: str
     status: str
+    bootstrap: str
+    """userData / customData digests (vocabulary.BOOTSTRAP_TAG): never the content."""
 
 
 def clone_groups(view: PlanView) -> list[CloneGroupSummary]:
@@ -295,6 +298,7 @@ def _group_summary(view: PlanView, group: str, items: list[PlanItem]) -> CloneGr
         version=old_new(items, (("tags", VERSION_TAG),)),
         rollout=_scale_set_rollout(items) if scale_set else _vm_rollout(view, items),
         status=_group_status(items),
+        bootstrap=old_new(items, (("tags", BOOTSTRAP_TAG),)),
     )
 
 

@@ -20,6 +20,12 @@ MAX_SCALE_SET_INSTANCES = 1000
 #: Tags ("Use tags to organize your Azure resources", Limitations): 50 name/value pairs per
 #: resource (each name and value is checked by its type, vmimage/config/values.py).
 MAX_TAGS_PER_RESOURCE = 50
+#: osProfile.customData: "decoded to a binary array ... The maximum length of the binary
+#: array is 65535 bytes" (Compute REST spec, OSProfile; the SDK's OSProfileArgs).
+MAX_CUSTOM_DATA_BYTES = 65535
+#: userData: "The contents should be base64 encoded ... The size can't exceed 64 KB"
+#: (virtual-machines/user-data). Read strictly: the base64 text itself, at most 64 KiB.
+MAX_USER_DATA_BASE64_CHARS = 64 * 1024
 
 # "The newer generations (Ebsv5, Da/Ea/Fav6 and newer) typically support only the NVMe
 # storage interface" (nvme-overview): v6 and later families boot only NVMe-capable images.

@@ -21,7 +21,7 @@ from pulumi_azure_native import compute, network
 from vmimage.azure import naming
 from vmimage.components.network import network_interface
 from vmimage.config.models import CloneSpec, PipelineSpec
-from vmimage.parts import health, vm_profile
+from vmimage.parts import bootstrap, health, vm_profile
 from vmimage.parts.ordering import after_all
 from vmimage.providers.health_gate import HealthGate, HealthGateArgs
 from vmimage.providers.retire import RetireBatch, RetireBatchArgs
@@ -70,6 +70,7 @@ class CloneSet(pulumi.ComponentResource):
         region = spec.clone_region(clone)
         self.vm_names = []
         self._private_ips: list[pulumi.Output[str | None]] = []
+        self._bootstrap = bootstrap.of_clone(clone, spec.os)  # encoded once for the group
         previous_batch: list[pulumi.CustomResource] = []
         for number, batch in enumerate(batches(clone.count, clone.rollout.batch_size)):
             current_batch: list[pulumi.CustomResource] = []
@@ -115,6 +116,7 @@ class CloneSet(pulumi.ComponentResource):
             parent=self,
             tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name}),
         )
+        data = self._bootstrap
         vm = compute.VirtualMachine(
             naming.child_name(name, str(index)),
             zones=[zone] if zone else None,
@@ -123,13 +125,16 @@ class CloneSet(pulumi.ComponentResource):
                 location=region, size=clone.size, version=args.version,
                 image_id=args.image_id, os_disk_spec=clone.os_disk, admin=args.admin,
                 nic_id=nic.id, license_type=clone.license_type,
-                tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name})),
+                user_data=data.user_data, custom_data=data.custom_data,
+                tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name},
+                                     **data.tag)),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=after_all(after),  # stand-ins: many batches are a long chain
-                # The password is inside osProfile: keep the whole output secret in state.
-                additional_secret_outputs=["osProfile"] if args.admin.password is not None
-                else None,
+                # The password and customData are inside osProfile, userData beside it:
+                # keep those outputs secret in state whole.
+                additional_secret_outputs=data.vm_secret_outputs(
+                    args.admin.password is not None),
             ),
         )
         self.vm_names.append(azure_name)

@@ -30,7 +30,7 @@ from pulumi_azure_native import compute
 from vmimage.azure import naming
 from vmimage.components.clones import CloneGroupArgs
 from vmimage.config.models import CloneSpec, PipelineSpec
-from vmimage.parts import health, vm_profile
+from vmimage.parts import bootstrap, health, vm_profile
 from vmimage.parts.disks import scale_set_data_disks
 from vmimage.vocabulary import CLONE_SCALE_SET, GROUP_TAG
 
@@ -134,6 +134,7 @@ class CloneScaleSet(pulumi.ComponentResource):
         spec, clone = args.spec, args.clone
         self.scale_set_name = vmss_name(clone.name)
         self.instances = clone.count
+        data = bootstrap.of_clone(clone, spec.os)
         vmss = compute.VirtualMachineScaleSet(
             naming.child_name(name, "vmss"),
             vm_scale_set_name=self.scale_set_name,
@@ -153,22 +154,25 @@ class CloneScaleSet(pulumi.ComponentResource):
                     data_disks=scale_set_data_disks(spec, args.version),
                 ),
                 os_profile=vm_profile.scale_set_os_profile(
-                    spec, computer_name_prefix(clone.name, windows=spec.windows), args.admin
+                    spec, computer_name_prefix(clone.name, windows=spec.windows), args.admin,
+                    data.custom_data,
                 ),
                 network_profile=network_profile(spec, clone.name, args.subnet_id),
                 security_profile=vm_profile.security_profile(spec),
                 diagnostics_profile=vm_profile.diagnostics_profile(spec),
                 license_type=clone.license_type,
+                user_data=data.user_data,
                 extension_profile=compute.VirtualMachineScaleSetExtensionProfileArgs(
                     extensions=[health_extension(spec, clone)]
                 ),
             ),
-            tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name}),
+            tags=vm_profile.tags("clone", args.version, **{GROUP_TAG: clone.name}, **data.tag),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # The password sits in the VM profile: keep the whole output secret.
-                additional_secret_outputs=["virtualMachineProfile"]
-                if args.admin.password is not None
+                # The password and the bootstrap data sit in the VM profile: keep the
+                # whole output secret.
+                additional_secret_outputs=[bootstrap.VM_PROFILE_OUTPUT]
+                if args.admin.password is not None or data.any
                 else None,
             ),
         )

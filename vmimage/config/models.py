@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from vmimage.azure import naming
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
 from vmimage.config.base import SpecModel
+from vmimage.config.bootstrap import BootstrapData
 from vmimage.config.capture import BOTH, NAMES, CaptureName
 from vmimage.config.steps import KINDS as STEP_KINDS
 from vmimage.config.steps import CustomizeStep
@@ -444,6 +445,12 @@ class CloneSpec(SpecModel):
         None, description="Azure Hybrid Benefit on every VM (or scale set instance) of the "
         "group: Windows_Server or Windows_Client for a Windows image, RHEL_BYOS or "
         "SLES_BYOS for a Linux one")
+    user_data: BootstrapData | None = Field(
+        None, description="userData of every VM (or the scale set's VM profile): {file} or "
+        "{inline} with vars; at most 64 KB as base64; a secret in state, a digest in the plan")
+    custom_data: BootstrapData | None = Field(
+        None, description="osProfile.customData (cloud-init, Windows custom data): {file} or "
+        "{inline} with vars; at most 65,535 bytes; a secret in state, a digest in the plan")
 
 
 class SecuritySpec(SpecModel):

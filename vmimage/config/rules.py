@@ -13,6 +13,7 @@ from vmimage.azure import limits, naming, nsg_sources
 from vmimage.azure.nsg_sources import Source
 from vmimage.azure.sizing import VMS_PER_REPLICA, azure_guidance
 from vmimage.azure.ssh_keys import key_problems
+from vmimage.config import bootstrap
 from vmimage.config.capture.target import shown
 from vmimage.config.capture.targets import rules_of
 from vmimage.config.fingerprint import Capture, build_fingerprint
@@ -381,12 +382,20 @@ def _step_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
                             + kind_of(step).build_problems(step, build, f"{at}.{key}[{j}]"))]
 
 
+def _bootstrap_problems(clone: CloneSpec, os: str, at: str) -> list[str]:
+    keyed: tuple[tuple[bootstrap.BootstrapKey, bootstrap.BootstrapData | None], ...] = (
+        ("userData", clone.user_data), ("customData", clone.custom_data))
+    return [p for key, data in keyed if data is not None
+            for p in bootstrap.problems(data, key, os, f"{at}.{key}")]
+
+
 def _clone_problems(spec: PipelineSpec) -> list[str]:
     found: list[str] = []
     names: dict[str, int] = {}
     for i, clone in enumerate(spec.clones):
         at = f"clones[{i}]"
         found += [f"{at}.name: {p}" for p in naming.CLONE_GROUP.problems(clone.name)]
+        found += _bootstrap_problems(clone, spec.os, at)
         if clone.name in names:
             first = names[clone.name]
             found.append(f"{at}.name: {clone.name!r} is already used by clones[{first}]")

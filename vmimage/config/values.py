@@ -274,6 +274,35 @@ MountPathValue = Annotated[str, AfterValidator(parse_mount_path), WithJsonSchema
      "maxLength": MAX_MOUNT_CHARS})]
 
 
+# -- project files -------------------------------------------------------------------------
+
+MAX_PROJECT_PATH_CHARS = 1024
+_PROJECT_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+def parse_project_path(text: str) -> str:
+    """A file of the project, relative to Pulumi.yaml's directory: no absolute path, no
+    '..' or '.', no backslash, so joined to the project root it stays under it."""
+    if len(text) > MAX_PROJECT_PATH_CHARS:
+        raise ValueError(f"{len(text):,} characters; at most {MAX_PROJECT_PATH_CHARS:,}")
+    if text.startswith("/") or "\\" in text or re.match(r"[A-Za-z]:", text):
+        raise ValueError(f"{text!r} must be relative to Pulumi.yaml's directory "
+                         "(no leading /, drive or backslash)")
+    segments = text.split("/")
+    if any(s in ("", ".", "..") for s in segments):
+        raise ValueError(f"{text!r} must be a plain path inside the project (no '..', '.' "
+                         "or empty parts)")
+    if not all(_PROJECT_SEGMENT.fullmatch(s) for s in segments):
+        raise ValueError(f"{text!r}: each part is letters, digits, '.', '_' or '-' and "
+                         "starts with a letter, digit or '_'")
+    return text
+
+
+ProjectPath = Annotated[str, AfterValidator(parse_project_path), WithJsonSchema(
+    {"type": "string", "pattern": r"^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$",
+     "maxLength": MAX_PROJECT_PATH_CHARS})]
+
+
 # -- small names ---------------------------------------------------------------------------
 
 

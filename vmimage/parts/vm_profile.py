@@ -50,26 +50,30 @@ def guest_configuration(
 
 
 def os_profile(
-    spec: PipelineSpec, vm_name: str, admin: AdminCredentials
+    spec: PipelineSpec, vm_name: str, admin: AdminCredentials,
+    custom_data: pulumi.Input[str] | None = None,
 ) -> compute.OSProfileArgs:
     linux, windows = guest_configuration(spec, admin)
     return compute.OSProfileArgs(
         computer_name=naming.computer_name(vm_name, windows=spec.windows),
         admin_username=admin.username,
         admin_password=admin.password if spec.windows else None,
+        custom_data=custom_data,
         linux_configuration=linux,
         windows_configuration=windows,
     )
 
 
 def scale_set_os_profile(
-    spec: PipelineSpec, computer_name_prefix: str, admin: AdminCredentials
+    spec: PipelineSpec, computer_name_prefix: str, admin: AdminCredentials,
+    custom_data: pulumi.Input[str] | None = None,
 ) -> compute.VirtualMachineScaleSetOSProfileArgs:
     linux, windows = guest_configuration(spec, admin)
     return compute.VirtualMachineScaleSetOSProfileArgs(
         computer_name_prefix=computer_name_prefix,
         admin_username=admin.username,
         admin_password=admin.password if spec.windows else None,
+        custom_data=custom_data,
         linux_configuration=linux,
         windows_configuration=windows,
     )
@@ -142,9 +146,12 @@ def from_image_inputs(spec: PipelineSpec, *, vm_name: str, resource_group_name: 
                       location: str, size: str | None, version: str,
                       image_id: pulumi.Input[str], os_disk_spec: OsDiskSpec | None,
                       admin: AdminCredentials, nic_id: pulumi.Input[str],
-                      tags: dict[str, str], license_type: str | None = None) -> dict[str, Any]:
+                      tags: dict[str, str], license_type: str | None = None,
+                      user_data: pulumi.Input[str] | None = None,
+                      custom_data: pulumi.Input[str] | None = None) -> dict[str, Any]:
     """The inputs of a VM booted from one of this pipeline's images (a clone, a
-    validation VM): the image's disks by LUN, its plan, the pipeline's security."""
+    validation VM): the image's disks by LUN, its plan, the pipeline's security; a clone
+    group's bootstrap data (secret base64, vmimage/parts/bootstrap.py)."""
     return dict(
         vm_name=vm_name,
         resource_group_name=resource_group_name,
@@ -156,11 +163,13 @@ def from_image_inputs(spec: PipelineSpec, *, vm_name: str, resource_group_name: 
             os_disk=os_disk(spec, os_disk_spec),
             data_disks=clone_data_disks(spec, version),
         ),
-        os_profile=os_profile(spec, vm_name, admin),
+        os_profile=os_profile(spec, vm_name, admin, custom_data),
         network_profile=network_profile(nic_id),
         security_profile=security_profile(spec),
         diagnostics_profile=diagnostics_profile(spec),
         **licensed(license_type),
+        # Only when set: an absent key keeps existing clones' inputs as they were.
+        **({"user_data": user_data} if user_data is not None else {}),
         tags=tags,
     )
 

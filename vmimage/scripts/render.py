@@ -49,6 +49,20 @@ def _environment(root: str) -> jinja2.Environment:
     return env
 
 
+def render_text(source: str, variables: dict[str, Any], *, name: str, os: str) -> str:
+    """Render text that is not a file under templates/ (a clone's userData or customData,
+    from a project file or inline), with the same environment: StrictUndefined, `os`."""
+    context = {**variables, "os": os}
+    try:
+        return _environment(str(TEMPLATES_DIR)).from_string(source).render(context)
+    except jinja2.UndefinedError as exc:
+        raise TemplateProblem(f"{name}: {exc.message}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateProblem(f"{name} line {exc.lineno}: {exc.message}") from None
+    except jinja2.TemplateNotFound as exc:  # an {% include %} of a missing template
+        raise TemplateProblem(f"{name}: template {exc.name!r} not found under templates/") from None
+
+
 def render(template: str, variables: dict[str, Any], *, os: str, vm_name: str,
            root: Path = TEMPLATES_DIR) -> str:
     """Render one script. `os` and `vm_name` are always available to templates; config
