@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from offline.engine import Registration
-from offline.escape.markdown import code, row, text
+from offline.escape.markdown import ABSENT, code, row, text
 from offline.plan.mermaid import diagram
 from offline.plan.model import ACTION_ORDER, PlanItem, PlanView, plan_items, stack_of
 from offline.plan.summaries import action_counts, clone_groups, image_versions
@@ -180,10 +180,13 @@ def _clone_groups(view: PlanView) -> list[str]:
     out = ["## Clone groups", ""]
     if not groups:
         return [*out, "None.", ""]
-    out += ["| group | kind | size | count | version | rollout | bootstrap | change |",
-            "|---|---|---|--:|---|---|---|---|"]
+    # The bootstrap column (userData / customData digests) only when some group has one.
+    bootstrap = any(g.bootstrap for g in groups)
+    out += ["| group | kind | size | count | version | rollout |"
+            + (" bootstrap |" if bootstrap else "") + " change |",
+            "|---|---|---|--:|---|---|" + ("---|" if bootstrap else "") + "---|"]
     out += [row([code(g.group), g.kind, g.size, g.count, g.version, text(g.rollout),
-                 g.bootstrap, g.status]) for g in groups]
+                 *([g.bootstrap or ABSENT] if bootstrap else []), g.status]) for g in groups]
     return [*out, ""]
 
 

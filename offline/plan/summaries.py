@@ -277,7 +277,8 @@ class CloneGroupSummary:
     rollout: str
     status: str
     bootstrap: str
-    """userData / customData digests (vocabulary.BOOTSTRAP_TAG): never the content."""
+    """userData / customData digests (vocabulary.BOOTSTRAP_TAG), never the content; empty
+    when no VM of the group has or had any."""
 
 
 def clone_groups(view: PlanView) -> list[CloneGroupSummary]:
@@ -298,7 +299,9 @@ def _group_summary(view: PlanView, group: str, items: list[PlanItem]) -> CloneGr
         version=old_new(items, (("tags", VERSION_TAG),)),
         rollout=_scale_set_rollout(items) if scale_set else _vm_rollout(view, items),
         status=_group_status(items),
-        bootstrap=old_new(items, (("tags", BOOTSTRAP_TAG),)),
+        bootstrap=old_new(items, (("tags", BOOTSTRAP_TAG),))
+        if any(values_at(i, (("tags", BOOTSTRAP_TAG),), before=True, after=True)
+               for i in items) else "",
     )
 
 
