@@ -17,6 +17,7 @@ import pytest
 from conftest import load_pipeline, offline_cli, problems_of, run_offline, stack_config
 from pulumi_azure_native import compute
 
+from offline.arm import ArmError, SimulatedArm
 from offline.secrets import unwrap
 from vmimage.azure.limits import MAX_CUSTOM_DATA_BYTES, MAX_USER_DATA_BASE64_CHARS
 from vmimage.config.bootstrap import BootstrapData, digest, rendered, size_problem
@@ -167,6 +168,30 @@ def test_bad_bootstrap_data_exits_2_and_names_the_key():
                                "--set", "clones[1].userData.inline={{ nope }}")
     assert code == 2
     assert "clones[1].userData" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("where, value, says", [
+    ("customData", b64("c" * (MAX_CUSTOM_DATA_BYTES + 1)), "Custom data exceeds"),
+    ("userData", b64("u" * (MAX_USER_DATA_BASE64_CHARS // 4 * 3 + 1)), "User data exceeds"),
+    ("userData", "not base64!", "'userData' is not valid base64"),
+])
+def test_the_simulator_refuses_what_azure_refuses(where, value, says):
+    arm = SimulatedArm()
+    arm.put("azure-native:resources:ResourceGroup",
+            {"resourceGroupName": "rg", "location": "westeurope"}, 0)
+    os_profile: dict[str, Any] = {"computerName": "vm-a", "adminUsername": "u",
+                                  "adminPassword": "Pa55word!Pa55word",
+                                  "windowsConfiguration": {}}
+    inputs: dict[str, Any] = {"resourceGroupName": "rg", "vmName": "vm-a",
+                              "location": "westeurope", "osProfile": os_profile}
+    (os_profile if where == "customData" else inputs)[where] = value
+    with pytest.raises(ArmError) as caught:
+        arm.put(VM, inputs, 100)
+    assert (caught.value.status, caught.value.code) == (400, "InvalidParameter")
+    assert says in caught.value.message
+    # within the limits, the same VM is created
+    (os_profile if where == "customData" else inputs)[where] = b64("x" * 100)
+    arm.put(VM, inputs, 200)
 
 
 # -- nothing in clear -----------------------------------------------------------------------

@@ -5,6 +5,8 @@ starts the VM's health signal); and the VM read the program makes."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import uuid
 from typing import Any
@@ -16,6 +18,7 @@ from offline.limits import waves
 from offline.secrets import unwrap
 from vmimage.azure import naming
 from vmimage.azure.licensing import LICENSE_OS
+from vmimage.azure.limits import MAX_CUSTOM_DATA_BYTES, MAX_USER_DATA_BASE64_CHARS
 from vmimage.vocabulary import GALLERY_IMAGE_VERSION
 
 MAX_SCALE_SET_CAPACITY = 1000  # instances per scale set (Flexible, gallery image)
@@ -37,6 +40,7 @@ def vm(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     if windows and not os_profile.get("adminPassword"):
         raise ArmError(400, "InvalidParameter", "Required parameter 'adminPassword' is missing.")
     check_license_type(p.get("licenseType"))
+    check_bootstrap_data(unwrap(os_profile.get("customData")), unwrap(p.get("userData")))
     storage = p.get("storageProfile") or {}
     image_ref = storage.get("imageReference") or {}
     disks = storage.get("dataDisks") or []
@@ -94,6 +98,26 @@ def check_license_type(value: Any) -> None:
                        f"expected one of {', '.join(LICENSE_OS)}.")
 
 
+def check_bootstrap_data(custom_data: Any, user_data: Any) -> None:
+    """customData and userData are base64, at most 65,535 bytes decoded and 64 KB of base64
+    (compute REST spec `OSProfile.customData`; learn "User Data for Azure Virtual
+    Machine"); the wording of the refusals is a guess."""
+    for name, value in (("customData", custom_data), ("userData", user_data)):
+        if value is None:
+            continue
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise ArmError(400, "InvalidParameter",
+                           f"The value of parameter '{name}' is not valid base64.") from None
+        if name == "customData" and len(decoded) > MAX_CUSTOM_DATA_BYTES:
+            raise ArmError(400, "InvalidParameter", "Custom data exceeds the maximum length "
+                           f"of {MAX_CUSTOM_DATA_BYTES} bytes.")
+        if name == "userData" and len(value) > MAX_USER_DATA_BASE64_CHARS:
+            raise ArmError(400, "InvalidParameter", "User data exceeds the maximum length "
+                           f"of {MAX_USER_DATA_BASE64_CHARS} characters of base64.")
+
+
 def check_vm_image(
     arm: ControlPlane, image_id: str, p: dict[str, Any], disks: list[dict[str, Any]], at: float
 ) -> None:
@@ -124,6 +148,8 @@ def scale_set(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     name_check(naming.VIRTUAL_MACHINE, name)
     profile = p.get("virtualMachineProfile") or {}
     check_license_type(profile.get("licenseType"))
+    check_bootstrap_data(unwrap(get_path(profile, "osProfile.customData")),
+                         unwrap(profile.get("userData")))
     image_id = get_path(profile, "storageProfile.imageReference.id")
     if image_id:
         disks = get_path(profile, "storageProfile.dataDisks") or []
