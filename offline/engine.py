@@ -8,6 +8,7 @@ simulated time their dependencies allow. Nothing in `components/` knows it exist
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
-from offline.arm import INVOKES, ArmError, SimulatedArm
+from offline.arm import INVOKES, SUBSCRIPTION_ID, ArmError, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, simulated_client
 from offline.pulumi_host import (
     Aliases,
@@ -29,6 +30,7 @@ from offline.pulumi_host import (
 )
 from offline.secrets import secret_paths, unwrap
 from vmimage.azure.reads import AzureReads
+from vmimage.azure.sku_cache import sku_cache
 from vmimage.vocabulary import (
     DYNAMIC_PREFIX,
     DYNAMIC_PROVIDER_KEY,
@@ -147,11 +149,20 @@ class SimulatorMonitor(EngineMonitor):
         return self.prior.get(reg.aliased_from or reg.urn)
 
     @property
+    def azure_reads(self) -> dict[str, int]:
+        """How many reads of Azure the program made, by kind (none when it made none)."""
+        return dict(sorted(self._cloud_reads.reads.items())) if self._cloud_reads else {}
+
+    @property
     def cloud_reads(self) -> Any:
         """Azure reads the program makes itself (vmimage/azure/reads.py), answered by
         this ARM through the same SDK code as on Azure, at the start of the run."""
         if self._cloud_reads is None:
-            self._cloud_reads = AzureReads(simulated_client(self.arm, SimulatedClock(0.0)))
+            # The user's SKU cache serves the simulator too (under the simulated
+            # subscription's id), so a run's reads count as they would against Azure.
+            self._cloud_reads = AzureReads(simulated_client(self.arm, SimulatedClock(0.0)),
+                                           subscription=SUBSCRIPTION_ID,
+                                           cache=sku_cache(os.environ))
         return self._cloud_reads
 
     # -- timing ---------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def report_json(run: ProgramRun, extra: dict[str, Any] | None = None) -> dict[st
         "makespan_s": makespan(run),
         "criticalPath": critical_path(run),
         "outputs": run.outputs,
+        "azureReads": run.azure_reads,
         **(extra or {}),
     }
 

@@ -290,6 +290,8 @@ class ProgramRun:
     warnings: list[str] = field(default_factory=list)
     #: Operations started and never seen to end (the run was killed in them).
     pending_operations: list[PendingOperation] = field(default_factory=list)
+    #: The program's own reads of Azure (its preflight), by kind: resourceSkus, usages...
+    azure_reads: dict[str, int] = field(default_factory=dict)
 
 
 @contextmanager
@@ -353,6 +355,7 @@ def run(
         config_problems=problems,
         warnings=list(dict.fromkeys(warned)),
         pending_operations=sorted(monitor.pending.values(), key=lambda p: p.urn),
+        azure_reads=monitor.azure_reads,
     )
 
 

@@ -32,6 +32,25 @@ LOCATION = "westeurope"
 MERMAID = ROOT / "tools" / "mermaid"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module- and session-scoped runs cache into a temporary directory too."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("session-cache")))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path_factory: pytest.TempPathFactory,
+               monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own cache directory (the SKU cache): never the real home's, and no test
+    sees what another cached."""
+    home = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.delenv("VMIMAGE_NO_CACHE", raising=False)
+    return home / "vmimage"
+
+
 def load_stack_dict(name: str) -> dict[str, Any]:
     """The `config:` mapping of stacks/Pulumi.<name>.yaml (a fresh copy each call)."""
     document = yaml.safe_load((STACKS / f"Pulumi.{name}.yaml").read_text(encoding="utf-8"))

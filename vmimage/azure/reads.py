@@ -11,6 +11,8 @@ skipped.
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +20,7 @@ import pulumi
 
 from vmimage.azure.auth import CONFIG_ENV, resolve_settings
 from vmimage.azure.client import make_compute_client
+from vmimage.azure.sku_cache import Sizes, SkuCache, sku_cache
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,8 @@ class CloudReads(Protocol):
                           version: str) -> MarketplaceImage | None:
         """The image (`version` may be 'latest'), or None when Azure has no such image."""
 
-    def vm_sizes(self, location: str) -> dict[str, SizeInfo]:
-        """The region's VM sizes, by name (lower-case)."""
+    def vm_sizes(self, location: str, names: Collection[str]) -> dict[str, SizeInfo]:
+        """Those of `names` the region offers, by name (lower-case)."""
 
     def vcpu_quotas(self, location: str) -> dict[str, Quota]:
         """The subscription's vCPU quotas in the region, by usage name (lower-case)."""
@@ -61,22 +64,32 @@ class CloudReadError(Exception):
     """Azure could not be asked; the message says what was asked and why it failed."""
 
 
+def _vcpus(sku: Any) -> int:
+    caps = {c.name: c.value for c in sku.capabilities or []}
+    return int(float(caps.get("vCPUs") or 0))
+
+
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
 
 
 class AzureReads:
-    """Reads through a ComputeManagementClient: the real one, or one over the simulator."""
+    """Reads through a ComputeManagementClient: the real one, or one over the simulator.
+    `reads` counts the requests made, by kind (a listing counts once, however many pages)."""
 
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: Any = None, *, subscription: str = "",
+                 cache: SkuCache | None = None) -> None:
         self._client = client
+        self._subscription = subscription
+        self._cache = cache
         self._images: dict[tuple[str, ...], MarketplaceImage | None] = {}
+        self.reads: Counter[str] = Counter()
 
     def client(self) -> Any:
         if self._client is None:
             settings = resolve_settings(_azure_native_config(), os.environ)
-            self._client = make_compute_client(_subscription(settings.get("subscriptionId")),
-                                               settings=settings)
+            self._subscription = _subscription(settings.get("subscriptionId"))
+            self._client = make_compute_client(self._subscription, settings=settings)
         return self._client
 
     def marketplace_image(self, location: str, publisher: str, offer: str, sku: str,
@@ -86,19 +99,27 @@ class AzureReads:
             self._images[key] = self._read_image(*key)
         return self._images[key]
 
-    def vm_sizes(self, location: str) -> dict[str, SizeInfo]:
+    def vm_sizes(self, location: str, names: Collection[str]) -> dict[str, SizeInfo]:
+        client = self.client()  # first: it settles which subscription is asked
+        sizes = self._cache.load(self._subscription, location) if self._cache else None
+        if sizes is None:
+            sizes = self._list_sizes(client, location)
+            if self._cache is not None:
+                self._cache.store(self._subscription, location, sizes)
+        # Only the config's sizes are kept: the region lists hundreds.
+        wanted = {name.lower() for name in names}
+        return {name: SizeInfo(family, vcpus) for name, (family, vcpus) in sizes.items()
+                if name in wanted}
+
+    def _list_sizes(self, client: Any, location: str) -> Sizes:
+        """Every VM size of the region as (family, vCPUs): what the cache keeps."""
         from azure.core.exceptions import HttpResponseError
 
+        self.reads["resourceSkus"] += 1
         try:
-            skus = self.client().resource_skus.list(filter=f"location eq '{location}'")
-            sizes = {}
-            for sku in skus:
-                if sku.resource_type != "virtualMachines" or not sku.name:
-                    continue
-                caps = {c.name: c.value for c in sku.capabilities or []}
-                sizes[sku.name.lower()] = SizeInfo(str(sku.family or ""),
-                                                   int(float(caps.get("vCPUs") or 0)))
-            return sizes
+            return {sku.name.lower(): (str(sku.family or ""), _vcpus(sku))
+                    for sku in client.resource_skus.list(filter=f"location eq '{location}'")
+                    if sku.resource_type == "virtualMachines" and sku.name}
         except HttpResponseError as err:
             raise CloudReadError(f"cannot read the VM sizes of {location}: "
                                  f"{str(err).splitlines()[0]}") from None
@@ -106,6 +127,7 @@ class AzureReads:
     def vcpu_quotas(self, location: str) -> dict[str, Quota]:
         from azure.core.exceptions import HttpResponseError
 
+        self.reads["usages"] += 1
         try:
             return {str(u.name.value).lower(): Quota(int(u.current_value), int(u.limit))
                     for u in self.client().usage.list(location) if u.name and u.name.value}
@@ -121,10 +143,12 @@ class AzureReads:
         what = f"{publisher}:{offer}:{sku}:{version} in {location}"
         try:
             if version == "latest":
+                self.reads["virtualMachineImages"] += 1
                 versions = [v.name for v in images.list(location, publisher, offer, sku)]
                 if not versions:
                     return None
                 version = max(versions, key=_version_key)
+            self.reads["virtualMachineImages"] += 1
             image = images.get(location, publisher, offer, sku, version).as_dict()
         except ResourceNotFoundError:
             return None
@@ -171,4 +195,4 @@ def cloud_reads() -> CloudReads | None:
         return provided
     if isinstance(monitor, MockMonitor):
         return None
-    return AzureReads()
+    return AzureReads(cache=sku_cache(os.environ))

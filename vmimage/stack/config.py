@@ -15,7 +15,7 @@ from vmimage.config.fingerprint import Capture
 from vmimage.config.limits import MAX_CONFIG_BYTES
 from vmimage.config.models import PipelineSpec
 from vmimage.config.provenance import RunIdentity, provenance_tags, source_of
-from vmimage.config.quota import quota_problems
+from vmimage.config.quota import peak_vms, quota_problems
 from vmimage.config.rules import frozen_build_problems, source_image_problems
 from vmimage.config.validate import Loaded, load_spec
 from vmimage.stack.captures import (
@@ -118,8 +118,10 @@ def captures_of(loaded: Loaded, run: RunIdentity | None = None) -> dict[str, Cap
                 reads.marketplace_image(location, market.publisher, market.offer,
                                         market.sku, market.version)))
             regions = {spec.location, *(spec.clone_region(c) for c in spec.clones)}
+            named = peak_vms(spec)  # only these sizes are kept of a region's list
             found, warnings = quota_problems(
-                spec, {r: reads.vm_sizes(r) for r in regions},
+                spec, {r: reads.vm_sizes(r, {s for (at, s) in named if at == r})
+                       for r in regions},
                 {r: reads.vcpu_quotas(r) for r in regions})
             problems += found
     except (CaptureLookupError, CloudReadError, SubnetLookupError) as exc:
