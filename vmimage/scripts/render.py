@@ -7,6 +7,7 @@ empty string into a script that runs as root on the build VM.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -52,30 +53,32 @@ def _environment(root: str) -> jinja2.Environment:
 def render_text(source: str, variables: dict[str, Any], *, name: str, os: str) -> str:
     """Render text that is not a file under templates/ (a clone's userData or customData,
     from a project file or inline), with the same environment: StrictUndefined, `os`."""
-    context = {**variables, "os": os}
-    try:
-        return _environment(str(TEMPLATES_DIR)).from_string(source).render(context)
-    except jinja2.UndefinedError as exc:
-        raise TemplateProblem(f"{name}: {exc.message}") from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(f"{name} line {exc.lineno}: {exc.message}") from None
-    except jinja2.TemplateNotFound as exc:  # an {% include %} of a missing template
-        raise TemplateProblem(f"{name}: template {exc.name!r} not found under templates/") from None
+    environment = _environment(str(TEMPLATES_DIR))
+    return _rendered(lambda: environment.from_string(source), {**variables, "os": os},
+                     label=name, missing=f"{name}: ")
 
 
 def render(template: str, variables: dict[str, Any], *, os: str, vm_name: str,
            root: Path = TEMPLATES_DIR) -> str:
     """Render one script. `os` and `vm_name` are always available to templates; config
     `vars` come on top (and may not shadow them)."""
-    context = {**variables, "os": os, "vm_name": vm_name}
+    environment = _environment(str(root))
+    return _rendered(lambda: environment.get_template(template),
+                     {**variables, "os": os, "vm_name": vm_name},
+                     label=f"template {template!r}", missing="")
+
+
+def _rendered(load: Callable[[], jinja2.Template], context: dict[str, Any], *, label: str,
+              missing: str) -> str:
+    """Load and render, Jinja's errors as one TemplateProblem each: `label` names what was
+    rendered, `missing` leads the line of a template not found (itself, or an include)."""
     try:
-        return _environment(str(root)).get_template(template).render(context)
+        return load().render(context)
     except jinja2.TemplateNotFound as exc:
-        raise TemplateProblem(f"template {exc.name!r} not found under templates/") from None
+        raise TemplateProblem(f"{missing}template {exc.name!r} not found under templates/") \
+            from None
     except jinja2.UndefinedError as exc:
-        raise TemplateProblem(f"template {template!r}: {exc.message}") from None
+        raise TemplateProblem(f"{label}: {exc.message}") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(
-            f"template {template!r} line {exc.lineno}: {exc.message}"
-        ) from None
+        raise TemplateProblem(f"{label} line {exc.lineno}: {exc.message}") from None
 
