@@ -338,6 +338,37 @@ def test_lineage_shows_which_clones_run_on_which_base(child_stack):
     assert versions["1.0.0"]["commit"] == "a" * 40
 
 
+def test_lineage_base_answers_which_clones_run_on_a_base(child_stack):
+    state, stack, _, _ = child_stack
+    ask = ("lineage", "--stack-file", str(stack), "--state", str(state), "--base")
+    # A marketplace SKU (any case) covers both versions: 1.1.0 is built on 1.0.0.
+    code, text = vmimage(*ask, f"marketplace:{UBUNTU.upper()}")
+    assert code == 0, text
+    assert "1.0.0  (captured)" in text and "1.1.0  (captured)" in text
+    assert text.splitlines()[-1] == f"clones on marketplace:{UBUNTU.upper()}: web (vm x3)"
+    code, text = vmimage(*ask, "1.1.0", "--json")
+    found = json.loads(text)
+    assert code == 0 and [v["version"] for v in found["versions"]] == ["1.1.0"]
+    assert found["base"] == "1.1.0" and found["clones"] == [
+        {"name": "web", "kind": "vm", "count": 3}]
+    code, text = vmimage(*ask, "version:1.0.0", "--json")
+    assert [v["version"] for v in json.loads(text)["versions"]] == ["1.0.0", "1.1.0"]
+    # A prefix matches whole parts only, and a base nothing is built on says so.
+    code, text = vmimage(*ask, f"marketplace:{UBUNTU[:-1]}")
+    assert code == 0 and text.strip() == f"no version is built on marketplace:{UBUNTU[:-1]}"
+
+
+def test_built_on_follows_parents_and_stops_at_a_loop():
+    spec = load_spec(load_pipeline("dev"), location="westeurope").spec
+    nodes = lineage.lineage(spec, AzureView({"2.0.0": {SOURCE_TAG: "version:3.0.0"},
+                                             "3.0.0": {SOURCE_TAG: "version:2.0.0"},
+                                             "4.0.0": {SOURCE_TAG: "version:3.0.0"}}))
+    assert [n.version for n in lineage.built_on(nodes, "3.0.0")] == [
+        "2.0.0", "3.0.0", "4.0.0"]
+    assert lineage.built_on(nodes, "marketplace:x") == []
+    assert [n.version for n in lineage.built_on(nodes, "marketplace")] == ["1.0.0"]
+
+
 def test_lineage_of_a_stack_not_built_says_what_it_will_be_built_on(built, tmp_path):
     empty = tmp_path / "dev.state.json"  # no state yet: nothing built
     code, text = vmimage("lineage", "--stack", "dev", "--json", "--state", str(built))

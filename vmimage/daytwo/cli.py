@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
                              help="with --state: one more marketplace version to assume")
     check.add_argument("--json", action="store_true", help="print JSON, not a table")
     tree.add_argument("--json", action="store_true", help="print JSON, not a tree")
+    tree.add_argument("--base", metavar="SOURCE", help="only the versions built on SOURCE "
+                      "(a source as lineage shows it, or its start: marketplace:P:O:S, "
+                      "or a version of this image) and the clone groups that run them")
     tree.set_defaults(marketplace_version=[])  # the simulated Azure as the state keeps it
     bump.add_argument("--build", metavar="N", help="the build to follow: an index of "
                       "builds[] or a version (default: the newest outdated, else the newest)")
@@ -164,19 +167,28 @@ def print_table(found: list[outdated.Finding], stream: TextIO, escape: Escape) -
 def _lineage(args: argparse.Namespace, spec: Any, reads: SourceReads, raw: TextIO,
              escape: Escape) -> int:
     nodes = lineage.lineage(spec, outdated.own_versions(spec, reads))
+    if args.base is not None:
+        nodes = lineage.built_on(nodes, args.base)
     if args.json:  # JSON escapes what it must itself; written as json.dumps made it
-        print(lineage.as_json(args.stack or str(args.stack_file), nodes), file=raw)
-    else:
-        print_tree(nodes, raw, escape)
+        print(lineage.as_json(args.stack or str(args.stack_file), nodes, args.base),
+              file=raw)
+        return EXIT_OK
+    print_tree(nodes, raw, escape, empty=None if args.base is None
+               else f"no version is built on {args.base}")
+    if args.base is not None and nodes:
+        runs = lineage.clone_list(lineage.clones_of(nodes))
+        Console(file=raw, width=TABLE_WIDTH, highlight=False, markup=False,
+                color_system=None).print(escape(f"clones on {args.base}: {runs}"))
     return EXIT_OK
 
 
-def print_tree(nodes: list[lineage.Node], stream: TextIO, escape: Escape) -> None:
+def print_tree(nodes: list[lineage.Node], stream: TextIO, escape: Escape,
+               empty: str | None = None) -> None:
     """The tree within TABLE_WIDTH: a long source folds under its own indent."""
     console = Console(file=stream, width=TABLE_WIDTH, highlight=False, markup=False,
                       color_system=None)
     if not nodes:
-        console.print(escape("no versions in config or in Azure"))
+        console.print(escape(empty or "no versions in config or in Azure"))
     for indent, line in lineage.tree_lines(nodes):
         text = escape(line)
         text.overflow = "fold"

@@ -32,6 +32,14 @@ class CloneRef:
     kind: str
     count: int
 
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "count": self.count}
+
+
+def clone_list(clones: tuple[CloneRef, ...] | list[CloneRef]) -> str:
+    """`web (vm x3), pool (vmss x2)`, or `none`."""
+    return ", ".join(f"{c.name} ({c.kind} x{c.count})" for c in clones) or "none"
+
 
 @dataclass(frozen=True)
 class Node:
@@ -52,8 +60,7 @@ class Node:
     def as_json(self) -> dict[str, Any]:
         return {"version": self.version, "state": self.state, **self.provenance,
                 "parent": self.parent,
-                "clones": [{"name": c.name, "kind": c.kind, "count": c.count}
-                           for c in self.clones],
+                "clones": [c.as_json() for c in self.clones],
                 "children": list(self.children)}
 
 
@@ -90,6 +97,34 @@ def parent_of(source: str) -> str | None:
     return source[len(_PARENT):] if source.startswith(_PARENT) else None
 
 
+def built_on(nodes: list[Node], base: str) -> list[Node]:
+    """The versions built on `base`, oldest first: those whose source, or an ancestor's,
+    is `base` or starts with it at a `:` (Azure's names compare case-insensitively), and
+    the version `base` names itself (`1.0.0` or `version:1.0.0`) with its descendants.
+    `marketplace:Canonical:ubuntu-24_04-lts:server` matches every version of that SKU."""
+    wanted = base.strip().casefold()
+    by_version = {n.version: n for n in nodes}
+
+    def matches(node: Node) -> bool:
+        source = node.source.casefold()
+        return (node.version.casefold() in (wanted, wanted.removeprefix(_PARENT))
+                or source == wanted or source.startswith(wanted + ":"))
+
+    def on_base(node: Node, seen: frozenset[str] = frozenset()) -> bool:
+        if matches(node):
+            return True
+        parent = by_version.get(node.parent or "")
+        return (parent is not None and parent.version not in seen
+                and on_base(parent, seen | {node.version}))
+
+    return [n for n in nodes if on_base(n)]
+
+
+def clones_of(nodes: list[Node]) -> list[CloneRef]:
+    """Every clone group that runs one of `nodes`, in their order."""
+    return [clone for node in nodes for clone in node.clones]
+
+
 def roots(nodes: list[Node]) -> list[Node]:
     known = {n.version for n in nodes}
     return [n for n in nodes if n.parent is None or n.parent not in known]
@@ -112,8 +147,7 @@ def tree_lines(nodes: list[Node]) -> list[tuple[int, str]]:
         if commit or release:
             lines.append((at + 2, f"built by: commit {str(commit or 'unknown')[:12]}, "
                                   f"vmimage {release or 'unknown'}"))
-        runs = ", ".join(f"{c.name} ({c.kind} x{c.count})" for c in node.clones)
-        lines.append((at + 2, f"clones: {runs or 'none'}"))
+        lines.append((at + 2, f"clones: {clone_list(node.clones)}"))
         for child in node.children:
             walk(by_version[child], depth + 1)
 
@@ -122,5 +156,9 @@ def tree_lines(nodes: list[Node]) -> list[tuple[int, str]]:
     return lines
 
 
-def as_json(stack: str, nodes: list[Node]) -> str:
-    return json.dumps({"stack": stack, "versions": [n.as_json() for n in nodes]}, indent=2)
+def as_json(stack: str, nodes: list[Node], base: str | None = None) -> str:
+    found: dict[str, Any] = {"stack": stack, "versions": [n.as_json() for n in nodes]}
+    if base is not None:
+        found = {"stack": stack, "base": base, "versions": found["versions"],
+                 "clones": [c.as_json() for c in clones_of(nodes)]}
+    return json.dumps(found, indent=2)
