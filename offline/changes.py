@@ -87,18 +87,16 @@ class Change:
         return found
 
 
-def leaf_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two property bags differ ('a.b[0].c')."""
+def leaf_differences(old: Any, new: Any, prefix: tuple[PathPart, ...] = ()) -> list[str]:
+    """Paths where two property bags differ, as Pulumi writes them (`a.b[0].c`,
+    `tags["a[x]"]`): unambiguous whatever a key holds."""
     if isinstance(old, dict) and isinstance(new, dict) and not _is_marker(old, new):
-        paths: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            path = f"{prefix}.{key}" if prefix else key
-            paths += leaf_differences(old.get(key), new.get(key), path)
-        return paths
+        return [p for key in sorted(set(old) | set(new))
+                for p in leaf_differences(old.get(key), new.get(key), (*prefix, key))]
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [p for i, (a, b) in enumerate(zip(old, new, strict=True))
-                for p in leaf_differences(a, b, f"{prefix}[{i}]")]
-    return [] if old == new else [prefix or "."]
+                for p in leaf_differences(a, b, (*prefix, i))]
+    return [] if old == new else [pulumi_path(prefix) or "."]
 
 
 def _is_marker(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -106,25 +104,24 @@ def _is_marker(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return SECRET_SIG_KEY in old or SECRET_SIG_KEY in new
 
 
-def forces_replacement(resource_type: str, path: str) -> bool:
+def forces_replacement(resource_type: str, path: str | Sequence[PathPart]) -> bool:
     """A changed name that is part of the ARM id, or an immutable property."""
-    top = path.split(".", 1)[0].split("[", 1)[0]
+    parts = parse_path(path) if isinstance(path, str) else list(path)
+    top = parts[0] if parts and isinstance(parts[0], str) else ""
     if top.endswith("Name") or top == "location":
         return True
-    return any(
-        path == immutable or path.startswith(immutable + ".") or path.startswith(immutable + "[")
-        for immutable in IMMUTABLE_PROPERTIES.get(resource_type, ())
-    )
+    return any(_within(parts, parse_path(immutable))
+               for immutable in IMMUTABLE_PROPERTIES.get(resource_type, ()))
 
 
 def make_differ(key: str):  # noqa: ANN201 - returns the engine's DiffFn
     def differ(reg: Registration, prior: PriorResource | None) -> tuple[str, list[str]]:
         if prior is None or prior.type != reg.type:
             return "create", []
+        ignored = [parse_path(i) for i in reg.ignore_changes]
         changed = [
             path for path in leaf_differences(prior.inputs, seal(reg.inputs, key))
-            if not any(path == i or path.startswith((i + ".", i + "["))
-                       for i in reg.ignore_changes)
+            if not any(_within(parse_path(path), i) for i in ignored)
         ]
         if not changed:
             return "same", []
@@ -169,10 +166,10 @@ def registration_diff(
     changed: Sequence[str] = (),
 ) -> tuple[ValueDiff, ...]:
     """The values that differ between two property bags, as shown (secrets redacted).
-    `changed`: the differ's dotted paths, which see a changed secret that the redacted
+    `changed`: the differ's paths, which see a changed secret that the redacted
     values cannot; each one not covered by a shown value is listed as `[secret]`."""
     def forcing(parts: Sequence[PathPart]) -> bool:
-        return forces_replacement(resource_type, dotted_path(parts))
+        return forces_replacement(resource_type, parts)
 
     found = list(value_diffs(redact(dict(old)), redact(dict(new)), forcing))
     covered = [parse_path(d.path) for d in found]
@@ -212,7 +209,10 @@ def _within(parts: Sequence[PathPart], outer: Sequence[PathPart]) -> bool:
 # -- property paths -------------------------------------------------------------------------
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_]+")
-_PATH_TOKEN = re.compile(r'\.?([^.\[\]"]+)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
+#: An index `[0]`, a quoted key `["k"]`, or a bare key: any run of characters but `.`
+#: `"` and a `[` that opens an index or a quoted key, so a dotted `tags.a[x]` (as
+#: azure-native keys its detailed diff) keeps `a[x]` whole.
+_PATH_TOKEN = re.compile(r'\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]|\.?((?:[^.\["]|\[(?!\d+\]|"))+)')
 
 
 def pulumi_path(parts: Sequence[PathPart]) -> str:
@@ -230,7 +230,7 @@ def pulumi_path(parts: Sequence[PathPart]) -> str:
 
 
 def dotted_path(parts: Sequence[PathPart]) -> str:
-    """A path as `leaf_differences` writes it ('a.b[0].c'), for `forces_replacement`."""
+    """A path as azure-native keys its detailed diff ('a.b[0].c', keys unquoted)."""
     out = ""
     for part in parts:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
@@ -240,7 +240,7 @@ def dotted_path(parts: Sequence[PathPart]) -> str:
 def parse_path(path: str) -> list[PathPart]:
     """Either form, Pulumi's (`tags["a-b"]`) or dotted (`a.b[0].c`), as its parts."""
     parts: list[PathPart] = []
-    for key, index, quoted in _PATH_TOKEN.findall(path):
+    for index, quoted, key in _PATH_TOKEN.findall(path):
         if index:
             parts.append(int(index))
         elif key:

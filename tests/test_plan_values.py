@@ -17,6 +17,8 @@ from rich.console import Console
 
 from offline.changes import (
     ValueDiff,
+    forces_replacement,
+    leaf_differences,
     parse_path,
     pulumi_path,
     registration_diff,
@@ -178,6 +180,26 @@ def test_paths_read_and_write_as_pulumi_writes_them():
     for text in ('tags["vmimage-version"]', "a.b[0].c", 'x["a\\"b"].c'):
         assert pulumi_path(parse_path(text)) == text
     assert parse_path("tags.vmimage-version") == ["tags", "vmimage-version"]  # dotted too
+    # A bracket that opens no index stays in its key, dotted (as azure-native keys its
+    # detailed diff) or quoted.
+    assert parse_path("tags.a[x]") == parse_path('tags["a[x]"]') == ["tags", "a[x]"]
+    assert parse_path("tags.a[x].b[2]") == ["tags", "a[x]", "b", 2]
+
+
+def test_the_engine_differ_writes_paths_no_key_can_confuse():
+    old = {"tags": {"a[x]": "1", "b.c": "1", "d": "1"}, "location": "westeurope"}
+    new = {"tags": {"a[x]": "2", "b.c": "2", "d": "1"}, "location": "westeurope"}
+    paths = leaf_differences(old, new)
+    assert paths == ['tags["a[x]"]', 'tags["b.c"]']
+    assert [parse_path(p) for p in paths] == [["tags", "a[x]"], ["tags", "b.c"]]
+    (first, second) = registration_diff("azure-native:compute:VirtualMachine", old, new,
+                                        paths)
+    assert (first.path, first.old, first.new) == ('tags["a[x]"]', "1", "2")
+    assert second.path == 'tags["b.c"]'
+    # Immutable properties match by parts: a tag named like one forces nothing.
+    assert forces_replacement("azure-native:resources:ResourceGroup", ["location"])
+    assert not forces_replacement("azure-native:compute:VirtualMachine",
+                                  ["tags", "location"])
 
 
 def test_value_diffs_go_leaf_by_leaf():
