@@ -67,7 +67,7 @@ def test_a_build_records_the_version_latest_meant_and_who_built_it(built):
     assert len(tags[COMMIT_TAG]) == 40  # this checkout's HEAD
     # The program's own tags on an image, provenance included, are what the tags check
     # keeps free of Azure's 50 (vmimage/config/limits.py).
-    assert len(tags) == PROGRAM_TAGS - 1  # role, version, fingerprint, 3 provenance
+    assert len(tags) == PROGRAM_TAGS - 2  # role, version, fingerprint, 3 provenance
 
 
 def test_nothing_newer_is_exit_0_and_a_new_marketplace_version_is_exit_1(built):

@@ -440,6 +440,15 @@ def test_protected_image_resources_are_quiet(type_: str) -> None:
     assert not fired(evaluate([view(type_, "img", {}, protect=True)]), "images-protected")
 
 
+@pytest.mark.parametrize("type_", sorted(rules.IMAGE_TYPES))
+def test_only_an_image_past_retention_s_keep_may_be_unprotected(type_: str) -> None:
+    tagged = view(type_, "img", {"tags": {"vmimage-retention": "keep 2"}}, protect=False)
+    out = fired(evaluate([tagged]), "images-protected")
+    # A version or managed image past keep is deleted once its build leaves the config;
+    # a gallery or image definition never is.
+    assert len(out) == (0 if type_ in (rules.GALLERY_IMAGE_VERSION, rules.MANAGED_IMAGE) else 1)
+
+
 def test_protect_not_required_elsewhere() -> None:
     assert not fired(evaluate([vm("vm-web-0"), _nsg()]), "images-protected")
 

@@ -259,3 +259,27 @@ def test_ordinary_text_is_not_a_credential(text: str) -> None:
 def test_redact_never_shows_a_query(secret: str) -> None:
     shown = redact(f"https://h.example/p?sig={secret}")
     assert shown == "https://h.example/p?<redacted>"
+
+
+# -- durations -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "days"), [("P90D", 90), ("P1D", 1), ("P12W", 84),
+                                            ("P3650D", 3650), ("P0090D", 90)])
+def test_a_duration_is_days_or_weeks(text: str, days: int) -> None:
+    parsed = TypeAdapter(values.Duration).validate_python(text)
+    assert parsed == text and isinstance(parsed, values.IsoDuration) and parsed.days == days
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("P1Y", "days or weeks"), ("P3M", "days or weeks"), ("PT12H", "days or weeks"),
+    ("-P90D", "days or weeks"), ("P90", "days or weeks"), ("90D", "days or weeks"),
+    ("P1W2D", "days or weeks"), ("p90d", "days or weeks"), ("P90D\n", "days or weeks"),
+    ("P\uff19\uff10D", "days or weeks"),  # fullwidth digits: \d would take them
+    ("P\u0669\u0660D", "days or weeks"),  # Arabic-Indic digits
+    ("P99999D", "1 to 3650 days"), ("P0D", "1 to 3650 days"), ("P600W", "1 to 3650 days"),
+    ("P" + "9" * 4000 + "D", "days or weeks"),
+])
+def test_a_duration_refuses_what_it_does_not_read(text: str, why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        TypeAdapter(values.Duration).validate_python(text)

@@ -95,6 +95,9 @@ COMMIT_TAG = "vmimage-commit"
 RELEASE_TAG = "vmimage-release"
 #: On a revoked gallery version (`builds[].revoked`): why it must no longer be used.
 REVOKED_TAG = "vmimage-revoked"
+#: On a gallery version past `gallery.retention.keep`: `keep N`. It is out of latest and no
+#: longer protected, so removing its build deletes it (vmimage/config/retention.py).
+RETENTION_TAG = "vmimage-retention"
 #: The provenance tags, in the order they are recorded.
 PROVENANCE_TAGS = (SOURCE_TAG, COMMIT_TAG, RELEASE_TAG)
 

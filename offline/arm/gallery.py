@@ -9,7 +9,7 @@ from typing import Any
 from offline.arm import tenancy
 from offline.arm.capture import captured_vm, disk_luns
 from offline.arm.control import ControlPlane
-from offline.arm.model import ArmError, Outcome, get_path, name_check
+from offline.arm.model import ArmError, Outcome, get_path, name_check, timestamp
 from vmimage.azure import naming
 
 
@@ -56,20 +56,34 @@ def gallery_image_version(arm: ControlPlane, p: dict[str, Any], at: float) -> Ou
     tenancy.check_gallery_version(arm, p, at)
     existing = arm.resources.get(rid.lower())
     if existing is not None and existing.deleted_at is None:
-        # Versions are immutable but for updatable publishing settings; no recapture.
-        return Outcome(rid, 0, existing.outputs)
+        # Versions are immutable but for updatable publishing settings; no recapture. The
+        # publication date stays the one Azure recorded when it was created.
+        published = get_path(existing.outputs, "publishingProfile.publishedDate")
+        return Outcome(rid, 0, {**existing.outputs,
+                                **_published(p, published)})
     duration = arm.latency("galleryImageVersion.capture")
     if len(set(regions) - {p.get("location")}) > 0:
         duration += arm.latency("galleryImageVersion.replicate")
+    published = _published(p, timestamp(at + duration))
     if get_path(p, "storageProfile.osDiskImage"):  # imported from VHD blobs
         luns = tenancy.vhd_source_luns(arm, p, at)
         tenancy.check_data_disk_encryption(p, luns)
-        return Outcome(rid, duration, {"dataDiskLuns": luns})
+        return Outcome(rid, duration, {"dataDiskLuns": luns, **published})
     vm = captured_vm(
         arm, get_path(p, "storageProfile.source.virtualMachineId"), at, "Capturing an image version"
     )
     tenancy.check_data_disk_encryption(p, disk_luns(vm))
-    return Outcome(rid, duration, {"dataDiskLuns": disk_luns(vm), "sourceVmId": vm.id})
+    return Outcome(rid, duration, {"dataDiskLuns": disk_luns(vm), "sourceVmId": vm.id,
+                                   **published})
+
+
+def _published(p: dict[str, Any], published: str | None) -> dict[str, Any]:
+    """The publishing profile as Azure answers it: the one sent, with the read-only
+    `publishedDate` of the version's creation (GalleryRP GalleryImageVersionPublishingProfile)."""
+    if published is None:
+        return {}
+    return {"publishingProfile": {**(p.get("publishingProfile") or {}),
+                                  "publishedDate": published}}
 
 
 def get_gallery_image_version(arm: ControlPlane, a: dict[str, Any], at: float) -> dict[str, Any]:

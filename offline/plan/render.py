@@ -166,6 +166,7 @@ def _image_versions(view: PlanView) -> list[str]:
             status += f"<br/>**revoked: {text(v.revoked)}**"
             if v.must_move:
                 status += "<br/>clone groups to move: " + ", ".join(code(g) for g in v.must_move)
+        status += "".join(f"<br/>{text(line)}" for line in v.lifecycle)
         steps = "<br/>".join(f"{i}. {s}" for i, s in enumerate(v.steps, start=1)) or "—"
         out.append(row([code(v.version), status, v.source, text(v.regions),
                         "<br/>".join(text(d) for d in v.disks) or "—", steps]))

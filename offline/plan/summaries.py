@@ -31,6 +31,7 @@ from vmimage.vocabulary import (
     MANAGED_IMAGE,
     RESTART,
     RESUME,
+    RETENTION_TAG,
     REVOKED_TAG,
     ROLE_TAG,
     RUN_COMMAND,
@@ -68,6 +69,7 @@ class VersionSummary:
     steps: tuple[str, ...]
     revoked: str | None = None  # the reason of a revoked version (its vmimage-revoked tag)
     must_move: tuple[str, ...] = ()  # clone groups on a revoked version, before or after
+    lifecycle: tuple[str, ...] = ()  # retention's lines: excluded, end of life, retired, deleted
 
 
 def image_versions(view: PlanView) -> list[VersionSummary]:
@@ -99,7 +101,25 @@ def _version_summary(view: PlanView, version: str, items: list[PlanItem]) -> Ver
         source=_source(view, build_vm, captures), regions=_regions(captures),
         disks=tuple(_disks(build_vm, items, captures)), steps=tuple(_steps(view, items)),
         revoked=revoked, must_move=tuple(_groups_on(view, version)) if revoked else (),
+        lifecycle=tuple(_lifecycle(status, build_vm, captures)),
     )
+
+
+def _lifecycle(status: str, build_vm: PlanItem | None, captures: list[PlanItem]) -> list[str]:
+    """What retention does to a version (its `vmimage-retention` tag, vmimage/config/
+    retention.py), and its end-of-life date, whoever set it."""
+    retention = next((r for c in captures for r in [c.tag(RETENTION_TAG)] if r), None)
+    if status == "deleted":
+        return ["deleted (left config, unused)"] if retention else []
+    found = [f"excluded from latest (retention {retention})"] if retention else []
+    eol = next((e for c in captures if c.type == GALLERY_IMAGE_VERSION
+                for e in [value_at(c.props, ("publishingProfile", "endOfLifeDate"))]
+                if isinstance(e, str)), None)
+    if eol:
+        found.append(f"end of life {shown(eol[:10])}")
+    if build_vm is not None and build_vm.action == "delete":
+        found.append("build VM retired")
+    return found
 
 
 def _groups_on(view: PlanView, version: str) -> list[str]:

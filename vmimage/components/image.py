@@ -14,8 +14,15 @@ from vmimage.azure import naming
 from vmimage.capture import targets_of
 from vmimage.capture.target import CaptureContext
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.config.retention import retained_out
 from vmimage.parts import vm_profile
-from vmimage.vocabulary import FINGERPRINT_TAG, IMAGE_CAPTURE, IMAGE_GALLERY, REVOKED_TAG
+from vmimage.vocabulary import (
+    FINGERPRINT_TAG,
+    IMAGE_CAPTURE,
+    IMAGE_GALLERY,
+    RETENTION_TAG,
+    REVOKED_TAG,
+)
 
 TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
     name="SecurityType", value="TrustedLaunchSupported"
@@ -140,10 +147,15 @@ class ImageCapture(pulumi.ComponentResource):
         tags.update(args.provenance)
         if args.build.revoked is not None:  # a tag changes in place, even when captured
             tags[REVOKED_TAG] = args.build.revoked
+        # Past retention's keep: its images may go once its build leaves the config.
+        keep = retained_out(args.spec).get(args.build.version)
+        if keep is not None:
+            tags[RETENTION_TAG] = f"keep {keep}"
         context = CaptureContext(
             parent=self, name=name, spec=args.spec, build=args.build,
             resource_group_name=args.resource_group_name, source_vm_id=args.source_vm_id,
-            gallery=args.gallery, tags=tags, protect=args.spec.protect_images,
+            gallery=args.gallery, tags=tags,
+            protect=args.spec.protect_images and keep is None,
             kept_replicas=args.kept_replicas)
         self.image_ids = {target.key: target.register(context)
                           for target in targets_of(args.spec)}

@@ -24,6 +24,7 @@ from vmimage.components.network import Network, NetworkArgs
 from vmimage.components.scale_set import CloneScaleSet
 from vmimage.config.fingerprint import Capture
 from vmimage.config.models import BuildSpec, CloneSpec, PipelineSpec
+from vmimage.config.retention import retire
 from vmimage.parts.type_aliases import drop_type_aliases
 from vmimage.parts.user_tags import user_tags
 from vmimage.parts.vm_profile import AdminCredentials
@@ -73,7 +74,8 @@ class ImagePipeline(pulumi.ComponentResource):
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(transformations=transformations))
         super().__init__(IMAGE_PIPELINE, name, None, opts)
-        spec = args.spec
+        # Versions past retention's keep that Azure holds: end of life set, build VM retired.
+        spec = retire(args.spec, args.captures)
         child = pulumi.ResourceOptions(parent=self)
         group = resources.ResourceGroup(
             naming.child_name(name, "rg"),

@@ -68,6 +68,8 @@ class Capture:
     provenance: Mapping[str, str] = field(default_factory=dict)
     """Its provenance tags (vmimage/config/provenance.py): as recorded when captured (none
     for older images), to record when not."""
+    published: str | None = None
+    """When Azure published it (a gallery version's `publishingProfile.publishedDate`)."""
 
 
 def fingerprint_to_record(spec: PipelineSpec, build: BuildSpec,

@@ -41,7 +41,7 @@ MAX_STATE_BYTES = 64 * 1024 * 1024
 STATE_BYTES_PER_RESOURCE = 5 * 1024
 STATE_BYTES_PER_ACTION = 96 * 1024
 #: Tags the program puts on a resource itself, at most (role, version, group or step,
-#: fingerprint, and on images the provenance: source, commit, release, and the reason of a
-#: revoked one; a run command's five: role, version, step, step kind, step index): what is
-#: left of Azure's 50 is the config's.
-PROGRAM_TAGS = 7
+#: fingerprint, and on images the provenance: source, commit, release, the reason of a
+#: revoked one and the retention of an old one; a run command's five: role, version, step,
+#: step kind, step index): what is left of Azure's 50 is the config's.
+PROGRAM_TAGS = 8

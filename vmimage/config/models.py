@@ -33,6 +33,7 @@ from vmimage.config.steps import CustomizeStep
 from vmimage.config.values import (
     DiskEncryptionSetId,
     DriveLetter,
+    Duration,
     IdentityId,
     ImageVersionId,
     Label,
@@ -155,9 +156,23 @@ class GalleryImageSpec(SpecModel):
         "(Arm64: sizes with a 'p', e.g. Standard_D2ps_v5); fixed once the definition exists")
 
 
+class RetentionSpec(SpecModel):
+    keep: int = Field(ge=1, description="how many of the newest versions (by version number, "
+                      "among the builds) stay in latest; older ones are excluded from "
+                      "latest, get an end-of-life date, lose their build VM, and may be "
+                      "deleted by removing their build")
+    end_of_life: Duration | None = Field(
+        None, description="ISO 8601 days or weeks (P90D, P12W): an older version's "
+        "end-of-life date is its publication date (Azure's publishedDate) plus this; "
+        "informational, Azure deletes nothing at end of life")
+
+
 class GallerySpec(SpecModel):
     name: str = Field(description="Azure Compute Gallery name (letters, digits, '.', '_')")
     image: GalleryImageSpec = Field(description="the image definition every build is a version of")
+    retention: RetentionSpec | None = Field(
+        None, description="keep the newest N versions in latest; retire the rest "
+        "(vmimage/config/retention.py)")
 
 
 class ManagedImageSpec(SpecModel):

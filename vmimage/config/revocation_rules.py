@@ -9,11 +9,7 @@ be: nothing uses it either.
 from __future__ import annotations
 
 from vmimage.config.models import PipelineSpec
-
-
-def groups_on(spec: PipelineSpec, version: str) -> list[str]:
-    """The clone groups that boot `version` (pinned, or through latest)."""
-    return [c.name for c in spec.clones if spec.resolve_version(c.version) == version]
+from vmimage.config.usage import groups_on
 
 
 def revocation_problems(spec: PipelineSpec) -> list[str]:

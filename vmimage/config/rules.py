@@ -26,6 +26,7 @@ from vmimage.config.license_rules import license_problems
 from vmimage.config.limit_rules import limit_problems
 from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.revocation_rules import revocation_problems
+from vmimage.config.usage import still_used
 from vmimage.config.rollout_rules import rollout_problems
 from vmimage.config.steps import kind_of
 from vmimage.config.steps.kind import exit_code_problems
@@ -356,7 +357,8 @@ def _source_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]
     parent = next((b for b in spec.builds if b.version == src.version), None)
     if parent is None:
         known = ", ".join(b.version for b in spec.builds if b is not build) or "none"
-        return [f"{at}.from.version: {src.version} is not built here (versions: {known})"]
+        return [f"{at}.from.version: {src.version} is not built here (versions: {known})"
+                f"{still_used(spec, src.version)}"]
     mine, theirs = naming.parse_version(build.version), naming.parse_version(parent.version)
     if mine is not None and theirs is not None and theirs >= mine:
         return [
@@ -413,7 +415,8 @@ def _clone_problems(spec: PipelineSpec) -> list[str]:
                 )
             else:
                 known = ", ".join(b.version for b in spec.builds)
-                found.append(f"{at}.version: {clone.version} is not built here (versions: {known})")
+                found.append(f"{at}.version: {clone.version} is not built here (versions: "
+                             f"{known}){still_used(spec, clone.version)}")
             continue
         region = spec.clone_region(clone)
         if clone.region and clone.region not in naming.AZURE_REGIONS:

@@ -465,3 +465,39 @@ def _reason(text: str) -> str:
 #: A short one-line reason (`builds[].revoked`): why a version must no longer be used.
 Reason = Annotated[str, AfterValidator(_reason), WithJsonSchema(
     {"type": "string", "minLength": 1, "maxLength": MAX_REASON, "pattern": r"\S"})]
+
+# -- durations -----------------------------------------------------------------------------
+
+#: The longest duration taken: ten years of days, so a date plus it stays a valid date.
+MAX_DURATION_DAYS = 3650
+#: The ISO 8601 subset read: `PnD` (days) or `PnW` (weeks), ASCII digits only, no sign, no
+#: years or months (their length varies), no time part.
+_DURATION = re.compile(r"P([0-9]{1,5})([DW])", re.ASCII)
+
+
+class IsoDuration(str):
+    """An ISO 8601 duration in days or weeks (`P90D`, `P12W`): the text, and its days."""
+
+    days: int
+
+    def __new__(cls, text: str, days: int) -> IsoDuration:
+        made = super().__new__(cls, text)
+        made.days = days
+        return made
+
+
+def parse_duration(text: str) -> IsoDuration:
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError("a duration is ISO 8601 days or weeks, e.g. P90D or P12W (no "
+                         "years, months, hours or sign)")
+    days = int(match[1]) * (7 if match[2] == "W" else 1)
+    if not 1 <= days <= MAX_DURATION_DAYS:
+        raise ValueError(f"a duration is 1 to {MAX_DURATION_DAYS} days (this is {days})")
+    return IsoDuration(text, days)
+
+
+#: `gallery.retention.endOfLife`: how long after publication a version reaches end of life.
+Duration = Annotated[str, AfterValidator(parse_duration), WithJsonSchema(
+    {"type": "string", "pattern": r"^P[0-9]{1,5}[DW]$",
+     "description": "ISO 8601 days or weeks, e.g. P90D or P12W"})]

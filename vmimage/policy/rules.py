@@ -43,6 +43,7 @@ from vmimage.vocabulary import (
     PUBLIC_IP,
     REDACTED_SECRET,
     RESOURCE_GROUP,
+    RETENTION_TAG,
     REVOKED_TAG,
     ROLE_TAG,
     RUN_COMMAND,
@@ -413,6 +414,9 @@ def check_internet_ssh_rdp(r: ResourceView, _: Options) -> list[str]:
 def check_images_protected(r: ResourceView, _: Options) -> list[str]:
     if r.type not in IMAGE_TYPES or r.protect:
         return []
+    tags = r.props.get("tags")
+    if r.type in (GALLERY_IMAGE_VERSION, MANAGED_IMAGE) and isinstance(tags, Mapping) and tags.get(RETENTION_TAG):
+        return []  # past retention's keep: removing its build deletes it, as the plan said
     kind = r.type.rsplit(":", 1)[-1]
     return [
         f"{kind} '{r.name}' is not protected: a destroy or an accidental replacement would "

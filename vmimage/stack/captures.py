@@ -43,8 +43,10 @@ def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
     if not getattr(found, "id", None):
         return Capture(build.version, captured=False)
     tags = getattr(found, "tags", None) or {}
+    published = getattr(getattr(found, "publishing_profile", None), "published_date", None)
     return Capture(build.version, captured=True, fingerprint=tags.get(FINGERPRINT_TAG),
-                   replicas=replicas_of(found), provenance=recorded(tags))
+                   replicas=replicas_of(found), provenance=recorded(tags),
+                   published=str(published) if published else None)
 
 
 def replicas_of(found: object) -> dict[str, int]:
