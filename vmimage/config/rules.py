@@ -26,10 +26,10 @@ from vmimage.config.license_rules import license_problems
 from vmimage.config.limit_rules import limit_problems
 from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.revocation_rules import revocation_problems
-from vmimage.config.usage import still_used
 from vmimage.config.rollout_rules import rollout_problems
 from vmimage.config.steps import kind_of
 from vmimage.config.steps.kind import exit_code_problems
+from vmimage.config.usage import still_used
 from vmimage.config.values import reads_as_reserved
 from vmimage.suggest import did_you_mean
 

@@ -415,7 +415,8 @@ def check_images_protected(r: ResourceView, _: Options) -> list[str]:
     if r.type not in IMAGE_TYPES or r.protect:
         return []
     tags = r.props.get("tags")
-    if r.type in (GALLERY_IMAGE_VERSION, MANAGED_IMAGE) and isinstance(tags, Mapping) and tags.get(RETENTION_TAG):
+    if r.type in (GALLERY_IMAGE_VERSION, MANAGED_IMAGE) and isinstance(tags, Mapping) \
+            and tags.get(RETENTION_TAG):
         return []  # past retention's keep: removing its build deletes it, as the plan said
     kind = r.type.rsplit(":", 1)[-1]
     return [
