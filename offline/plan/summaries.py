@@ -117,8 +117,8 @@ def _lifecycle(status: str, build_vm: PlanItem | None, captures: list[PlanItem])
                 if isinstance(e, str)), None)
     if eol:
         found.append(f"end of life {shown(eol[:10])}")
-    if build_vm is not None and build_vm.action == "delete":
-        found.append("build VM retired")
+    if retention and build_vm is not None and build_vm.action == "delete":
+        found.append("build VM retired")  # by retention (a `retired: true` shows as status)
     return found
 
 
