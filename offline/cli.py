@@ -207,10 +207,16 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     up.add_argument("--existing-subnet", action="append", default=[], metavar="ID=PREFIX",
                     help="a subnet that exists before the run (for network.subnetId), "
                     "with its address prefix")
-    up.add_argument("--existing", action="append", default=[], metavar="ID[@REGION]",
+    up.add_argument("--existing", action="append", default=[],
+                    metavar="ID[@REGION][;KEY=VALUE...]",
                     help="a user-assigned identity, disk encryption set, storage account, "
-                    "gallery image version or managed image that exists before the run "
-                    "(region: the stack's location unless given)")
+                    "gallery image definition or version or managed image that exists "
+                    "before the run (region: the stack's location unless given); "
+                    ";access=read: the credentials may not write under it; a definition "
+                    "takes ;osType=Linux|Windows ;osState=Generalized|Specialized "
+                    ";hyperVGeneration=V1|V2 ;architecture=x64|Arm64 ;SecurityType=... "
+                    ";DiskControllerTypes=... ;plan=PUBLISHER:PRODUCT:NAME (default: "
+                    "Linux, Generalized, V2, x64, no features, no plan)")
     up.add_argument("--quota", action="append", default=[], metavar="NAME=LIMIT",
                     help="a vCPU quota of the simulated subscription: cores (the "
                     "regional total) or a family, e.g. standardDSv5Family=16")
@@ -421,8 +427,9 @@ def existing_tenant(subnets: list[str], others: list[str], location: str, *,
     def add(arm: SimulatedArm) -> None:
         for subnet_id, prefix in declared_subnets:
             add_existing_subnet(arm, subnet_id, prefix)
-        for resource_id, region in declared:
-            add_existing(arm, resource_id, region=region)
+        for item in declared:
+            add_existing(arm, item.resource_id, region=item.region, props=item.props,
+                         read_only=item.read_only)
         arm.quotas.update(limits)
     return add
 

@@ -160,10 +160,21 @@ class SimulatorMonitor(EngineMonitor):
         if self._cloud_reads is None:
             # The user's SKU cache serves the simulator too (under the simulated
             # subscription's id), so a run's reads count as they would against Azure.
-            self._cloud_reads = AzureReads(simulated_client(self.arm, SimulatedClock(0.0)),
-                                           subscription=SUBSCRIPTION_ID,
-                                           cache=sku_cache(os.environ))
+            self._cloud_reads = AzureReads(
+                simulated_client(self.arm, SimulatedClock(0.0), subscription=SUBSCRIPTION_ID),
+                subscription=SUBSCRIPTION_ID,
+                cache=sku_cache(os.environ),
+                client_for=lambda sub: simulated_client(self.arm, SimulatedClock(0.0),
+                                                        subscription=sub))
         return self._cloud_reads
+
+    def provider_subscription(self, provider: str | None) -> str:
+        """The subscription a resource is written to: its explicit azure-native
+        provider's `subscriptionId` ("<urn>::<id>" names the provider), else the stack's."""
+        urn = (provider or "").rsplit("::", 1)[0]
+        reg = self.registrations.get(urn)
+        configured = reg.inputs.get("subscriptionId") if reg is not None else None
+        return str(configured) if configured else SUBSCRIPTION_ID
 
     # -- timing ---------------------------------------------------------------------------
     def ready_time(self, urns: list[str]) -> float:
@@ -275,12 +286,14 @@ class SimulatorMonitor(EngineMonitor):
         recorded = len(self.operations)
         try:
             # A dynamic provider is not ARM: only its REST calls meet ARM's faults.
+            self.arm.subscription = self.provider_subscription(args.provider)
             outcome = self.arm.put(reg.type, args.inputs, start, provider_retries=not dynamic)
         except ArmError:
             del self.pending[reg.urn]  # refused: the operation ended, nothing was made
             raise
         finally:
             self.arm.on_vm_call = None
+            self.arm.subscription = SUBSCRIPTION_ID
         end = start + outcome.duration
         outputs = {**args.inputs, **outcome.outputs, "id": outcome.id}
         if dynamic and len(self.operations) == recorded:

@@ -110,6 +110,8 @@ CORP_TENANT = [
     "--existing", f"{CORP}/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-weu",
     "--existing", f"{CORP}/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des-neu"
     "@northeurope",
+    "--existing", f"{CORP}/rg-platform-images/providers/Microsoft.Compute/galleries/"
+    "galplatform/images/base-ubuntu;SecurityType=TrustedLaunchSupported",
 ]
 #: What stacks/Pulumi.import.yaml expects to exist: the storage account of its uploads.
 IMPORT_TENANT = [

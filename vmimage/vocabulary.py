@@ -50,6 +50,8 @@ SCALE_SET = "azure-native:compute:VirtualMachineScaleSet"
 RUN_COMMAND = "azure-native:compute:VirtualMachineRunCommandByVirtualMachine"
 GALLERY = "azure-native:compute:Gallery"
 GALLERY_IMAGE = "azure-native:compute:GalleryImage"
+#: An explicit azure-native provider (writes to an existing definition's subscription).
+AZURE_NATIVE_PROVIDER = "pulumi:providers:azure-native"
 GALLERY_IMAGE_VERSION = "azure-native:compute:GalleryImageVersion"
 MANAGED_IMAGE = "azure-native:compute:Image"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"

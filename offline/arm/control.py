@@ -67,6 +67,12 @@ class ControlPlane:
         self.healthy_at: dict[str, float] = {}
         # vCPU quota limits by usage name (lower-case), beyond offline/quota.py's default
         self.quotas: dict[str, int] = {}
+        # Existing resources (lower-case ids) the simulated credentials may read but not
+        # write under (`--existing ID;access=read`).
+        self.read_only: set[str] = set()
+        # The subscription the current write goes to: the deployment's, or an explicit
+        # azure-native provider's `subscriptionId` (offline/engine.py sets it per call).
+        self.subscription = SUBSCRIPTION_ID
         # Told of each REST call of a VM action as it completes (op, start, end): the
         # engine records them as the resource's operations.
         self.on_vm_call: Callable[[str, float, float], None] | None = None

@@ -15,6 +15,7 @@ from offline.arm import (
 )
 from offline.arm.control import Handler, Invoke
 from vmimage.vocabulary import (
+    AZURE_NATIVE_PROVIDER,
     GALLERY,
     GALLERY_IMAGE,
     GALLERY_IMAGE_VERSION,
@@ -54,6 +55,7 @@ HANDLERS: dict[str, Handler] = {
     GALLERY: gallery.gallery,
     GALLERY_IMAGE: gallery.gallery_image,
     GALLERY_IMAGE_VERSION: gallery.gallery_image_version,
+    AZURE_NATIVE_PROVIDER: tenancy.explicit_provider,
     MANAGED_IMAGE: images.managed_image,
     RANDOM_PASSWORD: passwords.random_password,
     # Dynamic resources: the VM actions' real procedures, through the simulated REST API.

@@ -10,6 +10,7 @@ from offline.arm import tenancy
 from offline.arm.capture import captured_vm, disk_luns
 from offline.arm.control import ControlPlane
 from offline.arm.model import ArmError, Outcome, get_path, name_check, timestamp
+from offline.secrets import unwrap
 from vmimage.azure import naming
 
 
@@ -31,11 +32,13 @@ def gallery_image(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
 
 
 def gallery_image_version(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
-    image_id = arm.provider_id(
-        p["resourceGroupName"], "Microsoft.Compute/galleries", p["galleryName"],
-        "images", p["galleryImageName"],
-    )
-    arm.require_parent(image_id, at, "gallery image")
+    # In the subscription of the call's provider: the stack's, or an explicit one's.
+    image_id = (f"/subscriptions/{arm.subscription}/resourceGroups/{p['resourceGroupName']}"
+                f"/providers/Microsoft.Compute/galleries/{p['galleryName']}/images/"
+                f"{p['galleryImageName']}")
+    definition = arm.require_parent(image_id, at, "gallery image")
+    tenancy.check_write_access(arm, image_id,
+                               "Microsoft.Compute/galleries/images/versions/write")
     version = p["galleryImageVersionName"]
     if naming.parse_version(version) is None:
         raise ArmError(
@@ -66,12 +69,14 @@ def gallery_image_version(arm: ControlPlane, p: dict[str, Any], at: float) -> Ou
         duration += arm.latency("galleryImageVersion.replicate")
     published = _published(p, timestamp(at + duration))
     if get_path(p, "storageProfile.osDiskImage"):  # imported from VHD blobs
+        tenancy.check_version_fits_definition(arm, definition, None)
         luns = tenancy.vhd_source_luns(arm, p, at)
         tenancy.check_data_disk_encryption(p, luns)
         return Outcome(rid, duration, {"dataDiskLuns": luns, **published})
     vm = captured_vm(
         arm, get_path(p, "storageProfile.source.virtualMachineId"), at, "Capturing an image version"
     )
+    tenancy.check_version_fits_definition(arm, definition, unwrap(vm.props))
     tenancy.check_data_disk_encryption(p, disk_luns(vm))
     return Outcome(rid, duration, {"dataDiskLuns": disk_luns(vm), "sourceVmId": vm.id,
                                    **published})

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from offline.arm.control import ControlPlane
-from offline.arm.model import SUBSCRIPTION_ID, ArmError, ArmResource, get_path
-from vmimage.azure import arm_ids
+from offline.arm.model import SUBSCRIPTION_ID, ArmError, ArmResource, Outcome, get_path
+from vmimage.azure import arm_ids, security_types
 from vmimage.vocabulary import (
     DISK_ENCRYPTION_SET,
+    GALLERY_IMAGE,
     GALLERY_IMAGE_VERSION,
     MANAGED_IMAGE,
     STORAGE_ACCOUNT,
@@ -33,6 +35,7 @@ from vmimage.vocabulary import (
 _TOKENS = {"user-assigned identity": USER_ASSIGNED_IDENTITY,
            "disk encryption set": DISK_ENCRYPTION_SET, "subnet": SUBNET,
            "gallery image version": GALLERY_IMAGE_VERSION, "managed image": MANAGED_IMAGE,
+           "gallery image definition": GALLERY_IMAGE,
            "storage account": STORAGE_ACCOUNT}
 
 
@@ -48,15 +51,20 @@ def kind_of(resource_id: str) -> str:
 
 
 def add_existing(arm: ControlPlane, resource_id: str, *, region: str,
-                 props: dict[str, Any] | None = None) -> ArmResource:
-    """A resource that exists before the run (ready at t=0), made by someone else."""
+                 props: dict[str, Any] | None = None, read_only: bool = False) -> ArmResource:
+    """A resource that exists before the run (ready at t=0), made by someone else.
+    `read_only`: the simulated credentials may read it but write nothing under it."""
     kind = kind_of(resource_id)
     defaults: dict[str, Any] = {"location": region}
     if kind == "gallery image version":  # another gallery's: replicated to its region
         defaults["publishingProfile"] = {"targetRegions": [{"name": region}]}
+    if kind == "gallery image definition":
+        defaults.update(DEFINITION_DEFAULTS)
     resource = ArmResource(resource_id, _TOKENS[kind], resource_id.rsplit("/", 1)[-1],
                            {**defaults, **(props or {})}, ready_at=0.0)
     arm.resources[resource_id.lower()] = resource
+    if read_only:
+        arm.read_only.add(resource_id.lower())
     return resource
 
 
@@ -67,11 +75,69 @@ def add_existing_subnet(arm: ControlPlane, subnet_id: str, prefix: str) -> ArmRe
     return add_existing(arm, subnet_id, region="", props={"addressPrefix": str(network)})
 
 
-def parse_existing(item: str, default_region: str) -> tuple[str, str]:
-    """'ID@REGION' or 'ID' -> (id, region)."""
-    resource_id, _, region = item.partition("@")
-    kind_of(resource_id)
-    return resource_id, region or default_region
+#: An existing image definition, unless `--existing` says otherwise.
+DEFINITION_DEFAULTS: dict[str, Any] = {
+    "osType": "Linux", "osState": "Generalized", "hyperVGeneration": "V2",
+    "architecture": "x64", "identifier": {"publisher": "platform", "offer": "images",
+                                          "sku": "base"}}
+#: `;KEY=VALUE` properties of an existing definition, and the values each takes (None:
+#: any text). A feature (SecurityType, DiskControllerTypes, IsAcceleratedNetworkSupported)
+#: is given by its name; `plan` is PUBLISHER:PRODUCT:NAME.
+DEFINITION_KEYS: dict[str, tuple[str, ...] | None] = {
+    "osType": ("Linux", "Windows"), "osState": ("Generalized", "Specialized"),
+    "hyperVGeneration": ("V1", "V2"), "architecture": ("x64", "Arm64"),
+    "SecurityType": ("TrustedLaunch", "TrustedLaunchSupported", "ConfidentialVM",
+                     "ConfidentialVmSupported", "TrustedLaunchAndConfidentialVmSupported"),
+    "DiskControllerTypes": ("SCSI", "SCSI,NVMe", "NVMe,SCSI", "NVMe"),
+    "IsAcceleratedNetworkSupported": ("True", "False"), "plan": None}
+FEATURES = ("SecurityType", "DiskControllerTypes", "IsAcceleratedNetworkSupported")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One `--existing` item: the id, its region, its properties, its access."""
+
+    resource_id: str
+    region: str
+    props: dict[str, Any]
+    read_only: bool = False
+
+
+def parse_existing(item: str, default_region: str) -> Declared:
+    """'ID[@REGION][;KEY=VALUE...]'. Every item takes `;access=read` (the simulated
+    credentials may read it, write nothing under it); an image definition takes the
+    DEFINITION_KEYS too. ValueError names the bad part."""
+    head, *pairs = item.split(";")
+    resource_id, _, region = head.partition("@")
+    kind = kind_of(resource_id)
+    props: dict[str, Any] = {}
+    features: list[dict[str, str]] = []
+    read_only = False
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if key == "access" and value in ("read", "write"):
+            read_only = value == "read"
+            continue
+        allowed = DEFINITION_KEYS.get(key, ()) if kind == "gallery image definition" else ()
+        if not sep or (allowed is not None and value not in allowed):
+            keys = ", ".join(DEFINITION_KEYS) if kind == "gallery image definition" else ""
+            raise ValueError(f"--existing {item!r}: {pair!r} is not a property of a {kind} "
+                             f"(access=read|write{', ' + keys if keys else ''}"
+                             + (f"; {key} takes {', '.join(allowed)}" if allowed else "")
+                             + ")")
+        if key == "plan":
+            parts = value.split(":")
+            if len(parts) != 3 or not all(parts):
+                raise ValueError(f"--existing {item!r}: plan is PUBLISHER:PRODUCT:NAME")
+            props["purchasePlan"] = dict(zip(("publisher", "product", "name"), parts,
+                                             strict=True))
+        elif key in FEATURES:
+            features.append({"name": key, "value": value})
+        else:
+            props[key] = value
+    if features:
+        props["features"] = features
+    return Declared(resource_id, region or default_region, props, read_only)
 
 
 # -- rules on what refers to them --------------------------------------------------------------
@@ -148,6 +214,77 @@ def check_gallery_version(arm: ControlPlane, p: dict[str, Any], at: float) -> No
             require_encryption_set(arm, des, str(target.get("name")), at)
 
 
+def check_write_access(arm: ControlPlane, resource_id: str, action: str) -> None:
+    """403 AuthorizationFailed for a write under a scope the simulated credentials may
+    only read (`--existing ID;access=read`), as ARM answers a missing role assignment."""
+    target = resource_id.lower()
+    scope = next((s for s in arm.read_only if target == s or target.startswith(s + "/")),
+                 None)
+    if scope is not None:
+        raise ArmError(403, "AuthorizationFailed",
+                       f"The client '{CLIENT_ID}' does not have authorization to perform "
+                       f"action '{action}' over scope '{resource_id}' or the scope is "
+                       "invalid.")
+
+
+def vm_os_type(vm: dict[str, Any]) -> str | None:
+    """Linux or Windows, by the VM's OS profile or OS disk (None: it does not say)."""
+    if get_path(vm, "osProfile.windowsConfiguration"):
+        return "Windows"
+    if get_path(vm, "osProfile.linuxConfiguration"):
+        return "Linux"
+    return get_path(vm, "storageProfile.osDisk.osType")
+
+
+def vm_generation(arm: ControlPlane, vm: dict[str, Any]) -> str | None:
+    """The source VM's Hyper-V generation: its marketplace image's, or the definition's
+    (or managed image's) it was made from (None: not known here)."""
+    ref = get_path(vm, "storageProfile.imageReference") or {}
+    if ref.get("publisher"):
+        entry = arm.marketplace.get((str(ref["publisher"]).lower(), str(ref["offer"]).lower(),
+                                     str(ref["sku"]).lower()))
+        return entry.generation if entry else None
+    image_id = str(ref.get("id") or "").lower()
+    if "/versions/" in image_id:
+        image_id = image_id.rsplit("/versions/", 1)[0]
+    source = arm.resources.get(image_id)
+    return str(source.props.get("hyperVGeneration") or "V1") if source else None
+
+
+def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
+                                  vm: dict[str, Any] | None) -> None:
+    """A version is of its definition's OS, state, generation and security type: a
+    generalized source VM of another OS or generation, or a security type the definition
+    does not allow, is refused (a VHD import says nothing of these here)."""
+    props = definition.props
+    name = definition.name
+    if str(props.get("osState") or "").lower() != "generalized":
+        raise ArmError(400, "InvalidParameter",
+                       f"The gallery image '{name}' is {props.get('osState')}, but the source "
+                       "virtual machine is generalized.")
+    if vm is None:
+        return
+    os_type = vm_os_type(vm)
+    if os_type and os_type.lower() != str(props.get("osType") or "").lower():
+        raise ArmError(400, "InvalidParameter",
+                       f"The source virtual machine's OS type {os_type} does not match the "
+                       f"OS type {props.get('osType')} of gallery image '{name}'.")
+    generation = vm_generation(arm, vm)
+    wanted = str(props.get("hyperVGeneration") or "V1")
+    if generation and generation.lower() != wanted.lower():
+        raise ArmError(400, "InvalidParameter",
+                       f"The source virtual machine is Hyper-V generation {generation}, but "
+                       f"gallery image '{name}' is {wanted}.")
+    security = get_path(vm, "securityProfile.securityType") or security_types.STANDARD
+    feature = next((str(f.get("value")) for f in props.get("features") or []
+                    if str(f.get("name")).lower() == "securitytype"), "")
+    if not security_types.allows(feature, str(security)):
+        raise ArmError(400, "InvalidParameter",
+                       f"The source virtual machine's security type {security} is not "
+                       f"supported by gallery image '{name}' (SecurityType "
+                       f"{feature or 'none'}).")
+
+
 def check_data_disk_encryption(p: dict[str, Any], luns: list[int]) -> None:
     """Every data disk the version captures is named in each region's encryption."""
     for target in get_path(p, "publishingProfile.targetRegions") or []:
@@ -178,6 +315,15 @@ def vhd_source_luns(arm: ControlPlane, p: dict[str, Any], at: float) -> list[int
     return sorted(int(d["lun"]) for d in get_path(p, "storageProfile.dataDiskImages") or [])
 
 
+def explicit_provider(_arm: ControlPlane, p: dict[str, Any], _at: float) -> Outcome:
+    """An explicit azure-native provider: no call to Azure; the engine reads its
+    `subscriptionId` for the writes made through it (offline/engine.py)."""
+    return Outcome(str(uuid.uuid5(uuid.NAMESPACE_URL, str(p.get("subscriptionId")))), 0.0)
+
+
+CLIENT_ID = "00000000-0000-0000-0000-0000000000c1"
+
+
 def get_client_config(_arm: ControlPlane, _a: dict[str, Any], _at: float) -> dict[str, Any]:
     return {"subscriptionId": SUBSCRIPTION_ID, "tenantId": "00000000-0000-0000-0000-0000000000a1",
-            "clientId": "00000000-0000-0000-0000-0000000000c1", "objectId": ""}
+            "clientId": CLIENT_ID, "objectId": ""}

@@ -58,6 +58,9 @@ GALLERY_VERSION_PATH = re.compile(
     r"galleries/(?P<gallery>[^/]+)/images/(?P<image>[^/]+)/versions/(?P<version>[^/?]+)$",
     re.IGNORECASE,
 )
+GALLERY_IMAGE_PATH = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/"
+    r"galleries/[^/]+/images/[^/?]+$", re.IGNORECASE)
 MARKETPLACE_PATH = re.compile(
     r"/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/"
     r"publishers/(?P<publisher>[^/]+)/artifacttypes/vmimage/offers/(?P<offer>[^/]+)/"
@@ -160,6 +163,8 @@ class VmRest:
         if method == "GET" and SKUS_PATH.match(path):
             location = re.search(r"location eq '([^']+)'", query.get("$filter", ""))
             return 200, {}, {"value": quota.skus(location[1] if location else "")}
+        if method == "GET" and GALLERY_IMAGE_PATH.match(path):
+            return self._gallery_image(path)
         usages = USAGES_PATH.match(path)
         if method == "GET" and usages is not None:
             return 200, {}, {"value": quota.usages(self.arm.quotas, self._running(
@@ -274,6 +279,21 @@ class VmRest:
         return 200, {}, {"name": version, "location": location, "id": f"{base}/{version}",
                          "properties": {"hyperVGeneration": entry.generation,
                                         "architecture": entry.architecture}}
+
+    def _gallery_image(self, path: str) -> Reply:
+        """An image definition, by its whole id (any subscription): as ARM answers a GET,
+        its properties nested under `properties`."""
+        found = self.arm.resources.get(path.lower())
+        if found is None or not found.alive(self.clock.now):
+            shown = path.split("/providers/", 1)[-1]
+            return error(404, "ResourceNotFound",
+                         f"The Resource '{shown}' under resource group was not found.")
+        props = {k: v for k, v in unwrap(found.props).items()
+                 if k not in ("location", "tags", "resourceGroupName", "galleryName",
+                              "galleryImageName")}
+        return 200, {}, {"id": found.id, "name": found.name, "type":
+                         "Microsoft.Compute/galleries/images",
+                         "location": found.props.get("location"), "properties": props}
 
     def _record(self, op: str, start: float) -> None:
         self.calls.append((op, start, self.clock.now))
@@ -470,11 +490,14 @@ def run_action(
 
 
 def simulated_client(arm: ControlPlane, clock: SimulatedClock,
-                     on_call: Callable[[str, float, float], None] | None = None) -> Any:
+                     on_call: Callable[[str, float, float], None] | None = None,
+                     subscription: str | None = None) -> Any:
     """A real ComputeManagementClient over the simulated ARM, with the real client's
     retry settings (vmimage/azure/client.py): only the socket differs. Retry-After
     sleeps of the SDK's own retry policy pass in simulated time too."""
     rest = VmRest(arm, clock, on_call=on_call)
     transport = SimulatedArmTransport(rest, on_sleep=clock.sleep)
     retries = {k: v for k, v in TRANSPORT.items() if k.startswith("retry_")}
+    if subscription is not None:  # the paths carry it: reads of another subscription
+        retries["subscription_id"] = subscription
     return offline_compute_client(rest, transport=transport, **retries)

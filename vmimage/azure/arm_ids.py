@@ -1,5 +1,6 @@
 """ARM resource ids the config may name (an existing subnet, a user-assigned identity, a
-disk encryption set, a gallery image version, a managed image, a storage account): the
+disk encryption set, a gallery image definition or version, a managed image, a storage
+account): the
 one parser. A malformed id is refused at its key with what an id of that kind looks like;
 a parsed id knows its parts (subscription, group, names) without a lookup, and compares
 as ARM does, case-insensitively (`ArmId.canonical`).
@@ -21,11 +22,13 @@ KINDS = {
     "user-assigned identity": "Microsoft.ManagedIdentity/userAssignedIdentities/{}",
     "disk encryption set": "Microsoft.Compute/diskEncryptionSets/{}",
     "gallery image version": "Microsoft.Compute/galleries/{}/images/{}/versions/{}",
+    "gallery image definition": "Microsoft.Compute/galleries/{}/images/{}",
     "managed image": "Microsoft.Compute/images/{}",
     "storage account": "Microsoft.Storage/storageAccounts/{}",
 }
 #: How `example` names the parts of each kind's path.
-_PARTS = {"subnet": ("vnet", "subnet"), "gallery image version": ("gallery", "image", "version")}
+_PARTS = {"subnet": ("vnet", "subnet"), "gallery image version": ("gallery", "image", "version"),
+          "gallery image definition": ("gallery", "image")}
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 _GROUP = re.compile(r"[A-Za-z0-9_().-]{0,89}[A-Za-z0-9_()-]")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.()-]{0,259}")

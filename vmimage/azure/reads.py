@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -59,6 +59,11 @@ class CloudReads(Protocol):
     def vcpu_quotas(self, location: str) -> dict[str, Quota]:
         """The subscription's vCPU quotas in the region, by usage name (lower-case)."""
 
+    def gallery_image(self, subscription: str, resource_group: str, gallery: str,
+                      image: str) -> dict[str, Any] | None:
+        """An image definition's properties as ARM answers them (in any subscription the
+        credentials can read), or None when there is no such definition."""
+
 
 class CloudReadError(Exception):
     """Azure could not be asked; the message says what was asked and why it failed."""
@@ -78,8 +83,12 @@ class AzureReads:
     `reads` counts the requests made, by kind (a listing counts once, however many pages)."""
 
     def __init__(self, client: Any = None, *, subscription: str = "",
-                 cache: SkuCache | None = None) -> None:
+                 cache: SkuCache | None = None,
+                 client_for: Callable[[str], Any] | None = None) -> None:
         self._client = client
+        #: A client for another subscription (reads there are made with the same
+        #: credential); by default one like `client()`'s.
+        self._client_for = client_for
         self._subscription = subscription
         self._cache = cache
         self._images: dict[tuple[str, ...], MarketplaceImage | None] = {}
@@ -134,6 +143,32 @@ class AzureReads:
         except HttpResponseError as err:
             raise CloudReadError(f"cannot read the vCPU quotas of {location}: "
                                  f"{str(err).splitlines()[0]}") from None
+
+    def gallery_image(self, subscription: str, resource_group: str, gallery: str,
+                      image: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        self.reads["galleryImages"] += 1
+        try:
+            found = self._subscription_client(subscription).gallery_images.get(
+                resource_group, gallery, image).as_dict()
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as err:
+            raise CloudReadError(f"cannot read the image definition {image!r} of gallery "
+                                 f"{gallery!r} (resource group {resource_group!r}, "
+                                 f"subscription {subscription}): "
+                                 f"{str(err).splitlines()[0]}") from None
+        return dict(found.get("properties") or found)
+
+    def _subscription_client(self, subscription: str) -> Any:
+        client = self.client()  # first: it settles which subscription is the stack's
+        if subscription.lower() == self._subscription.lower():
+            return client
+        if self._client_for is not None:
+            return self._client_for(subscription)
+        settings = resolve_settings(_azure_native_config(), os.environ)
+        return make_compute_client(subscription, settings=settings)
 
     def _read_image(self, location: str, publisher: str, offer: str, sku: str,
                     version: str) -> MarketplaceImage | None:

@@ -49,7 +49,8 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
         gallery_name=ctx.gallery.gallery_name,
         gallery_image_name=ctx.gallery.image_name,
         gallery_image_version_name=build.version,
-        resource_group_name=ctx.resource_group_name,
+        # An existing definition's group (and, through its provider, subscription).
+        resource_group_name=ctx.gallery.resource_group_name,
         location=ctx.spec.location,
         storage_profile=storage_profile(ctx),
         publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
@@ -67,7 +68,8 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
             if build.replication_mode == "Shallow" else None,
         ),
         tags=ctx.tags,
-        opts=protected(ctx),
+        opts=pulumi.ResourceOptions.merge(protected(ctx), pulumi.ResourceOptions(
+            provider=ctx.gallery.provider)),
     )
     return version.id
 
@@ -92,9 +94,11 @@ def storage_profile(ctx: CaptureContext) -> Any:
 
 def _lookup(spec: PipelineSpec, build: BuildSpec) -> Any:
     assert spec.gallery is not None
+    existing = spec.gallery.existing
     return compute.get_gallery_image_version(
-        resource_group_name=spec.resource_group, gallery_name=spec.gallery.name,
-        gallery_image_name=spec.gallery.image.name, gallery_image_version_name=build.version)
+        resource_group_name=existing.resource_group if existing else spec.resource_group,
+        gallery_name=spec.gallery.gallery_name, gallery_image_name=spec.gallery.definition_name,
+        gallery_image_version_name=build.version)
 
 
 TARGET = CaptureTarget(rules=RULES, register=_register, lookup=_lookup)

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_azure_native import compute
+from pulumi_azure_native import Provider, compute
 
 from vmimage.azure import naming
 from vmimage.capture import targets_of
 from vmimage.capture.target import CaptureContext
+from vmimage.config.definition import wanted_definition
 from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.config.retention import retained_out
 from vmimage.parts import vm_profile
@@ -24,30 +25,21 @@ from vmimage.vocabulary import (
     REVOKED_TAG,
 )
 
-TRUSTED_LAUNCH_FEATURE = compute.GalleryImageFeatureArgs(
-    name="SecurityType", value="TrustedLaunchSupported"
-)
-
 
 def definition_features(spec: PipelineSpec) -> list[compute.GalleryImageFeatureArgs]:
     """Features of the image definition; set once, as Azure cannot add them later."""
-    assert spec.gallery is not None
-    features = [TRUSTED_LAUNCH_FEATURE] if spec.trusted_launch else []
-    controllers = spec.gallery.image.disk_controller_types
-    if "NVMe" in controllers:  # SCSI alone is what an unmarked definition means
-        features.append(compute.GalleryImageFeatureArgs(
-            name="DiskControllerTypes", value=",".join(controllers)))
-    return features
+    return [compute.GalleryImageFeatureArgs(name=name, value=value)
+            for name, value in wanted_definition(spec).features]
 
 
 def purchase_plan(spec: PipelineSpec) -> compute.ImagePurchasePlanArgs | None:
     """The definition's purchase plan: what a marketplace source with a plan passes on to
     every VM made from the image (they must name it too)."""
-    plan = spec.definition_plan
+    plan = wanted_definition(spec).purchase_plan
     if plan is None:
         return None
-    return compute.ImagePurchasePlanArgs(name=plan.name, product=plan.product,
-                                         publisher=plan.publisher)
+    publisher, product, plan_name = plan
+    return compute.ImagePurchasePlanArgs(name=plan_name, product=product, publisher=publisher)
 
 
 @dataclass(frozen=True)
@@ -55,7 +47,10 @@ class ImageGalleryArgs:
     spec: PipelineSpec
     """The validated pipeline spec (gallery and image definition names, OS, generation)."""
     resource_group_name: pulumi.Input[str]
-    """Resource group the gallery lives in."""
+    """Resource group the gallery lives in (when the stack creates it)."""
+    deployment_subscription: str | None = None
+    """The subscription the stack deploys into (None: not known here): an existing
+    definition in another one is written to through a provider of its own."""
 
 
 class ImageGallery(pulumi.ComponentResource):
@@ -63,6 +58,11 @@ class ImageGallery(pulumi.ComponentResource):
     image_name: pulumi.Output[str]
     """Name of the image definition that every version of this pipeline belongs to."""
     image_id: pulumi.Output[str]
+    resource_group_name: pulumi.Output[str]
+    """Resource group of the gallery (an existing definition's may be another)."""
+    provider: pulumi.ProviderResource | None
+    """The provider versions are written with: None (the stack's), or one for an existing
+    definition's subscription."""
 
     def __init__(
         self, name: str, args: ImageGalleryArgs, opts: pulumi.ResourceOptions | None = None
@@ -70,41 +70,61 @@ class ImageGallery(pulumi.ComponentResource):
         super().__init__(IMAGE_GALLERY, name, None, opts)
         spec = args.spec
         assert spec.gallery is not None
+        self.provider = None
+        existing = spec.gallery.existing
+        if existing is not None:
+            # Someone else's definition: read and checked before anything registered
+            # (vmimage/stack/definitions.py); the stack only adds versions to it.
+            self.gallery_name = pulumi.Output.from_input(existing.names[0])
+            self.image_name = pulumi.Output.from_input(existing.names[1])
+            self.image_id = pulumi.Output.from_input(str(existing))
+            self.resource_group_name = pulumi.Output.from_input(existing.resource_group)
+            if args.deployment_subscription is not None and \
+                    existing.subscription.lower() != args.deployment_subscription.lower():
+                # azure-native resources take no subscription: another subscription's
+                # are written through an explicit provider configured with it.
+                self.provider = Provider(naming.child_name(name, "subscription"),
+                                         subscription_id=existing.subscription,
+                                         opts=pulumi.ResourceOptions(parent=self))
+            self.register_outputs({"galleryName": self.gallery_name,
+                                   "imageId": self.image_id})
+            return
         protected = pulumi.ResourceOptions(parent=self, protect=spec.protect_images)
         gallery = compute.Gallery(
             naming.child_name(name, "gallery"),
-            gallery_name=spec.gallery.name,
+            gallery_name=spec.gallery.gallery_name,
             resource_group_name=args.resource_group_name,
             location=spec.location,
             description=f"vmimage pipeline images ({spec.resource_group})",
             opts=protected,
         )
         image = spec.gallery.image
+        want = wanted_definition(spec)
         definition = compute.GalleryImage(
             naming.child_name(name, "definition"),
             gallery_name=gallery.name,
-            gallery_image_name=image.name,
+            gallery_image_name=spec.gallery.definition_name,
             resource_group_name=args.resource_group_name,
             location=spec.location,
-            os_type=compute.OperatingSystemTypes.WINDOWS
-            if spec.windows
-            else compute.OperatingSystemTypes.LINUX,
-            os_state=compute.OperatingSystemStateTypes.GENERALIZED,
-            hyper_v_generation=image.generation,
+            os_type=compute.OperatingSystemTypes(want.os_type),
+            os_state=compute.OperatingSystemStateTypes(want.os_state),
+            hyper_v_generation=want.hyper_v_generation,
+            # Required without imageId (vmimage/config/definition.py): set here.
             identifier=compute.GalleryImageIdentifierArgs(
-                publisher=image.publisher, offer=image.offer, sku=image.sku
+                publisher=image.publisher or "", offer=image.offer or "", sku=image.sku or ""
             ),
             description=image.description,
             features=definition_features(spec) or None,
             # Set only when it differs from Azure's default (x64), so definitions made
             # before the key existed see no change (it cannot change on a definition).
-            architecture=compute.Architecture.ARM64 if image.architecture == "Arm64" else None,
+            architecture=compute.Architecture.ARM64 if want.architecture == "Arm64" else None,
             purchase_plan=purchase_plan(spec),
             opts=protected,
         )
         self.gallery_name = gallery.name
         self.image_name = definition.name
         self.image_id = definition.id
+        self.resource_group_name = pulumi.Output.from_input(args.resource_group_name)
         self.register_outputs({"galleryName": self.gallery_name, "imageId": self.image_id})
 
 

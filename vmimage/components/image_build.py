@@ -122,6 +122,8 @@ class ImageBuild(pulumi.ComponentResource):
                            image_id=self.image.clone_source_id,
                            gallery_name=args.gallery.gallery_name,
                            image_name=args.gallery.image_name,
+                           gallery_resource_group_name=args.gallery.resource_group_name
+                           if args.spec.gallery and args.spec.gallery.image_id else None,
                            frozen=args.capture is not None and args.capture.captured,
                            environment=args.environment),
             opts=pulumi.ResourceOptions(parent=self))

@@ -46,6 +46,9 @@ class ImagePipelineArgs:
     """azure-native:environment, for the Generalize step's SDK client."""
     keep_type_aliases: bool = False
     """Keep azure-native's type aliases (vmimage/parts/type_aliases.py)."""
+    deployment_subscription: str | None = None
+    """The subscription the stack deploys into, when known: versions of an existing
+    definition in another one go through a provider for that subscription."""
 
 
 class ImagePipeline(pulumi.ComponentResource):
@@ -94,7 +97,8 @@ class ImagePipeline(pulumi.ComponentResource):
         gallery = (
             ImageGallery(
                 naming.child_name(name, "gallery"),
-                ImageGalleryArgs(spec=spec, resource_group_name=rg_name),
+                ImageGalleryArgs(spec=spec, resource_group_name=rg_name,
+                                 deployment_subscription=args.deployment_subscription),
                 opts=child,
             )
             if spec.uses_gallery

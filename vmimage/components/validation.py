@@ -40,6 +40,8 @@ class ValidationArgs:
     """The captured version: the validation VM boots it."""
     gallery_name: pulumi.Input[str]
     image_name: pulumi.Input[str]
+    gallery_resource_group_name: pulumi.Input[str] | None = None
+    """The gallery's group, when not the pipeline's (an existing definition's)."""
     frozen: bool = False
     """Validated before (the build is captured): nothing of it changes again."""
     environment: str | None = None
@@ -86,6 +88,7 @@ class Validation(pulumi.ComponentResource):
                         subscription_id=subscription_output(vm.id),
                         environment=args.environment, gallery_name=args.gallery_name,
                         gallery_image_name=args.image_name,
+                        gallery_resource_group_name=args.gallery_resource_group_name,
                         gallery_image_version_name=build.version,
                         exclude_from_latest=build.excluded_from_latest),
             opts=pulumi.ResourceOptions(

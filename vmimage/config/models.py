@@ -23,7 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from vmimage.azure import naming
+from vmimage.azure import arm_ids, naming
+from vmimage.azure.arm_ids import ArmId
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
 from vmimage.config.base import SpecModel
 from vmimage.config.bootstrap import BootstrapData
@@ -34,6 +35,7 @@ from vmimage.config.values import (
     DiskEncryptionSetId,
     DriveLetter,
     Duration,
+    GalleryImageId,
     IdentityId,
     ImageVersionId,
     Label,
@@ -129,22 +131,34 @@ def _image_identifier(value: str) -> str:
 ImageIdentifier = Annotated[str, AfterValidator(_image_identifier)]
 
 
+#: `gallery.image` keys that describe the definition the stack creates: with
+#: `gallery.imageId` the existing definition has them already, so they are refused
+#: (vmimage/config/definition.py), by config key and field name.
+CREATED_DEFINITION_KEYS = {"name": "name", "publisher": "publisher", "offer": "offer",
+                           "sku": "sku", "description": "description"}
+
+
 class GalleryImageSpec(SpecModel):
-    name: str = Field(description="image definition name in the gallery")
+    name: str | None = Field(
+        None, description="image definition name in the gallery (required unless "
+        "gallery.imageId)")
     os: Literal["linux", "windows"] = Field(
         description="OS of the image: picks waagent deprovision or sysprep"
     )
     generation: Literal["V1", "V2"] = Field(
         "V2", description="Hyper-V generation; Trusted Launch needs V2"
     )
-    publisher: ImageIdentifier = Field(
-        min_length=1, max_length=128, description="image definition identifier: publisher"
+    publisher: ImageIdentifier | None = Field(
+        None, min_length=1, max_length=128,
+        description="image definition identifier: publisher (required unless gallery.imageId)"
     )
-    offer: ImageIdentifier = Field(
-        min_length=1, max_length=64, description="image definition identifier: offer"
+    offer: ImageIdentifier | None = Field(
+        None, min_length=1, max_length=64,
+        description="image definition identifier: offer (required unless gallery.imageId)"
     )
-    sku: ImageIdentifier = Field(
-        min_length=1, max_length=64, description="image definition identifier: SKU")
+    sku: ImageIdentifier | None = Field(
+        None, min_length=1, max_length=64,
+        description="image definition identifier: SKU (required unless gallery.imageId)")
     description: str | None = Field(None, description="free text shown in the portal")
     disk_controller_types: tuple[Literal["SCSI", "NVMe"], ...] = Field(
         ("SCSI",), min_length=1,
@@ -168,11 +182,37 @@ class RetentionSpec(SpecModel):
 
 
 class GallerySpec(SpecModel):
-    name: str = Field(description="Azure Compute Gallery name (letters, digits, '.', '_')")
-    image: GalleryImageSpec = Field(description="the image definition every build is a version of")
+    name: str | None = Field(
+        None, description="Azure Compute Gallery name (letters, digits, '.', '_'); required "
+        "unless gallery.imageId")
+    image_id: GalleryImageId | None = Field(
+        None, description="publish into an existing image definition (any resource group "
+        "or subscription the credentials can write to): it is read and checked before "
+        "anything is registered, and never created, changed or deleted; gallery.name and "
+        "gallery.image's name, publisher, offer, sku and description are then the "
+        "definition's own and refused here")
+    image: GalleryImageSpec = Field(
+        description="the image definition every build is a version of (with imageId: what "
+        "the builds are, checked against it)")
     retention: RetentionSpec | None = Field(
         None, description="keep the newest N versions in latest; retire the rest "
         "(vmimage/config/retention.py)")
+
+    @property
+    def existing(self) -> ArmId | None:
+        """The existing definition versions are published into (parsed), if any."""
+        return arm_ids.parse(self.image_id, "gallery image definition") \
+            if self.image_id else None
+
+    @property
+    def gallery_name(self) -> str:
+        existing = self.existing
+        return existing.names[0] if existing else self.name or "gallery"
+
+    @property
+    def definition_name(self) -> str:
+        existing = self.existing
+        return existing.names[1] if existing else self.image.name or "image"
 
 
 class ManagedImageSpec(SpecModel):
@@ -586,7 +626,7 @@ class PipelineSpec(SpecModel):
     @property
     def image_name(self) -> str:
         if self.gallery:
-            return self.gallery.image.name
+            return self.gallery.definition_name
         # Without either, validation reports the missing name; 'image' keeps it going.
         return self.managed_image.name if self.managed_image else "image"
 

@@ -16,6 +16,7 @@ from vmimage.azure.ssh_keys import key_problems
 from vmimage.config import bootstrap
 from vmimage.config.capture.target import shown
 from vmimage.config.capture.targets import rules_of
+from vmimage.config.definition import created_key_problems
 from vmimage.config.fingerprint import Capture, build_fingerprint
 from vmimage.config.image_inputs import (
     image_input_problems,
@@ -49,6 +50,7 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += _network_problems(spec)
     problems += _admin_problems(spec)
     problems += _capture_problems(spec)
+    problems += created_key_problems(spec)
     problems += _build_problems(spec)
     problems += _clone_problems(spec)
     if spec.network.subnet_prefix is not None:  # an existing subnet: checked in preflight
@@ -124,12 +126,12 @@ def _naming_problems(spec: PipelineSpec) -> list[str]:
     found = [f"resourceGroup: {p}" for p in naming.RESOURCE_GROUP.problems(spec.resource_group)]
     if spec.location not in naming.AZURE_REGIONS and spec.location != "unset":
         found.append(f"location: {_region_problem(spec.location)}")
-    if spec.gallery:
-        found += [f"gallery.name: {p}" for p in naming.GALLERY.problems(spec.gallery.name)]
-        found += [
-            f"gallery.image.name: {p}"
-            for p in naming.GALLERY_IMAGE.problems(spec.gallery.image.name)
-        ]
+    if spec.gallery:  # an existing definition's names are Azure's already
+        if spec.gallery.name is not None:
+            found += [f"gallery.name: {p}" for p in naming.GALLERY.problems(spec.gallery.name)]
+        if spec.gallery.image.name is not None:
+            found += [f"gallery.image.name: {p}"
+                      for p in naming.GALLERY_IMAGE.problems(spec.gallery.image.name)]
     if spec.managed_image:
         found += [
             f"managedImage.name: {p}"

@@ -191,6 +191,8 @@ def _arm_id(kind: str) -> Any:
 
 SubnetId = _arm_id("subnet")
 ImageVersionId = _arm_id("gallery image version")
+#: An existing image definition versions are published into (`gallery.imageId`).
+GalleryImageId = _arm_id("gallery image definition")
 ManagedImageId = _arm_id("managed image")
 StorageAccountId = _arm_id("storage account")
 IdentityId = _arm_id("user-assigned identity")

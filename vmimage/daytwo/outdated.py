@@ -55,8 +55,11 @@ class AzureView:
 def own_versions(spec: PipelineSpec, reads: SourceReads) -> AzureView:
     if spec.gallery is None or not spec.uses_gallery:
         return AzureView({})
-    return AzureView(reads.gallery_versions(None, spec.resource_group, spec.gallery.name,
-                                            spec.gallery.image.name))
+    existing = spec.gallery.existing
+    return AzureView(reads.gallery_versions(
+        existing.subscription if existing else None,
+        existing.resource_group if existing else spec.resource_group,
+        spec.gallery.gallery_name, spec.gallery.definition_name))
 
 
 def line_of(build: BuildSpec) -> tuple[str, ...]:

@@ -41,7 +41,8 @@ class PublishError(VmActionError):
 
 
 def publish_version(client: Any, resource_group: str, vm_name: str, *, gallery: str,
-                    image: str, version: str, exclude_from_latest: bool,
+                    image: str, gallery_group: str | None = None, version: str,
+                    exclude_from_latest: bool,
                     sleep: Callable[[float], None] = time.sleep,
                     clock: Callable[[], float] = time.monotonic,
                     progress: Callable[[str], None] | None = None,
@@ -53,7 +54,7 @@ def publish_version(client: Any, resource_group: str, vm_name: str, *, gallery: 
     try:
         report(f"publishing {image} {version} (excludeFromLatest {exclude_from_latest})")
         client.gallery_image_versions.begin_update(
-            resource_group, gallery, image, version,
+            gallery_group or resource_group, gallery, image, version,
             {"properties": {"publishingProfile": {"excludeFromLatest": exclude_from_latest}}},
         ).result()
         report("deallocating the validation VM")
@@ -68,13 +69,15 @@ def publish_version(client: Any, resource_group: str, vm_name: str, *, gallery: 
 def _run(client: Any, props: dict[str, Any], **how: Any) -> dict[str, Any]:
     return publish_version(
         client, props["resourceGroupName"], props["vmName"], gallery=props["galleryName"],
+        gallery_group=props.get("galleryResourceGroupName") or props["resourceGroupName"],
         image=props["galleryImageName"], version=props["galleryImageVersionName"],
         exclude_from_latest=bool(props.get("excludeFromLatest")), **how)
 
 
 PUBLISH = VmAction(
     name="publish",
-    inputs=("galleryName", "galleryImageName", "galleryImageVersionName", "excludeFromLatest"),
+    inputs=("galleryName", "galleryImageName", "galleryImageVersionName", "excludeFromLatest",
+            "galleryResourceGroupName"),
     outputs=("powerState",), done_at="publishedAt", run=_run,
     required=("resourceGroupName", "vmName", "vmId", "galleryName", "galleryImageName",
               "galleryImageVersionName"),
@@ -97,6 +100,8 @@ class PublishArgs(VmArgs):
     gallery_image_name: pulumi.Input[str]
     gallery_image_version_name: str
     exclude_from_latest: bool = False
+    gallery_resource_group_name: pulumi.Input[str] | None = None
+    """The gallery's group when it is not the VM's (an existing definition's)."""
 
 
 class Publish(VmActionResource, module="vmimage", name="Publish"):
