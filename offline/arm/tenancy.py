@@ -23,9 +23,11 @@ from offline.arm.model import SUBSCRIPTION_ID, ArmError, ArmResource, Outcome, g
 from vmimage.azure import arm_ids, security_types
 from vmimage.vocabulary import (
     DISK_ENCRYPTION_SET,
+    GALLERY,
     GALLERY_IMAGE,
     GALLERY_IMAGE_VERSION,
     MANAGED_IMAGE,
+    RESOURCE_GROUP,
     STORAGE_ACCOUNT,
     SUBNET,
     USER_ASSIGNED_IDENTITY,
@@ -60,6 +62,14 @@ def add_existing(arm: ControlPlane, resource_id: str, *, region: str,
         defaults["publishingProfile"] = {"targetRegions": [{"name": region}]}
     if kind == "gallery image definition":
         defaults.update(DEFINITION_DEFAULTS)
+        # A definition implies its gallery and group: reads walk through them.
+        group, gallery = resource_id.split("/providers/", 1)[0], resource_id.rsplit(
+            "/images/", 1)[0]
+        for parent_id, token in ((group, RESOURCE_GROUP), (gallery, GALLERY)):
+            if parent_id.lower() not in arm.resources:
+                arm.resources[parent_id.lower()] = ArmResource(
+                    parent_id, token, parent_id.rsplit("/", 1)[-1], {"location": region},
+                    ready_at=0.0)
     resource = ArmResource(resource_id, _TOKENS[kind], resource_id.rsplit("/", 1)[-1],
                            {**defaults, **(props or {})}, ready_at=0.0)
     arm.resources[resource_id.lower()] = resource
@@ -229,9 +239,9 @@ def check_write_access(arm: ControlPlane, resource_id: str, action: str) -> None
 
 def vm_os_type(vm: dict[str, Any]) -> str | None:
     """Linux or Windows, by the VM's OS profile or OS disk (None: it does not say)."""
-    if get_path(vm, "osProfile.windowsConfiguration"):
+    if get_path(vm, "osProfile.windowsConfiguration") is not None:
         return "Windows"
-    if get_path(vm, "osProfile.linuxConfiguration"):
+    if get_path(vm, "osProfile.linuxConfiguration") is not None:
         return "Linux"
     return get_path(vm, "storageProfile.osDisk.osType")
 
@@ -248,7 +258,8 @@ def vm_generation(arm: ControlPlane, vm: dict[str, Any]) -> str | None:
     if "/versions/" in image_id:
         image_id = image_id.rsplit("/versions/", 1)[0]
     source = arm.resources.get(image_id)
-    return str(source.props.get("hyperVGeneration") or "V1") if source else None
+    generation = source.props.get("hyperVGeneration") if source else None
+    return str(generation) if generation else None
 
 
 def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
@@ -258,20 +269,21 @@ def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
     does not allow, is refused (a VHD import says nothing of these here)."""
     props = definition.props
     name = definition.name
-    if str(props.get("osState") or "").lower() != "generalized":
+    # A property the definition's request left out is not judged here.
+    if props.get("osState") and str(props["osState"]).lower() != "generalized":
         raise ArmError(400, "InvalidParameter",
                        f"The gallery image '{name}' is {props.get('osState')}, but the source "
                        "virtual machine is generalized.")
     if vm is None:
         return
     os_type = vm_os_type(vm)
-    if os_type and os_type.lower() != str(props.get("osType") or "").lower():
+    if os_type and props.get("osType") and os_type.lower() != str(props["osType"]).lower():
         raise ArmError(400, "InvalidParameter",
                        f"The source virtual machine's OS type {os_type} does not match the "
                        f"OS type {props.get('osType')} of gallery image '{name}'.")
     generation = vm_generation(arm, vm)
-    wanted = str(props.get("hyperVGeneration") or "V1")
-    if generation and generation.lower() != wanted.lower():
+    wanted = str(props.get("hyperVGeneration") or "")
+    if generation and wanted and generation.lower() != wanted.lower():
         raise ArmError(400, "InvalidParameter",
                        f"The source virtual machine is Hyper-V generation {generation}, but "
                        f"gallery image '{name}' is {wanted}.")
