@@ -12,6 +12,7 @@ from conftest import LOCATION, load_pipeline, load_stack_dict, problems_of
 from vmimage.config.errors import SpecError, key_path
 from vmimage.config.models import auto_replicas
 from vmimage.config.rules import semantic_problems
+from vmimage.config.security_type import wanted_security_type
 from vmimage.config.validate import load_spec
 from vmimage.stack import config as stack_config_module
 
@@ -432,21 +433,29 @@ def test_readwrite_caching_is_allowed_but_warned():
 # -- trusted launch defaults ---------------------------------------------------------------
 
 def test_trusted_launch_defaults():
-    gen2 = load_spec(load_pipeline("dev"), location=LOCATION).spec
-    assert gen2.trusted_launch is True
+    def wanted(raw: dict) -> str:
+        return wanted_security_type(load_spec(raw, location=LOCATION).spec)
+
+    assert wanted(load_pipeline("dev")) == "TrustedLaunch"
 
     raw = load_pipeline("dev")
     raw["capture"] = "both"
-    assert load_spec(raw, location=LOCATION).spec.trusted_launch is False
+    assert wanted(raw) == "Standard"
 
     raw = load_pipeline("dev")
     raw["capture"] = "managedImage"
     raw["builds"][0]["regions"] = []
-    assert load_spec(raw, location=LOCATION).spec.trusted_launch is False
+    assert wanted(raw) == "Standard"
 
     raw = load_pipeline("dev")
     raw["gallery"]["image"]["generation"] = "V1"
-    assert load_spec(raw, location=LOCATION).spec.trusted_launch is False
+    assert wanted(raw) == "Standard"
+
+    raw = load_pipeline("dev")  # the earlier spelling still says the same
+    raw["security"] = {"trustedLaunch": False}
+    assert wanted(raw) == "Standard"
+    raw["security"] = {"type": "ConfidentialVM"}
+    assert wanted(raw) == "ConfidentialVM"
 
 
 def test_trusted_launch_forced_on_with_managed_image_is_refused():
@@ -454,8 +463,8 @@ def test_trusted_launch_forced_on_with_managed_image_is_refused():
     raw["capture"] = "both"
     raw["security"] = {"trustedLaunch": True}
     assert problems_of(raw) == [
-        "security.trustedLaunch: managed images do not support Trusted Launch; use capture: "
-        "gallery or turn trustedLaunch off"
+        "security.trustedLaunch: managed images do not support TrustedLaunch VMs; use "
+        "capture: gallery, or security.type: Standard"
     ]
 
 

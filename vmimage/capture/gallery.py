@@ -10,10 +10,12 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
+from vmimage.azure.security_types import IMAGE_ENCRYPTION
 from vmimage.capture.target import CaptureContext, CaptureTarget, protected
 from vmimage.config.capture.gallery import RULES
 from vmimage.config.image_disks import image_disks
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.config.security_type import encryption_type
 
 
 def target_regions(spec: PipelineSpec, build: BuildSpec,
@@ -31,7 +33,15 @@ def target_regions(spec: PipelineSpec, build: BuildSpec,
 
 def regional_encryption(spec: PipelineSpec, build: BuildSpec, des: str | None) -> Any:
     """One region's replicas under customer-managed keys: the OS disk and every data disk
-    the version carries (its own and its ancestors'), by LUN."""
+    the version carries (its own and its ancestors'), by LUN. A confidential stack's
+    replicas carry the build VM's confidential OS-disk encryption instead (platform keys:
+    the config rules refuse a disk encryption set there)."""
+    confidential = encryption_type(spec)
+    if confidential is not None:
+        return compute.EncryptionImagesArgs(os_disk_image=compute.OSDiskImageEncryptionArgs(
+            security_profile=compute.OSDiskImageSecurityProfileArgs(
+                confidential_vm_encryption_type=compute.ConfidentialVMEncryptionType(
+                    IMAGE_ENCRYPTION[confidential]))))
     if des is None:
         return None
     return compute.EncryptionImagesArgs(

@@ -16,11 +16,9 @@ from typing import Any
 
 from vmimage.azure import security_types
 from vmimage.config.models import CREATED_DEFINITION_KEYS, PipelineSpec
+from vmimage.config.security_type import wanted_security_type
 
 AT = "gallery.imageId"
-#: The SecurityType feature the stack sets on a definition it creates, per VM security type.
-SECURITY_FEATURE = {"TrustedLaunch": "TrustedLaunchSupported",
-                    "ConfidentialVM": "ConfidentialVmSupported"}
 
 
 @dataclass(frozen=True)
@@ -41,19 +39,13 @@ class Definition:
         return next((v for n, v in self.features if n.lower() == name.lower()), "")
 
 
-def vm_security_type(spec: PipelineSpec) -> str:
-    """Standard, TrustedLaunch or ConfidentialVM: the security type of the build VM and
-    clones, which the definition must allow."""
-    return security_types.TRUSTED_LAUNCH if spec.trusted_launch else security_types.STANDARD
-
-
 def wanted_definition(spec: PipelineSpec) -> Definition:
     """The definition the pipeline creates, or needs an existing one to be."""
     assert spec.gallery is not None
     features: list[tuple[str, str]] = []
-    security = SECURITY_FEATURE.get(vm_security_type(spec))
+    security = security_types.DEFINITION_FEATURE[wanted_security_type(spec)]
     if security:
-        features.append(("SecurityType", security))
+        features.append((security_types.SECURITY_TYPE_FEATURE, security))
     controllers = spec.gallery.image.disk_controller_types
     if "NVMe" in controllers:  # SCSI alone is what an unmarked definition means
         features.append(("DiskControllerTypes", ",".join(controllers)))
@@ -112,13 +104,13 @@ def definition_problems(spec: PipelineSpec, found: Definition) -> list[str]:
         problems.append(f"{AT}: the definition's architecture is {found.architecture}, but "
                         f"gallery.image.architecture is {want.architecture} (the VM sizes "
                         "are checked against it)")
-    security = vm_security_type(spec)
+    security = wanted_security_type(spec)
     declared = found.feature("SecurityType")
     if not security_types.allows(declared, security):
         shown = f"definition's feature SecurityType is {declared}" if declared else \
             "definition has no SecurityType feature (Standard VMs only)"
         problems.append(f"{AT}: the {shown}, but the build VM and clones are "
-                        f"{security} VMs (security.trustedLaunch); set security to what "
+                        f"{security} VMs (security.type); set security.type to what "
                         "it allows, or use a definition that allows them")
     wanted_controllers = _controllers(want.feature("DiskControllerTypes"))
     if _controllers(found.feature("DiskControllerTypes")) != wanted_controllers:

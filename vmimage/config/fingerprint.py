@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vmimage.config.security_type import encryption_type, wanted_security_type
 from vmimage.config.steps import kind_of
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def build_content(spec: PipelineSpec, build: BuildSpec) -> dict[str, Any]:
         "os": spec.os,
         "from": build.from_.model_dump(mode="json", by_alias=True, exclude_none=True),
         "size": build.size,
-        "trustedLaunch": spec.trusted_launch,
+        "trustedLaunch": wanted_security_type(spec) == "TrustedLaunch",
         # Keys added later enter only when set, so builds captured before keep their
         # fingerprint.
         "dataDisks": [d.model_dump(mode="json", by_alias=True,
@@ -46,6 +47,10 @@ def build_content(spec: PipelineSpec, build: BuildSpec) -> dict[str, Any]:
         **({"osDisk": build.os_disk.model_dump(mode="json", by_alias=True)}
            if build.os_disk else {}),
         **({"architecture": spec.architecture} if spec.architecture != "x64" else {}),
+        **({"securityType": "ConfidentialVM", "encryptionType": encryption_type(spec)}
+           if encryption_type(spec) else {}),
+        **({"secureBoot": False} if not spec.security.secure_boot
+           and wanted_security_type(spec) != "Standard" else {}),
     }
 
 

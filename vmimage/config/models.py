@@ -44,6 +44,8 @@ from vmimage.config.values import (
     MountPathValue,
     Reason,
     RecipeName,
+    SecurityEncryptionType,
+    SecurityType,
     StorageAccountId,
     SubnetId,
     TagKey,
@@ -509,9 +511,26 @@ class CloneSpec(SpecModel):
 
 
 class SecuritySpec(SpecModel):
+    """The security type is the stack's, not a build's: every version is one of the one
+    image definition, whose SecurityType feature is fixed once it exists, and every
+    build VM, clone and scale set runs it."""
+
+    type: SecurityType | None = Field(
+        None, description="the VM security type of build VMs, clones and scale sets, and "
+        "the image definition's SecurityType feature: Standard, TrustedLaunch (secure boot "
+        "+ vTPM) or ConfidentialVM (a confidential size, e.g. Standard_DC2as_v5); default: "
+        "TrustedLaunch for a Gen2 gallery image, else Standard")
     trusted_launch: bool | None = Field(
-        None, description="secure boot + vTPM; default on for Gen2 gallery images"
+        None, description="the earlier spelling of type: true is TrustedLaunch, false "
+        "Standard (give one of the two)"
     )
+    encryption_type: SecurityEncryptionType | None = Field(
+        None, description="ConfidentialVM only: the OS disk's securityEncryptionType, "
+        "VMGuestStateOnly (the default: the VM guest state blob) or DiskWithVMGuestState "
+        "(the OS disk too, confidential disk encryption)")
+    secure_boot: bool = Field(
+        True, description="TrustedLaunch and ConfidentialVM: UEFI secure boot (vTPM is "
+        "always on; off only for kernels or drivers that are not signed)")
     encryption_at_host: bool = Field(False, description="encrypt temp disks and caches at the host")
     disk_encryption_set_id: DiskEncryptionSetId | None = Field(
         None, description="customer-managed keys for the OS and data disks of build VMs, "
@@ -641,18 +660,6 @@ class PipelineSpec(SpecModel):
     @property
     def uses_managed_image(self) -> bool:
         return "managedImage" in self.capture
-
-    @property
-    def trusted_launch(self) -> bool:
-        if self.security.trusted_launch is not None:
-            return self.security.trusted_launch
-        # Managed images support no Trusted Launch; Gen1 images cannot boot it.
-        return (
-            self.uses_gallery
-            and not self.uses_managed_image
-            and self.gallery is not None
-            and self.gallery.image.generation == "V2"
-        )
 
     def sized(self) -> list[tuple[str, str | None]]:
         """Each build's and clone group's VM size, by its key path."""

@@ -28,6 +28,7 @@ from vmimage.config.limit_rules import limit_problems
 from vmimage.config.limits import MAX_VMS_PER_GROUP, PROGRAM_TAGS
 from vmimage.config.revocation_rules import revocation_problems
 from vmimage.config.rollout_rules import rollout_problems
+from vmimage.config.security_type import security_problems
 from vmimage.config.steps import kind_of
 from vmimage.config.steps.kind import exit_code_problems
 from vmimage.config.usage import still_used
@@ -61,6 +62,7 @@ def semantic_problems(spec: PipelineSpec) -> list[str]:
     problems += image_input_problems(spec)
     problems += rollout_problems(spec)
     problems += license_problems(spec)
+    problems += security_problems(spec)
     problems += revocation_problems(spec)
     # Scripts are rendered only from a config otherwise right (a template's vars, say).
     problems += limit_problems(spec, scripts=not problems)

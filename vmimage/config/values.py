@@ -468,6 +468,7 @@ def _reason(text: str) -> str:
 Reason = Annotated[str, AfterValidator(_reason), WithJsonSchema(
     {"type": "string", "minLength": 1, "maxLength": MAX_REASON, "pattern": r"\S"})]
 
+
 # -- durations -----------------------------------------------------------------------------
 
 #: The longest duration taken: ten years of days, so a date plus it stays a valid date.
@@ -503,3 +504,14 @@ def parse_duration(text: str) -> IsoDuration:
 Duration = Annotated[str, AfterValidator(parse_duration), WithJsonSchema(
     {"type": "string", "pattern": r"^P[0-9]{1,5}[DW]$",
      "description": "ISO 8601 days or weeks, e.g. P90D or P12W"})]
+
+# -- VM security types ---------------------------------------------------------------------
+
+#: A VM's security type as the config names it: Standard (no securityProfile.securityType,
+#: what ARM takes an absent one to mean), TrustedLaunch or ConfidentialVM (Azure's
+#: `SecurityTypes`, spelt as Azure spells them).
+SecurityType = Literal["Standard", "TrustedLaunch", "ConfidentialVM"]
+
+#: A confidential VM's OS-disk encryption (Azure's `SecurityEncryptionTypes`, less
+#: NonPersistedTPM, which keeps no guest state an image could carry).
+SecurityEncryptionType = Literal["VMGuestStateOnly", "DiskWithVMGuestState"]

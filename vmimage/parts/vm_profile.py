@@ -11,6 +11,7 @@ from pulumi_azure_native import compute
 
 from vmimage.azure import naming
 from vmimage.config.models import CloneOsDiskSpec, OsDiskSpec, PipelineSpec
+from vmimage.config.security_type import encryption_type, wanted_security_type
 from vmimage.parts.disks import clone_data_disks, disk_encryption_set
 from vmimage.vocabulary import ROLE_TAG, VERSION_TAG
 
@@ -80,15 +81,29 @@ def scale_set_os_profile(
 
 
 def security_profile(spec: PipelineSpec) -> compute.SecurityProfileArgs | None:
-    if not spec.trusted_launch and not spec.security.encryption_at_host:
+    """The stack's security type on a VM or scale set VM profile. Standard is no
+    securityType at all: ARM takes an absent one as Standard, while an explicit
+    "Standard" is refused where the subscription lacks a feature flag."""
+    wanted = wanted_security_type(spec)
+    if wanted == "Standard" and not spec.security.encryption_at_host:
         return None
     return compute.SecurityProfileArgs(
         encryption_at_host=spec.security.encryption_at_host or None,
-        security_type=compute.SecurityTypes.TRUSTED_LAUNCH if spec.trusted_launch else None,
-        uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True)
-        if spec.trusted_launch
-        else None,
+        security_type=None if wanted == "Standard" else compute.SecurityTypes(wanted),
+        # vTPM always: a confidential VM requires it, and Trusted Launch is measured by it.
+        uefi_settings=None if wanted == "Standard" else compute.UefiSettingsArgs(
+            secure_boot_enabled=spec.security.secure_boot, v_tpm_enabled=True),
     )
+
+
+def os_disk_security(spec: PipelineSpec) -> compute.VMDiskSecurityProfileArgs | None:
+    """A confidential VM's OS disk encryption (`managedDisk.securityProfile`); None for
+    the others, whose OS disks have none."""
+    encryption = encryption_type(spec)
+    if encryption is None:
+        return None
+    return compute.VMDiskSecurityProfileArgs(
+        security_encryption_type=compute.SecurityEncryptionTypes(encryption))
 
 
 def diagnostics_profile(spec: PipelineSpec) -> compute.DiagnosticsProfileArgs | None:
@@ -127,7 +142,8 @@ def os_disk(spec: PipelineSpec, disk: OsDiskSpec | None = None) -> compute.OSDis
         **fields,
         managed_disk=None if ephemeral else compute.ManagedDiskParametersArgs(
             storage_account_type=compute.StorageAccountTypes(disk.sku) if disk else OS_DISK_SKU,
-            disk_encryption_set=disk_encryption_set(spec)),
+            disk_encryption_set=disk_encryption_set(spec),
+            security_profile=os_disk_security(spec)),
     )
 
 
@@ -138,7 +154,8 @@ def scale_set_os_disk(spec: PipelineSpec, disk: OsDiskSpec | None = None,
         **fields,
         managed_disk=None if ephemeral else compute.VirtualMachineScaleSetManagedDiskParametersArgs(
             storage_account_type=compute.StorageAccountTypes(disk.sku) if disk else OS_DISK_SKU,
-            disk_encryption_set=disk_encryption_set(spec)),
+            disk_encryption_set=disk_encryption_set(spec),
+            security_profile=os_disk_security(spec)),
     )
 
 

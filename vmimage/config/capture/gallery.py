@@ -10,8 +10,6 @@ from vmimage.config.models import PipelineSpec
 def _problems(spec: PipelineSpec) -> list[str]:
     if spec.gallery is None:
         return [f"gallery: required when capture is {shown(spec.capture)}"]
-    if spec.security.trusted_launch and spec.gallery.image.generation == "V1":
-        return ["security.trustedLaunch: needs a generation V2 image"]
     return []
 
 

@@ -1,10 +1,11 @@
 """`capture: managedImage` as the config knows it: what a pipeline that captures to a
-managed image must give (no Trusted Launch; an OS when there is no gallery)."""
+managed image must give (no Trusted Launch or confidential VM; an OS when there is no gallery)."""
 
 from __future__ import annotations
 
 from vmimage.config.capture.target import CaptureRules
 from vmimage.config.models import PipelineSpec
+from vmimage.config.security_type import security_key, wanted_security_type
 
 
 def _problems(spec: PipelineSpec) -> list[str]:
@@ -12,9 +13,10 @@ def _problems(spec: PipelineSpec) -> list[str]:
     if spec.gallery is None and spec.managed_image is None:
         found.append("managedImage.name: required when capture is 'managedImage' and there "
                      "is no gallery")
-    if spec.security.trusted_launch:
-        found.append("security.trustedLaunch: managed images do not support Trusted Launch; "
-                     "use capture: gallery or turn trustedLaunch off")
+    wanted = wanted_security_type(spec)
+    if wanted != "Standard":
+        found.append(f"{security_key(spec)}: managed images do not support {wanted} VMs; "
+                     "use capture: gallery, or security.type: Standard")
     managed = spec.managed_image
     if managed is not None and spec.gallery is None and managed.os is None:
         found.append("managedImage.os: required when there is no gallery (linux or windows: "
