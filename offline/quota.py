@@ -21,7 +21,36 @@ SIZES: dict[str, tuple[str, int]] = {
     "Standard_D4ps_v5": ("standardDPSv5Family", 4),
     "Standard_D2s_v6": ("standardDSv6Family", 2),
     "Standard_D4s_v6": ("standardDSv6Family", 4),
+    "Standard_DC2as_v5": ("standardDCASv5Family", 2),
+    "Standard_DC4as_v5": ("standardDCASv5Family", 4),
+    "Standard_EC2as_v5": ("standardECASv5Family", 2),
+    "Standard_A2_v2": ("standardAv2Family", 2),
+    "Standard_M8ms": ("standardMSFamily", 8),
 }
+#: The security capabilities of each size's SKU, as the list gives them (docs/azure-
+#: behaviours.md, "Security types"): both generations unless said; confidential sizes
+#: Gen2 only with their ConfidentialComputingType (SNP: AMD SEV-SNP); Av2 Gen1 only;
+#: M-series without Trusted Launch.
+GEN1_AND_GEN2 = {"HyperVGenerations": "V1,V2"}
+CAPABILITIES: dict[str, dict[str, str]] = {
+    "Standard_D2ps_v5": {"HyperVGenerations": "V2"},
+    "Standard_D4ps_v5": {"HyperVGenerations": "V2"},
+    "Standard_D2s_v6": {"HyperVGenerations": "V2"},
+    "Standard_D4s_v6": {"HyperVGenerations": "V2"},
+    "Standard_DC2as_v5": {"HyperVGenerations": "V2", "ConfidentialComputingType": "SNP"},
+    "Standard_DC4as_v5": {"HyperVGenerations": "V2", "ConfidentialComputingType": "SNP"},
+    "Standard_EC2as_v5": {"HyperVGenerations": "V2", "ConfidentialComputingType": "SNP"},
+    "Standard_A2_v2": {"HyperVGenerations": "V1"},
+    "Standard_M8ms": {"HyperVGenerations": "V1,V2", "TrustedLaunchDisabled": "True"},
+}
+
+
+def capabilities(size: str) -> dict[str, str]:
+    """A size's security capabilities; {} for one the catalog does not hold (a size
+    added with --quota only: nothing known, nothing refused)."""
+    if size not in SIZES:
+        return {}
+    return CAPABILITIES.get(size, GEN1_AND_GEN2)
 DEFAULT_LIMIT = 10_000
 _QUOTA = re.compile(r"^[A-Za-z0-9]+=\d+$")
 
@@ -37,7 +66,9 @@ def parse_quota(item: str) -> tuple[str, int]:
 
 def skus(location: str) -> list[dict[str, Any]]:
     return [{"resourceType": "virtualMachines", "name": size, "family": family,
-             "locations": [location], "capabilities": [{"name": "vCPUs", "value": str(n)}]}
+             "locations": [location],
+             "capabilities": [{"name": "vCPUs", "value": str(n)},
+                              *({"name": k, "value": v} for k, v in capabilities(size).items())]}
             for size, (family, n) in SIZES.items()]
 
 

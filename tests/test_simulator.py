@@ -185,7 +185,7 @@ def test_managed_image_from_a_trusted_launch_vm(arm):
     done = generalized(arm, vm)
     refused(arm.put, IMAGE, {"resourceGroupName": RG, "imageName": "img-1", "location": LOC,
                              "sourceVirtualMachine": {"id": vm}}, done,
-            code="InvalidParameter", match="Trusted Launch")
+            code="InvalidParameter", match="TrustedLaunch VMs")
 
 
 # -- gallery versions --------------------------------------------------------------------

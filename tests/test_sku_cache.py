@@ -114,7 +114,7 @@ def test_only_the_named_sizes_are_kept(tmp_path, listed):
     cache = SkuCache(tmp_path, clock=Clock())
     for reads in (_reads(cache), _reads(cache)):  # listed, then cached
         assert reads.vm_sizes(REGION, ["standard_d4s_v5", "Standard_Z99"]) == {
-            "standard_d4s_v5": SizeInfo("standardDSv5Family", 4)}
+            "standard_d4s_v5": SizeInfo("standardDSv5Family", 4, {"HyperVGenerations": "V1,V2"})}
     assert listed[REGION] == 1
     # The file keeps every VM size of the region: the next config may name others.
     (entry,) = tmp_path.glob("resource-skus-*.json")
@@ -126,9 +126,13 @@ def test_only_the_named_sizes_are_kept(tmp_path, listed):
     # whole, but another subscription's: a file name is not proof of what it holds
     json.dumps({"format": "vmimage-resource-skus/1", "subscription": "other",
                 "location": REGION, "written": 1_000_000.0, "sizes": {}}),
+    json.dumps({"format": "vmimage-resource-skus/2", "subscription": SUBSCRIPTION_ID,
+                "location": REGION, "written": 1_000_000.0,
+                "sizes": {"standard_d2s_v5": ["standardDSv5Family", "2", {}]}}),
+    # an earlier release's file: no capabilities, so not this format
     json.dumps({"format": "vmimage-resource-skus/1", "subscription": SUBSCRIPTION_ID,
                 "location": REGION, "written": 1_000_000.0,
-                "sizes": {"standard_d2s_v5": ["standardDSv5Family", "2"]}}),
+                "sizes": {"standard_d2s_v5": ["standardDSv5Family", 2]}}),
 ])
 def test_a_corrupt_file_is_ignored_and_rewritten(tmp_path, listed, content):
     cache = SkuCache(tmp_path, clock=Clock())
@@ -136,9 +140,10 @@ def test_a_corrupt_file_is_ignored_and_rewritten(tmp_path, listed, content):
     path.write_text(content)
     path.chmod(0o600)
     assert _reads(cache).vm_sizes(REGION, ["Standard_D2s_v5"]) == {
-        "standard_d2s_v5": SizeInfo("standardDSv5Family", 2)}
+        "standard_d2s_v5": SizeInfo("standardDSv5Family", 2, {"HyperVGenerations": "V1,V2"})}
     assert listed[REGION] == 1
-    assert json.loads(path.read_text())["sizes"]["standard_d2s_v5"] == ["standardDSv5Family", 2]
+    assert json.loads(path.read_text())["sizes"]["standard_d2s_v5"] == [
+        "standardDSv5Family", 2, {"HyperVGenerations": "V1,V2"}]
     _reads(cache).vm_sizes(REGION, ["Standard_D2s_v5"])
     assert listed[REGION] == 1
 

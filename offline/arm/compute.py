@@ -14,6 +14,7 @@ from typing import Any
 from offline.arm import tenancy
 from offline.arm.control import ControlPlane
 from offline.arm.model import ArmError, Outcome, VmTimeline, get_path, name_check
+from offline.arm.security import check_image_security, check_vm_security
 from offline.limits import waves
 from offline.secrets import unwrap
 from vmimage.azure import naming
@@ -49,6 +50,8 @@ def vm(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
         raise ArmError(400, "InvalidParameter", f"Data disk LUNs must be unique and 0-63: {luns}")
     if image_ref.get("id"):
         check_vm_image(arm, image_ref["id"], p, disks, at)
+    check_vm_security(arm, p, get_path(p, "hardwareProfile.vmSize"), at)
+    check_image_security(arm, p, at)
     tenancy.check_vm_references(arm, p, p, at)
     nic_ids = [n["id"] for n in get_path(p, "networkProfile.networkInterfaces") or []]
     for nic_id in nic_ids:
@@ -154,6 +157,8 @@ def scale_set(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     if image_id:
         disks = get_path(profile, "storageProfile.dataDisks") or []
         check_vm_image(arm, image_id, p, disks, at)
+    check_vm_security(arm, profile, get_path(p, "sku.name"), at)
+    check_image_security(arm, profile, at)
     tenancy.check_vm_references(arm, p, profile, at)
     capacity = get_path(p, "sku.capacity") or 0
     if not 0 <= capacity <= MAX_SCALE_SET_CAPACITY:

@@ -10,6 +10,7 @@ from offline.arm import tenancy
 from offline.arm.capture import captured_vm, disk_luns
 from offline.arm.control import ControlPlane
 from offline.arm.model import ArmError, Outcome, get_path, name_check, timestamp
+from offline.arm.security import check_version_source
 from offline.secrets import unwrap
 from vmimage.azure import naming
 
@@ -78,6 +79,7 @@ def gallery_image_version(arm: ControlPlane, p: dict[str, Any], at: float) -> Ou
     )
     tenancy.check_version_fits_definition(arm, definition, unwrap(vm.props))
     tenancy.check_data_disk_encryption(p, disk_luns(vm))
+    check_version_source(arm, image_id, vm, p)
     return Outcome(rid, duration, {"dataDiskLuns": disk_luns(vm), "sourceVmId": vm.id,
                                    **published})
 

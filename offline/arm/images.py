@@ -1,5 +1,5 @@
-"""Managed images: captured from a generalized VM (no Trusted Launch), usable in their
-own region only; and the image read the program makes."""
+"""Managed images: captured from a generalized VM (no Trusted Launch, no confidential
+VM), usable in their own region only; and the image read the program makes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 from offline.arm.capture import captured_vm, disk_luns
 from offline.arm.control import ControlPlane
 from offline.arm.model import ArmError, Outcome, get_path, name_check
+from offline.arm.security import security_type
 from vmimage.azure import naming
+from vmimage.azure.security_types import STANDARD
 
 
 def managed_image(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
@@ -19,10 +21,11 @@ def managed_image(arm: ControlPlane, p: dict[str, Any], at: float) -> Outcome:
     if existing is not None and existing.deleted_at is None:
         return Outcome(rid, 0, existing.outputs)
     vm = captured_vm(arm, get_path(p, "sourceVirtualMachine.id"), at, "Capturing a managed image")
-    if get_path(vm.props, "securityProfile.securityType") == "TrustedLaunch":
+    if security_type(vm.props) != STANDARD:
         raise ArmError(
             400, "InvalidParameter",
-            "Managed images do not support Trusted Launch VMs; capture to a gallery instead.",
+            f"Managed images do not support {security_type(vm.props)} VMs; capture to a "
+            "gallery instead.",
         )
     duration = arm.latency("managedImage.create")
     return Outcome(rid, duration, {"dataDiskLuns": disk_luns(vm), "sourceVmId": vm.id})

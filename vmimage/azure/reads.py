@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pulumi
 
 from vmimage.azure.auth import CONFIG_ENV, resolve_settings
 from vmimage.azure.client import make_compute_client
+from vmimage.azure.security_types import SECURITY_CAPABILITIES
 from vmimage.azure.sku_cache import Sizes, SkuCache, sku_cache
 
 
@@ -38,6 +39,9 @@ class SizeInfo:
 
     family: str  # the quota family, e.g. standardDSv5Family
     vcpus: int
+    capabilities: Mapping[str, str] = field(default_factory=dict)
+    """The security capabilities the SKU lists (HyperVGenerations, TrustedLaunchDisabled,
+    ConfidentialComputingType: vmimage/azure/security_types.py), by name."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,11 @@ class CloudReadError(Exception):
     """Azure could not be asked; the message says what was asked and why it failed."""
 
 
-def _vcpus(sku: Any) -> int:
-    caps = {c.name: c.value for c in sku.capabilities or []}
-    return int(float(caps.get("vCPUs") or 0))
+def _size_facts(sku: Any) -> tuple[str, int, dict[str, str]]:
+    """(quota family, vCPUs, security capabilities) of a VM size's resource SKU."""
+    caps = {c.name: str(c.value) for c in sku.capabilities or [] if c.name}
+    kept = {name: caps[name] for name in SECURITY_CAPABILITIES if name in caps}
+    return str(sku.family or ""), int(float(caps.get("vCPUs") or 0)), kept
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -117,16 +123,17 @@ class AzureReads:
                 self._cache.store(self._subscription, location, sizes)
         # Only the config's sizes are kept: the region lists hundreds.
         wanted = {name.lower() for name in names}
-        return {name: SizeInfo(family, vcpus) for name, (family, vcpus) in sizes.items()
-                if name in wanted}
+        return {name: SizeInfo(family, vcpus, caps)
+                for name, (family, vcpus, caps) in sizes.items() if name in wanted}
 
     def _list_sizes(self, client: Any, location: str) -> Sizes:
-        """Every VM size of the region as (family, vCPUs): what the cache keeps."""
+        """Every VM size of the region as (family, vCPUs, security capabilities): what
+        the cache keeps."""
         from azure.core.exceptions import HttpResponseError
 
         self.reads["resourceSkus"] += 1
         try:
-            return {sku.name.lower(): (str(sku.family or ""), _vcpus(sku))
+            return {sku.name.lower(): _size_facts(sku)
                     for sku in client.resource_skus.list(filter=f"location eq '{location}'")
                     if sku.resource_type == "virtualMachines" and sku.name}
         except HttpResponseError as err:

@@ -1,7 +1,8 @@
 """The region's VM sizes, kept in the user's cache directory for an hour.
 
 Listing resource SKUs answers with every SKU of every resource type in the region (a large
-answer); a preview needs only the vCPUs and quota family of the sizes the config names.
+answer); a preview needs only the vCPUs, quota family and security capabilities of the sizes the
+config names.
 So each run does not list them again, the VM sizes of a (subscription, region) are kept in
 `$XDG_CACHE_HOME/vmimage/` (else `~/.cache/vmimage/`) for `TTL_S`. A file that is corrupt,
 not ours, or open to others is ignored (and rewritten); `VMIMAGE_NO_CACHE=1` bypasses it.
@@ -20,10 +21,10 @@ from pathlib import Path
 
 TTL_S = 3600.0
 NO_CACHE_ENV = "VMIMAGE_NO_CACHE"
-FORMAT = "vmimage-resource-skus/1"
+FORMAT = "vmimage-resource-skus/2"  # /2: with capabilities; a /1 file is read as none
 
-#: size name (lower-case) -> (quota family, vCPUs)
-Sizes = dict[str, tuple[str, int]]
+#: size name (lower-case) -> (quota family, vCPUs, security capabilities by name)
+Sizes = dict[str, tuple[str, int, dict[str, str]]]
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -60,10 +61,12 @@ def _parse(text: str, subscription: str, location: str) -> tuple[Sizes, float] |
         return None
     sizes: Sizes = {}
     for name, value in data["sizes"].items():
-        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-                and isinstance(value[1], int) and not isinstance(value[1], bool)):
+        if not (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+                and isinstance(value[1], int) and not isinstance(value[1], bool)
+                and isinstance(value[2], dict)
+                and all(isinstance(v, str) for v in value[2].values())):
             return None
-        sizes[name] = (value[0], value[1])
+        sizes[name] = (value[0], value[1], dict(value[2]))
     return sizes, float(data["written"])
 
 
@@ -110,7 +113,7 @@ class SkuCache:
                 return
             body = json.dumps({"format": FORMAT, "subscription": subscription,
                                "location": location, "written": self.clock(),
-                               "sizes": {n: [f, v] for n, (f, v) in sorted(sizes.items())}})
+                               "sizes": {n: [f, v, c] for n, (f, v, c) in sorted(sizes.items())}})
             fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".resource-skus-")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:  # mkstemp: mode 0600

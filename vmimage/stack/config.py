@@ -17,6 +17,7 @@ from vmimage.config.models import PipelineSpec
 from vmimage.config.provenance import RunIdentity, provenance_tags, source_of
 from vmimage.config.quota import peak_vms, quota_problems
 from vmimage.config.rules import frozen_build_problems, source_image_problems
+from vmimage.config.security_type import security_size_problems
 from vmimage.config.validate import Loaded, load_spec
 from vmimage.stack.captures import (
     CaptureLookupError,
@@ -121,11 +122,14 @@ def captures_of(loaded: Loaded, run: RunIdentity | None = None) -> dict[str, Cap
                                         market.sku, market.version)))
             regions = {spec.location, *(spec.clone_region(c) for c in spec.clones)}
             named = peak_vms(spec)  # only these sizes are kept of a region's list
-            found, warnings = quota_problems(
-                spec, {r: reads.vm_sizes(r, {s for (at, s) in named if at == r})
-                       for r in regions},
-                {r: reads.vcpu_quotas(r) for r in regions})
+            sizes = {r: reads.vm_sizes(r, {s for (at, s) in named if at == r})
+                     for r in regions}
+            found, warnings = quota_problems(spec, sizes,
+                                             {r: reads.vcpu_quotas(r) for r in regions})
             problems += found
+            problems += security_size_problems(spec, {
+                r: {name: info.capabilities for name, info in listed.items()}
+                for r, listed in sizes.items()})
     except (CaptureLookupError, CloudReadError, SubnetLookupError) as exc:
         raise pulumi.RunError(str(exc)) from None
     if problems:
