@@ -31,6 +31,8 @@ CATALOG: dict[tuple[str, str, str], CatalogImage] = {
     ("canonical", "ubuntu-24_04-lts", "server-arm64"): CatalogImage("V2", "Arm64"),
     ("canonical", "0001-com-ubuntu-server-jammy", "22_04-lts"): CatalogImage("V1"),
     ("canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"): CatalogImage("V2"),
+    # Ubuntu's confidential VM image (learn: quick-create-confidential-vm-azure-cli)
+    ("canonical", "0001-com-ubuntu-confidential-vm-jammy", "22_04-lts-cvm"): CatalogImage("V2"),
     ("debian", "debian-12", "12"): CatalogImage("V1"),
     ("debian", "debian-12", "12-gen2"): CatalogImage("V2"),
     ("redhat", "rhel", "9-lvm-gen2"): CatalogImage("V2"),

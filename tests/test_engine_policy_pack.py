@@ -51,6 +51,10 @@ def options(reg: Any) -> analyzer_pb2.AnalyzerResourceOptions:
         parent=reg.parent)
 
 
+#: A VM's securityProfile that trusted-launch-required (advisory) lets pass.
+TRUSTED = {"securityProfile": {"securityType": "TrustedLaunch"}}
+
+
 def analyze(pack: Any, type_: str, name: str, props: Any, **opts: Any) -> list[Any]:
     struct = props if isinstance(props, struct_pb2.Struct) else to_struct(props)
     response = pack.Analyze(analyzer_pb2.AnalyzeRequest(
@@ -107,7 +111,7 @@ def test_an_unprotected_image_is_mandatory(pack):
 
 def test_readwrite_caching_is_advisory(pack):
     vm = {"vmName": "vm", "tags": {"vmimage-role": "build"}, "storageProfile": {
-        "dataDisks": [{"lun": 0, "caching": "ReadWrite"}]}}
+        "dataDisks": [{"lun": 0, "caching": "ReadWrite"}]}, **TRUSTED}
     (finding,) = analyze(pack, rules.VM, "vm", vm)
     assert (finding.policyName, finding.enforcementLevel) == (
         "no-readwrite-data-disk-caching", ADVISORY)
@@ -115,7 +119,7 @@ def test_readwrite_caching_is_advisory(pack):
 
 def test_a_plain_password_is_mandatory_and_a_secret_one_passes(pack):
     vm = {"vmName": "vm", "osProfile": {"adminPassword": "P4ssw0rd!", "windowsConfiguration": {}},
-          "tags": {"vmimage-role": "clone"}, "licenseType": "Windows_Server",
+          "tags": {"vmimage-role": "clone"}, "licenseType": "Windows_Server", **TRUSTED,
           "storageProfile": {"imageReference": {"id": "/subscriptions/s/resourceGroups/r/"
                              "providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"}}}
     findings = analyze(pack, rules.VM, "vm", vm)
@@ -144,10 +148,11 @@ def test_policy_pack_config_changes_the_enforcement_level(tmp_path: Path):
             "license-type-on-windows": analyzer_pb2.PolicyConfig(
                 enforcementLevel=MANDATORY)}))
         vm = {"vmName": "vm", "storageProfile": {"dataDisks": [{"lun": 0,
-                                                                "caching": "ReadWrite"}]}}
+                                                                "caching": "ReadWrite"}]},
+              **TRUSTED}
         (finding,) = analyze(stub, rules.VM, "vm", vm)
         assert finding.enforcementLevel == MANDATORY
-        windows = {"vmName": "w", "osProfile": {"windowsConfiguration": {}}}
+        windows = {"vmName": "w", "osProfile": {"windowsConfiguration": {}}, **TRUSTED}
         (finding,) = analyze(stub, rules.VM, "w", windows)
         assert (finding.policyName, finding.enforcementLevel) == (
             "license-type-on-windows", MANDATORY)

@@ -77,6 +77,7 @@ def vm(
             },
         },
         "networkProfile": network_profile or {"networkInterfaces": [{"id": "nic-id"}]},
+        "securityProfile": {"securityType": "TrustedLaunch"},
     }
     return view(rules.VM, name, props, **kw)
 
@@ -85,6 +86,7 @@ def vmss(
     name: str = "web-ss", *, image: dict[str, Any] | None = None, capacity: int = 2, **profile: Any
 ) -> ResourceView:
     vm_profile: dict[str, Any] = {
+        "securityProfile": {"securityType": "TrustedLaunch"},
         "storageProfile": {"imageReference": image or {"id": VERSION_ID}},
         "osProfile": {
             "computerNamePrefix": "web",
@@ -149,7 +151,7 @@ def fired(violations: list[Violation], policy: str) -> list[Violation]:
 
 def test_policies_listed_once_with_valid_enforcement() -> None:
     names = [p.name for p in rules.POLICIES]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 13
     assert {p.enforcement for p in rules.POLICIES} <= {"mandatory", "advisory"}
     for name, enforcement, description in rules.POLICIES:  # tuple-shaped for docs
         assert name == name.lower() and " " not in name

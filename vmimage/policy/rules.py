@@ -672,6 +672,25 @@ def check_license_type_on_windows(r: ResourceView, _: Options) -> list[str]:
             "Windows_Client) on the build and clone group in vmimage:pipeline"]
 
 
+# --- rule 13: trusted-launch-required ------------------------------------------------------------
+
+#: The security types that measure the boot chain (secure boot, vTPM): Azure's names.
+SECURED_TYPES = ("TrustedLaunch", "ConfidentialVM")
+
+
+def check_trusted_launch_required(r: ResourceView, _: Options) -> list[str]:
+    """A VM or scale set without Trusted Launch (or a confidential VM's protection) boots
+    with no secure boot or vTPM; many platform baselines require them on every VM."""
+    if not _is_compute(r):
+        return []
+    security_type = get(_profile(r), "securityProfile", "securityType")
+    if security_type in SECURED_TYPES or is_unknown(security_type):
+        return []
+    return [f"{_describe(r)} runs as a Standard VM (no secure boot, no vTPM); set "
+            "security.type: TrustedLaunch (or ConfidentialVM) in vmimage:pipeline, which "
+            "needs a generation V2 image captured to a gallery"]
+
+
 # --- rule 12: no-revoked-versions ----------------------------------------------------------------
 
 
@@ -793,6 +812,14 @@ RULES: tuple[Rule, ...] = (
         "unless the pack config makes it mandatory.",
         "resource",
         check_license_type_on_windows,
+    ),
+    Rule(
+        "trusted-launch-required",
+        "advisory",
+        "VMs and scale sets run Trusted Launch or as confidential VMs (secure boot and "
+        "vTPM); advisory unless the pack config makes it mandatory.",
+        "resource",
+        check_trusted_launch_required,
     ),
     Rule(
         "build-vm-deallocated-after-capture",
