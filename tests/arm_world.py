@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from offline.arm import ArmError, SimulatedArm
+from offline.arm.vm_rest import SimulatedClock, VmRest
 
 LOC = "westeurope"
 RG = "rg-sim"
@@ -111,3 +112,19 @@ def version_props(source_vm, *, name="1.0.0", regions=(LOC,)):
             {"name": r, "regionalReplicaCount": 1} for r in regions
         ]},
     }
+
+
+def rest(arm, at):
+    return VmRest(arm, SimulatedClock(at))
+
+
+def generalized(arm, vm, at=VM_READY):
+    """Deallocate then generalize through the REST facade; returns the time it is done."""
+    facade = rest(arm, at)
+    status, headers, _ = facade.handle("POST", f"{vm}/deallocate", {}, None)
+    assert status == 202  # a long-running operation: poll it when ARM says
+    facade.clock.sleep(float(headers["Retry-After"]))
+    poll = headers["Azure-AsyncOperation"].split("?")[0]
+    assert facade.handle("GET", poll, {}, None)[2]["status"] == "Succeeded"
+    assert facade.handle("POST", f"{vm}/generalize", {}, None)[0] == 200
+    return facade.clock.now

@@ -22,11 +22,13 @@ from arm_world import (
     VM_READY,
     VNET,
     gallery,
+    generalized,
     make_nic,
     make_vm,
     network,
     nic_id,
     refused,
+    rest,
     version_props,
     vm_id,
     vm_props,
@@ -35,29 +37,12 @@ from conftest import load_pipeline, run_offline, stack_config
 from rich.console import Console
 
 from offline.arm import ArmError, SimulatedArm
-from offline.arm.vm_rest import SimulatedClock, VmRest
 from offline.cli import EXIT_REFUSED, print_run
 from offline.secrets import unwrap
 
 
-def rest(arm, at):
-    return VmRest(arm, SimulatedClock(at))
-
-
 def post(arm, vm, action, at):
     return rest(arm, at).handle("POST", f"{vm}/{action}", {}, None)
-
-
-def generalized(arm, vm, at=VM_READY):
-    """Deallocate then generalize through the REST facade; returns the time it is done."""
-    facade = rest(arm, at)
-    status, headers, _ = facade.handle("POST", f"{vm}/deallocate", {}, None)
-    assert status == 202  # a long-running operation: poll it when ARM says
-    facade.clock.sleep(float(headers["Retry-After"]))
-    poll = headers["Azure-AsyncOperation"].split("?")[0]
-    assert facade.handle("GET", poll, {}, None)[2]["status"] == "Succeeded"
-    assert facade.handle("POST", f"{vm}/generalize", {}, None)[0] == 200
-    return facade.clock.now
 
 
 @pytest.fixture

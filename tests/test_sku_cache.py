@@ -190,3 +190,14 @@ def test_the_cache_directory(tmp_path, monkeypatch):
 
 def test_tests_never_cache_into_the_real_home(user_cache):
     assert Path(os.environ["XDG_CACHE_HOME"]) == user_cache.parent
+
+
+def test_security_capabilities_are_kept_with_the_sizes(tmp_path, listed):
+    """Preflight judges security types by them (vmimage/azure/security_types.py), from
+    the list or from the cache alike."""
+    cache = SkuCache(tmp_path, clock=Clock())
+    for reads in (_reads(cache), _reads(cache)):  # listed, then cached
+        info = reads.vm_sizes(REGION, ["Standard_DC2as_v5"])["standard_dc2as_v5"]
+        assert info.capabilities == {"HyperVGenerations": "V2",
+                                     "ConfidentialComputingType": "SNP"}
+    assert listed[REGION] == 1

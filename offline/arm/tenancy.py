@@ -298,10 +298,12 @@ def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
 
 
 def check_data_disk_encryption(p: dict[str, Any], luns: list[int]) -> None:
-    """Every data disk the version captures is named in each region's encryption."""
+    """Every data disk the version captures is named in each region's customer-managed
+    key encryption (a confidential version's OS-disk security profile alone is not that)."""
     for target in get_path(p, "publishingProfile.targetRegions") or []:
         encryption = target.get("encryption")
-        if not encryption:
+        if not encryption or not (get_path(encryption, "osDiskImage.diskEncryptionSetId")
+                                  or encryption.get("dataDiskImages")):
             continue
         named = sorted(int(d["lun"]) for d in encryption.get("dataDiskImages") or [])
         if named != sorted(luns):
