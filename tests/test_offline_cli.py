@@ -387,7 +387,7 @@ def test_unknown_stack_names_the_file_and_the_stacks_there():
     code, text = cli("up", "--stack", "nope")
     assert code == 2
     assert f"no {ROOT / 'stacks' / 'Pulumi.nope.yaml'}" in text
-    assert "stacks there: corp, dev, estate, import, win" in text
+    assert "stacks there: confidential, corp, dev, estate, import, win" in text
 
 
 def test_runs_from_any_directory_with_relative_sources(tmp_path):

@@ -8,10 +8,11 @@ it. Sources in docs/azure-behaviours.md ("Security types")."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
-STANDARD = "Standard"
-TRUSTED_LAUNCH = "TrustedLaunch"
-CONFIDENTIAL_VM = "ConfidentialVM"
+STANDARD: Final = "Standard"
+TRUSTED_LAUNCH: Final = "TrustedLaunch"
+CONFIDENTIAL_VM: Final = "ConfidentialVM"
 
 #: The name of the image definition feature that says which security types it boots.
 SECURITY_TYPE_FEATURE = "SecurityType"
