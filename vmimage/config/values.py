@@ -505,6 +505,7 @@ Duration = Annotated[str, AfterValidator(parse_duration), WithJsonSchema(
     {"type": "string", "pattern": r"^P[0-9]{1,5}[DW]$",
      "description": "ISO 8601 days or weeks, e.g. P90D or P12W"})]
 
+
 # -- VM security types ---------------------------------------------------------------------
 
 #: A VM's security type as the config names it: Standard (no securityProfile.securityType,
