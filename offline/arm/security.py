@@ -89,7 +89,10 @@ def check_image_security(arm: ControlPlane, profile: dict[str, Any], at: float) 
     image = arm.resources.get(str(image_id or "").lower())
     if image is None or image.token != GALLERY_IMAGE_VERSION:
         return
-    feature = definition_feature(_definition_of(arm, image))
+    definition = _definition_of(arm, image)
+    if definition is None:  # another gallery's, that the simulator holds no definition of
+        return
+    feature = definition_feature(definition)
     wanted = security_type(profile)
     if not boots(feature, wanted):
         raise ArmError(400, "InvalidParameter",
