@@ -20,7 +20,7 @@ from typing import Any
 
 from offline.arm.control import ControlPlane
 from offline.arm.model import SUBSCRIPTION_ID, ArmError, ArmResource, Outcome, get_path
-from vmimage.azure import arm_ids, security_types
+from vmimage.azure import arm_ids
 from vmimage.vocabulary import (
     DISK_ENCRYPTION_SET,
     GALLERY,
@@ -264,9 +264,9 @@ def vm_generation(arm: ControlPlane, vm: dict[str, Any]) -> str | None:
 
 def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
                                   vm: dict[str, Any] | None) -> None:
-    """A version is of its definition's OS, state, generation and security type: a
-    generalized source VM of another OS or generation, or a security type the definition
-    does not allow, is refused (a VHD import says nothing of these here)."""
+    """A version is of its definition's OS, state and generation: a generalized source VM
+    of another OS or generation is refused (a VHD import says nothing of these here; the
+    security type is offline/arm/security.py's `check_version_source`)."""
     props = definition.props
     name = definition.name
     # A property the definition's request left out is not judged here.
@@ -287,14 +287,6 @@ def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
         raise ArmError(400, "InvalidParameter",
                        f"The source virtual machine is Hyper-V generation {generation}, but "
                        f"gallery image '{name}' is {wanted}.")
-    security = get_path(vm, "securityProfile.securityType") or security_types.STANDARD
-    feature = next((str(f.get("value")) for f in props.get("features") or []
-                    if str(f.get("name")).lower() == "securitytype"), "")
-    if not security_types.allows(feature, str(security)):
-        raise ArmError(400, "InvalidParameter",
-                       f"The source virtual machine's security type {security} is not "
-                       f"supported by gallery image '{name}' (SecurityType "
-                       f"{feature or 'none'}).")
 
 
 def check_data_disk_encryption(p: dict[str, Any], luns: list[int]) -> None:

@@ -16,7 +16,6 @@ from vmimage.capture.target import CaptureContext
 from vmimage.config.definition import wanted_definition
 from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.config.retention import retained_out
-from vmimage.config.security_type import wanted_security_type
 from vmimage.parts import vm_profile
 from vmimage.vocabulary import (
     FINGERPRINT_TAG,
