@@ -194,6 +194,10 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     up.add_argument("--state", type=Path, metavar="FILE",
                     help="keep the simulated Azure and this run's resources in FILE; the "
                     "next run against it prints a change summary like a preview")
+    up.add_argument("--refresh", action="store_true",
+                    help="with --state: first drop from the state what the simulated Azure "
+                    "no longer has, as `pulumi up --refresh` does (e.g. a build VM "
+                    "onFailure: delete deleted)")
     up.add_argument("--markdown", type=Path, metavar="FILE",
                     help="write the plan as a PR-comment-ready Markdown report")
     up.add_argument("--marketplace-image", action="append", default=[],
@@ -374,7 +378,7 @@ def _main(argv: list[str] | None, out: Console) -> int:
                          state_path=args.state, program=program, marketplace=marketplace,
                          policy=None if args.no_policy
                          else functools.partial(check_run, config=policy_config),
-                         tenant=tenant)
+                         tenant=tenant, refresh=args.refresh)
     except StateError as exc:
         out.print(visible(f"error: {exc}"), markup=False, soft_wrap=True)
         return EXIT_INVALID
@@ -553,6 +557,10 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
                               f"'{failure.name}'"), markup=False)
             out.print(visible(f"  {failure.code}: {failure.message}"), markup=False)
             out.print(visible(f"  resource: {failure.urn}"), markup=False)
+        # What the program said about it (a failed build's onFailure policy, applied).
+        for warning in result.warnings:
+            for i, line in enumerate(warning.splitlines()):
+                out.print(visible(f"{'warning: ' if i == 0 else '  '}{line}"), markup=False)
         return EXIT_REFUSED
     if result.error:
         out.print(visible(f"error: the program failed: {result.error}"), markup=False,

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 import pulumi
+from google.protobuf import empty_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import callback_pb2, callback_pb2_grpc, resource_pb2
 
 from offline.arm import INVOKES, SUBSCRIPTION_ID, ArmError, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, simulated_client
@@ -144,6 +146,10 @@ class SimulatorMonitor(EngineMonitor):
         #: Operations started and not seen to end (by URN): what a crash leaves pending.
         self.pending: dict[str, PendingOperation] = {}
         self._aliases: Aliases | None = None
+        #: The program's error hooks by name: where its callbacks server answers them.
+        self.error_hooks: dict[str, Any] = {}
+        self._hook_clock = SimulatedClock(0.0)  # when a failure's hooks act
+        self._hook_urn = ""
 
     def prior_of(self, reg: Registration) -> PriorResource | None:
         return self.prior.get(reg.aliased_from or reg.urn)
@@ -175,6 +181,55 @@ class SimulatorMonitor(EngineMonitor):
         reg = self.registrations.get(urn)
         configured = reg.inputs.get("subscriptionId") if reg is not None else None
         return str(configured) if configured else SUBSCRIPTION_ID
+
+    def compute_client(self) -> Any:
+        """The ComputeManagementClient an error hook acts with (vmimage/azure/reads.py):
+        over this ARM, at the moment the failure happened, its calls recorded."""
+        return simulated_client(self.arm, self._hook_clock,
+                                on_call=self._hook_call_recorder(self._hook_urn))
+
+    # -- error hooks (pulumi/pulumi pkg/resource/deploy/source_eval.go, step.go) -----------
+    def RegisterErrorHook(self, request: Any) -> Any:
+        """The program registers an error hook: its name, and the token and address of its
+        callbacks server (the SDK's real gRPC server, pulumi/runtime/_callbacks.py)."""
+        # Not under the lock: the SDK calls this on its event loop, which a registration
+        # holding the lock may be waiting on (its failure's hook runs there).
+        if request.name in self.error_hooks:
+            raise ValueError(f"resource hook already registered for name {request.name!r}")
+        self.error_hooks[request.name] = request.callback
+        return empty_pb2.Empty()
+
+    def run_error_hooks(self, names: list[str], reg: Registration, request: Any,
+                        operation: str, errors: list[str]) -> bool:
+        """Call each hook as the engine does (`RunErrorHooks`): an ErrorHookRequest over
+        the callbacks server's `Invoke`; retry if any asks to. A hook's own error fails
+        the step in place of the resource's, as it does under the engine."""
+        retry = False
+        for name in names:
+            callback = self.error_hooks.get(name)
+            if callback is None:
+                raise ArmError(500, "ErrorHookFailed", f"error hook {name!r} was not registered")
+            hook_request = resource_pb2.ErrorHookRequest(
+                urn=reg.urn, id=reg.id, name=reg.name, type=reg.type,
+                new_inputs=request.object, failed_operation=operation, errors=errors)
+            with grpc.insecure_channel(callback.target) as channel:
+                answer = callback_pb2_grpc.CallbacksStub(channel).Invoke(
+                    callback_pb2.CallbackInvokeRequest(
+                        token=callback.token, request=hook_request.SerializeToString()))
+            response = resource_pb2.ErrorHookResponse.FromString(answer.response)
+            if response.error:
+                raise ArmError(500, "ErrorHookFailed",
+                               f"error hook {name!r} failed: {response.error}")
+            retry = retry or response.retry
+        return retry
+
+    def _hook_call_recorder(self, urn: str) -> Callable[[str, float, float], None]:
+        """An error hook's REST calls, recorded as the failed resource's operations."""
+        def on_call(op: str, op_start: float, op_end: float) -> None:
+            if op not in POLLS:
+                self.record(urn, f"on-failure {op}", op_start, op_end)
+
+        return on_call
 
     # -- timing ---------------------------------------------------------------------------
     def ready_time(self, urns: list[str]) -> float:
@@ -226,16 +281,22 @@ class SimulatorMonitor(EngineMonitor):
                 self._children.setdefault(reg.parent, []).append(urn)
             if not reg.custom:
                 return resource_pb2.RegisterResourceResponse(urn=urn)
-            self._pending[(request.type, request.name)] = reg
-            try:
-                id_, state = self.mocks.new_resource(
-                    MockResourceArgs(typ=request.type, name=request.name, inputs=inputs,
-                                     provider=request.provider, custom=True)
-                )
-            except ArmError as err:
-                reg.state = f"failed: {err.code}"
-                self.failures.append(Failure(urn, reg.type, reg.name, err.code, err.message))
-                raise
+            errors: list[str] = []  # newest first, as the engine hands them to hooks
+            while True:
+                self._pending[(request.type, request.name)] = reg
+                try:
+                    id_, state = self.mocks.new_resource(
+                        MockResourceArgs(typ=request.type, name=request.name, inputs=inputs,
+                                         provider=request.provider, custom=True)
+                    )
+                    break
+                except ArmError as err:
+                    errors.insert(0, str(err))
+                    if not self._retry(reg, request, err, errors):
+                        reg.state = f"failed: {err.code}"
+                        self.failures.append(
+                            Failure(urn, reg.type, reg.name, err.code, err.message))
+                        raise
         # The engine marks additionalSecretOutputs (e.g. RandomPassword.result) secret in
         # what it returns; Pulumi's mocks do not, so a generated password would go plain.
         secret_outputs = set(request.additionalSecretOutputs)
@@ -245,6 +306,18 @@ class SimulatorMonitor(EngineMonitor):
         obj = resolve(rpc.serialize_properties(returned, {}))
         self.resources[urn] = EngineMonitor.ResourceRegistration(urn, id_ or "", state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=obj)
+
+    def _retry(self, reg: Registration, request: Any, err: ArmError,
+               errors: list[str]) -> bool:
+        """After a failed create or update: the resource's error hooks, called at the
+        moment it failed, decide whether it is tried again (at most MAX_HOOK_RETRIES)."""
+        names = list(request.hooks.on_error)
+        if not names or len(errors) >= MAX_HOOK_RETRIES:
+            return False
+        operation = "create" if reg.action in ("create", "replace") else "update"
+        self._hook_clock.now = reg.start_s + err.after_s
+        self._hook_urn = reg.urn
+        return self.run_error_hooks(names, reg, request, operation, errors)
 
     def create(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         """Called (under the lock) for each custom resource: diff against the prior state,
@@ -334,6 +407,9 @@ VM_ACTION_OPS = {f"runCommand {SEAL_CHECKS_COMMAND}": "seal-checks",
                  f"runCommand {SEAL_COMMAND}": "seal"}
 WAIT_FOR_POWER_OFF = "wait-for-guest-power-off"
 POLLS = ("instanceView", "runCommand.get")
+#: How often the engine tries an operation its error hooks ask to retry
+#: (pulumi/pulumi pkg/resource/deploy/retries.go `maxErrorHookRetries`).
+MAX_HOOK_RETRIES = 100
 
 
 class _ArmMocks(Mocks):

@@ -143,6 +143,8 @@ def report_json(run: ProgramRun, extra: dict[str, Any] | None = None) -> dict[st
         "criticalPath": critical_path(run),
         "outputs": run.outputs,
         "azureReads": run.azure_reads,
+        # What the program said through pulumi.log.warn (e.g. a failed build's policy).
+        "warnings": run.warnings,
         **(extra or {}),
     }
 

@@ -49,17 +49,19 @@ def up(
     marketplace: dict[tuple[str, str, str], CatalogImage] | None = None,
     policy: Callable[[ProgramRun], list[Violation]] | None = None,
     tenant: Callable[[SimulatedArm], None] | None = None,
+    refresh: bool = False,
 ) -> UpResult:
     """One run. `marketplace`: images the simulated Azure knows beyond its catalog;
     `tenant`: adds what exists before the pipeline (offline/arm/tenancy.py).
     `policy`: the pack's rules; a mandatory violation refuses the run, as it refuses a
-    `pulumi up`, and nothing is saved. With `state_path`, the state is locked for the run."""
+    `pulumi up`, and nothing is saved. With `state_path`, the state is locked for the run.
+    `refresh`: first drop from the state what Azure no longer has (`pulumi up --refresh`)."""
     if state_path is None:
         return _up(stack, None, latency=latency, faults=faults, program=program,
-                   marketplace=marketplace, policy=policy, tenant=tenant)
+                   marketplace=marketplace, policy=policy, tenant=tenant, refresh=refresh)
     with state_lock(state_path) as path:
         return _up(stack, path, latency=latency, faults=faults, program=program,
-                   marketplace=marketplace, policy=policy, tenant=tenant)
+                   marketplace=marketplace, policy=policy, tenant=tenant, refresh=refresh)
 
 
 def _up(
@@ -72,6 +74,7 @@ def _up(
     marketplace: dict[tuple[str, str, str], CatalogImage] | None,
     policy: Callable[[ProgramRun], list[Violation]] | None,
     tenant: Callable[[SimulatedArm], None] | None,
+    refresh: bool = False,
 ) -> UpResult:
     state = load_state(state_path, stack.name) if state_path else None
     arm = SimulatedArm(latency, faults)
@@ -79,6 +82,8 @@ def _up(
     prior: dict[str, PriorResource] = {}
     if state is not None:
         state.restore_arm(arm)
+        if refresh:
+            state.resources = refreshed(state.resources, arm)
         prior = state.resources
     if tenant is not None:
         tenant(arm)
@@ -178,3 +183,16 @@ def _delete(result: ProgramRun, doomed: list[PriorResource]) -> list[PriorResour
                     return left
         start = wave_end
     return left
+
+
+def refreshed(prior: dict[str, PriorResource], arm: SimulatedArm) -> dict[str, PriorResource]:
+    """The state after a refresh: a resource Azure no longer has (a Read answered 404) is
+    dropped, so the update creates it again (pulumi/pulumi `RefreshStep`: a read that
+    finds nothing removes the resource). A VM action's record is kept: its provider's
+    read returns what state holds (vmimage/providers/vm_action.py)."""
+    def gone(resource: PriorResource) -> bool:
+        live = arm.resources.get(resource.id.lower())
+        return resource.custom and not resource.type.startswith(DYNAMIC_PREFIX) and (
+            live is None or live.deleted_at is not None)
+
+    return {urn: p for urn, p in prior.items() if not gone(p)}

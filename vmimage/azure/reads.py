@@ -238,3 +238,19 @@ def cloud_reads() -> CloudReads | None:
     if isinstance(monitor, MockMonitor):
         return None
     return AzureReads(cache=sku_cache(os.environ))
+
+
+def compute_client() -> Any | None:
+    """A ComputeManagementClient to act on the stack's VMs with (a failed build's policy,
+    vmimage/steps/on_failure.py): the simulator's under the offline engine, none under
+    plain mocks, Azure's, authenticated as azure-native is, under `pulumi up`."""
+    from pulumi.runtime.mocks import MockMonitor  # lazy: as cloud_reads, only once asked
+    from pulumi.runtime.settings import get_monitor  # lazy: as cloud_reads
+
+    monitor = get_monitor()
+    provided = getattr(monitor, "compute_client", None)
+    if provided is not None:
+        return provided()
+    if isinstance(monitor, MockMonitor):
+        return None
+    return AzureReads().client()

@@ -19,6 +19,7 @@ from vmimage.config.provenance import step_digests
 from vmimage.scripts.render import render
 from vmimage.steps import format_disks, register_step
 from vmimage.steps.kind import StepContext
+from vmimage.steps.on_failure import failure_hook
 from vmimage.steps.run_command import register_run_command
 from vmimage.vocabulary import GUEST_SCRIPTS, STEP_DEPROVISION
 
@@ -101,6 +102,10 @@ class GuestScripts(pulumi.ComponentResource):
         previous: pulumi.CustomResource | None = args.after
         steps = build.validate_steps if args.role == "validate" else build.customize
         self._scripts: list[tuple[int, pulumi.Output[str]]] = []
+        # One hook per build (the engine refuses a hook's name twice), on every step of
+        # its build VM; a validation VM runs on after a failed step (README).
+        self._on_error = failure_hook(naming.child_name(name, "on-failure"), build.on_failure) \
+            if args.role == "build" and not args.frozen else None
         if args.role == "build":
             # First: the customize steps may install onto the disks' mount points.
             previous = format_disks.register(
@@ -128,4 +133,4 @@ class GuestScripts(pulumi.ComponentResource):
             parent=self, name=name, spec=args.spec, build=args.build,
             resource_group_name=args.resource_group_name, vm_name=args.vm_name,
             vm_id=args.vm_id, vm_unique_id=args.vm_unique_id, vm=args.vm,
-            frozen=args.frozen, previous=previous, role=args.role)
+            frozen=args.frozen, previous=previous, role=args.role, on_error=self._on_error)

@@ -35,6 +35,7 @@ from vmimage.config.values import (
     DiskEncryptionSetId,
     DriveLetter,
     Duration,
+    FailurePolicy,
     GalleryImageId,
     IdentityId,
     ImageVersionId,
@@ -395,6 +396,10 @@ class BuildSpec(SpecModel):
     spot: bool = Field(False, description="run the build VM as Spot (evicted to deallocate, no "
                        "price cap); an evicted VM is started again on the next run, which "
                        "runs the steps not done yet")
+    on_failure: FailurePolicy = Field(
+        "deallocate", description="when a customize step fails: deallocate the build VM "
+        "(no compute billed, disks kept for a look; the next run starts it again), keep it "
+        "running, or delete it (and its disks; the next run needs `pulumi up --refresh`)")
     replication_mode: Literal["Full", "Shallow"] = Field(
         "Full", description="Shallow: faster test builds, one replica in the source region "
         "only, not for production")

@@ -360,6 +360,13 @@ KbId = Annotated[str, AfterValidator(kb_id), WithJsonSchema(
     {"type": "string", "pattern": "^KB[0-9]{4,8}$"})]
 
 
+# -- failure policy ------------------------------------------------------------------------
+
+#: What happens to a build VM when one of its customize steps fails: left running (keep),
+#: deallocated (compute released, disks kept: the default), or deleted with its disks.
+FailurePolicy = Literal["keep", "deallocate", "delete"]
+
+
 # -- licences ------------------------------------------------------------------------------
 
 #: Azure Hybrid Benefit: one of `licensing.LICENSE_OS`'s keys, exactly as Azure spells

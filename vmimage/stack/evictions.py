@@ -1,4 +1,5 @@
-"""Spot build VMs that Azure evicted, found before anything is registered.
+"""Build VMs deallocated before they were sealed, found before anything is registered:
+Spot VMs that Azure evicted, and VMs a failed step deallocated (`onFailure: deallocate`).
 
 An eviction (policy Deallocate) leaves the build VM deallocated with its disks, and
 Azure never starts it again by itself (spot-vms). The run commands still to come would
@@ -63,11 +64,20 @@ def find_evictions(spec: PipelineSpec, captures: dict[str, Capture]) -> dict[str
     found = {}
     for build in spec.builds:
         capture = captures.get(build.version)
-        if not build.spot or build.retired or (capture is not None and capture.captured):
+        # A Spot VM may be evicted; onFailure: deallocate deallocates one after a failed
+        # step (vmimage/steps/on_failure.py). Either way it is started again here.
+        may_be_deallocated = build.spot or build.on_failure == "deallocate"
+        if not may_be_deallocated or build.retired or (capture is not None
+                                                       and capture.captured):
             continue
         if _evicted(spec, build):
             found[build.version] = datetime.now(UTC).isoformat(timespec="seconds")
+            why = ("evicted (deallocated by Azure)" if build.spot and
+                   build.on_failure != "deallocate" else
+                   "deallocated (a Spot eviction, or onFailure: deallocate after a failed "
+                   "step)" if build.spot else
+                   "deallocated (onFailure: deallocate after a failed step)")
             pulumi.log.warn(
-                f"build {build.version}: its Spot build VM was evicted (deallocated by Azure) "
-                "before it was sealed; it is started again and the steps not done yet run")
+                f"build {build.version}: its build VM was {why} before it was sealed; it is "
+                "started again and the steps not done yet run")
     return found

@@ -41,6 +41,9 @@ class StepContext:
     """The kind of the step being registered (its config key), tagged on its run commands."""
     index: int | None = None
     """Its index in its list (customize or validate), tagged with the kind."""
+    on_error: Any = None
+    """The build's failure policy as an error hook (vmimage/steps/on_failure.py), bound to
+    each run command of its steps; None for the validation VM's steps."""
     scripts: list[tuple[int, pulumi.Output[str]]] | None = None
     """Where each run command adds (its step's index, the script it holds), for the
     provenance output's step digests (vmimage/config/provenance.py)."""

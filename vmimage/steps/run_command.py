@@ -61,6 +61,9 @@ def register_run_command(
             # deleting the VM deletes its run commands. So when the VM goes (a retired
             # build), Pulumi deletes only the VM.
             deleted_with=ctx.vm,
+            # A failed script: the build's onFailure policy acts on the VM.
+            hooks=pulumi.ResourceHookBinding(on_error=[ctx.on_error]) if ctx.on_error
+            else None,
         ),
     )
     if ctx.scripts is not None and ctx.index is not None:

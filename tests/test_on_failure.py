@@ -1,0 +1,190 @@
+"""`builds[].onFailure`: a failed customize step leaves the build VM deallocated (the
+default), running, or deleted, and says how to look at it. The policy is an error hook on
+each step's run command (vmimage/steps/on_failure.py): the offline engine calls it as
+Pulumi's engine does, through the SDK's own callbacks gRPC server (offline/engine.py)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from conftest import load_pipeline, load_stack_dict, problems_of, stack_config
+from rich.console import Console
+
+from offline.cli import main
+from offline.engine import SimulatorMonitor
+from offline.faults import FaultPlan
+from offline.up import UpResult, up
+from vmimage.azure.failure_policy import failure_message, inspect_commands
+from vmimage.config.validate import load_spec
+from vmimage.vocabulary import VIRTUAL_MACHINE
+
+STEP = "customize-00-install-packages"
+RG = "rg-vmimage-dev"
+
+
+def dev_with(policy: str | None) -> Any:
+    pipeline = load_stack_dict("dev")["vmimage:pipeline"]
+    if policy is not None:
+        pipeline["builds"][0]["onFailure"] = policy
+    return stack_config("dev", pipeline)
+
+
+def failing_up(stack: Any, state: Path) -> UpResult:
+    return up(stack, state_path=state, faults=FaultPlan.parse("step-exit=5"))
+
+
+def build_vm(result: UpResult) -> tuple[str, str]:
+    """(ARM id, Azure name) of the run's build VM."""
+    [reg] = [r for r in result.run.registrations
+             if r.type == VIRTUAL_MACHINE and r.name.endswith("-build-vm")]
+    return reg.id, reg.azure_name or ""
+
+
+def hook_ops(result: UpResult) -> list[str]:
+    return [o.op for o in result.run.operations if o.op.startswith("on-failure")]
+
+
+@pytest.mark.parametrize(("policy", "power", "ops"), [
+    (None, "deallocated", ["on-failure deallocate"]),  # the default
+    ("deallocate", "deallocated", ["on-failure deallocate"]),
+    ("keep", "running", []),
+    ("delete", None, ["on-failure delete"]),
+])
+def test_a_failed_step_leaves_the_build_vm_as_its_policy_says(
+        tmp_path: Path, policy: str | None, power: str | None, ops: list[str]) -> None:
+    result = failing_up(dev_with(policy), tmp_path / "state.json")
+    [failure] = result.run.failures  # the step's own error is the run's error
+    assert failure.code == "VMExtensionProvisioningError" and "code 5" in failure.message
+    vm_id, vm_name = build_vm(result)
+    arm = result.run.arm
+    if power is None:
+        assert arm.resources[vm_id.lower()].deleted_at is not None
+    else:
+        assert arm.vms[vm_id.lower()].final()[0] == power
+    assert hook_ops(result) == ops
+    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    assert f"step {STEP} failed" in warning
+    if policy == "delete":
+        assert "pulumi up --refresh" in warning and "az vm" not in warning
+    else:
+        assert f"az vm run-command show -g {RG} --vm-name {vm_name} " \
+               f"--run-command-name {STEP} --instance-view" in warning
+        assert f"az vm boot-diagnostics get-boot-log -g {RG} -n {vm_name}" in warning
+    assert (f"az vm start -g {RG} -n {vm_name}" in warning) == (power == "deallocated")
+
+
+def test_the_policy_never_fires_when_the_steps_succeed(tmp_path: Path) -> None:
+    result = up(dev_with("delete"), state_path=tmp_path / "state.json")
+    assert result.ok, result.run.failures
+    assert hook_ops(result) == []
+    assert not [w for w in result.run.warnings if "failed" in w]
+    vm_id, _ = build_vm(result)
+    assert result.run.arm.resources[vm_id.lower()].deleted_at is None
+    assert result.run.arm.vms[vm_id.lower()].final() == ("deallocated", "generalized")
+
+
+def test_the_hooks_are_registered_with_the_engine_once_per_build(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[Any] = []
+    register = SimulatorMonitor.RegisterErrorHook
+
+    def recording(self: SimulatorMonitor, request: Any) -> Any:
+        seen.append((request.name, request.callback.target))
+        return register(self, request)
+
+    monkeypatch.setattr(SimulatorMonitor, "RegisterErrorHook", recording)
+    assert up(dev_with(None)).ok
+    # One per build, served by the program's callbacks server on the loopback.
+    assert [name for name, _ in seen] == ["vmimage-v1-0-0-scripts-on-failure"]
+    assert seen[0][1].startswith("127.0.0.1:")
+
+
+def test_after_deallocate_the_next_run_starts_the_vm_and_finishes(tmp_path: Path) -> None:
+    stack, state = dev_with("deallocate"), tmp_path / "state.json"
+    assert failing_up(stack, state).run.failures
+    second = up(stack, state_path=state)
+    assert second.ok, second.run.failures or second.run.error
+    actions = {c.urn.rsplit("::", 1)[-1]: c.action for c in second.changes or []}
+    assert actions["vmimage-v1-0-0-resume"] == "create"
+    assert actions["vmimage-v1-0-0-build-vm"] == "same"  # started again, not rebuilt
+    assert any("deallocated (onFailure: deallocate" in w for w in second.run.warnings)
+
+
+def test_after_delete_only_a_refresh_makes_the_next_run_create_the_vm_again(
+        tmp_path: Path) -> None:
+    """As under Pulumi: the state still holds the deleted VM, so a plain `up` sees no
+    change to it and its steps fail on a VM that is gone; `up --refresh` drops it from the
+    state (its Read finds nothing) and creates it again."""
+    stack, state = dev_with("delete"), tmp_path / "state.json"
+    first = failing_up(stack, state)
+    old_id, _ = build_vm(first)
+    plain = up(stack, state_path=state)
+    [failure] = plain.run.failures
+    assert failure.type.endswith("VirtualMachineRunCommandByVirtualMachine")
+    assert "NotFound" in failure.code, failure
+    # The hook finds no VM to act on, and says what to run.
+    assert any("the VM does not exist" in w and "pulumi up --refresh" in w
+               for w in plain.run.warnings)
+    refreshed = up(stack, state_path=state, refresh=True)
+    assert refreshed.ok, refreshed.run.failures or refreshed.run.error
+    actions = {c.urn.rsplit("::", 1)[-1]: c.action for c in refreshed.changes or []}
+    assert actions["vmimage-v1-0-0-build-vm"] == "create"
+    [nic] = [n for n in actions if n.endswith("-nic") and "-build" in n]
+    assert actions[nic] == "same"  # detached, not deleted with the VM
+    new_id, _ = build_vm(refreshed)
+    assert new_id.lower() == old_id.lower()  # the same name, made again
+    assert refreshed.run.arm.vms[new_id.lower()].final() == ("deallocated", "generalized")
+
+
+def test_a_policy_azure_refuses_is_reported_and_the_step_error_stays(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    class Refusing:
+        class virtual_machines:  # the client's attribute name
+            @staticmethod
+            def begin_deallocate(*_: Any) -> Any:
+                raise HttpResponseError(message="(AuthorizationFailed) no deallocate action")
+
+    monkeypatch.setattr(SimulatorMonitor, "compute_client", lambda self: Refusing())
+    result = failing_up(dev_with("deallocate"), tmp_path / "state.json")
+    [failure] = result.run.failures
+    assert failure.code == "VMExtensionProvisioningError"  # not the hook's error
+    vm_id, vm_name = build_vm(result)
+    assert result.run.arm.vms[vm_id.lower()].final()[0] == "running"
+    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    assert "onFailure deallocate could not be applied (" in warning
+    assert "AuthorizationFailed" in warning
+    assert f"az vm deallocate -g {RG} -n {vm_name}" in warning
+
+
+def test_the_cli_prints_the_policy_applied_after_the_error(tmp_path: Path) -> None:
+    out = io.StringIO()
+    code = main(["up", "--stack", "dev", "--quiet", "--faults", "step-exit=5"],
+                console=Console(file=out, width=300))
+    text = out.getvalue()
+    assert code == 1
+    assert text.index("error: simulated Azure refused") < text.index(
+        "warning: build VM vm-build-web-ubuntu-1-0-0: step customize-00-install-packages "
+        "failed; the VM was deallocated")
+    assert "  az vm start -g rg-vmimage-dev -n vm-build-web-ubuntu-1-0-0" in text
+
+
+def test_names_are_quoted_for_the_shell() -> None:
+    commands = inspect_commands("rg x", "vm;rm -rf /", "it's", "deallocate")
+    assert commands[0] == "az vm start -g 'rg x' -n 'vm;rm -rf /'"
+    assert "--run-command-name 'it'\"'\"'s'" in commands[1]
+    refused = failure_message("rg x", "vm$(id)", None, "delete", problem="denied")
+    assert "az vm deallocate -g 'rg x' -n 'vm$(id)'" in refused
+
+
+def test_on_failure_defaults_to_deallocate_and_refuses_other_words() -> None:
+    assert load_spec(load_pipeline("dev"), location="westeurope").spec.builds[0].on_failure \
+        == "deallocate"
+    raw = load_pipeline("dev")
+    raw["builds"][0]["onFailure"] = "stop"
+    [problem] = problems_of(raw)
+    assert problem.startswith("builds[0].onFailure:")
+    assert "keep" in problem and "deallocate" in problem and "delete" in problem
