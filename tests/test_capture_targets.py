@@ -65,8 +65,14 @@ def test_one_managed_image_target_is_what_clones_boot_from() -> None:
     assert clones and all(image.urn in c.dependencies for c in clones)
 
 
+#: Asked for every build not captured yet: is its VM deallocated by a failed step
+#: (onFailure: deallocate) and to be started again (vmimage/stack/evictions.py)?
+DEALLOCATED_CHECK = "azure-native:compute:getVirtualMachine"
+
+
 def test_the_lookup_asks_the_preferred_target() -> None:
     recorded = run_program(with_capture(["managedImage", "gallery"]))
-    assert set(recorded.invokes) == {"azure-native:compute:getGalleryImageVersion"}
+    assert set(recorded.invokes) - {DEALLOCATED_CHECK} == {
+        "azure-native:compute:getGalleryImageVersion"}
     recorded = run_program(with_capture("managedImage"))
-    assert set(recorded.invokes) == {"azure-native:compute:getImage"}
+    assert set(recorded.invokes) - {DEALLOCATED_CHECK} == {"azure-native:compute:getImage"}

@@ -179,8 +179,13 @@ def test_an_evicted_spot_build_is_resumed_before_the_steps_not_done():
     assert resume.inputs["vmName"] == "vm-build-web-ubuntu-1-0-0" and resume.inputs["evictedAt"]
     (step,) = recorded.of_type("azure-native:compute:VirtualMachineRunCommandByVirtualMachine")
     assert resume.urn in step.dependencies
-    # a regular build is never looked at for evictions
+    # a regular build's VM is deallocated only by its failure policy (the default,
+    # onFailure: deallocate): resumed alike; with onFailure: keep it is never looked at
     regular = run_program(dev(), evicted={"vm-build-web-ubuntu-1-0-0"})
+    assert [r for r in regular.resources if r.type == RESUME]
+    kept = dev()
+    kept["vmimage:pipeline"]["builds"][0]["onFailure"] = "keep"
+    regular = run_program(kept, evicted={"vm-build-web-ubuntu-1-0-0"})
     assert not [r for r in regular.resources if r.type == RESUME]
 
 
