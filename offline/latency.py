@@ -44,6 +44,8 @@ DEFAULT_LATENCY_S: dict[str, float] = {
     "galleryImageVersion.capture": 600,  # snapshot of OS + data disks, first replica
     "galleryImageVersion.replicate": 300,  # other target regions, in parallel
     "managedImage.create": 300,
+    "disk.access": 5,  # Disks - Grant Access / Revoke Access
+    "blob.copy": 900,  # server-side Copy Blob of one managed disk into a page blob
     "random.create": 0,
     "update": 30,  # in-place PATCH of any resource
     "delete": 60,

@@ -32,6 +32,7 @@ from pulumi.runtime.rpc import is_rpc_secret, wrap_rpc_secret
 
 from offline import marketplace
 from offline.arm import ArmResource, SimulatedArm, VmTimeline
+from offline.arm.storage import DiskGrant
 from offline.engine import PendingOperation, PriorResource, Registration
 from offline.guest import GuestRun
 from offline.pulumi_host import engine_urn
@@ -312,6 +313,11 @@ def dump_arm(arm: SimulatedArm, key: str, *, shift: float) -> dict[str, Any]:
         # the marketplace images and versions Azure has beyond the catalog (published
         # since, or declared for a run): they do not go away
         "marketplace": marketplace.dump(arm.marketplace),
+        # managed disks' active read access (a digest of each SAS, never the SAS), and
+        # the storage accounts' containers and blobs (offline/arm/storage.py)
+        "diskAccess": {disk: {"sasDigest": g.sas_digest, "expiresAt": g.expires_at - shift}
+                       for disk, g in sorted(arm.disk_access.items())},
+        "storage": arm.storage.dump(shift),
     }
 
 
@@ -328,6 +334,9 @@ def load_arm(arm: SimulatedArm, data: dict[str, Any]) -> None:
         arm.healthy_at[vm_id] = float("inf") if at is None else at
     for vm_id, boots in (data.get("reboots") or {}).items():
         arm.reboots[vm_id] = [(rebooted, ready) for rebooted, ready in boots]
+    for disk, grant in (data.get("diskAccess") or {}).items():
+        arm.disk_access[disk] = DiskGrant(grant["sasDigest"], grant["expiresAt"])
+    arm.storage.load(data.get("storage") or {})
     marketplace.load(arm.marketplace, data.get("marketplace") or {})
     for command, record in (data.get("guestRuns") or {}).items():
         record = dict(record)

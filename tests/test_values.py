@@ -195,6 +195,11 @@ def test_mounts_overlap_when_one_is_under_the_other() -> None:
     (values.DriveLetter, ["E", "z"], ["C", "D", "EF", "", "Ё"]),
     (values.Label, ["", "data_1", "a" * 16], ["a" * 17, "x;y", "däta", "a b"]),
     (values.KbId, ["KB5034439", "KB1234"], ["KB", "kb5034439", "KB1", "KB5034439x", "5034439"]),
+    # Azure Storage's container rules: 3-63, lowercase letters, digits, single hyphens
+    # inside (learn "Naming and Referencing Containers, Blobs, and Metadata").
+    (values.ContainerName, ["vhds", "abc", "a-b-c", "0exports", "a" * 63],
+     ["ab", "a" * 64, "Vhds", "-vhds", "vhds-", "v--hds", "v_hds", "v.hds", "vhds\n",
+      "vhds/x", "vhd s", "vhdѕ", "$root", ""]),
 ])
 def test_small_names(type_: object, good: list[str], bad: list[str]) -> None:
     adapter = TypeAdapter(type_)

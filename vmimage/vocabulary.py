@@ -33,6 +33,7 @@ RESUME = "pulumi-python:dynamic/vmimage:Resume"
 HEALTH_GATE = "pulumi-python:dynamic/vmimage:HealthGate"
 PUBLISH = "pulumi-python:dynamic/vmimage:Publish"
 RETIRE_BATCH = "pulumi-python:dynamic/vmimage:RetireBatch"
+EXPORT_VHD = "pulumi-python:dynamic/vmimage:ExportVhd"
 #: The input in which a dynamic resource carries its pickled provider.
 DYNAMIC_PROVIDER_KEY = "__provider"
 

@@ -20,6 +20,7 @@ from offline.arm.model import (
     changed_immutable,
     get_path,
 )
+from offline.arm.storage import BlobStore, DiskGrant
 from offline.latency import LatencyModel
 from offline.limits import Capacity, SlidingWindow
 from offline.marketplace import CATALOG, CatalogImage
@@ -51,6 +52,10 @@ class ControlPlane:
         self.vms: dict[str, VmTimeline] = {}
         self.leases: dict[str, str] = {}  # disk or NIC id -> VM id holding it
         self.generalize_posts: dict[str, int] = {}  # VM id -> generalize POSTs that applied
+        # managed disk id -> its active read access (offline/arm/storage.py), and the
+        # storage accounts' containers and blobs
+        self.disk_access: dict[str, DiskGrant] = {}
+        self.storage = BlobStore()
         # How secrets are kept in a state file (offline/state.py): identity until a state
         # is restored into this ARM.
         self.seal_secrets: Callable[[Any], Any] = lambda value: value

@@ -12,6 +12,7 @@ from typing import Any
 from offline.secrets import unwrap
 from vmimage.azure import naming
 from vmimage.vocabulary import (
+    EXPORT_VHD,
     GALLERY,
     GALLERY_IMAGE,
     GALLERY_IMAGE_VERSION,
@@ -76,6 +77,7 @@ IMMUTABLE_PROPERTIES: dict[str, tuple[str, ...]] = {
     HEALTH_GATE: ("vmId", "vmUniqueId"),
     PUBLISH: ("vmId", "vmUniqueId", "galleryImageVersionName", "excludeFromLatest"),
     RETIRE_BATCH: ("vmId", "vmUniqueId"),
+    EXPORT_VHD: ("vmId", "vmUniqueId", "storageAccountId", "container", "blobNames"),
     VM_EXTENSION: ("location", "publisher", "type"),
 }
 

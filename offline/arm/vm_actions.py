@@ -10,6 +10,7 @@ from offline.arm.control import ControlPlane, Handler
 from offline.arm.model import Outcome, timestamp
 from offline.arm.vm_rest import run_action
 from vmimage.azure import naming
+from vmimage.providers.export_vhd import EXPORT_VHD as EXPORT_VHD_ACTION
 from vmimage.providers.generalize import GENERALIZE as GENERALIZE_ACTION
 from vmimage.providers.health_gate import HEALTH as HEALTH_ACTION
 from vmimage.providers.publish import PUBLISH as PUBLISH_ACTION
@@ -17,12 +18,21 @@ from vmimage.providers.restart import RESTART as RESTART_ACTION
 from vmimage.providers.resume import RESUME as RESUME_ACTION
 from vmimage.providers.retire import RETIRE as RETIRE_ACTION
 from vmimage.providers.vm_action import VmAction
-from vmimage.vocabulary import GENERALIZE, HEALTH_GATE, PUBLISH, RESTART, RESUME, RETIRE_BATCH
+from vmimage.vocabulary import (
+    EXPORT_VHD,
+    GENERALIZE,
+    HEALTH_GATE,
+    PUBLISH,
+    RESTART,
+    RESUME,
+    RETIRE_BATCH,
+)
 
 #: Each dynamic resource type's action.
 ACTIONS: dict[str, VmAction] = {
     GENERALIZE: GENERALIZE_ACTION, RESTART: RESTART_ACTION, RESUME: RESUME_ACTION,
     HEALTH_GATE: HEALTH_ACTION, PUBLISH: PUBLISH_ACTION, RETIRE_BATCH: RETIRE_ACTION,
+    EXPORT_VHD: EXPORT_VHD_ACTION,
 }
 
 

@@ -33,11 +33,12 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError
 
 from offline import quota
+from offline.arm import storage
 from offline.arm.control import ControlPlane
 from offline.arm.model import SUBSCRIPTION_ID, ArmError, SimulatedCrash, get_path, timestamp
 from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 from offline.secrets import unwrap
-from vmimage.azure.client import TRANSPORT
+from vmimage.azure.client import TRANSPORT, blob_endpoint
 from vmimage.providers.vm_action import VmAction, VmActionError
 from vmimage.vocabulary import RUN_COMMAND
 
@@ -68,6 +69,9 @@ MARKETPLACE_PATH = re.compile(
     re.IGNORECASE,
 )
 
+DISK_PATH = re.compile(
+    r"/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute/"
+    r"disks/(?P<name>[^/?]+)/(?P<action>beginGetAccess|endGetAccess)$", re.IGNORECASE)
 OPERATION_PATH = re.compile(
     r"/subscriptions/[^/]+/providers/Microsoft\.Compute/locations/(?P<location>[^/]+)/"
     r"(?P<kind>operations|operationResults)/(?P<op>[^/?]+)$",
@@ -155,6 +159,7 @@ class VmRest:
         match, image = VM_PATH.match(path), MARKETPLACE_PATH.match(path)
         version = GALLERY_VERSION_PATH.match(path)
         listing, operation = VM_LIST_PATH.match(path), OPERATION_PATH.match(path)
+        disk = DISK_PATH.match(path)
         if method == "POST" and match is not None and match["action"]:
             self.posts[match["action"][1:].lower()] += 1
         canned = self._canned_reply(method, path)
@@ -169,7 +174,7 @@ class VmRest:
         if method == "GET" and usages is not None:
             return 200, {}, {"value": quota.usages(self.arm.quotas, self._running(
                 usages["location"]))}
-        if not any((match, image, version, listing, operation)):
+        if not any((match, image, version, listing, operation, disk)):
             return error(404, "NotFound", f"no simulated route for {method} {path}")
         if self.arm.faults is not None:
             transient = self.arm.faults.rest_fault(method, path)
@@ -177,6 +182,9 @@ class VmRest:
                 return transient
         if operation is not None and method == "GET":
             return self._poll(operation["op"], operation["kind"].lower())
+        if disk is not None and method == "POST":
+            return self._timed(disk["action"], "disk.access", lambda: self._disk_access(
+                disk["rg"], disk["name"], disk["action"].lower(), body or {}))
         if listing is not None and method == "GET":
             return self._timed("list", "vm.instanceView", lambda: self._list(listing["rg"]))
         if version is not None and method == "PATCH":
@@ -206,6 +214,9 @@ class VmRest:
                 if method == "GET":
                     return self._timed("runCommand.get", "vm.instanceView",
                                        lambda: self._get_command(vm_id, command))
+            if method == "GET" and not action:
+                return self._timed("get", "vm.instanceView",
+                                   lambda: (200, {}, storage.vm_model(self.arm, vm_id)))
             if method == "GET" and action == "/instanceview":
                 return self._timed("instanceView", "vm.instanceView", lambda: self._view(vm_id))
             if method == "POST" and action in VM_ACTIONS:
@@ -357,6 +368,23 @@ class VmRest:
                          "properties": {"provisioningState": "Succeeded",
                                         "publishingProfile": props["publishingProfile"]}}
 
+    def _disk_access(self, rg: str, name: str, action: str, body: dict[str, Any]) -> Reply:
+        """Disks - Grant Access (200 with the SAS: the REST spec's synchronous answer) and
+        Revoke Access (200)."""
+        disk_id = self.arm.provider_id(rg, "Microsoft.Compute/disks", name)
+        if action == "endgetaccess":
+            storage.revoke_access(self.arm, disk_id, self.clock.now)
+            self._applied("revokeAccess")
+            return 200, {}, None
+        try:
+            sas = storage.grant_access(self.arm, disk_id, body, self.clock.now)
+        except LookupError as err:
+            return error(404, "ResourceNotFound", str(err))
+        except PermissionError as err:
+            return error(409, "OperationNotAllowed", str(err))
+        self._applied("grantAccess")
+        return 200, {}, {"accessSAS": sas}
+
     # -- the VM actions ------------------------------------------------------------------
     def _deallocate(self, vm_id: str) -> Reply:
         """ARM's deallocate LRO: the VM is deallocating until it ends (or back as it was,
@@ -381,8 +409,15 @@ class VmRest:
         return self._operation(vm_id, "restart", now + self.arm.restart(vm_id, now))
 
     def _start(self, vm_id: str) -> Reply:
-        """ARM's start LRO of a deallocated or stopped VM."""
+        """ARM's start LRO of a deallocated or stopped VM; not while a disk of it is
+        exported (its read access granted)."""
         now = self.clock.now
+        exported = storage.granted_disks(self.arm, vm_id, now)
+        if exported:
+            raise ArmError(409, "OperationNotAllowed",
+                           f"Operation 'start' is not allowed on VM '{_name(vm_id)}': disk "
+                           f"'{_name(exported[0])}' has an active SAS; revoke its access "
+                           "first.")
         return self._operation(vm_id, "start", now + self.arm.start(vm_id, now))
 
     def _generalize(self, vm_id: str) -> Reply:
@@ -477,8 +512,12 @@ def run_action(
     Returns what it reported and when it ended; its failure is ARM's refusal of it."""
     clock = SimulatedClock(start)
     client = simulated_client(arm, clock, on_call=on_call)
+    clients: dict[str, Any] = {}
+    if action.storage:
+        clients = {"storage": storage.simulated_blob_service(arm, clock, on_call),
+                   "blob_endpoint": blob_endpoint}
     try:
-        result = action.run(client, props, sleep=clock.sleep, clock=clock)
+        result = action.run(client, props, sleep=clock.sleep, clock=clock, **clients)
     except VmActionError as err:
         raise ArmError(409, f"{action.name.capitalize()}Failed", str(err),
                        after_s=clock.now - start) from None

@@ -96,6 +96,32 @@ def make_compute_client(subscription_id: str, *, credential: Any = None,
                                    **client_kwargs)
 
 
+#: Azure Storage's endpoint suffix per cloud (the hosts of values.BLOB_HOST_SUFFIXES).
+STORAGE_SUFFIXES = {"public": "core.windows.net", "usgovernment": "core.usgovcloudapi.net",
+                    "china": "core.chinacloudapi.cn"}
+
+
+def blob_endpoint(account: str, environment: str | None = None) -> str:
+    """A storage account's blob service URL in a cloud."""
+    env = (environment or "public").lower()
+    if env not in STORAGE_SUFFIXES:
+        raise AuthError(f"unknown azure-native:environment {environment!r}; expected one of "
+                        f"{', '.join(STORAGE_SUFFIXES)}")
+    return f"https://{account}.blob.{STORAGE_SUFFIXES[env]}"
+
+
+def make_blob_service(account_url: str, *, credential: Any, **client_kwargs: Any) -> Any:
+    """A `BlobServiceClient` authenticated with the same (Entra) credential as the compute
+    client: no account key or SAS of the destination is ever handled. Bounded like ARM."""
+    # lazy: azure-storage-blob is needed only by a VHD export, in the provider host
+    from azure.storage.blob import BlobServiceClient
+
+    for key in ("connection_timeout", "read_timeout", "retry_connect", "retry_read",
+                "retry_status", "retry_total"):
+        client_kwargs.setdefault(key, TRANSPORT[key])
+    return BlobServiceClient(account_url, credential=credential, **client_kwargs)
+
+
 def first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__

@@ -5,12 +5,13 @@ tables (docs/architecture.md)."""
 
 from __future__ import annotations
 
-from vmimage.capture import gallery, managed_image
+from vmimage.capture import gallery, managed_image, vhd
 from vmimage.capture.target import CaptureTarget
 from vmimage.config.models import PipelineSpec
 
 #: Every capture target, by its name in `capture:`.
-TARGETS: dict[str, CaptureTarget] = {t.key: t for t in (gallery.TARGET, managed_image.TARGET)}
+TARGETS: dict[str, CaptureTarget] = {t.key: t for t in (gallery.TARGET, managed_image.TARGET,
+                                                         vhd.TARGET)}
 
 
 def targets_of(spec: PipelineSpec) -> list[CaptureTarget]:

@@ -37,14 +37,21 @@ class CaptureContext:
     protect: bool
     kept_replicas: Mapping[str, int] = field(default_factory=dict)
     """A captured version's replicas by region: what `replicas: auto` keeps."""
+    vm_unique_id: pulumi.Input[str] | None = None
+    """The build VM's unique id (a VM recreated under its name is another)."""
+    environment: str | None = None
+    """azure-native:environment, for a target that acts through the Azure SDK."""
+    after: tuple[pulumi.Output[Any], ...] = ()
+    """What the targets registered before this one returned (the export waits for them)."""
 
 
 @dataclass(frozen=True)
 class CaptureTarget:
     rules: CaptureRules
     """Its name, stack output, preference and rules (the config's)."""
-    register: Callable[[CaptureContext], pulumi.Output[str]]
-    """Registers the build's image; returns its ARM id."""
+    register: Callable[[CaptureContext], pulumi.Output[Any] | None]
+    """Registers the build's image; returns its ARM id (an export: its blobs' URLs; None:
+    nothing to register for this build)."""
     lookup: Callable[[PipelineSpec, BuildSpec], Any]
     """Azure's answer for the build's image (an object with `id` and `tags`); raises what
     the invoke raised when it is not there."""

@@ -5,7 +5,8 @@ the one thing here that cannot be rebuilt byte for byte."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import Provider, compute
@@ -149,13 +150,18 @@ class ImageCaptureArgs:
     provenance: Mapping[str, str] = field(default_factory=dict)
     """Tags saying what the version is made from and by which commit and release
     (vmimage/config/provenance.py): kept as recorded once captured."""
+    vm_unique_id: pulumi.Input[str] | None = None
+    """The build VM's unique id, for a VHD export of its disks."""
+    environment: str | None = None
+    """azure-native:environment, for a VHD export's SDK clients."""
 
 
 class ImageCapture(pulumi.ComponentResource):
     """A build's images, one per capture target (vmimage/capture/)."""
 
-    image_ids: dict[str, pulumi.Output[str]]
-    """Each target's image id, by target name, the one clones boot from first."""
+    image_ids: dict[str, pulumi.Output[Any]]
+    """Each target's image id (a VHD export: its blobs' URLs), by target name, the one
+    clones boot from first."""
 
     def __init__(
         self, name: str, args: ImageCaptureArgs, opts: pulumi.ResourceOptions | None = None
@@ -176,9 +182,14 @@ class ImageCapture(pulumi.ComponentResource):
             resource_group_name=args.resource_group_name, source_vm_id=args.source_vm_id,
             gallery=args.gallery, tags=tags,
             protect=args.spec.protect_images and keep is None,
-            kept_replicas=args.kept_replicas)
-        self.image_ids = {target.key: target.register(context)
-                          for target in targets_of(args.spec)}
+            kept_replicas=args.kept_replicas, vm_unique_id=args.vm_unique_id,
+            environment=args.environment)
+        self.image_ids = {}
+        for target in targets_of(args.spec):  # images first, then what waits for them
+            registered = target.register(
+                replace(context, after=tuple(self.image_ids.values())))
+            if registered is not None:
+                self.image_ids[target.key] = registered
         self.register_outputs({target: image for target, image in self.image_ids.items()})
 
     @property

@@ -79,6 +79,7 @@ class ImageBuild(pulumi.ComponentResource):
             parent=self, aliases=[pulumi.Alias(parent=old_parent)] if old_parent else None)
         spec, build = args.spec, args.build
         source_vm_id: pulumi.Input[str] | None
+        vm_unique_id: pulumi.Input[str] | None = None
         self.step_digests = None
         if build.imported:
             # The version is made from the VHD's blobs (vmimage/capture/gallery.py).
@@ -90,7 +91,8 @@ class ImageBuild(pulumi.ComponentResource):
             source_vm_id = retired_vm_id(args.resource_group_id, spec, build)
             self.vm_state = pulumi.Output.from_input(RETIRED_STATE)
         else:
-            source_vm_id, self.vm_state = self._build_and_generalize(name, args, child)
+            source_vm_id, vm_unique_id, self.vm_state = self._build_and_generalize(
+                name, args, child)
         self.image = ImageCapture(
             naming.child_name(name, "capture"),
             ImageCaptureArgs(
@@ -99,6 +101,7 @@ class ImageBuild(pulumi.ComponentResource):
                 fingerprint=fingerprint_to_record(spec, build, args.capture),
                 kept_replicas=args.capture.replicas if args.capture else {},
                 provenance=args.capture.provenance if args.capture else {},
+                vm_unique_id=vm_unique_id, environment=args.environment,
             ),
             opts=child,
         )
@@ -132,8 +135,9 @@ class ImageBuild(pulumi.ComponentResource):
 
     def _build_and_generalize(
         self, name: str, args: ImageBuildArgs, child: pulumi.ResourceOptions,
-    ) -> tuple[pulumi.Output[str], pulumi.Output[dict[str, str]]]:
-        """Build VM -> guest scripts -> generalize: the generalized VM's id and state."""
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[dict[str, str]]]:
+        """Build VM -> guest scripts -> generalize: the generalized VM's id, its unique id
+        and its state."""
         spec, build = args.spec, args.build
         # Captured already: the VM is generalized and Azure refuses to modify it, so none
         # of its resources may change again (vmimage/stack/captures.py).
@@ -186,7 +190,7 @@ class ImageBuild(pulumi.ComponentResource):
         )
         state = pulumi.Output.all(generalized.power_state, generalized.os_state).apply(
             lambda states: {"powerState": states[0], "osState": states[1]})
-        return generalized.vm_id, state
+        return generalized.vm_id, vm.vm_unique_id, state
 
     @staticmethod
     def _resume(name: str, args: ImageBuildArgs, vm: BuildVm,

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from vmimage.azure import limits
+from vmimage.config.capture import VHD
 from vmimage.config.models import SOURCE_FIELDS
 from vmimage.config.values import under
 
@@ -61,9 +62,9 @@ def _vhd_problems(spec: PipelineSpec, build: BuildSpec, at: str) -> list[str]:
     found = [f"{at}.{key}: not with from.vhd (an imported VHD has no build VM; customize "
              "it in a later build with from.version)"
              for field, key in BUILD_VM_KEYS.items() if field in build.model_fields_set]
-    if spec.capture_targets != ("gallery",):
+    if [t for t in spec.capture_targets if t != VHD] != ["gallery"]:
         found.append(f"{at}.from.vhd: a VHD becomes a gallery image version; set capture: "
-                     "gallery")
+                     "gallery (a VHD export beside it is fine)")
     account = vhd.storage_account_id.name  # values.StorageAccountId: parsed
     blobs = [("from.vhd.uri", vhd.uri)] + [
         (f"from.vhd.dataDisks[{j}].uri", d.uri) for j, d in enumerate(vhd.data_disks)]

@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    Discriminator,
     Field,
+    Tag,
     ValidationInfo,
     WithJsonSchema,
     create_model,
@@ -28,10 +30,11 @@ from vmimage.azure.arm_ids import ArmId
 from vmimage.azure.sizing import MAX_REPLICAS_PER_REGION, recommended_replicas
 from vmimage.config.base import SpecModel
 from vmimage.config.bootstrap import BootstrapData
-from vmimage.config.capture import BOTH, NAMES, CaptureName
+from vmimage.config.capture import BOTH, NAMES, VHD, CaptureName
 from vmimage.config.steps import KINDS as STEP_KINDS
 from vmimage.config.steps import CustomizeStep
 from vmimage.config.values import (
+    ContainerName,
     DiskEncryptionSetId,
     DriveLetter,
     Duration,
@@ -545,25 +548,57 @@ class SecuritySpec(SpecModel):
     )
 
 
+class VhdExportSpec(SpecModel):
+    storage_account_id: StorageAccountId = Field(
+        description="the storage account the VHDs are copied into (ARM id; any group or "
+        "subscription the credentials can write blobs to)")
+    container: ContainerName = Field(
+        description="its blob container (created when missing): 3-63 lowercase letters, "
+        "digits and single hyphens")
+
+
+class VhdCapture(SpecModel):
+    """`{vhd: {...}}` in `capture:`: the generalized build VM's disks as page blobs."""
+
+    vhd: VhdExportSpec = Field(
+        description="copy the captured OS and data disks into a container as fixed-format "
+        "VHD page blobs (<image>-<version>-osdisk.vhd, -lun<N>.vhd)")
+
+
 def _capture_list(value: Any) -> Any:
-    """`gallery`, `both` (every target of earlier releases) or a list, as a tuple."""
+    """`gallery`, `both` (every target of earlier releases), `{vhd: ...}` or a list, as a
+    tuple."""
     if isinstance(value, list | tuple):
         return value
+    if isinstance(value, dict):
+        return (value,)
     if value == "both":
         return BOTH
     if not isinstance(value, str) or value not in NAMES:
         choices = ", ".join(repr(t) for t in NAMES)
-        raise ValueError(f"must be one of {choices} or 'both', or a list of them "
-                         f"(got {value!r})")
+        raise ValueError(f"must be one of {choices} or 'both', {{vhd: ...}}, or a list of "
+                         f"them (got {value!r})")
     return (value,)
 
 
+def _capture_kind(value: Any) -> str:
+    return "capture:vhd" if isinstance(value, dict | VhdCapture) else "capture:name"
+
+
+CaptureItem = Annotated[
+    Annotated[CaptureName, Tag("capture:name")] | Annotated[VhdCapture, Tag("capture:vhd")],
+    Discriminator(_capture_kind),
+]
+#: `{vhd: {...}}` as the schema shows it, inline (the capture's schema is written here).
+_VHD_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["vhd"],
+               "properties": {"vhd": VhdExportSpec.model_json_schema(by_alias=True)}}
 Capture = Annotated[
-    tuple[CaptureName, ...], Field(min_length=1), BeforeValidator(_capture_list),
+    tuple[CaptureItem, ...], Field(min_length=1), BeforeValidator(_capture_list),
     WithJsonSchema({"anyOf": [
         {"enum": [*NAMES, "both"]},
-        {"type": "array", "items": {"enum": list(NAMES)}, "minItems": 1,
-         "uniqueItems": True}],
+        _VHD_SCHEMA,
+        {"type": "array", "items": {"anyOf": [{"enum": list(NAMES)}, _VHD_SCHEMA]},
+         "minItems": 1, "uniqueItems": True}],
         "default": "gallery"}),
 ]
 
@@ -575,7 +610,8 @@ class PipelineSpec(SpecModel):
     admin: AdminSpec = Field(description="who logs in to build VM and clones")
     capture: Capture = Field(
         ("gallery",), description="where each build is captured: gallery, managedImage, "
-        "both, or a list of targets (vmimage/capture/)"
+        "both, or a list of targets (vmimage/capture/); a list may add {vhd: "
+        "{storageAccountId, container}}: the disks exported as VHD page blobs"
     )
     gallery: GallerySpec | None = Field(
         None, description="the Azure Compute Gallery (capture: gallery or both)"
@@ -656,7 +692,13 @@ class PipelineSpec(SpecModel):
 
     @property
     def capture_targets(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(self.capture))
+        return tuple(dict.fromkeys(VHD if isinstance(c, VhdCapture) else c
+                                   for c in self.capture))
+
+    @property
+    def vhd_export(self) -> VhdExportSpec | None:
+        """Where the build VMs' disks are exported as VHDs (`capture: [..., {vhd}]`)."""
+        return next((c.vhd for c in self.capture if isinstance(c, VhdCapture)), None)
 
     @property
     def uses_gallery(self) -> bool:

@@ -178,6 +178,25 @@ DownloadUri = _uri_type(_download_uri, {"description": "an https URL without cre
 VhdUri = _uri_type(_vhd_uri, {"description": "https URL of a .vhd page blob"})
 
 
+# -- storage names -------------------------------------------------------------------------
+
+
+def _container_name(text: str) -> str:
+    if not _CONTAINER.fullmatch(text):
+        raise ValueError(f"{text!r} is not a blob container name (3-63 lowercase letters, "
+                         "digits and hyphens, starting with a letter or digit, no two "
+                         "hyphens in a row, not ending with one)")
+    return text
+
+
+#: A blob container's name (`capture[].vhd.container`), as Azure Storage takes it
+#: (learn.microsoft.com "Naming and Referencing Containers, Blobs, and Metadata"): what a
+#: blob URL's path starts with, so it needs no escaping there.
+ContainerName = Annotated[str, AfterValidator(_container_name), WithJsonSchema(
+    {"type": "string", "minLength": 3, "maxLength": 63,
+     "pattern": "^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$"})]
+
+
 # -- ARM ids -------------------------------------------------------------------------------
 
 

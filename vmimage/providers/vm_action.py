@@ -28,9 +28,11 @@ from vmimage.azure.auth import CLOUDS, AuthError, AuthSettings, make_credential,
 from vmimage.azure.client import (
     TRANSPORT,
     ArmUnreachable,
+    blob_endpoint,
     check_credential,
     configured,
     endpoints,
+    make_blob_service,
     make_compute_client,
     unreachable,
 )
@@ -102,6 +104,9 @@ class VmAction:
     """Problems of the action's own inputs: (property, reason)."""
     replaces: tuple[str, ...] = ()
     """Own inputs whose change is a new action (beyond a different VM)."""
+    storage: bool = False
+    """`run` also takes `storage` (account URL -> BlobServiceClient, as the same
+    credential) and `blob_endpoint` (account name -> its blob service URL)."""
 
     @property
     def all_inputs(self) -> tuple[str, ...]:
@@ -209,8 +214,13 @@ class VmActionProvider(pulumi.dynamic.ResourceProvider):
             # pulumi.log reaches the CLI from a program; inside the provider host there is
             # no engine connection (pulumi/pulumi#6065) and it falls back to stderr, which
             # the engine shows as the plugin's diagnostics. Good enough for progress lines.
+            clients: dict[str, Any] = {}
+            if self.action.storage:
+                clients["storage"] = lambda url: make_blob_service(url, credential=credential)
+                clients["blob_endpoint"] = lambda account: blob_endpoint(
+                    account, settings.environment)
             outcome = self.action.run(client, props, progress=pulumi.log.info,
-                                      poll_s=poll_interval())
+                                      poll_s=poll_interval(), **clients)
         except ServiceRequestError as err:
             raise VmActionError(str(unreachable(err, endpoint))) from None
         except (AuthError, ArmUnreachable) as err:

@@ -10,5 +10,8 @@ from typing import Literal, get_args
 #: A capture target's name in `capture:`.
 CaptureName = Literal["gallery", "managedImage"]
 NAMES: tuple[str, ...] = get_args(CaptureName)
+#: The VHD export's name among the targets (`{vhd: {...}}` in `capture:`, never a bare
+#: name: it has settings, and it is no image clones could boot).
+VHD = "vhd"
 #: The shorthand `capture: both` of earlier releases: every target there was then.
 BOTH = ("gallery", "managedImage")

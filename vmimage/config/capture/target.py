@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmimage.config.capture import VHD
 from vmimage.config.models import PipelineSpec
 
 
-def shown(capture: tuple[str, ...]) -> str:
-    """`capture` as a message quotes it: 'gallery', or ['gallery', 'managedImage']."""
-    return repr(capture[0]) if len(capture) == 1 else repr(list(capture))
+def shown(capture: tuple[object, ...]) -> str:
+    """`capture` as a message quotes it: 'gallery', or ['gallery', 'managedImage'] (a VHD
+    export as 'vhd': its settings are not the point)."""
+    names = [c if isinstance(c, str) else VHD for c in capture]
+    return repr(names[0]) if len(names) == 1 else repr(names)
 
 
 @dataclass(frozen=True)

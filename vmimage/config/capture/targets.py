@@ -3,11 +3,12 @@ registrations in vmimage/capture/)."""
 
 from __future__ import annotations
 
-from vmimage.config.capture import gallery, managed_image
+from vmimage.config.capture import gallery, managed_image, vhd
 from vmimage.config.capture.target import CaptureRules
 from vmimage.config.models import PipelineSpec
 
-RULES: dict[str, CaptureRules] = {r.key: r for r in (gallery.RULES, managed_image.RULES)}
+RULES: dict[str, CaptureRules] = {r.key: r for r in (gallery.RULES, managed_image.RULES,
+                                                           vhd.RULES)}
 
 
 def rules_of(spec: PipelineSpec) -> list[CaptureRules]:
