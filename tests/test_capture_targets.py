@@ -31,10 +31,11 @@ def with_capture(capture: Any) -> dict[str, Any]:
 
 
 def test_each_target_is_a_module_in_the_table() -> None:
-    assert list(TARGETS) == ["gallery", "managedImage"] == list(BOTH)
+    assert list(TARGETS) == ["gallery", "managedImage", "vhd"]
+    assert list(BOTH) == ["gallery", "managedImage"]  # `both`: the images, not the export
     for key, target in TARGETS.items():
         assert target.key == key and target.register.__module__.startswith("vmimage.capture.")
-    assert sorted(t.preference for t in TARGETS.values()) == [0, 1]
+    assert sorted(t.preference for t in TARGETS.values()) == [0, 1, 2]
 
 
 @pytest.mark.parametrize("capture", ["both", ["managedImage", "gallery"]])

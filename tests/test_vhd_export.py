@@ -1,0 +1,186 @@
+"""The VHD export (`capture: [..., {vhd: {storageAccountId, container}}]`): the generalized
+build VM's OS and data disks copied as page blobs (grant read access, Copy Blob, revoke),
+offline through the real compute and blob clients against the simulated Azure
+(offline/arm/storage.py). Convergent after a crash, access always revoked, the SAS in no
+output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from conftest import CORP, load_stack_dict, problems_of, stack_config
+from pydantic import TypeAdapter
+
+from offline.arm import SimulatedArm
+from offline.arm.storage import digest
+from offline.arm.tenancy import add_existing
+from offline.arm.vm_rest import SimulatedClock, simulated_client
+from offline.faults import FaultPlan
+from offline.latency import LatencyModel
+from offline.up import UpResult, up
+from vmimage.config import values
+from vmimage.config.capture.vhd import blob_names
+from vmimage.providers.export_vhd import ACCESS_SECONDS, SOURCE_DISK, scrubbed
+from vmimage.vocabulary import EXPORT_VHD, GALLERY_IMAGE_VERSION
+
+ACCOUNT = (f"{CORP}/rg-vmimage-uploads/providers/Microsoft.Storage/storageAccounts/"
+           "stvmimageimport")
+EXPECTED = [f"https://stvmimageimport.blob.core.windows.net/exports/app-ws2022-1.1.0-{d}.vhd"
+            for d in ("osdisk", "lun0", "lun1")]
+
+
+def tenant(arm: SimulatedArm) -> None:
+    add_existing(arm, ACCOUNT, region="westeurope")
+
+
+def export_up(state: Path, **how: Any) -> UpResult:
+    return up(stack_config("import"), tenant=tenant, state_path=state, **how)
+
+
+def exports(result: UpResult) -> list[Any]:
+    return [o for o in result.run.operations if "ExportVhd" in o.resource]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[UpResult, Path]:
+    state = tmp_path_factory.mktemp("vhd") / "state.json"
+    result = export_up(state)
+    assert result.ok, (result.run.failures, result.run.error)
+    return result, state
+
+
+def test_the_disks_become_page_blobs_named_in_the_outputs(
+        exported: tuple[UpResult, Path]) -> None:
+    result, _ = exported
+    outputs = result.run.outputs
+    assert outputs["vhdBlobs"] == {"1.1.0": EXPECTED}  # 1.0.0 is imported: a VHD already
+    for url in EXPECTED:  # the URLs are what the config's own blob URL type accepts
+        assert TypeAdapter(values.VhdUri).validate_python(url).account == "stvmimageimport"
+    arm = result.run.arm
+    blobs = {k: b for k, b in arm.storage.blobs.items()}
+    assert sorted(blobs) == sorted(f"stvmimageimport/exports/{u.rsplit('/', 1)[-1]}"
+                                   for u in EXPECTED)
+    for blob in blobs.values():
+        assert blob.status == "success" and blob.size % 512 == 0  # a fixed VHD: page-aligned
+        assert blob.metadata[SOURCE_DISK].lower() == blob.source_disk  # ARM ids: any case
+    assert arm.storage.copies == dict.fromkeys(blobs, 1)
+    assert arm.disk_access == {}  # every disk's access revoked
+
+
+def test_the_export_starts_after_the_gallery_version_and_before_nothing_is_left(
+        exported: tuple[UpResult, Path]) -> None:
+    result, _ = exported
+    run = result.run
+    (export,) = [r for r in run.registrations if r.type == EXPORT_VHD]
+    version = next(r for r in run.registrations if r.type == GALLERY_IMAGE_VERSION
+                   and r.inputs.get("galleryImageVersionName") == "1.1.0")
+    assert version.urn in export.dependencies
+    assert export.start_s >= version.end_s
+    ops = [o.op for o in exports(result)]
+    assert ops.count("beginGetAccess") == 3 and ops.count("copyBlob") == 3
+    assert ops.count("endGetAccess") == 3 and ops[-1] == "endGetAccess"
+
+
+def test_no_sas_in_state_outputs_or_report(exported: tuple[UpResult, Path],
+                                           tmp_path: Path) -> None:
+    result, state = exported
+    text = state.read_text() + json.dumps(result.run.outputs, default=str)
+    assert "sig=" not in text and "blob.storage.azure.net" not in text
+    assert "stvmimageimport.blob.core.windows.net/exports/" in text  # the URLs are there
+    record = next(r for r in json.loads(state.read_text())["resources"]
+                  if r["type"] == EXPORT_VHD)
+    assert record["outputs"]["blobs"] == EXPECTED
+
+
+def test_a_crash_mid_copy_converges_without_copying_again(
+        exported: tuple[UpResult, Path], tmp_path: Path) -> None:
+    reference, _ = exported
+    ops = [o.op for o in reference.run.operations]
+    last_copy = len(ops) - ops[::-1].index("copyBlob")  # crash once all copies started
+    first_revoke = ops.index("endGetAccess") + 1  # ... or once all finished
+    for crash_after in (last_copy, first_revoke):
+        state = tmp_path / f"crash-{crash_after}.json"
+        plan = FaultPlan.parse(f"crash-after={crash_after}")
+        crashed = export_up(state, faults=plan)
+        assert plan.crashed is not None and not crashed.ok and crashed.saved
+        arm = crashed.run.arm
+        assert arm.disk_access, "the crash left access granted"
+        assert set(arm.storage.copies.values()) == {1}
+        rerun = export_up(state)
+        assert rerun.ok, (rerun.run.failures, rerun.run.error)
+        assert rerun.run.outputs["vhdBlobs"] == {"1.1.0": EXPECTED}
+        assert rerun.run.arm.storage.copies == {}  # nothing copied again
+        assert all(b.status == "success" for b in rerun.run.arm.storage.blobs.values())
+        assert rerun.run.arm.disk_access == {}
+        third = export_up(state)
+        assert {c.action for c in third.changes or []} == {"same"}
+
+
+def test_a_granted_disk_keeps_its_vm_from_starting(exported: tuple[UpResult, Path],
+                                                  tmp_path: Path) -> None:
+    reference, _ = exported
+    ops = [o.op for o in reference.run.operations]
+    plan = FaultPlan.parse(f"crash-after={ops.index('copyBlob') + 1}")
+    crashed = export_up(tmp_path / "state.json", faults=plan)
+    arm = crashed.run.arm
+    (disk,) = arm.disk_access
+    vm = next(k for k in arm.vms if k.endswith("vm-build-app-ws2022-1-1-0"))
+    arm.faults = None  # the crashed run's plan is spent; ask the ARM it left behind
+    client = simulated_client(arm, SimulatedClock(arm.latest_time()))
+    with pytest.raises(HttpResponseError, match="active SAS"):
+        client.virtual_machines.begin_start("rg-vmimage-import", vm.rsplit("/", 1)[-1]).result()
+    assert "_osdisk_1_" in disk  # the first disk granted: the OS disk (ids kept lowercase)
+
+
+def test_a_failed_copy_is_revoked_and_copied_again_next_run(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    # A copy slower than the SAS lives: it fails when the access expires.
+    slow = export_up(state, latency=LatencyModel({"blob.copy": ACCESS_SECONDS + 600}))
+    assert not slow.ok
+    (failure,) = [f for f in slow.run.failures if f.type == EXPORT_VHD]
+    assert "the copy failed" in failure.message and "sig=" not in failure.message
+    arm = slow.run.arm
+    assert arm.disk_access == {}  # revoked although the export failed
+    assert all(b.status == "failed" for b in arm.storage.blobs.values())
+    again = export_up(state)
+    assert again.ok, (again.run.failures, again.run.error)
+    assert set(again.run.arm.storage.copies.values()) == {1}  # each copied again, once
+    assert again.run.arm.disk_access == {}
+
+
+def test_an_account_azure_does_not_have_fails_the_export_by_name(tmp_path: Path) -> None:
+    result = up(stack_config("import"), state_path=tmp_path / "state.json",
+                tenant=lambda arm: add_existing(
+                    arm, ACCOUNT.replace("stvmimageimport", "stother"), region="westeurope"))
+    # The imported 1.0.0 needs its own account; the export names the one it cannot reach.
+    messages = [f.message for f in result.run.failures]
+    assert not result.ok and any("stvmimageimport" in m for m in messages), messages
+
+
+def test_refused_configs_name_their_key_paths() -> None:
+    pipeline = load_stack_dict("import")["vmimage:pipeline"]
+    pipeline["capture"] = [{"vhd": {"storageAccountId": ACCOUNT, "container": "Ex"}},
+                           {"vhd": {"storageAccountId": "/nope", "container": "ok-name"}}]
+    problems = problems_of(pipeline)
+    assert any(p.startswith("capture[0].vhd.container: 'Ex' is not a blob container")
+               for p in problems), problems
+    assert any(p.startswith("capture[1].vhd.storageAccountId:") for p in problems), problems
+    pipeline["capture"] = ["gallery", {"vhd": {"storageAccountId": ACCOUNT,
+                                               "container": "exports", "sas": "x"}}]
+    assert any(p.startswith("capture[1].vhd.sas: unknown key") for p in problems_of(pipeline))
+
+
+def test_blob_names_are_deterministic_per_disk() -> None:
+    assert blob_names("app", "1.2.3", [3, 0]) == {
+        "osDisk": "app-1.2.3-osdisk.vhd", "0": "app-1.2.3-lun0.vhd", "3": "app-1.2.3-lun3.vhd"}
+
+
+def test_a_sas_is_scrubbed_from_messages() -> None:
+    sas = "https://md-x.z1.blob.storage.azure.net/abc/abcd?sv=2018-03-28&sr=b&sig=SECRETSIG"
+    text = scrubbed(f"failed: {sas} and again sv=2018-03-28&sr=b&sig=SECRETSIG", sas)
+    assert "SECRETSIG" not in text and text.count("<SAS>") == 2
+    assert digest(sas) != sas
