@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import alive_in_arm, batched, copy_state, stack_config, version_bump
 
+from offline.arm.tenancy import add_existing
 from offline.faults import FaultPlan
 from offline.up import UpResult, up
 
@@ -51,4 +52,37 @@ def test_a_crash_at_every_operation_of_a_version_bump_converges(health: bool,
         third = up(bumped, state_path=state)
         if {c.action for c in third.changes or []} != {"same"}:
             diverged.append((crash_after, "third run not all same"))
+    assert diverged == []
+
+
+def test_a_crash_at_every_operation_of_a_vhd_export_converges(tmp_path: Path) -> None:
+    """The import stack exports 1.1.0's disks: a crash after each of the export's REST
+    calls (grant, copy, revoke) converges, copying no disk twice, access revoked."""
+    existing = [
+        "/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/"
+        "rg-vmimage-uploads/providers/Microsoft.Storage/storageAccounts/stvmimageimport"]
+
+    def tenant(arm: Any) -> None:
+        for resource_id in existing:
+            add_existing(arm, resource_id, region="westeurope")
+
+    config = stack_config("import")
+    reference = up(config, tenant=tenant, state_path=tmp_path / "reference.json")
+    assert reference.ok, (reference.run.failures, reference.run.error)
+    points = [i + 1 for i, o in enumerate(reference.run.operations)
+              if "ExportVhd" in o.resource]
+    assert len(points) >= 9
+    blobs = set(reference.run.arm.storage.blobs)
+    diverged = []
+    for crash_after in points:
+        state = tmp_path / f"crash-{crash_after}.json"
+        plan = FaultPlan.parse(f"crash-after={crash_after}")
+        crashed = up(config, tenant=tenant, faults=plan, state_path=state)
+        assert plan.crashed is not None and not crashed.ok, crash_after
+        rerun = up(config, tenant=tenant, state_path=state)
+        copies = crashed.run.arm.storage.copies + rerun.run.arm.storage.copies
+        copied_twice = sorted(k for k, n in copies.items() if n != 1)
+        if not rerun.ok or rerun.run.arm.disk_access or copied_twice or set(copies) != blobs \
+                or rerun.run.outputs["vhdBlobs"] != reference.run.outputs["vhdBlobs"]:
+            diverged.append((crash_after, rerun.run.error, copied_twice))
     assert diverged == []
