@@ -204,11 +204,11 @@ def test_the_step_kinds_facts_and_registrations_agree() -> None:
 
 def test_the_capture_targets_names_rules_and_registrations_agree() -> None:
     from vmimage.capture import TARGETS
-    from vmimage.config.capture import NAMES
+    from vmimage.config.capture import KEYS
     from vmimage.config.capture.targets import RULES
 
-    assert list(NAMES) == list(RULES) == list(TARGETS)
-    assert all(TARGETS[key].rules is RULES[key] for key in NAMES)
+    assert list(KEYS) == list(RULES) == list(TARGETS)
+    assert all(TARGETS[key].rules is RULES[key] for key in KEYS)
 
 
 # -- the checks themselves can fail -----------------------------------------------------------

@@ -13,5 +13,7 @@ NAMES: tuple[str, ...] = get_args(CaptureName)
 #: The VHD export's name among the targets (`{vhd: {...}}` in `capture:`, never a bare
 #: name: it has settings, and it is no image clones could boot).
 VHD = "vhd"
+#: Every target's key, in table order: the image targets, then the export.
+KEYS: tuple[str, ...] = (*NAMES, VHD)
 #: The shorthand `capture: both` of earlier releases: every target there was then.
 BOTH = ("gallery", "managedImage")
