@@ -14,17 +14,25 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from conftest import CORP, load_stack_dict, problems_of, stack_config
 from pydantic import TypeAdapter
+from vm_world import VmWorld
 
 from offline.arm import SimulatedArm
-from offline.arm.storage import digest
+from offline.arm.storage import digest, simulated_blob_service
 from offline.arm.tenancy import add_existing
 from offline.arm.vm_rest import SimulatedClock, simulated_client
+from offline.arm_transport import StaticTokenCredential
 from offline.faults import FaultPlan
 from offline.latency import LatencyModel
 from offline.up import UpResult, up
 from vmimage.config import values
 from vmimage.config.capture.vhd import blob_names
-from vmimage.providers.export_vhd import ACCESS_SECONDS, SOURCE_DISK, scrubbed
+from vmimage.providers import vm_action
+from vmimage.providers.export_vhd import (
+    ACCESS_SECONDS,
+    SOURCE_DISK,
+    ExportVhdProvider,
+    scrubbed,
+)
 from vmimage.vocabulary import EXPORT_VHD, GALLERY_IMAGE_VERSION
 
 ACCOUNT = (f"{CORP}/rg-vmimage-uploads/providers/Microsoft.Storage/storageAccounts/"
@@ -184,3 +192,36 @@ def test_a_sas_is_scrubbed_from_messages() -> None:
     text = scrubbed(f"failed: {sas} and again sv=2018-03-28&sr=b&sig=SECRETSIG", sas)
     assert "SECRETSIG" not in text and text.count("<SAS>") == 2
     assert digest(sas) != sas
+
+
+def test_the_provider_hands_the_export_a_blob_client_on_the_same_credential(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`create`, as the engine's provider host runs it: the compute client and a blob
+    service factory, both on the one credential azure-native would use; the blob endpoint
+    of the account in the stack's cloud."""
+    world = VmWorld(latency={"blob.copy": 0, "disk.access": 0})
+    vm = world.add_vm("vm1", power="deallocated", generalized=True)
+    add_existing(world.arm, ACCOUNT, region="westeurope")
+    credential = StaticTokenCredential()
+    made: list[tuple[str, Any]] = []
+
+    def blob_service(url: str, *, credential: Any) -> Any:
+        made.append((url, credential))
+        return simulated_blob_service(world.arm, world.clock)(url)
+
+    monkeypatch.setattr(vm_action, "make_compute_client", lambda *a, **k: world.client()[0])
+    monkeypatch.setattr(vm_action, "make_credential", lambda settings, **_: (credential, "t"))
+    monkeypatch.setattr(vm_action, "make_blob_service", blob_service)
+    props = {"resourceGroupName": "rg-build", "vmName": "vm1", "vmId": vm,
+             "vmUniqueId": "u1", "location": "westeurope", "storageAccountId": ACCOUNT,
+             "container": "exports", "blobNames": {"osDisk": "img-1.0.0-osdisk.vhd"},
+             "subscriptionId": "00000000-0000-0000-0000-000000000000", "environment": None}
+    result = ExportVhdProvider().create(props)
+    assert made == [("https://stvmimageimport.blob.core.windows.net", credential)]
+    assert result.outs is not None and result.outs["copiedDisks"] == 1
+    assert result.outs["blobs"] == [
+        "https://stvmimageimport.blob.core.windows.net/exports/img-1.0.0-osdisk.vhd"]
+    assert world.arm.disk_access == {}
+    usgov = ExportVhdProvider().create({**props, "environment": "usgovernment"})
+    assert made[-1][0] == "https://stvmimageimport.blob.core.usgovcloudapi.net"
+    assert usgov.outs is not None and usgov.outs["copiedDisks"] == 0  # the same disk: kept

@@ -17,7 +17,7 @@ from arm_world import RG, VM_READY, make_vm, network
 from offline.arm import ArmError, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, run_action, simulated_client
 from offline.latency import LatencyModel
-from vmimage.providers import generalize, restart
+from vmimage.providers import export_vhd, generalize, restart
 from vmimage.providers.restart import RESTART, RestartProvider, agent_status
 from vmimage.providers.vm_action import BASE_BUNDLE, VmActionProvider
 
@@ -102,19 +102,33 @@ def test_a_restart_moved_after_another_step_updates_in_place() -> None:
     assert outs["restartedAt"] == olds["restartedAt"]  # nothing restarted again
 
 
+def test_an_export_elsewhere_is_a_new_export_and_names_its_os_disk_blob() -> None:
+    base = {**props("/x/vm1"), "storageAccountId": "/s/st1", "container": "vhds",
+            "blobNames": {"osDisk": "a-osdisk.vhd"}}
+    p = export_vhd.ExportVhdProvider()
+    assert p.diff("id", base, {**base, "container": "other"}).replaces == ["container"]
+    assert p.diff("id", base, {**base, "blobNames": {"osDisk": "b.vhd"}}).replaces == [
+        "blobNames"]
+    checked = p.check({}, {**base, "blobNames": {"0": "a-lun0.vhd"}})
+    assert [f.property for f in checked.failures] == ["blobNames"]
+    p.delete("id", base)  # leaves the blobs: nothing to call, nothing raised
+
+
 def test_restart_check_refuses_bad_inputs() -> None:
     result = RestartProvider().check({}, {**props("/x"), "vmName": "", "timeoutSeconds": -1})
     assert sorted(f.property for f in result.failures) == ["timeoutSeconds", "vmName"]
 
 
 def test_both_providers_share_one_bundle_prefix() -> None:
-    for provider in (generalize.GeneralizeProvider, RestartProvider):
+    for provider in (generalize.GeneralizeProvider, RestartProvider,
+                     export_vhd.ExportVhdProvider):
         assert provider.bundle[:len(BASE_BUNDLE)] == BASE_BUNDLE
         assert provider.bundle[-1] == provider.action.run.__module__
     assert restart.BUNDLE[-1] == "vmimage.providers.restart"
 
 
-@pytest.mark.parametrize("provider", [generalize.GeneralizeProvider, RestartProvider])
+@pytest.mark.parametrize("provider", [generalize.GeneralizeProvider, RestartProvider,
+                                      export_vhd.ExportVhdProvider])
 def test_providers_unpickle_without_the_project(provider: type[VmActionProvider],
                                                 tmp_path: Path) -> None:
     """The pitfall of pulumi/pulumi#7453: the provider host must not need to import the
