@@ -97,8 +97,8 @@ def test_a_vhd_becomes_a_gallery_version_only():
     raw["capture"] = "both"
     raw["managedImage"] = {"name": "img"}
     raw["security"] = {"trustedLaunch": False}
-    assert "builds[0].from.vhd: a VHD becomes a gallery image version; set capture: gallery" \
-        in problems_of(raw)
+    assert "builds[0].from.vhd: a VHD becomes a gallery image version; set capture: gallery " \
+        "(a VHD export beside it is fine)" in problems_of(raw)
 
 
 def test_size_is_required_but_for_a_vhd():

@@ -86,8 +86,8 @@ def test_shape_errors_are_all_reported_with_key_paths():
     raw["capture"] = "snapshot"
     problems = problems_of(raw)
     assert problems == [
-        "capture: must be one of 'gallery', 'managedImage' or 'both', or a list of them "
-        "(got 'snapshot')",
+        "capture: must be one of 'gallery', 'managedImage' or 'both', {vhd: ...}, or a list "
+        "of them (got 'snapshot')",
         "builds[0].dataDisks[0].caching: must be one of 'None', 'ReadOnly' or 'ReadWrite' "
         "(got 'WriteBack')",
         "builds[0].dataDisks[1].lun: must be at most 63 (got 64)",
