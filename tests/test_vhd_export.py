@@ -225,3 +225,20 @@ def test_the_provider_hands_the_export_a_blob_client_on_the_same_credential(
     usgov = ExportVhdProvider().create({**props, "environment": "usgovernment"})
     assert made[-1][0] == "https://stvmimageimport.blob.core.usgovcloudapi.net"
     assert usgov.outs is not None and usgov.outs["copiedDisks"] == 0  # the same disk: kept
+
+
+def test_an_export_added_to_a_captured_build_copies_its_frozen_vm(tmp_path: Path) -> None:
+    """The README's promise: adding the export later exports a build already captured, as
+    long as its VM exists; nothing else of the build changes."""
+    state = tmp_path / "state.json"
+    plain = load_stack_dict("import")
+    plain["vmimage:pipeline"]["capture"] = "gallery"
+    first = up(stack_config("import", plain["vmimage:pipeline"]), tenant=tenant,
+               state_path=state)
+    assert first.ok and first.run.outputs["vhdBlobs"] == {}
+    later = export_up(state)
+    assert later.ok, (later.run.failures, later.run.error)
+    assert later.run.outputs["vhdBlobs"] == {"1.1.0": EXPECTED}
+    changed = {(c.urn.rsplit("::", 1)[-1], c.action) for c in later.changes or []
+               if c.action != "same"}
+    assert changed == {("vmimage-v1-1-0-capture-vhd", "create")}
