@@ -61,10 +61,14 @@ def gallery_image_version(arm: ControlPlane, p: dict[str, Any], at: float) -> Ou
     existing = arm.resources.get(rid.lower())
     if existing is not None and existing.deleted_at is None:
         # Versions are immutable but for updatable publishing settings; no recapture. The
-        # publication date stays the one Azure recorded when it was created.
-        published = get_path(existing.outputs, "publishingProfile.publishedDate")
+        # publication date stays the one Azure recorded when it was created. A Compute
+        # PUT to an existing resource is applied as a PATCH: a setting it leaves out keeps
+        # what Azure holds (put-calls-create-or-update), one it sends is what Azure holds
+        # next, whatever a PATCH in between set (a publication's excludeFromLatest).
+        held = get_path(existing.outputs, "publishingProfile") or {}
+        sent = {k: v for k, v in (p.get("publishingProfile") or {}).items() if v is not None}
         return Outcome(rid, 0, {**existing.outputs,
-                                **_published(p, published)})
+                                "publishingProfile": {**held, **sent}})
     duration = arm.latency("galleryImageVersion.capture")
     if len(set(regions) - {p.get("location")}) > 0:
         duration += arm.latency("galleryImageVersion.replicate")

@@ -364,6 +364,11 @@ class VmRest:
         props["publishingProfile"] = {**(unwrap(props.get("publishingProfile")) or {}),
                                       **publishing}
         resource.props = props
+        # What a GET answers (the outputs over the props) holds the new setting too.
+        held = resource.outputs.get("publishingProfile")
+        if held is not None:
+            resource.outputs = {**resource.outputs,
+                                "publishingProfile": {**held, **publishing}}
         return 200, {}, {"id": resource.id, "name": version, "location": props.get("location"),
                          "properties": {"provisioningState": "Succeeded",
                                         "publishingProfile": props["publishingProfile"]}}
