@@ -4,6 +4,7 @@ the build's `validate` steps; only when they pass is the version taken into late
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from conftest import load_stack_dict, problems_of, stack_config
@@ -46,7 +47,8 @@ def test_the_version_is_published_after_its_validation_and_clones_wait():
     recorded = run_program(validated())
     (version,) = recorded.of_type(VERSION)
     assert version.inputs["publishingProfile"]["excludeFromLatest"] is True
-    assert "publishingProfile.excludeFromLatest" in version.request.ignoreChanges
+    # never ignored: the engine would send the create's `true` with every later update
+    assert not [p for p in version.request.ignoreChanges if p.startswith("publishingProfile")]
     vms = {vm.inputs["vmName"]: vm for vm in recorded.of_type(VM)}
     validation_vm = vms["vm-val-web-ubuntu-1-0-0"]
     assert validation_vm.inputs["tags"]["vmimage-role"] == "validation"
@@ -141,3 +143,91 @@ def test_retiring_a_validated_build_deletes_its_validation_vm_too(tmp_path):
                 if r.deleted_at is None and "/runcommands/" in key]
     deleted = {c.urn.rsplit("::", 1)[-1] for c in result.changes if c.action == "delete"}
     assert {"vmimage-v1-0-0-validation-vm", "vmimage-v1-0-0-validation-nic"} <= deleted
+
+
+def held_in_azure(result: Any, version: str = "1.0.0") -> dict[str, Any]:
+    """The version as a GET answers it (its outputs over what was sent)."""
+    return next(unwrap(r.props) | unwrap(r.outputs)
+                for r in result.run.arm.resources.values()
+                if r.token == VERSION and r.deleted_at is None
+                and r.id.endswith(f"/versions/{version}"))
+
+
+def version_change(result: Any, version: str = "1.0.0") -> Any:
+    name = f"vmimage-v{version.replace('.', '-')}-capture-version"
+    return next(c for c in result.changes if c.urn.endswith(f"::{name}"))
+
+
+def test_a_published_version_stays_in_latest_through_later_updates(tmp_path):
+    """A validated version is created excluded and published by a PATCH; azure-native
+    updates a version with a PUT of its inputs, so an input still saying `true` (the
+    create's, kept by ignoreChanges) would take it out of latest again on the first
+    in-place change. The run after the publication records the published value once;
+    later changes keep it in latest, and an unchanged config changes nothing."""
+    state = tmp_path / "state.json"
+    pipeline = validated()["vmimage:pipeline"]
+
+    def step(pipeline: dict[str, Any]) -> Any:
+        result = up(stack_config("dev", copy.deepcopy(pipeline)), state_path=state)
+        assert result.ok, (result.run.failures, result.run.error, result.config_problems)
+        return result
+
+    created = step(pipeline)
+    assert held_in_azure(created)["publishingProfile"]["excludeFromLatest"] is False
+
+    recorded = step(pipeline)  # the published value, recorded once: what Azure holds
+    change = version_change(recorded)
+    assert change.action == "update"
+    assert [(d.path, d.old, d.new) for d in change.diff] == [
+        ("publishingProfile.excludeFromLatest", True, False)]
+    assert held_in_azure(recorded)["publishingProfile"]["excludeFromLatest"] is False
+
+    pipeline["builds"][0]["endOfLife"] = "2031-01-31"  # an in-place change of the version
+    updated = step(pipeline)
+    assert version_change(updated).action == "update"
+    profile = held_in_azure(updated)["publishingProfile"]
+    assert profile["endOfLifeDate"].startswith("2031-01-31")
+    assert profile["excludeFromLatest"] is False
+
+    assert version_change(step(pipeline)).action == "same"  # no diff on every run
+
+
+def test_revoking_a_published_validated_version_still_takes_it_out_of_latest(tmp_path):
+    state = tmp_path / "state.json"
+    pipeline = validated()["vmimage:pipeline"]
+    pipeline["builds"].append({**copy.deepcopy(pipeline["builds"][0]), "version": "1.1.0"})
+    pipeline["clones"][0]["version"] = "latest"
+    for _ in range(2):  # created and published; then the published value recorded
+        first = up(stack_config("dev", copy.deepcopy(pipeline)), state_path=state)
+        assert first.ok, (first.run.failures, first.run.error, first.config_problems)
+    assert held_in_azure(first, "1.1.0")["publishingProfile"]["excludeFromLatest"] is False
+
+    pipeline["builds"][1]["revoked"] = "CVE-2026-0001 in openssl"
+    revoked = up(stack_config("dev", copy.deepcopy(pipeline)), state_path=state)
+    assert revoked.ok, (revoked.run.failures, revoked.run.error, revoked.config_problems)
+    assert held_in_azure(revoked, "1.1.0")["publishingProfile"]["excludeFromLatest"] is True
+    assert held_in_azure(revoked)["publishingProfile"]["excludeFromLatest"] is False
+
+    pipeline["gallery"]["retention"] = {"keep": 1}  # 1.0.0 leaves latest too
+    pipeline["clones"][0]["version"] = "1.0.0"  # (no version is left in latest)
+    retained = up(stack_config("dev", copy.deepcopy(pipeline)), state_path=state)
+    assert retained.ok, (retained.run.failures, retained.run.error,
+                         retained.config_problems)
+    assert held_in_azure(retained)["publishingProfile"]["excludeFromLatest"] is True
+    assert held_in_azure(retained, "1.1.0")["publishingProfile"]["excludeFromLatest"] is True
+
+
+def test_a_version_whose_validation_failed_stays_out_of_latest_until_it_passes(tmp_path):
+    """Captured is not published: the retry registers the version excluded, as Azure
+    holds it, and only the publication takes it into latest."""
+    state = tmp_path / "state.json"
+    config = stack_config("dev", validated()["vmimage:pipeline"])
+    failed = up(config, state_path=state, faults=FaultPlan.parse("validate-fail=1"))
+    assert not failed.ok
+    assert held_in_azure(failed)["publishingProfile"]["excludeFromLatest"] is True
+
+    retried = up(stack_config("dev", validated()["vmimage:pipeline"]), state_path=state)
+    assert retried.ok, (retried.run.failures, retried.run.error)
+    assert version_change(retried).action == "same"  # no PUT into latest before it passed
+    assert held_in_azure(retried)["publishingProfile"]["excludeFromLatest"] is False
+    assert published_state(retried) == (False, "deallocated")

@@ -65,10 +65,10 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
         storage_profile=storage_profile(ctx),
         publishing_profile=compute.GalleryImageVersionPublishingProfileArgs(
             target_regions=target_regions(ctx.spec, build, ctx.kept_replicas),
-            # A version to validate is taken into latest by its publication, once it
-            # passed (vmimage/components/validation.py); a revoked one leaves it, an
-            # in-place update of the captured version (protected() lets it through).
-            exclude_from_latest=True if build.validate_steps else build.excluded_from_latest,
+            # A version to validate is created excluded and taken into latest by its
+            # publication, once it passed (vmimage/components/validation.py); registered
+            # as Azure then holds it. A revoked or retained one leaves latest in place.
+            exclude_from_latest=ctx.exclude_from_latest,
             end_of_life_date=build.end_of_life.isoformat() + "T00:00:00Z"
             if build.end_of_life else None,
             storage_account_type=build.storage_type,

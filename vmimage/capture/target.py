@@ -43,6 +43,9 @@ class CaptureContext:
     """azure-native:environment, for a target that acts through the Azure SDK."""
     after: tuple[pulumi.Output[Any], ...] = ()
     """What the targets registered before this one returned (the export waits for them)."""
+    exclude_from_latest: bool = False
+    """A gallery version's excludeFromLatest as registered (vmimage/config/publication.py):
+    what Azure holds once a validated version was published."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,9 @@ class CaptureTarget:
 
 def protected(ctx: CaptureContext) -> pulumi.ResourceOptions:
     """A captured image is final: its source VM may be retired (deleted) later, or reported
-    by ARM with other casing, without that ever meaning a recapture."""
-    published = ["publishingProfile.excludeFromLatest"] if ctx.build.validate_steps else []
+    by ARM with other casing, without that ever meaning a recapture. (Nothing of the
+    publishing profile is ignored: the engine would send the old value with every update,
+    and azure-native's update is a PUT of the inputs.)"""
     return pulumi.ResourceOptions(parent=ctx.parent, protect=ctx.protect,
                                   ignore_changes=["storageProfile.source",
-                                                  "sourceVirtualMachine", *published])
+                                                  "sourceVirtualMachine"])

@@ -15,7 +15,9 @@ from vmimage.azure import naming
 from vmimage.capture import targets_of
 from vmimage.capture.target import CaptureContext
 from vmimage.config.definition import wanted_definition
+from vmimage.config.fingerprint import Capture
 from vmimage.config.models import BuildSpec, PipelineSpec
+from vmimage.config.publication import exclude_from_latest
 from vmimage.config.retention import retained_out
 from vmimage.parts import vm_profile
 from vmimage.vocabulary import (
@@ -154,6 +156,8 @@ class ImageCaptureArgs:
     """The build VM's unique id, for a VHD export of its disks."""
     environment: str | None = None
     """azure-native:environment, for a VHD export's SDK clients."""
+    capture: Capture | None = None
+    """What Azure holds of this version (None: nothing looked up, as for a new build)."""
 
 
 class ImageCapture(pulumi.ComponentResource):
@@ -183,7 +187,8 @@ class ImageCapture(pulumi.ComponentResource):
             gallery=args.gallery, tags=tags,
             protect=args.spec.protect_images and keep is None,
             kept_replicas=args.kept_replicas, vm_unique_id=args.vm_unique_id,
-            environment=args.environment)
+            environment=args.environment,
+            exclude_from_latest=exclude_from_latest(args.build, args.capture))
         self.image_ids = {}
         for target in targets_of(args.spec):  # images first, then what waits for them
             registered = target.register(

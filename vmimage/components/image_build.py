@@ -102,6 +102,7 @@ class ImageBuild(pulumi.ComponentResource):
                 kept_replicas=args.capture.replicas if args.capture else {},
                 provenance=args.capture.provenance if args.capture else {},
                 vm_unique_id=vm_unique_id, environment=args.environment,
+                capture=args.capture,
             ),
             opts=child,
         )

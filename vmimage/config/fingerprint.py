@@ -75,6 +75,9 @@ class Capture:
     for older images), to record when not."""
     published: str | None = None
     """When Azure published it (a gallery version's `publishingProfile.publishedDate`)."""
+    in_latest: bool = False
+    """Azure holds it in latest (a gallery version whose `excludeFromLatest` is false): a
+    validated version was published (vmimage/config/publication.py)."""
 
 
 def fingerprint_to_record(spec: PipelineSpec, build: BuildSpec,

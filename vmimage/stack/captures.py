@@ -43,10 +43,14 @@ def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
     if not getattr(found, "id", None):
         return Capture(build.version, captured=False)
     tags = getattr(found, "tags", None) or {}
-    published = getattr(getattr(found, "publishing_profile", None), "published_date", None)
+    profile = getattr(found, "publishing_profile", None)
+    published = getattr(profile, "published_date", None)
     return Capture(build.version, captured=True, fingerprint=tags.get(FINGERPRINT_TAG),
                    replicas=replicas_of(found), provenance=recorded(tags),
-                   published=str(published) if published else None)
+                   published=str(published) if published else None,
+                   # Left out, it is false (its default): in latest.
+                   in_latest=profile is not None
+                   and not getattr(profile, "exclude_from_latest", None))
 
 
 def replicas_of(found: object) -> dict[str, int]:
