@@ -12,7 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,20 @@ def version_bump(pipeline: dict[str, Any]) -> dict[str, Any]:
     pipeline["builds"].append(child)
     pipeline["clones"][0]["version"] = "1.1.0"
     return pipeline
+
+
+def records_publication(change: Any) -> bool:
+    """The one-time update of a validated version on the run after its publication: its
+    input takes the value the publication's PATCH gave it in Azure (README, "Validate
+    it"), and the PUT sends what Azure holds already."""
+    return change.action == "update" and "GalleryImageVersion::" in change.urn and [
+        (d.path, d.old, d.new) for d in change.diff] == [
+        ("publishingProfile.excludeFromLatest", True, False)]
+
+
+def left_to_do(changes: Iterable[Any] | None) -> list[Any]:
+    """What a run still changes: anything not `same`, but for a recorded publication."""
+    return [c for c in changes or [] if c.action != "same" and not records_publication(c)]
 
 
 def alive_in_arm(arm: Any) -> dict[str, str]:
