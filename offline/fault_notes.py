@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from offline.faults import FaultPlan
 from vmimage.config.models import PipelineSpec
+from vmimage.config.steps import kind_of
 
 #: A fault's field on FaultPlan -> (its --faults name, what the stack needs for it to fire).
 _NEEDS: dict[str, tuple[str, str, Callable[[PipelineSpec], bool]]] = {
@@ -16,6 +17,10 @@ _NEEDS: dict[str, tuple[str, str, Callable[[PipelineSpec], bool]]] = {
     "sysprep_hang": ("sysprep-hang", "a Windows image", lambda spec: spec.windows),
     "bitlocker": ("bitlocker", "a Windows image", lambda spec: spec.windows),
     "pending_reboot": ("pending-reboot", "a Windows image", lambda spec: spec.windows),
+    "restart_hang": ("restart-hang", "a build with a step that restarts the VM (restart, "
+                     "windowsUpdate, a Windows step whose exit codes allow 3010)",
+                     lambda spec: any(kind_of(s).restarts(s, spec.os) for b in spec.builds
+                                      if not b.retired for s in b.customize)),
     "customize_fail": ("customize-fail", "a build with customize steps",
                        lambda spec: any(b.customize and not b.retired for b in spec.builds)),
     "step_exit": ("step-exit", "a build with customize steps",

@@ -10,6 +10,9 @@ SPEC is comma-separated `name=value`:
 - `sysprep-hang=1`   sysprep never seals a Windows build VM (its seal fails at its deadline);
 - `bitlocker=1`      the Windows build VM's OS volume is not fully decrypted (checks fail);
 - `pending-reboot=1` the Windows build VM has a reboot pending (checks fail);
+- `restart-hang=1`   the build VM's guest never comes back from its first restart (a
+                     `restart` or `windowsUpdate` step, or a 3010's restart, fails at its
+                     deadline: the agent reports no Ready after the reboot);
 - `spot-evict=1`     Azure evicts a Spot build VM as its first customize step starts;
 - `unhealthy=1`      clones never report healthy to the Application Health extension;
 - `validate-fail=1`  the first validate step exits non-zero on the validation VM;
@@ -51,6 +54,7 @@ KNOWN = {
     "sysprep-hang": "1: sysprep never seals a Windows build VM",
     "bitlocker": "1: a Windows build VM's OS volume is not fully decrypted",
     "pending-reboot": "1: a Windows build VM has a reboot pending",
+    "restart-hang": "1: a build VM's guest never comes back from its first restart",
     "spot-evict": "1: a Spot build VM is evicted as its first customize step starts",
     "unhealthy": "1: clones never report healthy (Application Health extension)",
     "validate-fail": "1: the first validate step exits non-zero",
@@ -82,6 +86,8 @@ class FaultPlan:
     sysprep_hang: bool = False
     bitlocker: bool = False
     pending_reboot: bool = False
+    restart_hang: bool = False
+    restart_hung: bool = False
     spot_evict: bool = False
     unhealthy: bool = False
     validate_fail: bool = False
@@ -128,6 +134,7 @@ class FaultPlan:
         return bool(self.throttle or self.error5xx or self.customize_fail
                     or self.step_exit is not None
                     or self.sysprep_hang or self.bitlocker or self.pending_reboot
+                    or self.restart_hang
                     or self.spot_evict or self.unhealthy or self.validate_fail
                     or self.crash_after)
 
@@ -197,6 +204,13 @@ class FaultPlan:
             return True
         return False
 
+    def hangs_restart(self) -> bool:
+        """Whether the guest restarted now never boots again (`restart-hang=1`), once."""
+        if self.restart_hang and not self.restart_hung:
+            self.restart_hung = True
+            return True
+        return False
+
     def guest_state(self) -> GuestState:
         """The simulated guest's answers to what the seal checks and waits for."""
         return GuestState(bitlocker="EncryptionInProgress" if self.bitlocker else "FullyDecrypted",
@@ -219,6 +233,7 @@ class FaultPlan:
             "customizeFailed": self.customize_failed,
             "spotEvicted": self.evicted,
             "sysprepHang": self.sysprep_hang,
+            "restartHung": self.restart_hung,
             "crashedAfter": self.crashed.after if self.crashed else None,
         }
 

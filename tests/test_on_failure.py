@@ -1,7 +1,8 @@
 """`builds[].onFailure`: a failed customize step leaves the build VM deallocated (the
 default), running, or deleted, and says how to look at it. The policy is an error hook on
-each step's run command (vmimage/steps/on_failure.py): the offline engine calls it as
-Pulumi's engine does, through the SDK's own callbacks gRPC server (offline/engine.py)."""
+each step's run command and VM action (a restart; vmimage/steps/on_failure.py): the offline
+engine calls it as Pulumi's engine does, through the SDK's own callbacks gRPC server
+(offline/engine.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from rich.console import Console
 
 from offline.cli import main
 from offline.engine import SimulatorMonitor
+from offline.fault_notes import inapplicable
 from offline.faults import FaultPlan
 from offline.up import UpResult, up
 from vmimage.azure.failure_policy import failure_message, inspect_commands
 from vmimage.config.validate import load_spec
-from vmimage.vocabulary import VIRTUAL_MACHINE
+from vmimage.steps.on_failure import failed_step
+from vmimage.vocabulary import RESTART, VIRTUAL_MACHINE
 
 STEP = "customize-00-install-packages"
 RG = "rg-vmimage-dev"
@@ -188,3 +191,88 @@ def test_on_failure_defaults_to_deallocate_and_refuses_other_words() -> None:
     [problem] = problems_of(raw)
     assert problem.startswith("builds[0].onFailure:")
     assert "keep" in problem and "deallocate" in problem and "delete" in problem
+
+
+# -- steps that are VM actions (a restart), not run commands ---------------------------------
+
+
+def with_first_step(name: str, step: dict[str, Any], policy: str | None = None) -> Any:
+    pipeline = load_stack_dict(name)["vmimage:pipeline"]
+    build = pipeline["builds"][0]
+    build["customize"] = [step, *build.get("customize", [])]
+    if policy is not None:
+        build["onFailure"] = policy
+    return stack_config(name, pipeline)
+
+
+@pytest.mark.parametrize(("policy", "power", "ops"), [
+    (None, "deallocated", ["on-failure deallocate"]),
+    ("keep", "running", []),
+    ("delete", None, ["on-failure delete"]),
+])
+def test_a_restart_the_guest_never_comes_back_from_gets_the_policy_too(
+        tmp_path: Path, policy: str | None, power: str | None, ops: list[str]) -> None:
+    result = up(with_first_step("dev", {"restart": {"timeoutSeconds": 300}}, policy),
+                state_path=tmp_path / "state.json", faults=FaultPlan.parse("restart-hang=1"))
+    [failure] = result.run.failures  # the restart's own error stays the run's error
+    assert failure.type == RESTART and failure.code == "RestartFailed", failure
+    assert "did not report Ready within 300s" in failure.message
+    vm_id, vm_name = build_vm(result)
+    arm = result.run.arm
+    if power is None:
+        assert arm.resources[vm_id.lower()].deleted_at is not None
+    else:
+        assert arm.vms[vm_id.lower()].final()[0] == power
+    assert hook_ops(result) == ops
+    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    assert "step customize-0 (restart) failed" in warning
+    assert "run-command show" not in warning  # a VM action has no run command to show
+    assert (f"az vm boot-diagnostics get-boot-log -g {RG} -n {vm_name}" in warning) \
+        == (policy != "delete")
+
+
+def test_after_a_failed_restart_the_next_run_starts_the_vm_and_restarts_it(
+        tmp_path: Path) -> None:
+    stack, state = with_first_step("dev", {"restart": {}}), tmp_path / "state.json"
+    assert up(stack, state_path=state, faults=FaultPlan.parse("restart-hang=1")).run.failures
+    second = up(stack, state_path=state)
+    assert second.ok, second.run.failures or second.run.error
+    actions = {c.urn.rsplit("::", 1)[-1]: c.action for c in second.changes or []}
+    assert actions["vmimage-v1-0-0-resume"] == "create"
+    assert actions["vmimage-v1-0-0-scripts-customize-0"] == "create"  # failed: not in state
+    assert actions["vmimage-v1-0-0-build-vm"] == "same"
+
+
+def test_a_windows_update_round_whose_restart_hangs_deallocates_the_vm(tmp_path: Path) -> None:
+    stack = with_first_step("win", {"windowsUpdate": {"rounds": 2}})
+    result = up(stack, state_path=tmp_path / "state.json",
+                faults=FaultPlan.parse("restart-hang=1"))
+    [failure] = result.run.failures
+    assert failure.name.endswith("-customize-0-wu1-restart"), failure
+    vm_id, vm_name = build_vm(result)
+    assert result.run.arm.vms[vm_id.lower()].final()[0] == "deallocated"
+    assert hook_ops(result) == ["on-failure deallocate"]
+    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    assert "step customize-0-wu1-restart failed; the VM was deallocated" in warning
+
+
+def test_the_step_a_failed_resource_is_named_by_its_kind() -> None:
+    vm = {"resourceGroupName": RG, "vmName": "vm-b", "vmId": "/subscriptions/s/x"}
+    command = failed_step("p-scripts-customize-0", "azure-native:compute:X",
+                          {**vm, "runCommandName": STEP}, "p-scripts")
+    assert command is not None and (command.run_command, command.step) == (STEP, f"step {STEP}")
+    restart = failed_step("p-scripts-customize-3", RESTART, vm, "p-scripts")
+    assert restart is not None and restart.run_command is None
+    assert (restart.resource_group, restart.vm_name, restart.step) == \
+        (RG, "vm-b", "step customize-3 (restart)")
+    assert failed_step("p-scripts-customize-3", RESTART, {"vmName": "vm-b"}) is None
+
+
+def test_restart_hang_is_noted_where_no_step_restarts() -> None:
+    plan = FaultPlan.parse("restart-hang=1")
+    dev = load_spec(load_pipeline("dev"), location="westeurope").spec
+    [note] = inapplicable(plan, dev)
+    assert note.startswith("--faults restart-hang=1 cannot fire on this stack")
+    raw = load_pipeline("dev")
+    raw["builds"][0]["customize"].append({"restart": {}})
+    assert inapplicable(plan, load_spec(raw, location="westeurope").spec) == []

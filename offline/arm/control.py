@@ -29,6 +29,7 @@ from vmimage.vocabulary import (
     AZURE_NATIVE_PREFIX,
     GALLERY_IMAGE_VERSION,
     NIC,
+    ROLE_TAG,
     RUN_COMMAND,
     VIRTUAL_MACHINE,
 )
@@ -270,8 +271,13 @@ class ControlPlane:
                            f"Operation 'restart' is not allowed on VM "
                            f"'{vm_id.rsplit('/', 1)[-1]}' since the VM is {power}.")
         rebooted = at + self.latency("vm.restart")
+        # `restart-hang=1`: a build VM's guest never boots again, so its agent never
+        # reports Ready.
+        tags = get_path(unwrap(self.resources[vm_id.lower()].props), "tags") or {}
+        hangs = self.faults is not None and tags.get(ROLE_TAG) == "build" \
+            and self.faults.hangs_restart()
         self.reboots.setdefault(vm_id.lower(), []).append(
-            (rebooted, rebooted + self.latency("guest.boot")))
+            (rebooted, float("inf") if hangs else rebooted + self.latency("guest.boot")))
         return rebooted - at
 
     def start(self, vm_id: str, at: float) -> float:

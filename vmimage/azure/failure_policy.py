@@ -49,11 +49,12 @@ def inspect_commands(resource_group: str, vm_name: str, run_command: str | None,
 
 
 def failure_message(resource_group: str, vm_name: str, run_command: str | None, policy: str,
-                    problem: str | None = None) -> str:
+                    problem: str | None = None, *, step: str | None = None) -> str:
     """What the run says after a step failed: what became of the build VM, how to look at
-    it, and what to run next. `problem`: why the policy could not be applied."""
+    it, and what to run next. `problem`: why the policy could not be applied; `step`: how
+    to name the step (default: by its run command)."""
     rg, vm = shquote(resource_group), shquote(vm_name)
-    step = f"step {run_command}" if run_command else "a customize step"
+    step = step or (f"step {run_command}" if run_command else "a customize step")
     if problem == VM_GONE:
         return (f"build VM {vm_name}: {step} failed; the VM does not exist (deleted by an "
                 "earlier failure with onFailure: delete?). Pulumi's state still holds it: "

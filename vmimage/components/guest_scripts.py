@@ -104,7 +104,8 @@ class GuestScripts(pulumi.ComponentResource):
         self._scripts: list[tuple[int, pulumi.Output[str]]] = []
         # One hook per build (the engine refuses a hook's name twice), on every step of
         # its build VM; a validation VM runs on after a failed step (README).
-        self._on_error = failure_hook(naming.child_name(name, "on-failure"), build.on_failure) \
+        self._on_error = failure_hook(naming.child_name(name, "on-failure"), build.on_failure,
+                                      steps=name) \
             if args.role == "build" and not args.frozen else None
         if args.role == "build":
             # First: the customize steps may install onto the disks' mount points.

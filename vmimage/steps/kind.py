@@ -43,10 +43,16 @@ class StepContext:
     """Its index in its list (customize or validate), tagged with the kind."""
     on_error: Any = None
     """The build's failure policy as an error hook (vmimage/steps/on_failure.py), bound to
-    each run command of its steps; None for the validation VM's steps."""
+    each resource of its steps (`hooks`); None for the validation VM's steps."""
     scripts: list[tuple[int, pulumi.Output[str]]] | None = None
     """Where each run command adds (its step's index, the script it holds), for the
     provenance output's step digests (vmimage/config/provenance.py)."""
+
+    @property
+    def hooks(self) -> pulumi.ResourceHookBinding | None:
+        """The failure policy bound to a step's resource, a run command or a VM action
+        alike: whichever of them fails, the policy acts on the build VM."""
+        return pulumi.ResourceHookBinding(on_error=[self.on_error]) if self.on_error else None
 
     @property
     def build_vm_name(self) -> str:

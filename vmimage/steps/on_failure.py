@@ -1,14 +1,18 @@
-"""The build's failure policy (`builds[].onFailure`) as a Pulumi error hook on each of its
-customize steps' run commands.
+"""The build's failure policy (`builds[].onFailure`) as a Pulumi error hook on each
+resource of its customize steps: their run commands, and the VM actions some steps are
+(a `restart`, a `windowsUpdate` round's restart, a 3010's restart).
 
 A failed run command is a failed create (or update) in azure-native: a partial failure,
 the command kept in state with its error (pulumi-azure-native `HandleErrorWithCheckpoint`).
 The engine then calls the resource's error hooks through the program's callbacks server
 (pulumi/pulumi pkg/resource/deploy/step.go `withRetries` / `RunErrorHooks`) with the
-failed operation and the errors so far, newest first; True asks it to try again. This hook
-applies the policy to the VM the command ran on (the command's own `resourceGroupName` and
-`vmName` inputs), says so with the commands to look at it, and never asks for a retry: a
-failed script fails the same way again.
+failed operation and the errors so far, newest first; True asks it to try again. A failed
+VM action (a dynamic resource whose provider's create raised) is a failed create the
+same way. This hook applies the policy to the VM the step acted on (the resource's own
+`resourceGroupName` and `vmName` inputs: a run command's, and every VM action's, which
+carries them too: vmimage/providers/vm_action.py VM_INPUTS), says so with the commands to
+look at it, and never asks for a retry: a failed script fails the same way again, and a
+guest that did not come back from a reboot is for a person to look at.
 
 The hook never raises: an error from a hook replaces the step's own error in what
 `pulumi up` reports ("error hook ... failed"). So a policy that cannot be applied (Azure
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -33,22 +38,54 @@ from vmimage.azure.reads import compute_client
 STEP_OPERATIONS = ("create", "update")
 
 
-def failure_hook(name: str, policy: str,
-                 client: Callable[[], Any] = compute_client) -> ErrorHook:
+@dataclass(frozen=True)
+class FailedStep:
+    """What failed, as a failure message names it."""
+
+    resource_group: str
+    vm_name: str
+    run_command: str | None
+    """The run command's name (None: a VM action, which has no run command to show)."""
+    step: str
+    """How the message names the step: `step customize-00-install-packages`."""
+
+
+def failed_step(name: str, type_: str, inputs: Mapping[str, Any],
+                steps: str = "") -> FailedStep | None:
+    """The step a failed resource is, from its logical `name`, type and inputs; None when
+    it names no VM (nothing to apply the policy to). `steps`: the logical name prefix of
+    the build's steps, left out of a VM action's name."""
+    rg, vm, command = (_text(inputs, key) for key in
+                       ("resourceGroupName", "vmName", "runCommandName"))
+    if rg is None or vm is None:
+        return None
+    if command is not None:
+        return FailedStep(rg, vm, command, f"step {command}")
+    # A VM action: named by its place among the steps, and what it does.
+    where = name.removeprefix(f"{steps}-") if steps else name
+    action = type_.rsplit(":", 1)[-1].lower()
+    return FailedStep(rg, vm, None,
+                      f"step {where}" if action in where else f"step {where} ({action})")
+
+
+def failure_hook(name: str, policy: str, client: Callable[[], Any] = compute_client,
+                 steps: str = "") -> ErrorHook:
     """The error hook of one build's steps, registered once under `name` (the engine
-    refuses a name twice). `client`: where the ComputeManagementClient comes from."""
+    refuses a name twice). `client`: where the ComputeManagementClient comes from;
+    `steps`: the logical name prefix of the build's steps."""
 
     async def on_error(args: ErrorHookArgs) -> bool:
         if args.failed_operation not in STEP_OPERATIONS:
             return False
-        inputs = args.new_inputs or args.old_inputs or {}
-        rg, vm, command = (_text(inputs, key) for key in
-                           ("resourceGroupName", "vmName", "runCommandName"))
-        if rg is None or vm is None:
-            return False  # not a run command: nothing to apply the policy to
-        problem = await apply_policy(client, rg, vm, policy)
-        pulumi.log.warn(failure_message(rg, vm, command, policy, problem))
-        return False  # a failed script fails the same way again
+        failed = failed_step(args.name, args.type, args.new_inputs or args.old_inputs or {},
+                             steps)
+        if failed is None:
+            return False  # nothing to apply the policy to
+        problem = await apply_policy(client, failed.resource_group, failed.vm_name, policy)
+        pulumi.log.warn(failure_message(failed.resource_group, failed.vm_name,
+                                        failed.run_command, policy, problem,
+                                        step=failed.step))
+        return False  # a failed step fails the same way again
 
     return ErrorHook(name, on_error)
 

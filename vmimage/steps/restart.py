@@ -29,7 +29,9 @@ def register_restart(ctx: StepContext, logical_name: str, timeout_s: float,
                     when_asked_by=when_asked_by, subscription_id=subscription_output(ctx.vm_id)),
         opts=pulumi.ResourceOptions(
             parent=ctx.parent, depends_on=after_all([ctx.previous]),
-            ignore_changes=frozen_inputs(RESTART_INPUTS, ctx.frozen), deleted_with=ctx.vm),
+            ignore_changes=frozen_inputs(RESTART_INPUTS, ctx.frozen), deleted_with=ctx.vm,
+            # A reboot the guest never comes back from: the build's onFailure policy acts.
+            hooks=ctx.hooks),
     )
 
 

@@ -62,8 +62,7 @@ def register_run_command(
             # build), Pulumi deletes only the VM.
             deleted_with=ctx.vm,
             # A failed script: the build's onFailure policy acts on the VM.
-            hooks=pulumi.ResourceHookBinding(on_error=[ctx.on_error]) if ctx.on_error
-            else None,
+            hooks=ctx.hooks,
         ),
     )
     if ctx.scripts is not None and ctx.index is not None:
