@@ -4,12 +4,17 @@ warned about."""
 
 from __future__ import annotations
 
+import copy
 import io
+from collections.abc import Callable
+from typing import Any
 
 from conftest import LOCATION, load_stack_dict
 from rich.console import Console
 
-from offline.cli import main
+from offline.cli import existing_tenant, main
+from offline.runner import StackConfig
+from offline.up import up
 from vmimage.azure.reads import Quota, SizeInfo
 from vmimage.config.quota import peak_vms, quota_problems
 from vmimage.config.validate import load_spec
@@ -62,3 +67,38 @@ def test_offline_the_simulated_quota_refuses_before_registering():
     bad = io.StringIO()
     assert main(["up", "--stack", "dev", "--quota", "cores"], console=Console(file=bad)) == 2
     assert "expected NAME=LIMIT" in bad.getvalue()
+
+
+def test_build_vms_retention_retires_count_no_more_than_hand_retired_ones(tmp_path):
+    """Four builds of 2 vCPUs: on a state where all four are captured, `keep: 2` retires
+    two build VMs, so 4 standardDSv5Family vCPUs are the peak, as with `retired: true`."""
+    config = load_stack_dict("dev")
+    pipeline = config["vmimage:pipeline"]
+    first = pipeline["builds"][0]
+    pipeline["builds"] += [{**copy.deepcopy(first), "version": v} for v in ("1.1.0", "1.2.0",
+                                                                           "1.3.0")]
+    state = tmp_path / "state.json"
+    assert up(StackConfig("dev", copy.deepcopy(config)), state_path=state).ok
+    tight = existing_tenant([], [], LOCATION, quotas=["standardDSv5Family=4"])
+
+    def second(edit: Callable[[dict[str, Any]], None]) -> Any:
+        changed = copy.deepcopy(config)
+        edit(changed["vmimage:pipeline"])
+        return up(StackConfig("dev", changed), state_path=state, tenant=tight)
+
+    over = second(lambda p: None)  # all four build VMs count: 8 vCPUs
+    assert any("runs 8 standarddsv5family vCPUs in westeurope, over the subscription's "
+               "quota of 4" in p for p in over.config_problems), over.config_problems
+
+    def by_hand(p: dict[str, Any]) -> None:
+        for build in p["builds"][:2]:
+            build["retired"] = True
+
+    assert second(by_hand).config_problems == []
+
+    def by_retention(p: dict[str, Any]) -> None:
+        p["gallery"]["retention"] = {"keep": 2}
+
+    kept = second(by_retention)
+    assert kept.config_problems == [], kept.config_problems
+    assert kept.ok, (kept.run.failures, kept.run.error)

@@ -16,6 +16,7 @@ from vmimage.config.limits import MAX_CONFIG_BYTES
 from vmimage.config.models import PipelineSpec
 from vmimage.config.provenance import RunIdentity, provenance_tags, source_of
 from vmimage.config.quota import peak_vms, quota_problems
+from vmimage.config.retention import retire
 from vmimage.config.rules import frozen_build_problems, source_image_problems
 from vmimage.config.security_type import security_size_problems
 from vmimage.config.validate import Loaded, load_spec
@@ -121,10 +122,12 @@ def captures_of(loaded: Loaded, run: RunIdentity | None = None) -> dict[str, Cap
                 reads.marketplace_image(location, market.publisher, market.offer,
                                         market.sku, market.version)))
             regions = {spec.location, *(spec.clone_region(c) for c in spec.clones)}
-            named = peak_vms(spec)  # only these sizes are kept of a region's list
+            # A build VM retention retires in this run runs no more, as a hand-retired one.
+            running = retire(spec, captures)
+            named = peak_vms(running)  # only these sizes are kept of a region's list
             sizes = {r: reads.vm_sizes(r, {s for (at, s) in named if at == r})
                      for r in regions}
-            found, warnings = quota_problems(spec, sizes,
+            found, warnings = quota_problems(running, sizes,
                                              {r: reads.vcpu_quotas(r) for r in regions})
             problems += found
             problems += security_size_problems(spec, {
