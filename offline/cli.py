@@ -570,6 +570,7 @@ def print_run(out: Console, stack: StackConfig, result: ProgramRun, *, quiet: bo
         print_tree(out, result, deleted)
         print_stages(out, result)
         print_states(out, result)
+        print_versions(out, result, changes)
         print_outputs(out, result.outputs)
     actions = Counter(r.action for r in result.registrations if r.custom)
     actions.update(c.action for c in deleted)
@@ -702,6 +703,30 @@ def print_states(out: Console, result: ProgramRun) -> None:
     for name, power, os_state in vm_states(result):
         table.add_row(plain(name), plain(power), plain(os_state))
     out.print(table)
+
+
+def print_versions(out: Console, result: ProgramRun, changes: Sequence[Change] = ()) -> None:
+    """Each image version with its status, as the plan's table has them: a revocation and
+    who must move off it, and retention's lines (out of latest, end of life, build VM
+    retired, deleted), each on a line of its own under the version."""
+    from rich.padding import Padding  # the printed views only: --quiet needs none
+
+    from offline.plan.model import PlanView, plan_items  # lazy: the printed views only
+    from offline.plan.summaries import image_versions  # lazy: the printed views only
+
+    versions = image_versions(PlanView(plan_items(result, [c.as_json() for c in changes])))
+    if not versions:
+        return
+    out.print("[bold]Image versions:[/]")
+    for v in versions:
+        out.print(styled("  ", (v.version, "bold"), "  ",
+                         (v.status, "bold" if v.changed else "")), highlight=False)
+        lines = [*([f"revoked: {v.revoked}"] if v.revoked is not None else []),
+                 *([f"clone groups to move: {', '.join(v.must_move)}"] if v.must_move else []),
+                 *v.lifecycle]
+        for line in lines:
+            # Wrapped at words, each wrapped line indented under its version.
+            out.print(Padding(plain(line), (0, 0, 0, 4)), highlight=False)
 
 
 def print_outputs(out: Console, outputs: dict[str, Any]) -> None:

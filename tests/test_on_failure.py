@@ -276,3 +276,16 @@ def test_restart_hang_is_noted_where_no_step_restarts() -> None:
     raw = load_pipeline("dev")
     raw["builds"][0]["customize"].append({"restart": {}})
     assert inapplicable(plan, load_spec(raw, location="westeurope").spec) == []
+
+
+def test_the_estate_example_keeps_its_failed_build_vm_running(tmp_path: Path) -> None:
+    """stacks/Pulumi.estate.yaml says `onFailure: keep` (a failed installer is looked at
+    on the VM as it failed): nothing is done to the VM, and the warning says so."""
+    result = up(stack_config("estate"), state_path=tmp_path / "state.json",
+                faults=FaultPlan.parse("step-exit=5"))
+    assert result.run.failures
+    vm_id, vm_name = build_vm(result)
+    assert result.run.arm.vms[vm_id.lower()].final()[0] == "running"
+    assert hook_ops(result) == []
+    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    assert "left running as the step left it (onFailure: keep" in warning
