@@ -726,7 +726,7 @@ def print_versions(out: Console, result: ProgramRun, changes: Sequence[Change] =
                  *v.lifecycle]
         for line in lines:
             # Wrapped at words, each wrapped line indented under its version.
-            out.print(Padding(plain(line), (0, 0, 0, 4)), highlight=False)
+            out.print(Padding(plain(line), (0, 0, 0, 4), expand=False), highlight=False)
 
 
 def print_outputs(out: Console, outputs: dict[str, Any]) -> None:

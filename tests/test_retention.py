@@ -6,13 +6,17 @@ then deleted, nothing else replaced."""
 from __future__ import annotations
 
 import copy
+import io
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import load_stack_dict
+from rich.console import Console
 
+from offline.cli import main
 from offline.plan.render import render_markdown
 from offline.runner import StackConfig
 from offline.secrets import unwrap
@@ -147,3 +151,38 @@ def test_latest_is_the_newest_kept_version_and_keep_is_at_least_one():
 ])
 def test_end_of_life_counts_from_the_publication(published: str, expected: date | None):
     assert end_of_life(published, 90) == expected
+
+
+def test_the_terminal_lists_each_version_with_its_retention_lines(tmp_path):
+    """`vmimage-offline up` prints what the plan's image versions say: retention's lines
+    and a revocation under each version, escaped, within 80 columns."""
+    state = tmp_path / "state.json"
+    first = step(four_versions(), state)
+    ok(first)
+    eol = {v: date.fromisoformat(p["publishingProfile"]["publishedDate"][:10])
+           + timedelta(days=90) for v, p in versions_in_azure(first).items()}
+    config = four_versions(keep=2)
+    config["vmimage:pipeline"]["builds"][2]["revoked"] = "CVE-2026-0001 in [bold]openssl"
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": config}), encoding="utf-8")
+    out = io.StringIO()
+    code = main(["up", "--stack-file", str(stack_file), "--state", str(state)],
+                console=Console(file=out, width=80))
+    text = out.getvalue()
+    assert code == 0, text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    listed = text[text.index("Image versions:\n"):text.index("Outputs:")].splitlines()
+    assert listed == [
+        "Image versions:",
+        "  1.0.0  retired",
+        "    excluded from latest (retention keep 2)",
+        f"    end of life {eol['1.0.0']}",
+        "    build VM retired",
+        "  1.1.0  retired",
+        "    excluded from latest (retention keep 2)",
+        f"    end of life {eol['1.1.0']}",
+        "    build VM retired",
+        "  1.2.0  updated",
+        "    revoked: CVE-2026-0001 in [bold]openssl",  # as written: never read as markup
+        "  1.3.0  unchanged",
+    ]
