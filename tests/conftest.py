@@ -113,6 +113,19 @@ CORP_TENANT = [
     "--existing", f"{CORP}/rg-platform-images/providers/Microsoft.Compute/galleries/"
     "galplatform/images/base-ubuntu;SecurityType=TrustedLaunchSupported",
 ]
+
+
+def corp_tenant_with(*definitions: str) -> Any:
+    """The corp stack's tenant (offline/cli.py `existing_tenant`) with its image
+    definition replaced by each `--existing` definition item given."""
+    from offline.cli import existing_tenant
+
+    flags, given = CORP_TENANT[:-2][0::2], CORP_TENANT[:-2][1::2]
+    subnets = [v for f, v in zip(flags, given, strict=True) if f == "--existing-subnet"]
+    others = [v for f, v in zip(flags, given, strict=True) if f == "--existing"]
+    return existing_tenant(subnets, [*others, *definitions], LOCATION)
+
+
 #: What stacks/Pulumi.import.yaml expects to exist: the storage account of its uploads.
 IMPORT_TENANT = [
     "--existing", f"{CORP}/rg-vmimage-uploads/providers/Microsoft.Storage/storageAccounts/"

@@ -10,13 +10,12 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import CORP_TENANT, load_pipeline, problems_of, run_offline, stack_config
+from conftest import corp_tenant_with, load_pipeline, problems_of, run_offline, stack_config
 from pydantic import TypeAdapter, ValidationError
 
 from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm
 from offline.arm.model import ArmResource
 from offline.arm.tenancy import check_version_fits_definition, parse_existing
-from offline.cli import existing_tenant
 from vmimage.config import values
 from vmimage.config.definition import (
     definition_problems,
@@ -31,8 +30,6 @@ DEFINITION = (f"{SIM}/rg-platform-images/providers/Microsoft.Compute/galleries/g
               "images/base-ubuntu")
 OTHER_SUB = "00000000-0000-0000-0000-0000000000bb"
 FOREIGN = DEFINITION.replace(SUBSCRIPTION_ID, OTHER_SUB)
-#: The corp stack's tenant but its definition (the last `--existing`), for tests to add theirs.
-BASE_TENANT = CORP_TENANT[:-2]
 
 
 def corp(**gallery: Any) -> dict[str, Any]:
@@ -43,12 +40,8 @@ def corp(**gallery: Any) -> dict[str, Any]:
 
 def arm_with(*definitions: str) -> SimulatedArm:
     """The corp tenant, with each `--existing` definition item given."""
-    flags = [*BASE_TENANT[0::2]]
-    values_ = [*BASE_TENANT[1::2]]
-    subnets = [v for f, v in zip(flags, values_, strict=True) if f == "--existing-subnet"]
-    others = [v for f, v in zip(flags, values_, strict=True) if f == "--existing"]
     arm = SimulatedArm()
-    existing_tenant(subnets, [*others, *definitions], "westeurope")(arm)
+    corp_tenant_with(*definitions)(arm)
     return arm
 
 

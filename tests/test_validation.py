@@ -10,7 +10,7 @@ from typing import Any
 from conftest import load_stack_dict, problems_of, stack_config
 from engine_host import clean_env, configure, from_struct, provider_stub, start, to_struct, vm_of
 from fake_azure import FAST
-from program_mocks import run_program
+from program_mocks import SUBSCRIPTION, run_program
 from pulumi.runtime.proto import provider_pb2
 
 from offline.faults import FaultPlan
@@ -103,8 +103,9 @@ def test_publish_in_the_provider_host(tmp_path, engine, azure):
     world = azure.azure.world
     world.add_vm(vm, rg=rg)
     inputs = reg.inputs
+    # In the validation VM's subscription (the mocks'), where the publication asks.
     version = world.add_version(rg, inputs["galleryName"], inputs["galleryImageName"],
-                                inputs["galleryImageVersionName"])
+                                inputs["galleryImageVersionName"], subscription=SUBSCRIPTION)
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
         stub = provider_stub(host)
         configure(stub)

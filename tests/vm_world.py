@@ -83,11 +83,15 @@ class VmWorld:
             timeline.set(VM_WORLD_START - 1, os_state="generalized")
         return vm
 
-    def add_version(self, rg: str, gallery: str, image: str, version: str) -> str:
+    def add_version(self, rg: str, gallery: str, image: str, version: str,
+                    subscription: str | None = None) -> str:
         """A gallery image version as if captured before the world's start (what a
-        publication PATCHes); no source VM."""
+        publication PATCHes, by its whole id: `subscription`'s, else the world's); no
+        source VM."""
         version_id = self.arm.provider_id(rg, "Microsoft.Compute/galleries", gallery,
                                           "images", image, "versions", version)
+        if subscription is not None:
+            version_id = f"/subscriptions/{subscription}/" + version_id.split("/", 3)[3]
         self.arm.resources[version_id.lower()] = ArmResource(
             version_id, GALLERY_IMAGE_VERSION, version, {"location": "westeurope"}, 0.0, {})
         return version_id

@@ -39,7 +39,7 @@ from offline.arm.model import SUBSCRIPTION_ID, ArmError, SimulatedCrash, get_pat
 from offline.arm_transport import SimulatedArmTransport, offline_compute_client
 from offline.secrets import unwrap
 from vmimage.azure.client import TRANSPORT, blob_endpoint
-from vmimage.providers.vm_action import VmAction, VmActionError
+from vmimage.providers.vm_action import VmAction, VmActionError, subscription_of
 from vmimage.vocabulary import RUN_COMMAND
 
 SKUS_PATH = re.compile(r"/subscriptions/[^/]+/providers/Microsoft\.Compute/skus$",
@@ -170,6 +170,8 @@ class VmRest:
             return 200, {}, {"value": quota.skus(location[1] if location else "")}
         if method == "GET" and GALLERY_IMAGE_PATH.match(path):
             return self._gallery_image(path)
+        if method == "GET" and version is not None:
+            return self._gallery_version(path)
         usages = USAGES_PATH.match(path)
         if method == "GET" and usages is not None:
             return 200, {}, {"value": quota.usages(self.arm.quotas, self._running(
@@ -189,8 +191,7 @@ class VmRest:
             return self._timed("list", "vm.instanceView", lambda: self._list(listing["rg"]))
         if version is not None and method == "PATCH":
             return self._timed("publish", "update", lambda: self._patch_version(
-                version["rg"], version["gallery"], version["image"], version["version"],
-                body or {}))
+                path, version["version"], body or {}))
         if image is not None and method == "GET":
             return self._timed("marketplace", "vm.instanceView",
                                lambda: self._marketplace(**image.groupdict()))
@@ -306,6 +307,22 @@ class VmRest:
                          "Microsoft.Compute/galleries/images",
                          "location": found.props.get("location"), "properties": props}
 
+    def _gallery_version(self, path: str) -> Reply:
+        """An image version, by its whole id (any subscription), as ARM answers a GET:
+        its tags, and its properties (the publishing profile with its publishedDate)."""
+        found = self.arm.resources.get(path.lower())
+        if found is None or not found.alive(self.clock.now):
+            shown = path.split("/providers/", 1)[-1]
+            return error(404, "ResourceNotFound",
+                         f"The Resource '{shown}' under resource group was not found.")
+        sent = {**unwrap(found.props), **unwrap(found.outputs)}
+        props = {k: v for k, v in sent.items()
+                 if k in ("publishingProfile", "storageProfile", "safetyProfile")}
+        return 200, {}, {"id": found.id, "name": found.name, "type":
+                         "Microsoft.Compute/galleries/images/versions",
+                         "location": sent.get("location"), "tags": sent.get("tags") or {},
+                         "properties": {**props, "provisioningState": "Succeeded"}}
+
     def _record(self, op: str, start: float) -> None:
         self.calls.append((op, start, self.clock.now))
         if self.on_call is not None:
@@ -351,12 +368,10 @@ class VmRest:
         self._applied("delete")
         return 200, {}, None
 
-    def _patch_version(self, rg: str, gallery: str, image: str, version: str,
-                       body: dict[str, Any]) -> Reply:
-        """A gallery version's updatable publishing settings (excludeFromLatest)."""
-        version_id = self.arm.provider_id(rg, "Microsoft.Compute/galleries", gallery,
-                                          "images", image, "versions", version)
-        resource = self.arm.resources.get(version_id.lower())
+    def _patch_version(self, path: str, version: str, body: dict[str, Any]) -> Reply:
+        """A gallery version's updatable publishing settings (excludeFromLatest), by its
+        whole id: in whichever subscription the path names."""
+        resource = self.arm.resources.get(path.lower())
         if resource is None or not resource.alive(self.clock.now):
             return error(404, "ResourceNotFound", f"The Resource '{version}' was not found.")
         publishing = get_path(body, "properties.publishingProfile") or {}
@@ -516,11 +531,16 @@ def run_action(
     """Run a VM action's real procedure against the simulated VM, in simulated time.
     Returns what it reported and when it ended; its failure is ARM's refusal of it."""
     clock = SimulatedClock(start)
-    client = simulated_client(arm, clock, on_call=on_call)
+    # The VM's subscription, as the provider's client has it (the paths carry it).
+    own = props.get("subscriptionId") or subscription_of(props.get("vmId"))
+    client = simulated_client(arm, clock, on_call=on_call, subscription=own)
     clients: dict[str, Any] = {}
     if action.storage:
         clients = {"storage": storage.simulated_blob_service(arm, clock, on_call),
                    "blob_endpoint": blob_endpoint}
+    if action.subscriptions:
+        clients["client_for"] = lambda other: simulated_client(arm, clock, on_call=on_call,
+                                                               subscription=other)
     try:
         result = action.run(client, props, sleep=clock.sleep, clock=clock, **clients)
     except VmActionError as err:

@@ -68,6 +68,12 @@ class CloudReads(Protocol):
         """An image definition's properties as ARM answers them (in any subscription the
         credentials can read), or None when there is no such definition."""
 
+    def gallery_image_version(self, subscription: str, resource_group: str, gallery: str,
+                              image: str, version: str) -> Any | None:
+        """An image version as the SDK answers it (`id`, `tags`, `publishing_profile`:
+        what the provider's getGalleryImageVersion answers too), in any subscription the
+        credentials can read; None when there is no such version."""
+
 
 class CloudReadError(Exception):
     """Azure could not be asked; the message says what was asked and why it failed."""
@@ -167,6 +173,22 @@ class AzureReads:
                                  f"subscription {subscription}): "
                                  f"{str(err).splitlines()[0]}") from None
         return dict(found.get("properties") or found)
+
+    def gallery_image_version(self, subscription: str, resource_group: str, gallery: str,
+                              image: str, version: str) -> Any | None:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        self.reads["galleryImageVersions"] += 1
+        try:
+            return self._subscription_client(subscription).gallery_image_versions.get(
+                resource_group, gallery, image, version)
+        except ResourceNotFoundError:
+            return None
+        except HttpResponseError as err:
+            raise CloudReadError(f"cannot read version {version} of image definition "
+                                 f"{image!r} in gallery {gallery!r} (resource group "
+                                 f"{resource_group!r}, subscription {subscription}): "
+                                 f"{str(err).splitlines()[0]}") from None
 
     def _subscription_client(self, subscription: str) -> Any:
         client = self.client()  # first: it settles which subscription is the stack's

@@ -10,6 +10,7 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
+from vmimage.azure.reads import CloudReads
 from vmimage.azure.security_types import IMAGE_ENCRYPTION
 from vmimage.capture.target import CaptureContext, CaptureTarget, protected
 from vmimage.config.capture.gallery import RULES
@@ -102,9 +103,16 @@ def storage_profile(ctx: CaptureContext) -> Any:
                           for d in vhd.data_disks] or None)
 
 
-def _lookup(spec: PipelineSpec, build: BuildSpec) -> Any:
+def _lookup(spec: PipelineSpec, build: BuildSpec, reads: CloudReads | None) -> Any:
     assert spec.gallery is not None
     existing = spec.gallery.existing
+    if existing is not None and reads is not None:
+        # The definition may be in another subscription, whose provider is registered
+        # only later (vmimage/components/image.py): the SDK reads it with the stack's
+        # credential there (in the stack's own through the stack's client).
+        return reads.gallery_image_version(
+            existing.subscription, existing.resource_group, spec.gallery.gallery_name,
+            spec.gallery.definition_name, build.version)
     return compute.get_gallery_image_version(
         resource_group_name=existing.resource_group if existing else spec.resource_group,
         gallery_name=spec.gallery.gallery_name, gallery_image_name=spec.gallery.definition_name,

@@ -9,6 +9,7 @@ import pulumi
 from pulumi_azure_native import compute
 
 from vmimage.azure import naming
+from vmimage.azure.reads import CloudReads
 from vmimage.capture.target import CaptureContext, CaptureTarget, protected
 from vmimage.config.capture.managed_image import RULES
 from vmimage.config.models import BuildSpec, PipelineSpec
@@ -28,7 +29,7 @@ def _register(ctx: CaptureContext) -> pulumi.Output[str]:
     return image.id
 
 
-def _lookup(spec: PipelineSpec, build: BuildSpec) -> Any:
+def _lookup(spec: PipelineSpec, build: BuildSpec, reads: CloudReads | None) -> Any:
     return compute.get_image(resource_group_name=spec.resource_group,
                              image_name=naming.managed_image_name(spec.image_name,
                                                                   build.version))

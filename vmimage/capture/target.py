@@ -14,6 +14,7 @@ from typing import Any
 
 import pulumi
 
+from vmimage.azure.reads import CloudReads
 from vmimage.config.capture.target import CaptureRules
 from vmimage.config.models import BuildSpec, PipelineSpec
 
@@ -55,9 +56,11 @@ class CaptureTarget:
     register: Callable[[CaptureContext], pulumi.Output[Any] | None]
     """Registers the build's image; returns its ARM id (an export: its blobs' URLs; None:
     nothing to register for this build)."""
-    lookup: Callable[[PipelineSpec, BuildSpec], Any]
-    """Azure's answer for the build's image (an object with `id` and `tags`); raises what
-    the invoke raised when it is not there."""
+    lookup: Callable[[PipelineSpec, BuildSpec, CloudReads | None], Any]
+    """Azure's answer for the build's image (an object with `id` and `tags`; None when
+    the SDK read says it is not there); raises what the invoke raised when it is not
+    there. The reads (None: nobody to ask but the provider's invokes) reach where the
+    stack's provider cannot before anything is registered: another subscription."""
 
     @property
     def key(self) -> str:

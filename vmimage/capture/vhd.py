@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 
 from vmimage.azure import naming
+from vmimage.azure.reads import CloudReads
 from vmimage.capture.target import CaptureContext, CaptureTarget
 from vmimage.config.capture.vhd import RULES, blob_names, exported
 from vmimage.config.image_disks import image_disks
@@ -44,7 +45,7 @@ def _register(ctx: CaptureContext) -> pulumi.Output[Any] | None:
     return action.blobs
 
 
-def _lookup(spec: PipelineSpec, build: BuildSpec) -> Any:
+def _lookup(spec: PipelineSpec, build: BuildSpec, reads: CloudReads | None) -> Any:
     raise LookupError("a VHD export is no image: clones boot from a gallery version or "
                       "managed image")
 

@@ -118,6 +118,7 @@ class ImageBuild(pulumi.ComponentResource):
         """Boot the captured version, run the validate steps, publish: the image id,
         known only once published."""
         assert args.gallery is not None  # the spec requires a gallery with validate
+        existing = args.spec.gallery.existing if args.spec.gallery else None
         validation = Validation(
             naming.child_name(name, "validation"),
             ValidationArgs(spec=args.spec, build=args.build,
@@ -127,7 +128,8 @@ class ImageBuild(pulumi.ComponentResource):
                            gallery_name=args.gallery.gallery_name,
                            image_name=args.gallery.image_name,
                            gallery_resource_group_name=args.gallery.resource_group_name
-                           if args.spec.gallery and args.spec.gallery.image_id else None,
+                           if existing else None,
+                           gallery_subscription_id=existing.subscription if existing else None,
                            frozen=args.capture is not None and args.capture.captured,
                            environment=args.environment),
             opts=pulumi.ResourceOptions(parent=self))

@@ -42,6 +42,9 @@ class ValidationArgs:
     image_name: pulumi.Input[str]
     gallery_resource_group_name: pulumi.Input[str] | None = None
     """The gallery's group, when not the pipeline's (an existing definition's)."""
+    gallery_subscription_id: str | None = None
+    """The gallery's subscription, when it may not be the VM's (an existing definition's:
+    the publication updates the version there)."""
     frozen: bool = False
     """Validated before (the build is captured): nothing of it changes again."""
     environment: str | None = None
@@ -89,6 +92,7 @@ class Validation(pulumi.ComponentResource):
                         environment=args.environment, gallery_name=args.gallery_name,
                         gallery_image_name=args.image_name,
                         gallery_resource_group_name=args.gallery_resource_group_name,
+                        gallery_subscription_id=args.gallery_subscription_id,
                         gallery_image_version_name=build.version,
                         exclude_from_latest=build.excluded_from_latest),
             opts=pulumi.ResourceOptions(

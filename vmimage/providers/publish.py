@@ -29,6 +29,7 @@ from vmimage.providers.vm_action import (
     VmActionResource,
     VmArgs,
     reporter,
+    subscription_of,
 )
 
 __all__ = ["PUBLISH", "Publish", "PublishArgs", "PublishError", "publish_version"]
@@ -42,18 +43,19 @@ class PublishError(VmActionError):
 
 def publish_version(client: Any, resource_group: str, vm_name: str, *, gallery: str,
                     image: str, gallery_group: str | None = None, version: str,
-                    exclude_from_latest: bool,
+                    exclude_from_latest: bool, gallery_client: Any = None,
                     sleep: Callable[[float], None] = time.sleep,
                     clock: Callable[[], float] = time.monotonic,
                     progress: Callable[[str], None] | None = None,
                     poll_s: float = 15.0) -> dict[str, Any]:
-    """PATCH the version's excludeFromLatest, then deallocate the validation VM."""
+    """PATCH the version's excludeFromLatest, then deallocate the validation VM.
+    `gallery_client`: the gallery's subscription's client, when it is not the VM's."""
     from azure.core.exceptions import HttpResponseError
 
     report = reporter(vm_name, clock, progress)
     try:
         report(f"publishing {image} {version} (excludeFromLatest {exclude_from_latest})")
-        client.gallery_image_versions.begin_update(
+        (gallery_client or client).gallery_image_versions.begin_update(
             gallery_group or resource_group, gallery, image, version,
             {"properties": {"publishingProfile": {"excludeFromLatest": exclude_from_latest}}},
         ).result()
@@ -66,22 +68,30 @@ def publish_version(client: Any, resource_group: str, vm_name: str, *, gallery: 
     return {"excludeFromLatest": exclude_from_latest, "powerState": "deallocated"}
 
 
-def _run(client: Any, props: dict[str, Any], **how: Any) -> dict[str, Any]:
+def _run(client: Any, props: dict[str, Any], *, client_for: Callable[[str], Any],
+         **how: Any) -> dict[str, Any]:
+    # An existing definition may be in another subscription than the validation VM's
+    # (gallery.imageId): the version is updated there, with the same credential.
+    other = props.get("gallerySubscriptionId")
+    own = subscription_of(props.get("vmId")) or props.get("subscriptionId") or ""
     return publish_version(
         client, props["resourceGroupName"], props["vmName"], gallery=props["galleryName"],
         gallery_group=props.get("galleryResourceGroupName") or props["resourceGroupName"],
         image=props["galleryImageName"], version=props["galleryImageVersionName"],
-        exclude_from_latest=bool(props.get("excludeFromLatest")), **how)
+        exclude_from_latest=bool(props.get("excludeFromLatest")),
+        gallery_client=client_for(other) if other and other.lower() != own.lower() else None,
+        **how)
 
 
 PUBLISH = VmAction(
     name="publish",
     inputs=("galleryName", "galleryImageName", "galleryImageVersionName", "excludeFromLatest",
-            "galleryResourceGroupName"),
+            "galleryResourceGroupName", "gallerySubscriptionId"),
     outputs=("powerState",), done_at="publishedAt", run=_run,
     required=("resourceGroupName", "vmName", "vmId", "galleryName", "galleryImageName",
               "galleryImageVersionName"),
-    replaces=("galleryImageVersionName", "excludeFromLatest"))
+    replaces=("galleryImageVersionName", "excludeFromLatest"),
+    subscriptions=True)
 PUBLISH_INPUTS = PUBLISH.all_inputs
 
 
@@ -102,6 +112,8 @@ class PublishArgs(VmArgs):
     exclude_from_latest: bool = False
     gallery_resource_group_name: pulumi.Input[str] | None = None
     """The gallery's group when it is not the VM's (an existing definition's)."""
+    gallery_subscription_id: pulumi.Input[str] | None = None
+    """The gallery's subscription when it may not be the VM's (an existing definition's)."""
 
 
 class Publish(VmActionResource, module="vmimage", name="Publish"):

@@ -107,6 +107,9 @@ class VmAction:
     storage: bool = False
     """`run` also takes `storage` (account URL -> BlobServiceClient, as the same
     credential) and `blob_endpoint` (account name -> its blob service URL)."""
+    subscriptions: bool = False
+    """`run` also takes `client_for` (subscription -> ComputeManagementClient, as the same
+    credential and cloud): for what it acts on outside the VM's subscription."""
 
     @property
     def all_inputs(self) -> tuple[str, ...]:
@@ -219,6 +222,9 @@ class VmActionProvider(pulumi.dynamic.ResourceProvider):
                 clients["storage"] = lambda url: make_blob_service(url, credential=credential)
                 clients["blob_endpoint"] = lambda account: blob_endpoint(
                     account, settings.environment)
+            if self.action.subscriptions:
+                clients["client_for"] = lambda other: make_compute_client(
+                    other, credential=credential, settings=settings)
             outcome = self.action.run(client, props, progress=pulumi.log.info,
                                       poll_s=poll_interval(), **clients)
         except ServiceRequestError as err:

@@ -4,9 +4,10 @@ A captured build's VM is generalized: Azure refuses to start or modify it, and t
 or delete its extensions and run commands while it is not running (docs/azure-behaviours.md,
 "frozen build VM"). So before the program registers a single resource it asks Azure, with
 the provider's own lookups (`getGalleryImageVersion`, `getImage`: each capture target
-says which, vmimage/capture/), whether each build's
-image exists, and what fingerprint it was captured with. `pulumi preview` and `pulumi up`
-both do this; the offline simulator answers the same invokes.
+says which, vmimage/capture/), whether each build's image exists, and what fingerprint it
+was captured with; a version of an existing definition (`gallery.imageId`, perhaps in
+another subscription) is read through the SDK instead (vmimage/azure/reads.py).
+`pulumi preview` and `pulumi up` both do this; the offline simulator answers both.
 
 The answers decide three things (rules in vmimage/config/rules.py, `frozen_build_problems`):
 a captured build whose config changed is refused ("give it a new version"), a build can
@@ -16,9 +17,12 @@ only be retired once captured, and a captured build's resources are registered f
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pulumi
 
 from vmimage.azure.invokes import is_not_found
+from vmimage.azure.reads import CloudReadError, CloudReads
 from vmimage.capture import targets_of
 from vmimage.config.fingerprint import Capture
 from vmimage.config.models import BuildSpec, PipelineSpec
@@ -30,11 +34,13 @@ class CaptureLookupError(Exception):
     """Azure could not say whether a build is captured; the message names the build."""
 
 
-def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
+def _lookup(build: BuildSpec, spec: PipelineSpec, reads: CloudReads | None) -> Capture:
     # The image clones boot from (a gallery version where there is one) says it.
     target = targets_of(spec)[0]
     try:
-        found = target.lookup(spec, build)
+        found = target.lookup(spec, build, reads)
+    except CloudReadError:
+        raise  # it names what was asked and why it failed
     except Exception as err:  # the SDK raises a bare Exception for a failed invoke
         if is_not_found(err):
             return Capture(build.version, captured=False)
@@ -45,6 +51,8 @@ def _lookup(build: BuildSpec, spec: PipelineSpec) -> Capture:
     tags = getattr(found, "tags", None) or {}
     profile = getattr(found, "publishing_profile", None)
     published = getattr(profile, "published_date", None)
+    if isinstance(published, datetime):  # the SDK's read parses it; the invoke's is text
+        published = published.isoformat()
     return Capture(build.version, captured=True, fingerprint=tags.get(FINGERPRINT_TAG),
                    replicas=replicas_of(found), provenance=recorded(tags),
                    published=str(published) if published else None,
@@ -61,9 +69,10 @@ def replicas_of(found: object) -> dict[str, int]:
             for r in regions if getattr(r, "regional_replica_count", None)}
 
 
-def look_up_captures(spec: PipelineSpec) -> dict[str, Capture]:
+def look_up_captures(spec: PipelineSpec,
+                     reads: CloudReads | None = None) -> dict[str, Capture]:
     """Every build's capture, by version (one read per build)."""
-    return {build.version: _lookup(build, spec) for build in spec.builds}
+    return {build.version: _lookup(build, spec, reads) for build in spec.builds}
 
 
 def kept_replica_notes(spec: PipelineSpec, captures: dict[str, Capture]) -> list[str]:

@@ -112,7 +112,7 @@ def captures_of(loaded: Loaded, run: RunIdentity | None = None) -> dict[str, Cap
     spec = loaded.spec
     reads = cloud_reads()
     try:
-        captures = look_up_captures(spec)
+        captures = look_up_captures(spec, reads)
         problems = existing_subnet_problems(spec)
         problems += frozen_build_problems(spec, captures)
         problems += existing_definition_problems(spec, reads)
