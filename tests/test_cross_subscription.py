@@ -7,14 +7,28 @@ definition before anything is registered."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
-from conftest import corp_tenant_with, load_pipeline, stack_config
+import pytest
+from conftest import (
+    LOCATION,
+    corp_tenant_with,
+    load_pipeline,
+    load_stack_dict,
+    offline_cli,
+    stack_config,
+)
 
 from offline.arm import SUBSCRIPTION_ID
+from offline.cli import existing_tenant
 from offline.secrets import unwrap
 from offline.up import UpResult, up
+from vmimage.azure.reads import CloudReadError
+from vmimage.config.fingerprint import Capture
+from vmimage.config.validate import load_spec
+from vmimage.stack.definitions import parent_problems
 from vmimage.vocabulary import GALLERY_IMAGE_VERSION, PUBLISH
 
 OTHER_SUB = "00000000-0000-0000-0000-0000000000bb"
@@ -86,3 +100,127 @@ def test_a_validated_build_is_published_in_the_definitions_subscription(tmp_path
     assert unwrap(version.props)["publishingProfile"]["excludeFromLatest"] is False
     val_vm = next(vid for vid in arm.vms if "/vm-val-" in vid)
     assert arm.vms[val_vm].final()[0] == "deallocated"
+
+
+# -- 3. a parent version from another gallery, checked by its definition -----------------------
+
+PARENT = (f"/subscriptions/{OTHER_SUB}/resourceGroups/rg-shared/providers/Microsoft.Compute/"
+          "galleries/galshared/images/base")
+PARENT_VERSION = f"{PARENT}/versions/2.0.0"
+
+
+def from_parent() -> dict[str, Any]:
+    """The dev stack (Trusted Launch, generation V2, Linux) starting from PARENT_VERSION."""
+    pipeline = load_stack_dict("dev")["vmimage:pipeline"]
+    pipeline["builds"][0]["from"] = {"imageVersionId": PARENT_VERSION}
+    return pipeline
+
+
+def parent_tenant(*definition: str) -> Any:
+    """The parent version, and its definition when given (`;KEY=VALUE` properties)."""
+    return existing_tenant([], [PARENT_VERSION, *(PARENT + d for d in definition)],
+                           LOCATION)
+
+
+def parent_up(definition: tuple[str, ...], tmp_path: Path) -> UpResult:
+    return up(stack_config("dev", from_parent()), state_path=tmp_path / "state.json",
+              tenant=parent_tenant(*definition))
+
+
+def test_a_parent_whose_definition_fits_is_read_once_and_built_from(tmp_path: Path) -> None:
+    result = parent_up((TRUSTED,), tmp_path)
+    assert_ok(result)
+    assert result.run.azure_reads.get("galleryImages") == 1
+    (vm,) = [r for r in result.run.registrations if r.name.endswith("-v1-0-0-build-vm")]
+    assert vm.inputs["storageProfile"]["imageReference"]["id"] == PARENT_VERSION
+
+
+def test_each_way_a_parent_does_not_fit_is_named_at_its_key(tmp_path: Path) -> None:
+    # A Windows, generation 1, Arm64 definition without a SecurityType: Standard VMs only.
+    result = parent_up((";osType=Windows;hyperVGeneration=V1;architecture=Arm64",), tmp_path)
+    at = "builds[0].from.imageVersionId: the parent version's definition 'base' "
+    assert result.config_problems == [
+        at + "is Windows, but gallery.image.os is linux",
+        at + "is generation V1, but gallery.image.generation is V2; the build VM boots its "
+        "parent's generation, which its version keeps",
+        at + "is Arm64, but gallery.image.architecture is x64",
+        at + "has no SecurityType feature (its versions boot Standard VMs only), but the "
+        "build VM is a TrustedLaunch VM (security.type); set security.type to one it boots, "
+        "or start from a version of a definition that allows it"]
+    assert result.run.registrations == [] and not (tmp_path / "state.json").exists()
+
+
+def test_a_trusted_launch_only_parent_refuses_a_standard_build_vm(tmp_path: Path) -> None:
+    pipeline = from_parent()
+    pipeline["security"] = {"type": "Standard"}
+    result = up(stack_config("dev", pipeline), tenant=parent_tenant(";SecurityType=TrustedLaunch"))
+    assert result.config_problems == [
+        "builds[0].from.imageVersionId: the parent version's definition 'base' has "
+        "SecurityType TrustedLaunch (its versions boot TrustedLaunch VMs only), but the build "
+        "VM is a Standard VM (security.type); set security.type to one it boots, or start "
+        "from a version of a definition that allows it"]
+
+
+def test_the_cli_reports_a_parent_that_does_not_fit_with_exit_2(tmp_path: Path) -> None:
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    config = load_stack_dict("dev")
+    config["vmimage:pipeline"] = from_parent()
+    stack_file.write_text(json.dumps({"config": config}))
+    state = tmp_path / "state.json"
+    code, lines, output = offline_cli(
+        "up", "--stack-file", str(stack_file), "--state", str(state),
+        "--existing", PARENT_VERSION, "--existing", PARENT + ";hyperVGeneration=V1")
+    assert code == 2, output
+    # generation and security type (a V1 definition without a SecurityType), each a line
+    assert sum(line.startswith("builds[0].from.imageVersionId: ") for line in lines) == 2
+    assert "Traceback" not in output and not state.exists()
+
+
+def test_a_parent_definition_azure_does_not_have_is_said_so(tmp_path: Path) -> None:
+    result = parent_up((), tmp_path)  # the version declared, its definition not
+    assert result.config_problems == [
+        "builds[0].from.imageVersionId: Azure has no image definition 'base' in gallery "
+        f"'galshared' (resource group 'rg-shared', subscription {OTHER_SUB}), so neither the "
+        "version; fix the id"]
+    assert result.run.registrations == []
+
+
+class Refusing:
+    """Reads of a tenant whose gallery the credentials may not read (ARM's 403)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, ...]] = []
+
+    def gallery_image(self, subscription: str, resource_group: str, gallery: str,
+                      image: str) -> dict[str, Any] | None:
+        self.asked.append((subscription, resource_group, gallery, image))
+        raise CloudReadError(f"cannot read the image definition {image!r} of gallery "
+                             f"{gallery!r}: (AuthorizationFailed) The client 'x' does not "
+                             "have authorization", 403)
+
+
+def test_a_parent_definition_the_credentials_may_not_read_is_said_so() -> None:
+    pipeline = from_parent()
+    pipeline["builds"].append({**copy.deepcopy(pipeline["builds"][0]), "version": "1.0.1"})
+    spec = load_spec(pipeline, location=LOCATION).spec
+    reads = Refusing()
+    found = parent_problems(spec, reads, {})  # type: ignore[arg-type]
+    assert len(reads.asked) == 1  # one read per definition, however many builds
+    assert len(found) == 2 and all("(AuthorizationFailed)" in p and "grant them read "
+                                   "access" in p for p in found)
+    assert found[1].startswith("builds[1].from.imageVersionId: the credentials may not read "
+                               "the version's image definition: ")
+    # A captured build booted its parent already: it is not asked about again.
+    assert parent_problems(spec, Refusing(), {  # type: ignore[arg-type]
+        "1.0.0": Capture("1.0.0", captured=True),
+        "1.0.1": Capture("1.0.1", captured=True)}) == []
+
+
+def test_a_parent_read_that_fails_otherwise_stops_the_run() -> None:
+    class Failing(Refusing):
+        def gallery_image(self, *args: str) -> dict[str, Any] | None:
+            raise CloudReadError("cannot read the image definition: (InternalError)", 500)
+
+    spec = load_spec(from_parent(), location=LOCATION).spec
+    with pytest.raises(CloudReadError):
+        parent_problems(spec, Failing(), {})  # type: ignore[arg-type]

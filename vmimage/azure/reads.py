@@ -78,6 +78,11 @@ class CloudReads(Protocol):
 class CloudReadError(Exception):
     """Azure could not be asked; the message says what was asked and why it failed."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        #: ARM's HTTP status, when it answered (403: the credentials may not read it).
+        self.status = status
+
 
 def _size_facts(sku: Any) -> tuple[str, int, dict[str, str]]:
     """(quota family, vCPUs, security capabilities) of a VM size's resource SKU."""
@@ -171,7 +176,7 @@ class AzureReads:
             raise CloudReadError(f"cannot read the image definition {image!r} of gallery "
                                  f"{gallery!r} (resource group {resource_group!r}, "
                                  f"subscription {subscription}): "
-                                 f"{str(err).splitlines()[0]}") from None
+                                 f"{str(err).splitlines()[0]}", err.status_code) from None
         return dict(found.get("properties") or found)
 
     def gallery_image_version(self, subscription: str, resource_group: str, gallery: str,

@@ -26,7 +26,7 @@ from vmimage.stack.captures import (
     look_up_captures,
     warn_unfingerprinted,
 )
-from vmimage.stack.definitions import existing_definition_problems
+from vmimage.stack.definitions import existing_definition_problems, parent_problems
 from vmimage.stack.subnets import SubnetLookupError, existing_subnet_problems
 
 
@@ -116,6 +116,7 @@ def captures_of(loaded: Loaded, run: RunIdentity | None = None) -> dict[str, Cap
         problems = existing_subnet_problems(spec)
         problems += frozen_build_problems(spec, captures)
         problems += existing_definition_problems(spec, reads)
+        problems += parent_problems(spec, reads, captures)
         warnings: list[str] = []
         if reads is not None:
             problems += source_image_problems(spec, lambda market, location: (

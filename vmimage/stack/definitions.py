@@ -1,6 +1,8 @@
-"""An existing gallery image definition (`gallery.imageId`), read from Azure before
-anything is registered and checked against the definition the pipeline needs
-(vmimage/config/definition.py): every mismatch at once, each naming its key.
+"""Existing gallery image definitions, read from Azure before anything is registered:
+the one versions are published into (`gallery.imageId`), checked against the definition
+the pipeline needs (vmimage/config/definition.py), and those of the parent versions
+builds start from (`builds[].from.imageVersionId`), checked against what the build VM is
+(vmimage/config/parent_definition.py): every mismatch at once, each naming its key.
 
 Read with the Azure SDK as the marketplace reads are (vmimage/azure/reads.py), so a
 definition in another subscription is read with the same credential; offline the
@@ -10,9 +12,15 @@ simulator answers (declare one with `python -m offline up --existing
 
 from __future__ import annotations
 
-from vmimage.azure.reads import CloudReads
+from collections.abc import Mapping
+from typing import Any
+
+from vmimage.azure import arm_ids
+from vmimage.azure.reads import CloudReadError, CloudReads
 from vmimage.config.definition import AT, definition_problems, found_definition
+from vmimage.config.fingerprint import Capture
 from vmimage.config.models import PipelineSpec
+from vmimage.config.parent_definition import parent_definition_problems
 from vmimage.stack.subnets import deployment_subscription
 
 
@@ -38,3 +46,53 @@ def definition_subscription(spec: PipelineSpec) -> str | None:
     if spec.gallery is None or spec.gallery.image_id is None:
         return None
     return deployment_subscription()
+
+
+def parent_problems(spec: PipelineSpec, reads: CloudReads | None,
+                    captures: Mapping[str, Capture]) -> list[str]:
+    """What keeps each build started from another gallery's version from booting it as
+    this stack's build VM, by its parent's definition. A retired or captured build's VM
+    booted already: its parent (perhaps deleted since) is not asked about again."""
+    if reads is None:
+        return []
+    problems: list[str] = []
+    read: dict[str, dict[str, Any] | CloudReadError | None] = {}  # one per definition
+    for i, build in enumerate(spec.builds):
+        parent = build.from_.image_version_id
+        capture = captures.get(build.version)
+        if parent is None or build.retired or (capture is not None and capture.captured):
+            continue
+        at = f"builds[{i}].from.imageVersionId"
+        version = arm_ids.parse(str(parent), "gallery image version")
+        gallery, image, _ = version.names
+        where = (f"{image!r} in gallery {gallery!r} (resource group "
+                 f"{version.resource_group!r}, subscription {version.subscription})")
+        key = f"{version.subscription}/{version.resource_group}/{gallery}/{image}".lower()
+        if key not in read:
+            read[key] = _read_definition(reads, version.subscription, version.resource_group,
+                                         gallery, image)
+        found = read[key]
+        if found is None:
+            problems.append(f"{at}: Azure has no image definition {where}, so neither the "
+                            "version; fix the id")
+        elif isinstance(found, CloudReadError):
+            problems.append(f"{at}: the credentials may not read the version's image "
+                            f"definition: {found}; so its OS, generation and security "
+                            "type cannot be checked: grant them read access to the gallery "
+                            "(Reader), which creating the build VM from it needs too")
+        else:
+            problems += parent_definition_problems(spec, at, repr(image),
+                                                   found_definition(found))
+    return problems
+
+
+def _read_definition(reads: CloudReads, subscription: str, resource_group: str, gallery: str,
+                     image: str) -> dict[str, Any] | CloudReadError | None:
+    """The definition's properties, None when Azure has none, or the refusal when the
+    credentials may not read it (401/403); any other failure is raised."""
+    try:
+        return reads.gallery_image(subscription, resource_group, gallery, image)
+    except CloudReadError as err:
+        if err.status in (401, 403):
+            return err
+        raise
