@@ -5,6 +5,7 @@ the build's `validate` steps; only when they pass is the version taken into late
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager
 from typing import Any
 
 from conftest import load_stack_dict, problems_of, stack_config
@@ -97,36 +98,62 @@ def test_a_failing_validation_stops_the_run_and_leaves_the_version_out_of_latest
                 and str(r.outputs.get("name", "")).startswith("web-")]
 
 
-def test_publish_in_the_provider_host(tmp_path, engine, azure):
+@contextmanager
+def publish_in_host(tmp_path, engine, azure, gallery_subscription=None):
+    """The Publish of the validated dev stack, created by the engine's provider host
+    against the fake Azure, with its version in `gallery_subscription` (None: the
+    validation VM's, the mocks'): the stub, registration, check and create answers and
+    the version, while the host runs."""
     (reg,) = run_program(validated()).of_type(PUBLISH)
     rg, vm = vm_of(reg)
     world = azure.azure.world
     world.add_vm(vm, rg=rg)
-    inputs = reg.inputs
-    # In the validation VM's subscription (the mocks'), where the publication asks.
-    version = world.add_version(rg, inputs["galleryName"], inputs["galleryImageName"],
-                                inputs["galleryImageVersionName"], subscription=SUBSCRIPTION)
+    news = from_struct(reg.request.object)
+    if gallery_subscription is not None:
+        news["gallerySubscriptionId"] = gallery_subscription
+    # Where the publication asks: the gallery's subscription, else the VM's.
+    version = world.add_version(rg, news["galleryName"], news["galleryImageName"],
+                                news["galleryImageVersionName"],
+                                subscription=gallery_subscription or SUBSCRIPTION)
     with start(tmp_path, engine, clean_env(**azure.env(**FAST))) as host:
         stub = provider_stub(host)
         configure(stub)
         checked = stub.Check(provider_pb2.CheckRequest(
-            urn=reg.urn, olds=to_struct({}), news=reg.request.object, type=PUBLISH,
+            urn=reg.urn, olds=to_struct({}), news=to_struct(news), type=PUBLISH,
             name=reg.name))
         assert list(checked.failures) == []
         created = stub.Create(provider_pb2.CreateRequest(
             urn=reg.urn, properties=checked.inputs, timeout=3600, type=PUBLISH,
             name=reg.name))
+        yield stub, reg, checked, created, world.arm.resources[version.lower()]
+
+
+def test_publish_in_the_provider_host(tmp_path, engine, azure):
+    with publish_in_host(tmp_path, engine, azure) as (stub, reg, checked, created, version):
         outs = from_struct(created.properties)
         assert outs["powerState"] == "deallocated" and outs["publishedAt"]
-        published = world.arm.resources[version.lower()].props
-        assert published["publishingProfile"] == {"excludeFromLatest": False}
-        assert world.state(vm, rg)[0] == "deallocated"
+        assert version.props["publishingProfile"] == {"excludeFromLatest": False}
+        rg, vm = vm_of(reg)
+        assert azure.azure.world.state(vm, rg)[0] == "deallocated"
         # another excludeFromLatest is another publication
         news = {**from_struct(checked.inputs), "excludeFromLatest": True}
         diff = stub.Diff(provider_pb2.DiffRequest(id=created.id, urn=reg.urn,
                                                   olds=created.properties,
                                                   news=to_struct(news)))
         assert list(diff.replaces) == ["excludeFromLatest"]
+
+
+def test_publish_in_the_provider_host_updates_a_version_of_another_subscription(
+        tmp_path, engine, azure):
+    """An existing definition's gallery in another subscription than the validation VM's:
+    the version is updated there (a client for it, the same credential)."""
+    other = "00000000-0000-0000-0000-0000000000bb"
+    with publish_in_host(tmp_path, engine, azure, other) as (_, reg, _, created, version):
+        assert from_struct(created.properties)["gallerySubscriptionId"] == other
+        assert version.id.startswith(f"/subscriptions/{other}/")
+        assert version.props["publishingProfile"] == {"excludeFromLatest": False}
+        rg, vm = vm_of(reg)
+        assert azure.azure.world.state(vm, rg)[0] == "deallocated"
 
 
 def test_retiring_a_validated_build_deletes_its_validation_vm_too(tmp_path):
