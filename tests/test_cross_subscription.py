@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,8 +30,9 @@ from offline.up import UpResult, up
 from vmimage.azure.reads import CloudReadError
 from vmimage.config.fingerprint import Capture
 from vmimage.config.validate import load_spec
+from vmimage.stack.captures import look_up_captures
 from vmimage.stack.definitions import parent_problems
-from vmimage.vocabulary import GALLERY_IMAGE_VERSION, PUBLISH
+from vmimage.vocabulary import FINGERPRINT_TAG, GALLERY_IMAGE_VERSION, PUBLISH
 
 OTHER_SUB = "00000000-0000-0000-0000-0000000000bb"
 DEFINITION = (f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-platform-images/providers/"
@@ -79,6 +82,42 @@ def test_a_rerun_finds_the_version_captured_in_the_other_subscription(tmp_path: 
     captures = [o for o in again.run.operations if o.resource.endswith("-capture-version")]
     assert captures == [], "no new capture"
 
+
+
+class VersionReads:
+    """Reads that answer a version read with `found` (or raise it)."""
+
+    def __init__(self, found: Any) -> None:
+        self.found = found
+        self.asked: list[tuple[str, ...]] = []
+
+    def gallery_image_version(self, *where: str) -> Any:
+        self.asked.append(where)
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
+
+
+def test_the_lookup_asks_the_definitions_subscription_and_reads_what_the_sdk_answers() -> None:
+    spec = load_spec(corp(), location=LOCATION).spec
+    published = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    found = SimpleNamespace(id=f"{FOREIGN}/versions/1.0.0", tags={FINGERPRINT_TAG: "v1:x"},
+                            publishing_profile=SimpleNamespace(
+                                published_date=published, target_regions=[
+                                    SimpleNamespace(name="West Europe",
+                                                    regional_replica_count=2)]))
+    reads = VersionReads(found)
+    (capture,) = look_up_captures(spec, reads).values()  # type: ignore[arg-type]
+    assert reads.asked == [(OTHER_SUB, "rg-platform-images", "galplatform", "base-ubuntu",
+                            "1.0.0")]
+    assert capture.captured and capture.fingerprint == "v1:x"
+    assert capture.replicas == {"westeurope": 2}
+    assert capture.published == "2026-12-01T08:30:00+00:00"  # what retention parses
+    (absent,) = look_up_captures(spec, VersionReads(None)).values()  # type: ignore[arg-type]
+    assert not absent.captured
+    refused = CloudReadError("cannot read version 1.0.0 ...: (AuthorizationFailed)", 403)
+    with pytest.raises(CloudReadError):  # said as it is, not taken for "not captured"
+        look_up_captures(spec, VersionReads(refused))  # type: ignore[arg-type]
 
 # -- 2. a validated build is published in the definition's subscription -----------------------
 
