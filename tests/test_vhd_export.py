@@ -242,3 +242,35 @@ def test_an_export_added_to_a_captured_build_copies_its_frozen_vm(tmp_path: Path
     changed = {(c.urn.rsplit("::", 1)[-1], c.action) for c in later.changes or []
                if c.action != "same"}
     assert changed == {("vmimage-v1-1-0-capture-vhd", "create")}
+
+
+def test_grant_access_is_a_long_running_operation_the_client_polls() -> None:
+    """As Azure answers Disks - Grant Access: 202 at once, the operation polled until it
+    ends, the SAS only in the Location URL's final answer (not in the operation status)."""
+    world = VmWorld(latency={"disk.access": 20})
+    world.add_vm("vm1", power="deallocated", generalized=True)
+    client, _ = world.client()
+    disk = client.virtual_machines.get("rg-build", "vm1").storage_profile.os_disk
+    name = disk.managed_disk.id.rsplit("/", 1)[-1]
+    start = world.clock.now
+    access = client.disks.begin_grant_access(
+        "rg-build", name, {"access": "Read", "durationInSeconds": 3600}).result()
+    assert world.clock.now >= start + 20  # it waited for the operation, in simulated time
+    assert access.access_sas.startswith("https://md-") and "sig=" in access.access_sas
+    log = [(m, p.rsplit("/", 2)[-2].lower(), s) for m, p, s in world.rest.log
+           if p.endswith("/beginGetAccess") or "/operation" in p.lower()]
+    assert log[0] == ("POST", name.lower(), 202)
+    assert ("GET", "operations", 200) in log and log[-1] == ("GET", "operationresults", 200)
+    polled = [world.rest.handle("GET", p, {}, None)[2] for m, p, _ in list(world.rest.log)
+              if m == "GET" and "/operations/" in p]
+    assert polled and all("accessSAS" not in json.dumps(b) for b in polled)
+    (grant,) = world.arm.disk_access.values()
+    assert grant.expires_at == start + 20 + 3600  # from when the operation ended
+    running = VmWorld(latency={"disk.access": 20})
+    running.add_vm("vm2")
+    client, _ = running.client()
+    os_disk = client.virtual_machines.get("rg-build", "vm2").storage_profile.os_disk
+    with pytest.raises(HttpResponseError) as refused:  # refused at once, not as an operation
+        client.disks.begin_grant_access("rg-build", os_disk.managed_disk.id.rsplit("/", 1)[-1],
+                                        {"access": "Read", "durationInSeconds": 60})
+    assert refused.value.status_code == 409 and running.arm.disk_access == {}

@@ -2,9 +2,10 @@
 (vmimage/providers/export_vhd.py). Sources in docs/azure-behaviours.md ("VHD export").
 
 - a VM's managed disks (its OS disk, a data disk per LUN) have ids of their own; Disks -
-  Grant Access answers a read SAS URL that expires after `durationInSeconds`; it is
-  refused for a disk of a running VM; while a disk's access is granted its VM cannot be
-  started; End Access (revoke) ends it, and a copy still reading from it fails;
+  Grant Access (a long-running operation, offline/arm/vm_rest.py) answers a read SAS URL
+  that expires `durationInSeconds` after the operation ends; it is refused for a disk of
+  a running VM; while a disk's access is granted its VM cannot be started; End Access
+  (revoke) ends it, and a copy still reading from it fails;
 - a storage account (declared with `--existing`) holds containers and page blobs; Copy
   Blob from a URL is asynchronous: the blob is `pending` until the copy ends `success`
   after simulated time (`blob.copy`), or `failed` when its source's SAS is revoked or
@@ -162,9 +163,11 @@ def vm_model(arm: Any, vm_key: str) -> dict[str, Any]:
 _grants = itertools.count(1)
 
 
-def grant_access(arm: Any, disk_id: str, body: dict[str, Any], at: float) -> str:
-    """Disks - Grant Access: a read SAS URL of the disk's blob, valid `durationInSeconds`.
-    LookupError: no such disk; PermissionError: its VM runs."""
+def grant_access(arm: Any, disk_id: str, body: dict[str, Any], at: float,
+                 ready_at: float | None = None) -> str:
+    """Disks - Grant Access asked at `at`: a read SAS URL of the disk's blob, valid
+    `durationInSeconds` from when the operation ends (`ready_at`). LookupError: no such
+    disk; PermissionError: its VM runs."""
     owner = disk_owner(arm, disk_id, at)
     if owner is None:
         raise LookupError(f"The Resource 'Microsoft.Compute/disks/{disk_id.rsplit('/', 1)[-1]}' "
@@ -178,7 +181,8 @@ def grant_access(arm: Any, disk_id: str, body: dict[str, Any], at: float) -> str
     token = uuid.uuid5(uuid.NAMESPACE_URL, f"{disk_id}@{at}#{next(_grants)}").hex
     sas = (f"https://md-{naming.short_hash(disk_id.lower(), length=12)}.z1.blob.storage.azure"
            f".net/{token[:12]}/abcd?sv=2018-03-28&sr=b&si={token[12:]}&sig={token}")
-    arm.disk_access[disk_id.lower()] = DiskGrant(digest(sas), at + duration)
+    ready = at if ready_at is None else ready_at
+    arm.disk_access[disk_id.lower()] = DiskGrant(digest(sas), ready + duration)
     return sas
 
 

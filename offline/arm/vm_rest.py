@@ -9,6 +9,9 @@ too. What it answers (sources in docs/azure-behaviours.md):
 - POST deallocate, restart and start are long-running operations: 202 with
   `Azure-AsyncOperation`, `Location` and `Retry-After` (the time left); polled, they
   report InProgress until done, then Succeeded (or Failed: the VM is left as it was);
+- POST beginGetAccess (Disks - Grant Access) is one too: 202 at once (refused at once, 404
+  or 409, for a missing disk or one of a running VM), the SAS in the `Location` URL's answer
+  once the operation ends; endGetAccess answers 200 when done;
 - POST generalize answers 200 only for a stopped or deallocated VM, 409
   OperationNotAllowed for a running one, and 409 Conflict while a deallocation is still
   in flight; a deallocate during one is refused with 409 Conflict too;
@@ -97,11 +100,15 @@ class Operation:
     """An ARM long-running operation on one VM: what it does, when it ends."""
 
     vm_id: str
-    kind: str  # deallocate, restart, start
+    kind: str  # deallocate, restart, start, beginGetAccess (of one of the VM's disks)
     start: float
     end: float
     fails: bool = False
     done: bool = False
+    result: Any = None
+    """What the `Location` URL answers once done (Grant Access: the `AccessUri`)."""
+    applied: str = ""
+    """The name `applied` counts it by (default: its kind)."""
 
 
 @dataclass
@@ -184,9 +191,11 @@ class VmRest:
                 return transient
         if operation is not None and method == "GET":
             return self._poll(operation["op"], operation["kind"].lower())
+        if disk is not None and method == "POST" and disk["action"].lower() == "endgetaccess":
+            return self._timed("endGetAccess", "disk.access",
+                               lambda: self._revoke_access(disk["rg"], disk["name"]))
         if disk is not None and method == "POST":
-            return self._timed(disk["action"], "disk.access", lambda: self._disk_access(
-                disk["rg"], disk["name"], disk["action"].lower(), body or {}))
+            return self._grant_access(disk["rg"], disk["name"], body or {})
         if listing is not None and method == "GET":
             return self._timed("list", "vm.instanceView", lambda: self._list(listing["rg"]))
         if version is not None and method == "PATCH":
@@ -388,22 +397,30 @@ class VmRest:
                          "properties": {"provisioningState": "Succeeded",
                                         "publishingProfile": props["publishingProfile"]}}
 
-    def _disk_access(self, rg: str, name: str, action: str, body: dict[str, Any]) -> Reply:
-        """Disks - Grant Access (200 with the SAS: the REST spec's synchronous answer) and
-        Revoke Access (200)."""
+    def _revoke_access(self, rg: str, name: str) -> Reply:
+        """Disks - Revoke Access: 200 once done."""
+        storage.revoke_access(self.arm, self.arm.provider_id(rg, "Microsoft.Compute/disks",
+                                                             name), self.clock.now)
+        self._applied("revokeAccess")
+        return 200, {}, None
+
+    def _grant_access(self, rg: str, name: str, body: dict[str, Any]) -> Reply:
+        """Disks - Grant Access, as Azure answers it: a long-running operation (202, polled;
+        the `AccessUri` in the Location URL's final answer). Refused at once for a disk
+        that is not there or whose VM runs."""
         disk_id = self.arm.provider_id(rg, "Microsoft.Compute/disks", name)
-        if action == "endgetaccess":
-            storage.revoke_access(self.arm, disk_id, self.clock.now)
-            self._applied("revokeAccess")
-            return 200, {}, None
+        now = self.clock.now
+        end = now + self.arm.latency("disk.access")
         try:
-            sas = storage.grant_access(self.arm, disk_id, body, self.clock.now)
+            sas = storage.grant_access(self.arm, disk_id, body, now, ready_at=end)
         except LookupError as err:
             return error(404, "ResourceNotFound", str(err))
         except PermissionError as err:
             return error(409, "OperationNotAllowed", str(err))
-        self._applied("grantAccess")
-        return 200, {}, {"accessSAS": sas}
+        owner = storage.disk_owner(self.arm, disk_id, now)
+        assert owner is not None  # grant_access found it
+        return self._operation(owner[0], "beginGetAccess", end, result={"accessSAS": sas},
+                               applied="grantAccess")
 
     # -- the VM actions ------------------------------------------------------------------
     def _deallocate(self, vm_id: str) -> Reply:
@@ -459,11 +476,13 @@ class VmRest:
         self._applied("generalize")
         return 200, {}, None
 
-    def _operation(self, vm_id: str, kind: str, end: float, *, fails: bool = False) -> Reply:
+    def _operation(self, vm_id: str, kind: str, end: float, *, fails: bool = False,
+                   result: Any = None, applied: str = "") -> Reply:
         """An ARM long-running operation: 202, with the URLs the client polls and when to
         ask again (ARMPolling honours Retry-After)."""
         op_id = f"op-{next(self._op_ids)}"
-        self.operations[op_id] = Operation(vm_id, kind, self.clock.now, end, fails)
+        self.operations[op_id] = Operation(vm_id, kind, self.clock.now, end, fails,
+                                           result=result, applied=applied or kind)
         location = unwrap(self.arm.resources[vm_id].props).get("location") or "westeurope"
         base = (f"/subscriptions/{SUBSCRIPTION_ID}/providers/Microsoft.Compute/locations/"
                 f"{location}")
@@ -483,9 +502,9 @@ class VmRest:
             if self.on_call is not None:
                 self.on_call(op.kind, op.start, op.end)
             if not op.fails:
-                self._applied(op.kind)
-        if kind == "operationresults":  # the Location URL: 202 until done, then 200
-            return (200, {}, None) if op.done else (202, self._retry_after(op.end), None)
+                self._applied(op.applied)
+        if kind == "operationresults":  # the Location URL: 202 until done, then its result
+            return (200, {}, op.result) if op.done else (202, self._retry_after(op.end), None)
         status = "InProgress" if not op.done else "Failed" if op.fails else "Succeeded"
         reply: dict[str, Any] = {"name": op_id, "status": status}
         if status == "Failed":
