@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from conftest import CORP, load_stack_dict, problems_of, stack_config
+from conftest import CORP, load_pipeline, load_stack_dict, problems_of, stack_config
 from pydantic import TypeAdapter
 from vm_world import VmWorld
 
@@ -26,6 +26,7 @@ from offline.latency import LatencyModel
 from offline.up import UpResult, up
 from vmimage.config import values
 from vmimage.config.capture.vhd import blob_names
+from vmimage.config.validate import load_spec
 from vmimage.providers import vm_action
 from vmimage.providers.export_vhd import (
     ACCESS_SECONDS,
@@ -274,3 +275,22 @@ def test_grant_access_is_a_long_running_operation_the_client_polls() -> None:
         client.disks.begin_grant_access("rg-build", os_disk.managed_disk.id.rsplit("/", 1)[-1],
                                         {"access": "Read", "durationInSeconds": 60})
     assert refused.value.status_code == 409 and running.arm.disk_access == {}
+
+
+def test_a_confidential_stack_exports_no_vhd_a_trusted_launch_one_does() -> None:
+    """A confidential OS disk is not an image on its own (its VM guest state, and with
+    DiskWithVMGuestState its contents, are bound to the VM's vTPM): refused by key path.
+    A Trusted Launch disk exports as the disk alone (its VM guest state is that VM's)."""
+    export = {"vhd": {"storageAccountId": ACCOUNT, "container": "exports"}}
+    for encryption in ("VMGuestStateOnly", "DiskWithVMGuestState"):
+        raw = load_pipeline("confidential")
+        raw["capture"] = ["gallery", export]
+        raw["security"] = {**raw.get("security", {}), "encryptionType": encryption}
+        problems = problems_of(raw)
+        assert any(p.startswith("capture[1].vhd: a confidential VM's OS disk does not "
+                                "export") and "security.type is ConfidentialVM" in p
+                   for p in problems), problems
+    trusted = load_pipeline("confidential")
+    trusted["capture"] = ["gallery", export]
+    trusted["security"] = {"type": "TrustedLaunch"}
+    assert load_spec(trusted, location="westeurope").spec.vhd_export is not None

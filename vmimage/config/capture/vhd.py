@@ -6,9 +6,11 @@ target too (which also says the OS, and so how the VM is generalized)."""
 
 from __future__ import annotations
 
+from vmimage.azure.security_types import CONFIDENTIAL_VM
 from vmimage.config.capture import VHD
 from vmimage.config.capture.target import CaptureRules, shown
 from vmimage.config.models import BuildSpec, PipelineSpec, VhdCapture
+from vmimage.config.security_type import security_key, wanted_security_type
 
 
 def vhd_index(spec: PipelineSpec) -> int:
@@ -35,11 +37,20 @@ def exported(build: BuildSpec) -> bool:
 
 def _problems(spec: PipelineSpec) -> list[str]:
     at = f"capture[{vhd_index(spec)}].vhd"
+    found = []
     if len(spec.capture_targets) == 1 or set(spec.capture_targets) == {VHD}:
-        return [f"{at}: exports the disks of the VM a gallery version or managed image is "
-                f"captured from; list gallery or managedImage beside it (capture is "
-                f"{shown(spec.capture)})"]
-    return []
+        found.append(f"{at}: exports the disks of the VM a gallery version or managed image "
+                     f"is captured from; list gallery or managedImage beside it (capture is "
+                     f"{shown(spec.capture)})")
+    if wanted_security_type(spec) == CONFIDENTIAL_VM:
+        # The OS disk alone is not the image: its VM guest state (and for some
+        # encryption types the disk's contents) is bound to the VM's vTPM.
+        found.append(f"{at}: a confidential VM's OS disk does not export as a VHD of its "
+                     f"own (its VM guest state, and with DiskWithVMGuestState the disk's "
+                     f"contents, are encrypted with keys bound to its vTPM); "
+                     f"{security_key(spec)} is ConfidentialVM: capture to a gallery only, "
+                     f"or export from a TrustedLaunch or Standard stack")
+    return found
 
 
 RULES = CaptureRules(key=VHD, output="vhdBlobs", preference=2, problems=_problems)
