@@ -1,6 +1,6 @@
 """A local Azure for processes that believe they talk to the real one.
 
-One HTTPS server plays three hosts, told apart by the Host header:
+One HTTPS server plays four kinds of host, told apart by the Host header:
 - `management.azure.com`: ARM, served by the simulated ARM's VM REST model
   (offline/arm/vm_rest.py: instance views, run commands, deallocate, generalize, LRO
   polling) over a `VmWorld` (tests/conftest.py), refusing requests without a token it
@@ -8,7 +8,10 @@ One HTTPS server plays three hosts, told apart by the Host header:
   time); deallocations and the guest's seal take none, so a poll finds them done;
 - `login.microsoftonline.com`: Entra ID's token endpoint (and its discovery documents),
   issuing tokens for client secrets and client assertions;
-- `token.actions.githubusercontent.example`: the GitHub Actions ID-token request.
+- `token.actions.githubusercontent.example`: the GitHub Actions ID-token request;
+- `<account>.blob.core.windows.net`: the blob service of the world's storage accounts
+  (offline/arm/storage.py `BlobRest`: containers, Copy Blob, blob properties), a second
+  of simulated time per request too, refusing requests without a token it issued.
 
 A CONNECT proxy in front sends every tunnel to that server, so a child process reaches it
 through environment settings alone, exactly as it would reach Azure through a corporate
@@ -36,13 +39,16 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import trustme
+from azure.core.utils import case_insensitive_dict
 from vm_world import VmWorld
 
+from offline.arm.storage import BlobRest
 from offline.arm.vm_rest import VmRest
 
 ARM_HOST = "management.azure.com"
 LOGIN_HOST = "login.microsoftonline.com"
 GITHUB_HOST = "token.actions.githubusercontent.example"
+BLOB_SUFFIX = ".blob.core.windows.net"
 GITHUB_REQUEST_TOKEN = "github-request-token"
 #: A service principal the fake Entra ID accepts.
 TENANT = "11111111-1111-1111-1111-111111111111"
@@ -66,6 +72,8 @@ class FakeAzure:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     oidc_requests: list[dict[str, str]] = field(default_factory=list)
     arm_auth: list[str] = field(default_factory=list)  # Authorization headers ARM got
+    #: (method, URL without its query, status) of every blob request, in order.
+    blob_log: list[tuple[str, str, int]] = field(default_factory=list)
     tunnels: Counter[str] = field(default_factory=Counter)  # CONNECT targets
     refuse: set[str] = field(default_factory=set)  # hosts whose tunnels are refused
     token_lifetime_s: int = 3599
@@ -127,6 +135,21 @@ class FakeAzure:
         return status, headers, payload
 
 
+    def blob(self, method: str, host: str, path: str, query: dict[str, str],
+             headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+        """The blob service of the world's storage accounts, on their public hosts."""
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens_issued:
+            reply: tuple[int, dict[str, str]] = (401, {"x-ms-error-code":
+                                                       "InvalidAuthenticationInfo"})
+        else:
+            self.world.clock.sleep(REQUEST_S)
+            backend = BlobRest(self.world.arm, lambda: self.world.clock.now)
+            reply = backend.handle(method, host, path, query, case_insensitive_dict(headers))
+        self.blob_log.append((method, f"https://{host}{path}", reply[0]))
+        return reply
+
+
 class _Handler(BaseHTTPRequestHandler):
     azure: FakeAzure
 
@@ -139,6 +162,17 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         query = dict(parse_qsl(url.query))
         headers: dict[str, str] = {}
+        if host.endswith(BLOB_SUFFIX):
+            status, headers = self.azure.blob(
+                self.command, host, url.path, dict(parse_qsl(url.query, keep_blank_values=True)),
+                {k.lower(): v for k, v in self.headers.items()})
+            self.send_response(status)
+            for key, value in {"x-ms-version": "2025-01-05", **headers}.items():
+                self.send_header(key, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", "0")
+            self.end_headers()  # no body: a HEAD's Content-Length is the blob's size
+            return
         if host == LOGIN_HOST:
             form = dict(parse_qsl(raw.decode())) if raw else {}
             status, payload = self.azure.login(self.command, url.path, form)
@@ -162,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(content)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -220,7 +254,7 @@ class Endpoints:
 @contextmanager
 def fake_azure(folder: Path) -> Iterator[Endpoints]:
     ca = trustme.CA()
-    cert = ca.issue_cert(ARM_HOST, LOGIN_HOST, GITHUB_HOST, "127.0.0.1")
+    cert = ca.issue_cert(ARM_HOST, LOGIN_HOST, GITHUB_HOST, "127.0.0.1", f"*{BLOB_SUFFIX}")
     ca_bundle = folder / "fake-azure-ca.pem"
     ca.cert_pem.write_to_path(str(ca_bundle))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
