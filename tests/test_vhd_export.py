@@ -7,6 +7,7 @@ output."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +295,53 @@ def test_a_confidential_stack_exports_no_vhd_a_trusted_launch_one_does() -> None
     trusted["capture"] = ["gallery", export]
     trusted["security"] = {"type": "TrustedLaunch"}
     assert load_spec(trusted, location="westeurope").spec.vhd_export is not None
+
+
+def retiring(pipeline: dict[str, Any], version: str) -> dict[str, Any]:
+    for build in pipeline["builds"]:
+        if build["version"] == version:
+            build["retired"] = True
+    return pipeline
+
+
+def test_a_retired_build_keeps_its_blobs_listed(exported: tuple[UpResult, Path],
+                                                 tmp_path: Path) -> None:
+    """Retiring the build deletes its VM; the export stays as recorded: its blobs stay in
+    storage and in `vhdBlobs`, and nothing is copied or granted again."""
+    _, exported_state = exported
+    state = tmp_path / "state.json"
+    for suffix in ("", ".key"):  # the state and the key that seals its secrets
+        shutil.copy2(f"{exported_state}{suffix}", f"{state}{suffix}")  # its mode too
+    pipeline = retiring(load_stack_dict("import")["vmimage:pipeline"], "1.1.0")
+    retired = up(stack_config("import", pipeline), tenant=tenant, state_path=state)
+    assert retired.ok, (retired.run.failures, retired.run.error)
+    assert retired.run.outputs["vhdBlobs"] == {"1.1.0": EXPECTED}
+    assert retired.run.outputs["buildVmStates"]["1.1.0"]["powerState"] == "deleted"
+    (export,) = [c for c in retired.changes or [] if c.urn.endswith("capture-vhd")]
+    assert export.action == "same"
+    arm = retired.run.arm
+    deleted = {o.resource.rsplit("::", 1)[-1] for o in retired.run.operations
+               if o.op == "delete"}
+    assert "vmimage-v1-1-0-build-vm" in deleted, deleted
+    assert len(arm.storage.blobs) == 3 and arm.storage.copies == {}
+    again = up(stack_config("import", pipeline), tenant=tenant, state_path=state)
+    assert again.ok and again.run.outputs["vhdBlobs"] == {"1.1.0": EXPECTED}
+
+
+def test_an_export_added_as_the_build_is_retired_is_refused(tmp_path: Path) -> None:
+    """Nothing to export once the build is retired: the export says which keys, copies and
+    grants nothing; the next run without the retirement exports it."""
+    state = tmp_path / "state.json"
+    plain = load_stack_dict("import")["vmimage:pipeline"]
+    plain["capture"] = "gallery"
+    assert up(stack_config("import", plain), tenant=tenant, state_path=state).ok
+    both = retiring(load_stack_dict("import")["vmimage:pipeline"], "1.1.0")
+    refused = up(stack_config("import", both), tenant=tenant, state_path=state)
+    assert not refused.ok
+    (failure,) = [f for f in refused.run.failures if f.type == EXPORT_VHD]
+    assert failure.message.startswith(
+        "builds[1].retired (or gallery.retention) with capture[1].vhd: version 1.1.0's "
+        "build VM is retired, so there is nothing to export"), failure.message
+    arm = refused.run.arm
+    assert arm.storage.copies == {} and arm.disk_access == {}
+    assert not [o for o in exports(refused) if o.op in ("beginGetAccess", "copyBlob")]

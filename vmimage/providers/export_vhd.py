@@ -247,6 +247,12 @@ def account_of(storage_account_id: str) -> str:
 
 def _run(client: Any, props: dict[str, Any], *, storage: Callable[[str], Any],
          blob_endpoint: Callable[[str], str], **how: Any) -> dict[str, Any]:
+    if props.get("retired"):
+        # Asked to export a retired build with no earlier export on record: its VM is
+        # deleted (or is, in this run), so there is nothing to copy. Refused before Azure.
+        raise ExportVhdError(
+            f"{props['retired']}, so there is nothing to export; to export it, run once "
+            "with the build not retired (while its VM exists), then retire it")
     return export_vhds(
         client, storage, props["resourceGroupName"], props["vmName"],
         account_url=blob_endpoint(account_of(props["storageAccountId"])),
@@ -262,7 +268,7 @@ def _check(news: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 EXPORT_VHD = VmAction(
-    name="exportVhd", inputs=("storageAccountId", "container", "blobNames"),
+    name="exportVhd", inputs=("storageAccountId", "container", "blobNames", "retired"),
     outputs=("blobs", "copiedDisks"), done_at="exportedAt", run=_run,
     required=("resourceGroupName", "vmName", "vmId", "storageAccountId", "container"),
     check=_check, replaces=("storageAccountId", "container", "blobNames"), storage=True)
@@ -285,6 +291,9 @@ class ExportVhdArgs(VmArgs):
     container: str
     blob_names: dict[str, str]
     """The blob of each disk: `osDisk`, and each data disk's LUN as text."""
+    retired: str | None = None
+    """Set (to the keys that say so) when the build is retired: its export is only ever
+    the record of an earlier one, and a create is refused."""
 
 
 class ExportVhd(VmActionResource, module="vmimage", name="ExportVhd"):

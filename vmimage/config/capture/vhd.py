@@ -30,9 +30,20 @@ def blob_names(image: str, version: str, luns: list[int]) -> dict[str, str]:
 
 
 def exported(build: BuildSpec) -> bool:
-    """Whether the export copies this build's disks: only a build VM has disks to copy (an
-    imported VHD is one already; a retired build's VM is gone)."""
-    return not build.imported and not build.retired
+    """Whether the export has this build's disks: only a build VM has disks to copy (an
+    imported VHD is one already). A retired build's VM is gone: its export is the record
+    of an earlier run's copy, kept, never made (`retired_export`)."""
+    return not build.imported
+
+
+def retired_export(spec: PipelineSpec, build: BuildSpec) -> str | None:
+    """For a retired build, the keys that say so and the export that cannot happen (the
+    export refuses with them when it has no earlier record); None for a live one."""
+    if not build.retired:
+        return None
+    i = next(n for n, b in enumerate(spec.builds) if b.version == build.version)
+    return (f"builds[{i}].retired (or gallery.retention) with capture[{vhd_index(spec)}].vhd: "
+            f"version {build.version}'s build VM is retired")
 
 
 def _problems(spec: PipelineSpec) -> list[str]:
