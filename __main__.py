@@ -14,7 +14,7 @@ from vmimage.config.provenance import provenance_output  # noqa: E402
 from vmimage.parts.type_aliases import KEEP_TYPE_ALIASES  # noqa: E402
 from vmimage.release import run_identity  # noqa: E402
 from vmimage.stack.config import admin_password, captures_of, load_from_stack  # noqa: E402
-from vmimage.stack.definitions import definition_subscription  # noqa: E402
+from vmimage.stack.definitions import definition_login, definition_subscription  # noqa: E402
 from vmimage.stack.evictions import find_evictions  # noqa: E402
 
 loaded = load_from_stack()
@@ -30,6 +30,7 @@ pipeline = ImagePipeline(
         environment=pulumi.Config("azure-native").get("environment"),
         keep_type_aliases=pulumi.Config("vmimage").get_bool(KEEP_TYPE_ALIASES) or False,
         deployment_subscription=definition_subscription(loaded.spec),
+        login=definition_login(loaded.spec),
     ),
 )
 

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 from conftest import (
     LOCATION,
     corp_tenant_with,
@@ -27,7 +28,7 @@ from offline.arm import SUBSCRIPTION_ID
 from offline.cli import existing_tenant
 from offline.secrets import unwrap
 from offline.up import UpResult, up
-from vmimage.azure.reads import CloudReadError
+from vmimage.azure.reads import AzureReads, CloudReadError
 from vmimage.config.fingerprint import Capture
 from vmimage.config.validate import load_spec
 from vmimage.stack.captures import look_up_captures
@@ -118,6 +119,22 @@ def test_the_lookup_asks_the_definitions_subscription_and_reads_what_the_sdk_ans
     refused = CloudReadError("cannot read version 1.0.0 ...: (AuthorizationFailed)", 403)
     with pytest.raises(CloudReadError):  # said as it is, not taken for "not captured"
         look_up_captures(spec, VersionReads(refused))  # type: ignore[arg-type]
+
+
+
+def test_a_refused_version_read_says_arms_status() -> None:
+    def refuse(*where: str) -> Any:
+        err = HttpResponseError("(AuthorizationFailed) The client 'x' does not have "
+                                "authorization")
+        err.status_code = 403
+        raise err
+
+    client = SimpleNamespace(gallery_image_versions=SimpleNamespace(get=refuse))
+    reads = AzureReads(client, subscription=OTHER_SUB)
+    with pytest.raises(CloudReadError) as caught:
+        reads.gallery_image_version(OTHER_SUB, "rg-platform-images", "galplatform",
+                                    "base-ubuntu", "1.0.0")
+    assert caught.value.status == 403 and "(AuthorizationFailed)" in str(caught.value)
 
 # -- 2. a validated build is published in the definition's subscription -----------------------
 

@@ -11,11 +11,15 @@ from typing import Any
 
 import pytest
 from conftest import corp_tenant_with, load_pipeline, problems_of, run_offline, stack_config
+from pulumi.runtime.rpc import is_rpc_secret
 from pydantic import TypeAdapter, ValidationError
 
 from offline.arm import SUBSCRIPTION_ID, ArmError, SimulatedArm
+from offline.arm.dispatch import INVOKES
 from offline.arm.model import ArmResource
 from offline.arm.tenancy import check_version_fits_definition, parse_existing
+from offline.secrets import unwrap
+from vmimage.azure.reads import CloudReadError
 from vmimage.config import values
 from vmimage.config.definition import (
     definition_problems,
@@ -23,7 +27,14 @@ from vmimage.config.definition import (
     wanted_definition,
 )
 from vmimage.config.validate import load_spec
-from vmimage.vocabulary import AZURE_NATIVE_PROVIDER, GALLERY, GALLERY_IMAGE, GALLERY_IMAGE_VERSION
+from vmimage.stack import definitions
+from vmimage.vocabulary import (
+    AZURE_NATIVE_PROVIDER,
+    GALLERY,
+    GALLERY_IMAGE,
+    GALLERY_IMAGE_VERSION,
+    GET_CLIENT_CONFIG,
+)
 
 SIM = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups"
 DEFINITION = (f"{SIM}/rg-platform-images/providers/Microsoft.Compute/galleries/galplatform/"
@@ -234,3 +245,65 @@ def test_existing_items_take_properties_and_refuse_unknown_ones() -> None:
     for bad in (";osType=Solaris", ";colour=blue", ";plan=p:q", ";osType"):
         with pytest.raises(ValueError, match="--existing"):
             parse_existing(DEFINITION + bad, "westeurope")
+
+
+# -- the provider of another subscription signs in as the stack does ---------------------------
+
+LOGIN = {"azure-native:clientId": "00000000-0000-0000-0000-0000000000c1",
+         "azure-native:clientSecret": "a-client-secret-of-the-stack",
+         "azure-native:tenantId": "00000000-0000-0000-0000-0000000000a1",
+         "azure-native:useOidc": "false",
+         "azure-native:environment": "usgovernment"}
+
+
+def test_the_provider_of_another_subscription_takes_the_stacks_login_and_cloud() -> None:
+    run = run_offline(stack_config("corp", corp(imageId=FOREIGN), **LOGIN),
+                      arm=arm_with(f"{FOREIGN};SecurityType=TrustedLaunchSupported"))
+    assert not (run.failures or run.error or run.config_problems)
+    (provider,) = [r for r in run.registrations if r.type == AZURE_NATIVE_PROVIDER]
+    inputs = provider.inputs
+    assert is_rpc_secret(inputs["clientSecret"])  # never plain in the state
+    assert inputs["subscriptionId"] == OTHER_SUB
+    assert {k: unwrap(inputs[k]) for k in ("clientId", "clientSecret", "tenantId",
+                                           "environment", "useOidc")} == {
+        "clientId": LOGIN["azure-native:clientId"],
+        "clientSecret": LOGIN["azure-native:clientSecret"],
+        "tenantId": LOGIN["azure-native:tenantId"], "environment": "usgovernment",
+        "useOidc": "false"}
+
+
+def test_a_stack_whose_subscription_cannot_be_told_is_refused_at_image_id(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # No azure-native:subscriptionId, and the client config names none either.
+    monkeypatch.setitem(INVOKES, GET_CLIENT_CONFIG, lambda *_: {"subscriptionId": ""})
+    run = run_offline(stack_config("corp", corp(imageId=FOREIGN)),
+                      arm=arm_with(f"{FOREIGN};SecurityType=TrustedLaunchSupported"))
+    assert any(p.startswith("gallery.imageId: cannot tell which subscription this stack "
+                            "deploys into") and "set azure-native:subscriptionId" in p
+               for p in run.config_problems), run.config_problems
+    assert not [r for r in run.registrations if r.type.startswith("azure-native:")]
+
+
+class Answering:
+    """Reads whose definition read ARM answers with `status`."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def gallery_image(self, *where: str) -> dict[str, Any] | None:
+        raise CloudReadError(f"cannot read the image definition: ({self.status})", self.status)
+
+
+@pytest.mark.parametrize(("status", "words"), [
+    (403, "gallery.imageId: the credentials may not read the image definition: "),
+    (401, "grant them read access to the gallery"),
+    (404, "gallery.imageId: no such image definition ('base-ubuntu' in gallery "),
+])
+def test_a_definition_read_refused_or_not_found_is_named_at_image_id(
+        monkeypatch: pytest.MonkeyPatch, status: int, words: str) -> None:
+    monkeypatch.setattr(definitions, "deployment_subscription", lambda: SUBSCRIPTION_ID)
+    (found,) = definitions.existing_definition_problems(
+        corp_spec(), Answering(status))  # type: ignore[arg-type]
+    assert words in found
+    with pytest.raises(CloudReadError):  # any other failure still stops the run
+        definitions.existing_definition_problems(corp_spec(), Answering(500))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ Runs in the dynamic provider host: imports nothing from this project but its bun
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,9 @@ CONFIG_ENV: dict[str, tuple[str, ...]] = {
     "environment": ("ARM_ENVIRONMENT", "AZURE_ENVIRONMENT"),
 }
 DEFAULT_OIDC_AUDIENCE = "api://AzureADTokenExchange"
+#: Settings azure-native takes as booleans, and those that are credentials (kept secret).
+FLAGS = ("useMsi", "useOidc", "useDefaultAzureCredential")
+SECRETS = ("clientSecret", "clientCertificatePassword", "oidcToken", "oidcRequestToken")
 
 #: azure-native:environment -> (azure-core cloud name, Entra authority host).
 CLOUDS = {
@@ -100,6 +104,20 @@ def resolve_settings(config: Mapping[str, Any], env: Mapping[str, str]) -> AuthS
         if value not in (None, ""):
             values[key] = str(value)
     return AuthSettings(values)
+
+
+def provider_arguments(settings: AuthSettings) -> dict[str, str | bool]:
+    """The settings as an explicit azure-native `Provider`'s arguments (snake_case): only
+    the default provider reads the stack's `azure-native:*` config, so an explicit one is
+    given it to sign in as the rest of the deployment does. Credentials stay plain here:
+    the caller makes them Pulumi secrets."""
+    return {argument_name(key): settings.flag(key) if key in FLAGS else value
+            for key, value in settings.values.items() if value}
+
+
+def argument_name(key: str) -> str:
+    """`clientSecret` -> `client_secret`: a config key as the Provider's argument."""
+    return re.sub(r"[A-Z]", lambda m: "_" + m.group().lower(), key)
 
 
 def github_oidc_token(request_url: str, request_token: str, audience: str,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import pulumi
 
-from vmimage.azure.auth import CONFIG_ENV, resolve_settings
+from vmimage.azure.auth import CONFIG_ENV, AuthSettings, resolve_settings
 from vmimage.azure.client import make_compute_client
 from vmimage.azure.security_types import SECURITY_CAPABILITIES
 from vmimage.azure.sku_cache import Sizes, SkuCache, sku_cache
@@ -193,7 +193,7 @@ class AzureReads:
             raise CloudReadError(f"cannot read version {version} of image definition "
                                  f"{image!r} in gallery {gallery!r} (resource group "
                                  f"{resource_group!r}, subscription {subscription}): "
-                                 f"{str(err).splitlines()[0]}") from None
+                                 f"{str(err).splitlines()[0]}", err.status_code) from None
 
     def _subscription_client(self, subscription: str) -> Any:
         client = self.client()  # first: it settles which subscription is the stack's
@@ -234,6 +234,13 @@ class AzureReads:
 def _azure_native_config() -> dict[str, Any]:
     config = pulumi.Config("azure-native")
     return {f"azure-native:{key}": config.get(key) for key in CONFIG_ENV}
+
+
+def stack_login() -> AuthSettings:
+    """Who the stack's default provider signs in as, and in which cloud, as its config
+    says. The environment is left out: an explicit provider reads the same `ARM_*`
+    variables itself for each key not given (vmimage/azure/auth.py)."""
+    return resolve_settings(_azure_native_config(), {})
 
 
 def stack_subscription() -> str:

@@ -12,6 +12,7 @@ import pulumi
 from pulumi_azure_native import Provider, compute
 
 from vmimage.azure import naming
+from vmimage.azure.auth import SECRETS, AuthSettings, argument_name, provider_arguments
 from vmimage.capture import targets_of
 from vmimage.capture.target import CaptureContext
 from vmimage.config.definition import wanted_definition
@@ -45,6 +46,14 @@ def purchase_plan(spec: PipelineSpec) -> compute.ImagePurchasePlanArgs | None:
     return compute.ImagePurchasePlanArgs(name=plan_name, product=product, publisher=publisher)
 
 
+def provider_login(login: AuthSettings) -> dict[str, Any]:
+    """An explicit provider's login arguments: the stack's own (only the default provider
+    reads its config), each credential a Pulumi secret."""
+    secrets = {argument_name(key) for key in SECRETS}
+    return {key: pulumi.Output.secret(value) if key in secrets else value
+            for key, value in provider_arguments(login).items() if key != "subscription_id"}
+
+
 @dataclass(frozen=True)
 class ImageGalleryArgs:
     spec: PipelineSpec
@@ -54,6 +63,8 @@ class ImageGalleryArgs:
     deployment_subscription: str | None = None
     """The subscription the stack deploys into (None: not known here): an existing
     definition in another one is written to through a provider of its own."""
+    login: AuthSettings = field(default_factory=lambda: AuthSettings({}))
+    """The stack's azure-native login (its config), which that provider signs in with."""
 
 
 class ImageGallery(pulumi.ComponentResource):
@@ -87,6 +98,7 @@ class ImageGallery(pulumi.ComponentResource):
                 # azure-native resources take no subscription: another subscription's
                 # are written through an explicit provider configured with it.
                 self.provider = Provider(naming.child_name(name, "subscription"),
+                                         **provider_login(args.login),
                                          subscription_id=existing.subscription,
                                          opts=pulumi.ResourceOptions(parent=self))
             self.register_outputs({"galleryName": self.gallery_name,

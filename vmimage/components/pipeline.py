@@ -16,6 +16,7 @@ import pulumi_random as random
 from pulumi_azure_native import resources
 
 from vmimage.azure import naming
+from vmimage.azure.auth import AuthSettings
 from vmimage.capture import TARGETS
 from vmimage.components.clones import CloneGroupArgs, CloneSet
 from vmimage.components.image import ImageGallery, ImageGalleryArgs
@@ -49,6 +50,8 @@ class ImagePipelineArgs:
     deployment_subscription: str | None = None
     """The subscription the stack deploys into, when known: versions of an existing
     definition in another one go through a provider for that subscription."""
+    login: AuthSettings = field(default_factory=lambda: AuthSettings({}))
+    """The stack's azure-native login, which that provider signs in with."""
 
 
 class ImagePipeline(pulumi.ComponentResource):
@@ -98,7 +101,8 @@ class ImagePipeline(pulumi.ComponentResource):
             ImageGallery(
                 naming.child_name(name, "gallery"),
                 ImageGalleryArgs(spec=spec, resource_group_name=rg_name,
-                                 deployment_subscription=args.deployment_subscription),
+                                 deployment_subscription=args.deployment_subscription,
+                                 login=args.login),
                 opts=child,
             )
             if spec.uses_gallery
