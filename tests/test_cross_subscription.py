@@ -29,7 +29,9 @@ from offline.cli import existing_tenant
 from offline.secrets import unwrap
 from offline.up import UpResult, up
 from vmimage.azure.reads import AzureReads, CloudReadError
+from vmimage.config.definition import found_definition
 from vmimage.config.fingerprint import Capture
+from vmimage.config.parent_definition import parent_definition_problems
 from vmimage.config.validate import load_spec
 from vmimage.stack.captures import look_up_captures
 from vmimage.stack.definitions import parent_problems
@@ -280,3 +282,18 @@ def test_a_parent_read_that_fails_otherwise_stops_the_run() -> None:
     spec = load_spec(from_parent(), location=LOCATION).spec
     with pytest.raises(CloudReadError):
         parent_problems(spec, Failing(), {})  # type: ignore[arg-type]
+
+
+def test_a_managed_image_stack_is_told_its_images_are_x64_not_a_gallery_key() -> None:
+    pipeline = from_parent()
+    del pipeline["gallery"]
+    pipeline["builds"][0].pop("regions", None)
+    pipeline.update(capture="managedImage", managedImage={"name": "web", "os": "linux"})
+    spec = load_spec(pipeline, location=LOCATION).spec
+    found = found_definition({"osType": "Linux", "hyperVGeneration": "V2",
+                              "architecture": "Arm64"})
+    problems = parent_definition_problems(spec, "builds[0].from.imageVersionId", "'base'",
+                                          found)
+    assert [p for p in problems if "Arm64" in p] == [
+        "builds[0].from.imageVersionId: the parent version's definition 'base' is Arm64, but "
+        "the managed image (managedImage has no architecture key) is x64"]

@@ -242,7 +242,13 @@ def test_existing_items_take_properties_and_refuse_unknown_ones() -> None:
     assert item.props == {"osType": "Windows",
                           "purchasePlan": {"publisher": "p", "product": "q", "name": "r"},
                           "features": [{"name": "SecurityType", "value": "TrustedLaunch"}]}
-    for bad in (";osType=Solaris", ";colour=blue", ";plan=p:q", ";osType"):
+    # Feature values in any case, as Azure takes them; each of security_types.BOOTS.
+    mixed = parse_existing(f"{DEFINITION};SecurityType=TrustedLaunchAndConfidentialVMSupported",
+                           "westeurope")
+    assert mixed.props["features"] == [{"name": "SecurityType",
+                                        "value": "TrustedLaunchAndConfidentialVMSupported"}]
+    for bad in (";osType=Solaris", ";colour=blue", ";plan=p:q", ";osType",
+                ";SecurityType=Confidential"):
         with pytest.raises(ValueError, match="--existing"):
             parse_existing(DEFINITION + bad, "westeurope")
 

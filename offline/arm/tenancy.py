@@ -21,6 +21,7 @@ from typing import Any
 from offline.arm.control import ControlPlane
 from offline.arm.model import SUBSCRIPTION_ID, ArmError, ArmResource, Outcome, get_path
 from vmimage.azure import arm_ids
+from vmimage.azure.security_types import BOOTS, SECURITY_TYPE_FEATURE
 from vmimage.vocabulary import (
     DISK_ENCRYPTION_SET,
     GALLERY,
@@ -96,11 +97,10 @@ DEFINITION_DEFAULTS: dict[str, Any] = {
 DEFINITION_KEYS: dict[str, tuple[str, ...] | None] = {
     "osType": ("Linux", "Windows"), "osState": ("Generalized", "Specialized"),
     "hyperVGeneration": ("V1", "V2"), "architecture": ("x64", "Arm64"),
-    "SecurityType": ("TrustedLaunch", "TrustedLaunchSupported", "ConfidentialVM",
-                     "ConfidentialVmSupported", "TrustedLaunchAndConfidentialVmSupported"),
+    SECURITY_TYPE_FEATURE: tuple(value for value in BOOTS if value),
     "DiskControllerTypes": ("SCSI", "SCSI,NVMe", "NVMe,SCSI", "NVMe"),
     "IsAcceleratedNetworkSupported": ("True", "False"), "plan": None}
-FEATURES = ("SecurityType", "DiskControllerTypes", "IsAcceleratedNetworkSupported")
+FEATURES = (SECURITY_TYPE_FEATURE, "DiskControllerTypes", "IsAcceleratedNetworkSupported")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,9 @@ def parse_existing(item: str, default_region: str) -> Declared:
             read_only = value == "read"
             continue
         allowed = DEFINITION_KEYS.get(key, ()) if kind == "gallery image definition" else ()
-        if not sep or (allowed is not None and value not in allowed):
+        # As Azure, in any case (SecurityType=TrustedLaunchAndConfidentialVMSupported).
+        if not sep or (allowed is not None and
+                       value.lower() not in {a.lower() for a in allowed}):
             keys = ", ".join(DEFINITION_KEYS) if kind == "gallery image definition" else ""
             raise ValueError(f"--existing {item!r}: {pair!r} is not a property of a {kind} "
                              f"(access=read|write{', ' + keys if keys else ''}"

@@ -105,7 +105,7 @@ def definition_problems(spec: PipelineSpec, found: Definition) -> list[str]:
                         f"gallery.image.architecture is {want.architecture} (the VM sizes "
                         "are checked against it)")
     security = wanted_security_type(spec)
-    declared = found.feature("SecurityType")
+    declared = found.feature(security_types.SECURITY_TYPE_FEATURE)
     if not security_types.allows(declared, security):
         shown = f"definition's feature SecurityType is {declared}" if declared else \
             "definition has no SecurityType feature (Standard VMs only)"

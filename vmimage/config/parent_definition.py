@@ -36,7 +36,10 @@ def parent_definition_problems(spec: PipelineSpec, at: str, name: str,
                         f"{_declared(spec, 'generation')} is {spec.generation}; the build "
                         "VM boots its parent's generation, which its version keeps")
     if found.architecture.lower() != spec.architecture.lower():
-        problems.append(f"{of} is {found.architecture}, but gallery.image.architecture is "
+        # managedImage takes no architecture: its images are the default, x64.
+        where = _declared(spec, "architecture") if spec.gallery else \
+            "the managed image (managedImage has no architecture key)"
+        problems.append(f"{of} is {found.architecture}, but {where} is "
                         f"{spec.architecture}")
     wanted = wanted_security_type(spec)
     declared = found.feature(security_types.SECURITY_TYPE_FEATURE)
