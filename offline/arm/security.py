@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from offline import quota
+from offline.arm.capture import image_generation
 from offline.arm.control import ControlPlane
 from offline.arm.model import ArmError, ArmResource, get_path
 from vmimage.azure.security_types import (
@@ -41,20 +42,6 @@ def _definition_of(arm: ControlPlane, version: ArmResource) -> ArmResource | Non
     return arm.resources.get(version.id.lower().rsplit("/versions/", 1)[0])
 
 
-def _image_generation(arm: ControlPlane, profile: dict[str, Any], at: float) -> str | None:
-    """The Hyper-V generation of what the VM boots, when the simulator knows it."""
-    ref = get_path(profile, "storageProfile.imageReference") or {}
-    if ref.get("id"):
-        image = arm.find(ref["id"], at, "image")
-        if image.token == GALLERY_IMAGE_VERSION:
-            definition = _definition_of(arm, image)
-            return definition.props.get("hyperVGeneration") if definition else None
-        return image.props.get("hyperVGeneration")
-    key = tuple(str(ref.get(k, "")).lower() for k in ("publisher", "offer", "sku"))
-    entry = arm.marketplace.get(key)  # type: ignore[arg-type]
-    return entry.generation if entry else None
-
-
 def check_vm_security(arm: ControlPlane, profile: dict[str, Any], size: str | None,
                       at: float) -> None:
     """A VM's or a scale set VM profile's security profile against its image and size."""
@@ -73,7 +60,7 @@ def check_vm_security(arm: ControlPlane, profile: dict[str, Any], size: str | No
                        "confidential VMs only.")
     if wanted == STANDARD:
         return
-    generation = _image_generation(arm, profile, at)
+    generation = image_generation(arm, profile)
     if generation is not None and generation != "V2":
         raise ArmError(400, "InvalidParameter", f"Security type {wanted} needs a generation "
                        f"2 image; this image is generation {generation}.")

@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from offline.arm.capture import image_generation
 from offline.arm.control import ControlPlane
 from offline.arm.model import SUBSCRIPTION_ID, ArmError, ArmResource, Outcome, get_path
 from vmimage.azure import arm_ids
@@ -248,22 +249,6 @@ def vm_os_type(vm: dict[str, Any]) -> str | None:
     return get_path(vm, "storageProfile.osDisk.osType")
 
 
-def vm_generation(arm: ControlPlane, vm: dict[str, Any]) -> str | None:
-    """The source VM's Hyper-V generation: its marketplace image's, or the definition's
-    (or managed image's) it was made from (None: not known here)."""
-    ref = get_path(vm, "storageProfile.imageReference") or {}
-    if ref.get("publisher"):
-        entry = arm.marketplace.get((str(ref["publisher"]).lower(), str(ref["offer"]).lower(),
-                                     str(ref["sku"]).lower()))
-        return entry.generation if entry else None
-    image_id = str(ref.get("id") or "").lower()
-    if "/versions/" in image_id:
-        image_id = image_id.rsplit("/versions/", 1)[0]
-    source = arm.resources.get(image_id)
-    generation = source.props.get("hyperVGeneration") if source else None
-    return str(generation) if generation else None
-
-
 def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
                                   vm: dict[str, Any] | None) -> None:
     """A version is of its definition's OS, state and generation: a generalized source VM
@@ -283,7 +268,7 @@ def check_version_fits_definition(arm: ControlPlane, definition: ArmResource,
         raise ArmError(400, "InvalidParameter",
                        f"The source virtual machine's OS type {os_type} does not match the "
                        f"OS type {props.get('osType')} of gallery image '{name}'.")
-    generation = vm_generation(arm, vm)
+    generation = image_generation(arm, vm)
     wanted = str(props.get("hyperVGeneration") or "")
     if generation and wanted and generation.lower() != wanted.lower():
         raise ArmError(400, "InvalidParameter",
