@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from conftest import CORP, load_pipeline, load_stack_dict, problems_of, stack_config
 from pydantic import TypeAdapter
 from vm_world import VmWorld
@@ -32,7 +33,9 @@ from vmimage.providers import vm_action
 from vmimage.providers.export_vhd import (
     ACCESS_SECONDS,
     SOURCE_DISK,
+    ExportVhdError,
     ExportVhdProvider,
+    export_vhds,
     scrubbed,
 )
 from vmimage.vocabulary import EXPORT_VHD, GALLERY_IMAGE_VERSION
@@ -227,6 +230,41 @@ def test_the_provider_hands_the_export_a_blob_client_on_the_same_credential(
     usgov = ExportVhdProvider().create({**props, "environment": "usgovernment"})
     assert made[-1][0] == "https://stvmimageimport.blob.core.usgovcloudapi.net"
     assert usgov.outs is not None and usgov.outs["copiedDisks"] == 0  # the same disk: kept
+
+
+def test_a_revoke_with_no_answer_leaves_the_other_disks_revoked() -> None:
+    """A connection error (no HTTP answer) revoking one disk: every other disk is still
+    revoked, and the error names the disk whose read access is still granted."""
+    world = VmWorld(latency={"blob.copy": 0, "disk.access": 0})
+    world.add_vm("vm1", power="deallocated", generalized=True)
+    world.add_vm("vm2", power="deallocated", generalized=True)
+    add_existing(world.arm, ACCOUNT, region="westeurope")
+    client, _ = world.client()
+    other = client.virtual_machines.get("rg-build", "vm2").storage_profile.os_disk.managed_disk
+    vm = client.virtual_machines.get("rg-build", "vm1")
+    vm.storage_profile.data_disks = [SimpleNamespace(lun=0, managed_disk=other)]
+    revoked: list[str] = []
+
+    def revoke(rg: str, name: str) -> Any:
+        revoked.append(name)
+        if len(revoked) == 1:
+            raise ServiceRequestError("Connection reset by peer")
+        return client.disks.begin_revoke_access(rg, name)
+
+    flaky = SimpleNamespace(
+        virtual_machines=SimpleNamespace(get=lambda rg, name: vm),
+        disks=SimpleNamespace(begin_grant_access=client.disks.begin_grant_access,
+                              begin_revoke_access=revoke))
+    with pytest.raises(ExportVhdError) as stuck:
+        export_vhds(flaky, simulated_blob_service(world.arm, world.clock), "rg-build", "vm1",
+                    account_url="https://stvmimageimport.blob.core.windows.net",
+                    container="exports", blob_names={"osDisk": "a.vhd", "0": "b.vhd"},
+                    sleep=world.clock.sleep, clock=lambda: world.clock.now)
+    first, second = revoked
+    assert str(stuck.value).startswith(f"read access is still granted on {first} (")
+    assert "Connection reset" in str(stuck.value) and second not in str(stuck.value)
+    (granted,) = world.arm.disk_access
+    assert granted.endswith(first.lower())  # the second disk's revoke was still sent
 
 
 def test_an_export_added_to_a_captured_build_copies_its_frozen_vm(tmp_path: Path) -> None:

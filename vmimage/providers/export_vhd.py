@@ -223,14 +223,16 @@ def _revoke_all(client: Any, disks: list[_Disk], report: Callable[[str], None]) 
     """End access to every disk, whatever happened: revoking a disk with no active SAS
     changes nothing, and a run after a crash may find one its predecessor granted."""
     # lazy: as in export_vhds
-    from azure.core.exceptions import HttpResponseError
+    from azure.core.exceptions import AzureError
 
     stuck = []
     for disk in disks:
         rg, disk_name = _disk_parts(disk.disk_id)
         try:
             client.disks.begin_revoke_access(rg, disk_name).result()
-        except HttpResponseError as err:
+        except AzureError as err:
+            # Any error (an answer or none: no connection, a dropped one), per disk: each
+            # other disk's revoke is still tried, or it keeps its SAS.
             stuck.append(f"{disk_name} ({describe(err)})")
     if stuck:
         raise ExportVhdError("read access is still granted on " + ", ".join(stuck)
