@@ -7,12 +7,14 @@ engine calls it as Pulumi's engine does, through the SDK's own callbacks gRPC se
 from __future__ import annotations
 
 import io
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from conftest import load_pipeline, load_stack_dict, problems_of, stack_config
+from conftest import ROOT, load_pipeline, load_stack_dict, problems_of, stack_config
 from rich.console import Console
 
 from offline.cli import main
@@ -289,3 +291,11 @@ def test_the_estate_example_keeps_its_failed_build_vm_running(tmp_path: Path) ->
     assert hook_ops(result) == []
     [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
     assert "left running as the step left it (onFailure: keep" in warning
+
+
+def test_the_installed_pulumi_floor_has_error_hooks() -> None:
+    """`pulumi.resource_hooks.ErrorHook` came with Python SDK 3.219.0 (CHANGELOG; the
+    ledger's error hook row): an older SDK the floor allowed fails at import."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    (floor,) = [m.group(1) for d in deps if (m := re.fullmatch(r"pulumi>=([\d.]+),<4", d))]
+    assert tuple(int(p) for p in floor.split(".")) >= (3, 219), floor
