@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from conftest import ROOT, load_pipeline, load_stack_dict, problems_of, stack_config
+from conftest import ROOT, load_pipeline, load_stack_dict, problems_of, run_offline, stack_config
 from rich.console import Console
 
 from offline.cli import main
@@ -299,3 +299,45 @@ def test_the_installed_pulumi_floor_has_error_hooks() -> None:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     (floor,) = [m.group(1) for d in deps if (m := re.fullmatch(r"pulumi>=([\d.]+),<4", d))]
     assert tuple(int(p) for p in floor.split(".")) >= (3, 219), floor
+
+
+HOOKED_PROGRAM = """
+from pulumi_azure_native import resources
+
+from vmimage.components.build_vm import BuildVm, BuildVmArgs
+from vmimage.components.guest_scripts import GuestScripts, GuestScriptsArgs
+from vmimage.components.network import Network, NetworkArgs
+from vmimage.parts.vm_profile import AdminCredentials
+from vmimage.stack.config import load_from_stack
+
+spec = load_from_stack().spec
+build = spec.builds[0]
+rg = resources.ResourceGroup("rg", resource_group_name=spec.resource_group,
+                             location=spec.location)
+net = Network("net", NetworkArgs(resource_group_name=rg.name, location=spec.location,
+                                 spec=spec.network))
+admin = AdminCredentials(spec.admin.username, spec.admin.ssh_public_key, None)
+vm = BuildVm("build", BuildVmArgs(spec=spec, build=build, resource_group_name=rg.name,
+                                  subnet_id=net.subnet_id, admin=admin))
+GuestScripts("scripts", GuestScriptsArgs(spec=spec, build=build, resource_group_name=rg.name,
+                                         vm_name=vm.vm_name, vm=vm.vm, vm_id=vm.vm_id,
+                                         legacy_deprovision=True))
+"""
+
+
+def test_the_legacy_deprovision_command_has_no_failure_policy(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The policy covers customize steps (README); the seal's old run command is no step."""
+    hooks: dict[str, list[str]] = {}
+    register = SimulatorMonitor.RegisterResource
+
+    def recording(self: SimulatorMonitor, request: Any) -> Any:
+        hooks[request.name] = list(request.hooks.on_error)
+        return register(self, request)
+
+    monkeypatch.setattr(SimulatorMonitor, "RegisterResource", recording)
+    program = tmp_path / "program.py"
+    program.write_text(HOOKED_PROGRAM)
+    run_offline(dev_with(None), program=program)
+    assert hooks["scripts-customize-0"] == ["scripts-on-failure"]  # a step: the policy
+    assert hooks["scripts-deprovision"] == []

@@ -120,8 +120,10 @@ class GuestScripts(pulumi.ComponentResource):
         self.step_digests = held.apply(
             lambda texts: step_digests(len(steps), list(zip(indexes, texts, strict=True))))
         if args.legacy_deprovision:
+            # The seal, not a customize step: no failure policy, as for the Generalize step
+            # that replaced it (a failed seal is retried by its own design, docs/generalize.md).
             previous = register_run_command(
-                self._context(name, args, previous),
+                replace(self._context(name, args, previous), on_error=None),
                 logical_name=naming.child_name(name, "deprovision"), name=LEGACY_DEPROVISION,
                 script=seal_for(spec, build).script, timeout_s=900,
                 asynchronous=spec.windows, step_tag=STEP_DEPROVISION)
