@@ -212,10 +212,18 @@ class SimulatorMonitor(EngineMonitor):
             hook_request = resource_pb2.ErrorHookRequest(
                 urn=reg.urn, id=reg.id, name=reg.name, type=reg.type,
                 new_inputs=request.object, failed_operation=operation, errors=errors)
-            with grpc.insecure_channel(callback.target) as channel:
-                answer = callback_pb2_grpc.CallbacksStub(channel).Invoke(
-                    callback_pb2.CallbackInvokeRequest(
-                        token=callback.token, request=hook_request.SerializeToString()))
+            try:
+                with grpc.insecure_channel(callback.target) as channel:
+                    answer = callback_pb2_grpc.CallbacksStub(channel).Invoke(
+                        callback_pb2.CallbackInvokeRequest(
+                            token=callback.token, request=hook_request.SerializeToString()),
+                        timeout=ERROR_HOOK_TIMEOUT_S)
+            except grpc.RpcError as err:
+                # A hook that never answers fails its step, named, rather than the run hanging.
+                raise ArmError(500, "ErrorHookFailed", f"error hook {name!r} did not answer "
+                               f"within {ERROR_HOOK_TIMEOUT_S:g} s ({err.code().name})"
+                               if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED else
+                               f"error hook {name!r} failed: {err.details()}") from None
             response = resource_pb2.ErrorHookResponse.FromString(answer.response)
             if response.error:
                 raise ArmError(500, "ErrorHookFailed",
@@ -292,11 +300,15 @@ class SimulatorMonitor(EngineMonitor):
                     break
                 except ArmError as err:
                     errors.insert(0, str(err))
-                    if not self._retry(reg, request, err, errors):
+                    try:
+                        again = self._retry(reg, request, err, errors)
+                    except ArmError as hook_err:  # fails the step in place of its own error
+                        err, again = hook_err, False
+                    if not again:
                         reg.state = f"failed: {err.code}"
                         self.failures.append(
                             Failure(urn, reg.type, reg.name, err.code, err.message))
-                        raise
+                        raise err from None
         # The engine marks additionalSecretOutputs (e.g. RandomPassword.result) secret in
         # what it returns; Pulumi's mocks do not, so a generated password would go plain.
         secret_outputs = set(request.additionalSecretOutputs)
@@ -410,6 +422,9 @@ POLLS = ("instanceView", "runCommand.get")
 #: How often the engine tries an operation its error hooks ask to retry
 #: (pulumi/pulumi pkg/resource/deploy/retries.go `maxErrorHookRetries`).
 MAX_HOOK_RETRIES = 100
+#: How long the offline engine waits for an error hook's answer (wall time): a hook acts
+#: on the simulated ARM in simulated time, so seconds; a stuck one fails its step.
+ERROR_HOOK_TIMEOUT_S = 120.0
 
 
 class _ArmMocks(Mocks):

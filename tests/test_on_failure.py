@@ -6,9 +6,13 @@ engine calls it as Pulumi's engine does, through the SDK's own callbacks gRPC se
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
+import tempfile
+import threading
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,7 @@ from azure.core.exceptions import HttpResponseError
 from conftest import ROOT, load_pipeline, load_stack_dict, problems_of, run_offline, stack_config
 from rich.console import Console
 
+from offline import engine
 from offline.cli import main
 from offline.engine import SimulatorMonitor
 from offline.fault_notes import inapplicable
@@ -24,6 +29,7 @@ from offline.faults import FaultPlan
 from offline.up import UpResult, up
 from vmimage.azure.failure_policy import failure_message, inspect_commands
 from vmimage.config.validate import load_spec
+from vmimage.steps import on_failure
 from vmimage.steps.on_failure import failed_step
 from vmimage.vocabulary import RESTART, VIRTUAL_MACHINE
 
@@ -341,3 +347,49 @@ def test_the_legacy_deprovision_command_has_no_failure_policy(
     run_offline(dev_with(None), program=program)
     assert hooks["scripts-customize-0"] == ["scripts-on-failure"]  # a step: the policy
     assert hooks["scripts-deprovision"] == []
+
+
+def test_the_policy_runs_when_the_default_pool_has_one_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK registers from the loop's default pool; the failed registration holds its
+    thread while the engine waits for the hook, so the policy cannot need that pool."""
+    monkeypatch.setattr(engine, "ERROR_HOOK_TIMEOUT_S", 30.0)
+    ran: list[UpResult] = []
+
+    def starved() -> None:
+        loop = asyncio.new_event_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        asyncio.set_event_loop(loop)
+        ran.append(failing_up(dev_with(None), Path(tempfile.mkdtemp()) / "state.json"))
+
+    runner = threading.Thread(target=starved, daemon=True)
+    runner.start()
+    runner.join(timeout=300)  # a watchdog: a deadlock fails the test instead of hanging it
+    assert not runner.is_alive(), "the run hangs"
+    (result,) = ran
+    assert [f.message for f in result.run.failures] == [
+        f"Run command '{STEP}' on VM 'vm-build-web-ubuntu-1-0-0' failed: the script exited "
+        "with code 5. Script output:\nthe script exited with 5"]
+    assert "the VM was deallocated" in result.run.warnings[0]
+
+
+def test_a_hook_that_never_answers_fails_its_step_by_name(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(engine, "ERROR_HOOK_TIMEOUT_S", 2.0)
+    # The policy acts only once the engine stopped waiting for it (the run ends then).
+    release = threading.Event()
+    waiting = SimulatorMonitor.run_error_hooks
+
+    def gives_up(self: SimulatorMonitor, *args: Any) -> bool:
+        try:
+            return waiting(self, *args)
+        finally:
+            release.set()
+
+    monkeypatch.setattr(SimulatorMonitor, "run_error_hooks", gives_up)
+    monkeypatch.setattr(on_failure, "apply_failure_policy", lambda *_: release.wait())
+    result = failing_up(dev_with(None), tmp_path / "state.json")
+    assert [(f.name, f.message) for f in result.run.failures] == [
+        ("vmimage-v1-0-0-scripts-customize-0",
+         "error hook 'vmimage-v1-0-0-scripts-on-failure' did not answer within 2 s "
+         "(DEADLINE_EXCEEDED)")]

@@ -22,6 +22,7 @@ refused, no credentials) is said in the warning, and the step's error stays the 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,16 +93,19 @@ def failure_hook(name: str, policy: str, client: Callable[[], Any] = compute_cli
 
 async def apply_policy(client: Callable[[], Any], resource_group: str, vm_name: str,
                        policy: str) -> str | None:
-    """Apply `policy` off the event loop (a deallocate takes minutes); why it could not be
-    applied, or None."""
+    """Apply `policy` off the event loop (a deallocate takes minutes), on a thread of its
+    own; why it could not be applied, or None."""
     if policy == "keep":
         return None
     try:
         compute = client()
         if compute is None:
             return "no Azure to act on"
-        await asyncio.get_running_loop().run_in_executor(
-            None, apply_failure_policy, compute, resource_group, vm_name, policy)
+        # Its own thread, not the loop's default pool: the SDK's registrations wait there
+        # (one of them on this very hook), so a small pool would never free a thread.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="on-failure") as pool:
+            await asyncio.get_running_loop().run_in_executor(
+                pool, apply_failure_policy, compute, resource_group, vm_name, policy)
     except Exception as err:  # whatever Azure or the credential said: reported, not raised
         return VM_GONE if is_not_found(err) else describe(err) or type(err).__name__
     return None
