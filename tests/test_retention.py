@@ -22,7 +22,8 @@ from offline.runner import StackConfig
 from offline.secrets import unwrap
 from offline.up import up
 from vmimage.config.errors import SpecError
-from vmimage.config.retention import end_of_life
+from vmimage.config.fingerprint import Capture
+from vmimage.config.retention import end_of_life, retained_out, retire
 from vmimage.config.validate import load_spec
 from vmimage.vocabulary import RETENTION_TAG
 
@@ -134,10 +135,27 @@ def test_a_child_build_keeps_its_parent_in_the_config():
                for p in refused.value.problems), refused.value.problems
 
 
-def test_latest_is_the_newest_kept_version_and_keep_is_at_least_one():
+def test_a_version_leaves_latest_only_once_keep_newer_ones_serve_it():
     spec = load_spec(four_versions(keep=2)["vmimage:pipeline"], location="westeurope").spec
     assert spec.resolve_version("latest") == "1.3.0"
-    assert [b.version for b in spec.builds if b.excluded_from_latest] == ["1.0.0", "1.1.0"]
+
+    def held(*serving: str) -> dict[str, Capture]:
+        return {v: Capture(v, captured=True, in_latest=v in serving)
+                for v in ("1.0.0", "1.1.0", "1.2.0", "1.3.0")}
+
+    everything = held("1.0.0", "1.1.0", "1.2.0", "1.3.0")
+    assert retained_out(spec, everything) == {"1.0.0": 2, "1.1.0": 2}
+    assert [b.version for b in retire(spec, everything).builds
+            if b.excluded_from_latest and b.retired] == ["1.0.0", "1.1.0"]
+    # 1.3.0 not in latest yet (its build failed, or it waits for validation): 1.1.0
+    # still serves latest beside 1.2.0, so latest is never left with fewer than keep.
+    assert retained_out(spec, held("1.0.0", "1.1.0", "1.2.0")) == {"1.0.0": 2}
+    assert retained_out(spec, {}) == {}  # nothing captured: nothing leaves
+    # A newer version config revokes serves nothing.
+    revoked = spec.model_copy(update={"builds": tuple(
+        b.model_copy(update={"revoked": "bad"}) if b.version == "1.3.0" else b
+        for b in spec.builds)})
+    assert retained_out(revoked, everything) == {"1.0.0": 2}
     config = four_versions(keep=0)
     with pytest.raises(SpecError) as refused:
         load_spec(config["vmimage:pipeline"], location="westeurope")
@@ -178,10 +196,8 @@ def test_the_terminal_lists_each_version_with_its_retention_lines(tmp_path):
         "    excluded from latest (retention keep 2)",
         f"    end of life {eol['1.0.0']}",
         "    build VM retired",
-        "  1.1.0  retired",
-        "    excluded from latest (retention keep 2)",
-        f"    end of life {eol['1.1.0']}",
-        "    build VM retired",
+        # 1.2.0 is revoked, so 1.1.0 is one of the two serving latest: it stays.
+        "  1.1.0  unchanged",
         "  1.2.0  updated",
         "    revoked: CVE-2026-0001 in [bold]openssl",  # as written: never read as markup
         "  1.3.0  unchanged",

@@ -236,12 +236,14 @@ def test_revoking_a_published_validated_version_still_takes_it_out_of_latest(tmp
     assert held_in_azure(revoked, "1.1.0")["publishingProfile"]["excludeFromLatest"] is True
     assert held_in_azure(revoked)["publishingProfile"]["excludeFromLatest"] is False
 
-    pipeline["gallery"]["retention"] = {"keep": 1}  # 1.0.0 leaves latest too
-    pipeline["clones"][0]["version"] = "1.0.0"  # (no version is left in latest)
+    # Retention never empties latest: 1.1.0 is revoked, so 1.0.0 is the one version
+    # serving it and stays, however small keep is.
+    pipeline["gallery"]["retention"] = {"keep": 1}
+    pipeline["clones"][0]["version"] = "1.0.0"
     retained = up(stack_config("dev", copy.deepcopy(pipeline)), state_path=state)
     assert retained.ok, (retained.run.failures, retained.run.error,
                          retained.config_problems)
-    assert held_in_azure(retained)["publishingProfile"]["excludeFromLatest"] is True
+    assert held_in_azure(retained)["publishingProfile"]["excludeFromLatest"] is False
     assert held_in_azure(retained, "1.1.0")["publishingProfile"]["excludeFromLatest"] is True
 
 

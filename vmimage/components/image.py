@@ -19,7 +19,6 @@ from vmimage.config.definition import wanted_definition
 from vmimage.config.fingerprint import Capture
 from vmimage.config.models import BuildSpec, PipelineSpec
 from vmimage.config.publication import exclude_from_latest
-from vmimage.config.retention import retained_out
 from vmimage.parts import vm_profile
 from vmimage.vocabulary import (
     FINGERPRINT_TAG,
@@ -170,6 +169,8 @@ class ImageCaptureArgs:
     """azure-native:environment, for a VHD export's SDK clients."""
     capture: Capture | None = None
     """What Azure holds of this version (None: nothing looked up, as for a new build)."""
+    retention_keep: int | None = None
+    """Past retention's keep (vmimage/config/retention.py): the `keep` it is past."""
 
 
 class ImageCapture(pulumi.ComponentResource):
@@ -190,7 +191,7 @@ class ImageCapture(pulumi.ComponentResource):
         if args.build.revoked is not None:  # a tag changes in place, even when captured
             tags[REVOKED_TAG] = args.build.revoked
         # Past retention's keep: its images may go once its build leaves the config.
-        keep = retained_out(args.spec).get(args.build.version)
+        keep = args.retention_keep
         if keep is not None:
             tags[RETENTION_TAG] = f"keep {keep}"
         context = CaptureContext(

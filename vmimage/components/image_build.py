@@ -52,6 +52,8 @@ class ImageBuildArgs:
     """What Azure already holds of this version: a captured build is registered frozen."""
     environment: str | None = None
     """azure-native:environment, for the Generalize step's SDK client."""
+    retention_keep: int | None = None
+    """Past retention's keep (vmimage/config/retention.py): the `keep` it is past."""
     evicted_at: str | None = None
     """The Spot build VM was found evicted (then): it is started before the steps."""
 
@@ -102,7 +104,7 @@ class ImageBuild(pulumi.ComponentResource):
                 kept_replicas=args.capture.replicas if args.capture else {},
                 provenance=args.capture.provenance if args.capture else {},
                 vm_unique_id=vm_unique_id, environment=args.environment,
-                capture=args.capture,
+                capture=args.capture, retention_keep=args.retention_keep,
             ),
             opts=child,
         )

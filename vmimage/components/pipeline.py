@@ -25,7 +25,7 @@ from vmimage.components.network import Network, NetworkArgs
 from vmimage.components.scale_set import CloneScaleSet
 from vmimage.config.fingerprint import Capture
 from vmimage.config.models import BuildSpec, CloneSpec, PipelineSpec
-from vmimage.config.retention import retire
+from vmimage.config.retention import retained_out, retire
 from vmimage.parts.type_aliases import drop_type_aliases
 from vmimage.parts.user_tags import user_tags
 from vmimage.parts.vm_profile import AdminCredentials
@@ -82,6 +82,7 @@ class ImagePipeline(pulumi.ComponentResource):
         super().__init__(IMAGE_PIPELINE, name, None, opts)
         # Versions past retention's keep that Azure holds: end of life set, build VM retired.
         spec = retire(args.spec, args.captures)
+        past_keep = retained_out(args.spec, args.captures)
         child = pulumi.ResourceOptions(parent=self)
         group = resources.ResourceGroup(
             naming.child_name(name, "rg"),
@@ -126,6 +127,7 @@ class ImagePipeline(pulumi.ComponentResource):
                     gallery=gallery, parent_image_id=parent,
                     capture=args.captures.get(build.version), environment=args.environment,
                     evicted_at=args.evictions.get(build.version),
+                    retention_keep=past_keep.get(build.version),
                 ),
                 opts=child,
             )

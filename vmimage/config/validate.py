@@ -18,7 +18,6 @@ from vmimage.config.errors import SpecError, kind_of, pydantic_problems
 from vmimage.config.limit_rules import config_size_problem
 from vmimage.config.models import PipelineSpec
 from vmimage.config.recipes import expand_recipes
-from vmimage.config.retention import retained
 from vmimage.config.rules import raw_value_problems, semantic_problems, warnings
 
 
@@ -54,7 +53,6 @@ def load_spec(raw: Any, *, location: str | None = None) -> Loaded:
         # regions, version numbers) still run on the raw data: every problem at once.
         problems += list(pydantic_problems(exc, PipelineSpec)) + raw_value_problems(data)
         raise SpecError(secrets + _away_from(secrets, problems)) from None
-    spec = retained(spec)  # older versions leave latest before any rule asks for it
     problems += semantic_problems(spec)
     if problems or secrets:
         raise SpecError(secrets + _away_from(secrets, problems))
