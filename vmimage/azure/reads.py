@@ -164,36 +164,38 @@ class AzureReads:
 
     def gallery_image(self, subscription: str, resource_group: str, gallery: str,
                       image: str) -> dict[str, Any] | None:
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
-        self.reads["galleryImages"] += 1
-        try:
-            found = self._subscription_client(subscription).gallery_images.get(
-                resource_group, gallery, image).as_dict()
-        except ResourceNotFoundError:
-            return None
-        except HttpResponseError as err:
-            raise CloudReadError(f"cannot read the image definition {image!r} of gallery "
-                                 f"{gallery!r} (resource group {resource_group!r}, "
-                                 f"subscription {subscription}): "
-                                 f"{str(err).splitlines()[0]}", err.status_code) from None
-        return dict(found.get("properties") or found)
+        found = self._read_or_none(
+            "galleryImages", f"the image definition {image!r} of gallery {gallery!r} "
+            f"(resource group {resource_group!r}, subscription {subscription})",
+            lambda: self._subscription_client(subscription).gallery_images.get(
+                resource_group, gallery, image).as_dict())
+        return None if found is None else dict(found.get("properties") or found)
 
     def gallery_image_version(self, subscription: str, resource_group: str, gallery: str,
                               image: str, version: str) -> Any | None:
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        return self._read_or_none(
+            "galleryImageVersions", f"version {version} of image definition {image!r} in "
+            f"gallery {gallery!r} (resource group {resource_group!r}, subscription "
+            f"{subscription})",
+            lambda: self._subscription_client(subscription).gallery_image_versions.get(
+                resource_group, gallery, image, version))
 
-        self.reads["galleryImageVersions"] += 1
+    def _read_or_none(self, counted: str, what: str, read: Callable[[], Any]) -> Any:
+        """One counted GET: its answer, None when Azure has no such resource, else a
+        CloudReadError saying what could not be read, with ARM's status."""
+        from azure.core.exceptions import (  # lazy: the SDK only once Azure is asked
+            HttpResponseError,
+            ResourceNotFoundError,
+        )
+
+        self.reads[counted] += 1
         try:
-            return self._subscription_client(subscription).gallery_image_versions.get(
-                resource_group, gallery, image, version)
+            return read()
         except ResourceNotFoundError:
             return None
         except HttpResponseError as err:
-            raise CloudReadError(f"cannot read version {version} of image definition "
-                                 f"{image!r} in gallery {gallery!r} (resource group "
-                                 f"{resource_group!r}, subscription {subscription}): "
-                                 f"{str(err).splitlines()[0]}", err.status_code) from None
+            raise CloudReadError(f"cannot read {what}: {str(err).splitlines()[0]}",
+                                 err.status_code) from None
 
     def _subscription_client(self, subscription: str) -> Any:
         client = self.client()  # first: it settles which subscription is the stack's
