@@ -136,14 +136,21 @@ def _os_disk_fields(spec: PipelineSpec, disk: OsDiskSpec | None,
     ), ephemeral
 
 
+def _managed_os_disk_fields(spec: PipelineSpec, disk: OsDiskSpec | None) -> dict[str, Any]:
+    """A managed OS disk's settings, the same for a VM and a scale set (their SDK types
+    differ, their fields do not)."""
+    return {"storage_account_type": compute.StorageAccountTypes(disk.sku) if disk
+            else OS_DISK_SKU,
+            "disk_encryption_set": disk_encryption_set(spec),
+            "security_profile": os_disk_security(spec)}
+
+
 def os_disk(spec: PipelineSpec, disk: OsDiskSpec | None = None) -> compute.OSDiskArgs:
     fields, ephemeral = _os_disk_fields(spec, disk)
     return compute.OSDiskArgs(
         **fields,
         managed_disk=None if ephemeral else compute.ManagedDiskParametersArgs(
-            storage_account_type=compute.StorageAccountTypes(disk.sku) if disk else OS_DISK_SKU,
-            disk_encryption_set=disk_encryption_set(spec),
-            security_profile=os_disk_security(spec)),
+            **_managed_os_disk_fields(spec, disk)),
     )
 
 
@@ -153,9 +160,7 @@ def scale_set_os_disk(spec: PipelineSpec, disk: OsDiskSpec | None = None,
     return compute.VirtualMachineScaleSetOSDiskArgs(
         **fields,
         managed_disk=None if ephemeral else compute.VirtualMachineScaleSetManagedDiskParametersArgs(
-            storage_account_type=compute.StorageAccountTypes(disk.sku) if disk else OS_DISK_SKU,
-            disk_encryption_set=disk_encryption_set(spec),
-            security_profile=os_disk_security(spec)),
+            **_managed_os_disk_fields(spec, disk)),
     )
 
 
