@@ -52,13 +52,19 @@ SUBNET_ID = (SimulatedArm.rg_id(RG)
              + "/providers/Microsoft.Network/virtualNetworks/vnet-sim/subnets/snet-sim")
 
 
-def vm_props(name, nic, *, luns=(0, 1), windows=False, computer=None, image_id=None,
-             from_image_luns=None, location=LOC, trusted=False):
-    os_profile = {"computerName": computer or name[:15], "adminUsername": "azureuser"}
+def sim_os_profile(computer: str, *, windows: bool) -> dict:
+    """A simulated VM's osProfile: Windows with a fake test password, Linux keys only."""
+    os_profile: dict = {"computerName": computer, "adminUsername": "azureuser"}
     if windows:
         os_profile.update(adminPassword="Pa55word!Pa55word", windowsConfiguration={})
     else:
         os_profile["linuxConfiguration"] = {"disablePasswordAuthentication": True}
+    return os_profile
+
+
+def vm_props(name, nic, *, luns=(0, 1), windows=False, computer=None, image_id=None,
+             from_image_luns=None, location=LOC, trusted=False):
+    os_profile = sim_os_profile(computer or name[:15], windows=windows)
     disks = [{"lun": lun, "createOption": "Empty", "diskSizeGB": 8} for lun in luns]
     for lun in from_image_luns or ():
         disks.append({"lun": lun, "createOption": "FromImage"})

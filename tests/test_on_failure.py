@@ -59,6 +59,20 @@ def hook_ops(result: UpResult) -> list[str]:
     return [o.op for o in result.run.operations if o.op.startswith("on-failure")]
 
 
+def policy_applied(result: UpResult, power: str | None, ops: list[str]) -> tuple[str, str]:
+    """Assert the build VM ended as the policy says (`power` None: deleted) through the
+    hook's `ops`; its name and the one warning about it."""
+    vm_id, vm_name = build_vm(result)
+    arm = result.run.arm
+    if power is None:
+        assert arm.resources[vm_id.lower()].deleted_at is not None
+    else:
+        assert arm.vms[vm_id.lower()].final()[0] == power
+    assert hook_ops(result) == ops
+    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    return vm_name, warning
+
+
 @pytest.mark.parametrize(("policy", "power", "ops"), [
     (None, "deallocated", ["on-failure deallocate"]),  # the default
     ("deallocate", "deallocated", ["on-failure deallocate"]),
@@ -70,14 +84,7 @@ def test_a_failed_step_leaves_the_build_vm_as_its_policy_says(
     result = failing_up(dev_with(policy), tmp_path / "state.json")
     [failure] = result.run.failures  # the step's own error is the run's error
     assert failure.code == "VMExtensionProvisioningError" and "code 5" in failure.message
-    vm_id, vm_name = build_vm(result)
-    arm = result.run.arm
-    if power is None:
-        assert arm.resources[vm_id.lower()].deleted_at is not None
-    else:
-        assert arm.vms[vm_id.lower()].final()[0] == power
-    assert hook_ops(result) == ops
-    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    vm_name, warning = policy_applied(result, power, ops)
     assert f"step {STEP} failed" in warning
     if policy == "delete":
         assert "pulumi up --refresh" in warning and "az vm" not in warning
@@ -225,14 +232,7 @@ def test_a_restart_the_guest_never_comes_back_from_gets_the_policy_too(
     [failure] = result.run.failures  # the restart's own error stays the run's error
     assert failure.type == RESTART and failure.code == "RestartFailed", failure
     assert "did not report Ready within 300s" in failure.message
-    vm_id, vm_name = build_vm(result)
-    arm = result.run.arm
-    if power is None:
-        assert arm.resources[vm_id.lower()].deleted_at is not None
-    else:
-        assert arm.vms[vm_id.lower()].final()[0] == power
-    assert hook_ops(result) == ops
-    [warning] = [w for w in result.run.warnings if w.startswith(f"build VM {vm_name}")]
+    vm_name, warning = policy_applied(result, power, ops)
     assert "step customize-0 (restart) failed" in warning
     assert "run-command show" not in warning  # a VM action has no run command to show
     assert (f"az vm boot-diagnostics get-boot-log -g {RG} -n {vm_name}" in warning) \

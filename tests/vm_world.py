@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from arm_world import sim_os_profile
+
 from offline.arm import ArmResource, SimulatedArm
 from offline.arm.vm_rest import SimulatedClock, VmRest
 from offline.arm_transport import SimulatedArmTransport, offline_compute_client
@@ -64,11 +66,7 @@ class VmWorld:
             "resourceGroupName": rg, "networkInterfaceName": f"nic-{name}",
             "location": "westeurope",
             "ipConfigurations": [{"name": "ipconfig1", "subnet": {"id": subnet}}]}, 100).id
-        os_profile: dict[str, Any] = {"computerName": name[:15], "adminUsername": "azureuser"}
-        if windows:
-            os_profile.update(adminPassword="Pa55word!Pa55word", windowsConfiguration={})
-        else:
-            os_profile["linuxConfiguration"] = {"disablePasswordAuthentication": True}
+        os_profile = sim_os_profile(name[:15], windows=windows)
         vm = self.arm.put(VIRTUAL_MACHINE, {
             "resourceGroupName": rg, "vmName": name, "location": "westeurope",
             "osProfile": os_profile, "tags": tags or {},
